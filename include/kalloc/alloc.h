@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file alloc.h
+ * @brief The allocator interface: what callers of any kalloc backend use.
+ *
+ * A `struct ka_alloc` is one heap. Every backend (buddy, region, pool, tlsf, slab, tiny,
+ * hardened) and every adapter (locked, cached) is one, so code written against these calls
+ * works with all of them. The calls below check their arguments, keep the statistics and
+ * fall back to generic code where a backend lacks an operation (realloc, memalign, pages).
+ *
+ * Common rules, for every call in this file:
+ *  - Zero-size requests: ka_malloc(a, 0) (and calloc/memalign with a zero size) return a
+ *    unique, freeable pointer to a block of at least 1 byte, as glibc does, on every backend.
+ *  - Alignment: ka_malloc() returns memory aligned to KA_CFG_MIN_ALIGN (alignof(max_align_t)).
+ *  - Failure: allocation calls return NULL and leave the heap and the caller's old block
+ *    untouched; the failure is counted in ka_stats()->nb_enomem.
+ *  - Misuse (double free, foreign or interior pointer, corrupted header) is reported through
+ *    ka_plat_panic() when the backend detects it; detection is per backend (docs/design.md).
+ *  - Thread safety: a `struct ka_alloc` is NOT thread safe unless it is a locked or cached
+ *    adapter (kalloc/lock.h); backends are single-threaded by design.
+ */
+#ifndef KALLOC_ALLOC_H
+#define KALLOC_ALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "stats.h"
+
+struct ka_alloc;
+
+/**
+ * @brief Visitor for ka_walk(): called once per block, in address order per region.
+ * @param ptr start of the block's usable memory (for free blocks: the free range)
+ * @param size usable bytes of a used block, or bytes of a free range
+ * @param used true for an allocated block
+ * @return 0 to continue, anything else to stop the walk (ka_walk returns it).
+ */
+typedef int (*ka_walk_fn)(void *ptr, size_t size, bool used, void *arg);
+
+/* ---- allocation ------------------------------------------------------------------------- */
+
+/**
+ * @brief Allocate `size` bytes aligned to KA_CFG_MIN_ALIGN. Contents are undefined.
+ * Fails (NULL) iff no block can hold the request, or size + the backend's overhead overflows.
+ * Complexity: the backend's (docs/design.md). Not thread safe (see file comment).
+ */
+void *ka_malloc(struct ka_alloc *a, size_t size);
+
+/**
+ * @brief Allocate `n * size` zeroed bytes.
+ * Fails (NULL) iff `n * size` overflows size_t (no division by zero when size is 0) or as
+ * ka_malloc(). O(backend) + O(n*size) for zeroing.
+ */
+void *ka_calloc(struct ka_alloc *a, size_t n, size_t size);
+
+/**
+ * @brief Resize a block. NULL `ptr` acts as ka_malloc(); `size` 0 with a non-NULL ptr frees
+ * it and returns a fresh minimum block (as ka_malloc(a, 0)), unless that fails, in which case
+ * the old block is kept and NULL returned. The first min(old usable size, size) bytes are kept.
+ * Grows or shrinks in place where the backend can. On failure returns NULL and the old block is
+ * intact and still owned by the caller.
+ */
+void *ka_realloc(struct ka_alloc *a, void *ptr, size_t size);
+
+/**
+ * @brief Allocate `size` bytes aligned to `align`.
+ * Fails (NULL) iff align is not a power of two (0 included), or as ka_malloc(). Alignments
+ * below KA_CFG_MIN_ALIGN are raised to it. Alignments up to KA_PAGE_SIZE work on every general
+ * backend; page backends (buddy) honour larger ones.
+ */
+void *ka_memalign(struct ka_alloc *a, size_t align, size_t size);
+
+/**
+ * @brief POSIX posix_memalign(): store an `align`-aligned block of `size` bytes in *memptr.
+ * @return 0; KA_EINVAL iff align is not a power of two or not a multiple of sizeof(void *)
+ * (then *memptr is untouched); KA_ENOMEM when no memory (then *memptr is untouched).
+ */
+int ka_posix_memalign(struct ka_alloc *a, void **memptr, size_t align, size_t size);
+
+/**
+ * @brief Free a block from ka_malloc/calloc/realloc/memalign/posix_memalign. NULL is a no-op.
+ * The region backend does not reclaim memory (documented in kalloc/region.h).
+ */
+void ka_free(struct ka_alloc *a, void *ptr);
+
+/**
+ * @brief Bytes usable in a live block (at least what was asked). 0 for NULL.
+ */
+size_t ka_usable_size(struct ka_alloc *a, const void *ptr);
+
+/* ---- pages ------------------------------------------------------------------------------ */
+
+/**
+ * @brief Allocate `npages` contiguous pages of KA_PAGE_SIZE, page aligned.
+ * Fails (NULL) iff npages is 0, npages * KA_PAGE_SIZE overflows, or no memory.
+ * Free with ka_pfree(a, ptr, npages) only (not ka_free).
+ */
+void *ka_palloc(struct ka_alloc *a, size_t npages);
+
+/** @brief As ka_palloc(), aligned to `align` (a power of two >= KA_PAGE_SIZE, else NULL). */
+void *ka_palloc_aligned(struct ka_alloc *a, size_t npages, size_t align);
+
+/** @brief Free pages from ka_palloc(); npages must be the count given there. NULL is a no-op. */
+void ka_pfree(struct ka_alloc *a, void *ptr, size_t npages);
+
+/* ---- memory and figures ----------------------------------------------------------------- */
+
+/**
+ * @brief Give the allocator another region [base, base+len).
+ * @return 0; KA_EINVAL for a NULL base or a region too small for the backend's metadata;
+ * KA_EEXIST if it overlaps memory already managed (where the backend can tell);
+ * KA_ENOTSUP if the backend cannot take more memory.
+ */
+int ka_add_memory(struct ka_alloc *a, void *base, size_t len);
+
+/** @brief Bytes free for allocation now (sum of free blocks). O(1) or O(regions). */
+size_t ka_availmem(struct ka_alloc *a);
+
+/** @brief Largest request that would succeed now. O(backend), at most O(free lists). */
+size_t ka_maxalloc(struct ka_alloc *a);
+
+/** @brief Fill *out with the backend's memory figures. */
+void ka_info(struct ka_alloc *a, struct ka_info *out);
+
+/** @brief The allocator's statistics (a pointer into the allocator; read-only). */
+const struct ka_stats *ka_stats(const struct ka_alloc *a);
+
+/** @brief The backend's (or adapter's) name, e.g. "buddy". */
+const char *ka_name(const struct ka_alloc *a);
+
+/* ---- checking --------------------------------------------------------------------------- */
+
+/**
+ * @brief Check every invariant of the heap. Never aborts, never changes the heap.
+ * @return the number of inconsistencies found; 0 means the heap is healthy.
+ * O(heap size) in general. Each problem is also logged at KA_LOG_ERR.
+ */
+unsigned ka_check(struct ka_alloc *a);
+
+/**
+ * @brief Visit every block (used and free) with `fn`.
+ * @return 0 after a full walk, fn's non-zero value if it stopped the walk, KA_ENOTSUP if the
+ * backend cannot walk.
+ */
+int ka_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg);
+
+/**
+ * @brief Whether `ptr` lies inside memory this allocator manages (not whether it is live).
+ * Backends without the operation answer false.
+ */
+bool ka_owns(struct ka_alloc *a, const void *ptr);
+
+/* ---- backends by name ------------------------------------------------------------------- */
+
+/** Capabilities a backend advertises (struct ka_backend.caps, struct ka_alloc_ops.caps). */
+#define KA_CAP_FREE	0x1u /**< free() makes memory reusable (not so for region) */
+#define KA_CAP_ANYSIZE	0x2u /**< any size up to the heap's is allowed (not so for pool) */
+#define KA_CAP_ADDMEM	0x4u /**< add_memory() works */
+#define KA_CAP_PAGES	0x8u /**< native page allocation */
+#define KA_CAP_REALLOC	0x10u /**< native in-place realloc */
+#define KA_CAP_WALK	0x20u /**< walk() supported */
+#define KA_CAP_OWNS	0x40u /**< owns() supported */
+
+/** @brief A backend known to the registry. */
+struct ka_backend {
+	const char *name; /**< "buddy", "region", ... */
+	const char *desc; /**< one line for tables */
+	unsigned caps;	  /**< KA_CAP_* */
+	/**
+	 * Build an allocator whose state and heap live in [base, base+len).
+	 * NULL iff len is below min_size (or base is NULL).
+	 */
+	struct ka_alloc *(*init)(void *base, size_t len);
+	size_t min_size; /**< smallest region init() accepts */
+};
+
+/** @brief The backend named `name`, or NULL. Thread safe, O(number of backends). */
+const struct ka_backend *ka_backend_find(const char *name);
+
+/** @brief The i-th backend compiled in (0-based), or NULL past the end. */
+const struct ka_backend *ka_backend_at(size_t i);
+
+/** @brief The build's default backend (KA_CFG_DEFAULT_BACKEND, else the first compiled in). */
+const struct ka_backend *ka_backend_default(void);
+
+/**
+ * @brief Set the process's / kernel's default allocator (Unikraft's uk_alloc_set_default).
+ * Not synchronised: call at boot, before other CPUs or threads allocate.
+ */
+void ka_set_default(struct ka_alloc *a);
+
+/** @brief The default allocator, NULL before one was set (ka_boot() sets it). */
+struct ka_alloc *ka_default(void);
+
+#endif /* KALLOC_ALLOC_H */

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file alloc_impl.h
+ * @brief For backend and adapter authors: the ops table and the helpers they share.
+ *
+ * A backend embeds `struct ka_alloc` as the FIRST member of its state and points `ops` at one
+ * `static const struct ka_alloc_ops` (so the table can live in ROM). The generic layer
+ * (src/core/alloc.c) guarantees, before it calls an op:
+ *  - alloc(): 1 <= size, size <= SIZE_MAX/2, align a power of two >= KA_CFG_MIN_ALIGN;
+ *  - free(), usable_size(), realloc(): ptr != NULL (the backend checks it is its own);
+ *  - realloc(): size >= 1;
+ *  - palloc()/pfree(): npages >= 1, npages * KA_PAGE_SIZE does not overflow, align is a power
+ *    of two >= KA_PAGE_SIZE.
+ * Ops never touch `struct ka_alloc.stats`: the generic layer keeps them.
+ * Optional ops may be NULL; the generic layer then falls back (see each member).
+ */
+#ifndef KALLOC_ALLOC_IMPL_H
+#define KALLOC_ALLOC_IMPL_H
+
+#include "alloc.h"
+#include "platform.h"
+
+/** @brief Operations of one backend or adapter. */
+struct ka_alloc_ops {
+	/** Required. Return a block of >= size bytes aligned to align, or NULL. */
+	void *(*alloc)(struct ka_alloc *a, size_t size, size_t align);
+	/** Required. Release a block (may be a no-op, e.g. region). Detect misuse where cheap. */
+	void (*free)(struct ka_alloc *a, void *ptr);
+	/** Required. Usable bytes of a live block. */
+	size_t (*usable_size)(struct ka_alloc *a, const void *ptr);
+	/**
+	 * Optional. Resize in place or move; NULL on failure with the old block intact.
+	 * Fallback: keep the block if it fits and is not more than twice the need, else
+	 * alloc + copy + free.
+	 */
+	void *(*realloc)(struct ka_alloc *a, void *ptr, size_t size);
+	/** Optional. Pages; fallback: alloc(npages * page, max(align, page)). */
+	void *(*palloc)(struct ka_alloc *a, size_t npages, size_t align);
+	/** Optional (required if palloc is set). */
+	void (*pfree)(struct ka_alloc *a, void *ptr, size_t npages);
+	/** Optional. Return 0 or KA_E*; NULL means KA_ENOTSUP. */
+	int (*add_memory)(struct ka_alloc *a, void *base, size_t len);
+	/** Required. Memory figures. */
+	void (*info)(struct ka_alloc *a, struct ka_info *out);
+	/** Required. Count inconsistencies, log each, never abort. */
+	unsigned (*check)(struct ka_alloc *a);
+	/** Optional. Visit blocks; NULL means KA_ENOTSUP. */
+	int (*walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
+	/** Optional. Is ptr inside this allocator's memory? NULL means "cannot tell" (false). */
+	bool (*owns)(struct ka_alloc *a, const void *ptr);
+	/** KA_CAP_* flags describing this backend. */
+	unsigned caps;
+};
+
+/** Flags in struct ka_alloc.flags. */
+#define KA_ALLOC_NOSTATS 0x1u /**< do not keep statistics (hot adapters below a cache) */
+
+/**
+ * @brief The head of every allocator. Backends embed it first and set it with ka_alloc_init().
+ */
+struct ka_alloc {
+	const struct ka_alloc_ops *ops;
+	const char *name;
+	unsigned flags;
+	struct ka_stats stats;
+};
+
+/** @brief Initialise the head: ops, name, zeroed statistics. O(1). */
+void ka_alloc_init(struct ka_alloc *a, const struct ka_alloc_ops *ops, const char *name);
+
+/**
+ * @brief Report misuse and stop: formats "kalloc: <name>: <what> (ptr 0x...)" into a stack
+ * buffer and calls ka_plat_panic(). For double frees, foreign pointers, corrupted headers.
+ */
+noreturn void ka_misuse(const struct ka_alloc *a, const char *what, const void *ptr);
+
+/**
+ * @brief Log one checker finding: "kalloc: <name>: check: <what> (at 0x...)" at KA_LOG_ERR.
+ * Checkers call it once per inconsistency they count.
+ */
+void ka_check_report(const struct ka_alloc *a, const char *what, const void *where);
+
+/* ---- small helpers every backend needs ------------------------------------------------- */
+
+/** True iff x is a power of two (0 is not). */
+static inline bool ka_is_pow2(size_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+/** Round x up to a multiple of the power of two a; caller guarantees no overflow. */
+static inline uintptr_t ka_align_up(uintptr_t x, size_t a)
+{
+	return (x + (a - 1)) & ~(uintptr_t)(a - 1);
+}
+
+/** Round x down to a multiple of the power of two a. */
+static inline uintptr_t ka_align_down(uintptr_t x, size_t a)
+{
+	return x & ~(uintptr_t)(a - 1);
+}
+
+/** *out = a + b; returns true on overflow. */
+static inline bool ka_add_overflow(size_t a, size_t b, size_t *out)
+{
+	return __builtin_add_overflow(a, b, out);
+}
+
+/** *out = a * b; returns true on overflow. */
+static inline bool ka_mul_overflow(size_t a, size_t b, size_t *out)
+{
+	return __builtin_mul_overflow(a, b, out);
+}
+
+/**
+ * Index of the most significant set bit of x (x != 0): floor(log2 x). Uses the CPU's clz where
+ * KA_CFG_HAVE_CLZ says the compiler inlines it, a branch-free-ish binary search otherwise, so
+ * no libgcc helper is ever called.
+ */
+static inline unsigned ka_fls(size_t x)
+{
+#if KA_CFG_HAVE_CLZ
+	return (unsigned)(sizeof(size_t) * 8 - 1) - (unsigned)__builtin_clzl((unsigned long)x);
+#else
+	unsigned r = 0;
+#if SIZE_MAX > 0xffffffffu
+	if (x >> 32) {
+		x >>= 32;
+		r += 32;
+	}
+#endif
+	if (x >> 16) {
+		x >>= 16;
+		r += 16;
+	}
+	if (x >> 8) {
+		x >>= 8;
+		r += 8;
+	}
+	if (x >> 4) {
+		x >>= 4;
+		r += 4;
+	}
+	if (x >> 2) {
+		x >>= 2;
+		r += 2;
+	}
+	if (x >> 1)
+		r += 1;
+	return r;
+#endif
+}
+
+/** Index of the least significant set bit of x (x != 0). */
+static inline unsigned ka_ffs(size_t x)
+{
+#if KA_CFG_HAVE_CLZ
+	return (unsigned)__builtin_ctzl((unsigned long)x);
+#else
+	return ka_fls(x & (~x + 1));
+#endif
+}
+
+/* Sanitizer hooks (ASan poisoning, Valgrind client requests) for arena backends: see
+ * src/core/track.h, which backends include privately. */
+
+#if KA_CFG_DEBUG >= 1
+#define KA_ASSERT(cond)                                                                          \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			ka_assert_fail(#cond, __FILE__, __LINE__);                                 \
+	} while (0)
+#else
+#define KA_ASSERT(cond)                                                                          \
+	do {                                                                                       \
+	} while (0)
+#endif
+
+/** @brief Failed KA_ASSERT: panics with the condition and location. */
+noreturn void ka_assert_fail(const char *cond, const char *file, int line);
+
+#endif /* KALLOC_ALLOC_IMPL_H */

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file config.h
+ * @brief Build-time configuration of kalloc.
+ *
+ * Every knob is a `KA_CFG_` macro with a default here; a kernel overrides it with `-D` on its
+ * compiler line (CMake passes the cache options through). Nothing in this header depends on
+ * the platform: it is safe to include from freestanding code.
+ */
+#ifndef KALLOC_CONFIG_H
+#define KALLOC_CONFIG_H
+
+#include <stddef.h>
+
+/** Debug level: 0 none, 1 contract asserts, 2 internal checks, 3 full check after every op. */
+#ifndef KA_CFG_DEBUG
+#define KA_CFG_DEBUG 0
+#endif
+
+/** log2 of the page (and frame) size. 12 gives 4 KiB pages. */
+#ifndef KA_CFG_PAGE_SHIFT
+#define KA_CFG_PAGE_SHIFT 12
+#endif
+
+/** Page size in bytes, derived from KA_CFG_PAGE_SHIFT. */
+#define KA_PAGE_SIZE ((size_t)1 << KA_CFG_PAGE_SHIFT)
+
+/**
+ * Alignment of every pointer returned by ka_malloc(): the C library's guarantee
+ * (`alignof(max_align_t)`), so that kalloc can replace malloc.
+ */
+#ifndef KA_CFG_MIN_ALIGN
+#define KA_CFG_MIN_ALIGN _Alignof(max_align_t)
+#endif
+
+/** Bytes reserved for a platform lock inside allocator state (hosted: a pthread mutex). */
+#ifndef KA_CFG_LOCK_BYTES
+#define KA_CFG_LOCK_BYTES 64
+#endif
+
+/**
+ * Non-zero when the target has a count-leading/trailing-zeros instruction the compiler emits
+ * inline. When zero, kalloc uses its own bit scans instead of `__builtin_clz` (which would
+ * otherwise call libgcc's `__clzsi2`/`__clzdi2` on e.g. rv64gc without Zbb or Cortex-M0).
+ */
+#ifndef KA_CFG_HAVE_CLZ
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) ||                          \
+	(defined(__ARM_ARCH) && __ARM_ARCH >= 5 && !defined(__ARM_ARCH_6M__)) ||                 \
+	defined(__riscv_zbb)
+#define KA_CFG_HAVE_CLZ 1
+#else
+#define KA_CFG_HAVE_CLZ 0
+#endif
+#endif
+
+/** Keep per-allocator statistics (ka_stats). Costs one usable_size() per free. */
+#ifndef KA_CFG_STATS
+#define KA_CFG_STATS 1
+#endif
+
+/** Name of the backend ka_backend_default() returns and ka_boot() uses without a name. */
+#ifndef KA_CFG_DEFAULT_BACKEND
+#define KA_CFG_DEFAULT_BACKEND "tlsf"
+#endif
+
+#endif /* KALLOC_CONFIG_H */

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file platform.h
+ * @brief The platform layer: the only things core and backends may ask of the outside world.
+ *
+ * Two implementations exist, chosen by the build (not by `#if` chains in the core):
+ *  - `src/platform/hosted.c`: Linux user space (mmap, pthreads, stderr).
+ *  - `src/platform/freestanding.c`: a kernel; it forwards to a `struct ka_platform_hooks` the
+ *    kernel registers with ka_platform_set_hooks() and implements locks as IRQ-saving
+ *    spinlocks on top of the kernel's irq_save/irq_restore hooks.
+ *
+ * Besides these functions the library needs only `memset`, `memcpy`, `memmove` and `memcmp`
+ * (the freestanding build supplies weak definitions; a kernel may provide its own).
+ *
+ * None of these functions allocates. All are safe to call from any thread or CPU; the
+ * lock functions are safe in interrupt context in the freestanding build.
+ */
+#ifndef KALLOC_PLATFORM_H
+#define KALLOC_PLATFORM_H
+
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdnoreturn.h>
+
+#include "config.h"
+
+/** A physical (or bus) address. 64 bits everywhere: 32-bit CPUs with PAE/LPAE exceed 4 GiB. */
+typedef uint64_t ka_paddr_t;
+
+/** The invalid physical address. 0 is a valid physical address, so it cannot be the marker. */
+#define KA_PADDR_INV ((ka_paddr_t)UINT64_MAX)
+
+/** Log levels for ka_plat_log(). */
+enum ka_log_level { KA_LOG_ERR = 0, KA_LOG_WARN = 1, KA_LOG_INFO = 2, KA_LOG_DEBUG = 3 };
+
+/**
+ * @brief Storage for a platform lock. Opaque: only the ka_plat_lock_* functions look inside.
+ *
+ * Sized by KA_CFG_LOCK_BYTES so allocator state can embed it without knowing the platform.
+ */
+struct ka_lock {
+	alignas(16) unsigned char opaque[KA_CFG_LOCK_BYTES];
+};
+
+/**
+ * @brief Stop the system after fatal misuse or corruption (double free, foreign pointer,
+ * corrupted header, failed assert). Never returns, never allocates.
+ * @param msg NUL-terminated message, already formatted ("kalloc: <allocator>: <what> ...").
+ * Hosted: writes msg and a newline to stderr, then abort(). Freestanding: calls the kernel's
+ * panic hook (or spins forever when none is registered).
+ */
+noreturn void ka_plat_panic(const char *msg);
+
+/**
+ * @brief Write one log line (no trailing newline needed). Never allocates. Messages above the
+ * platform's level (hosted: env-free default KA_LOG_WARN) are dropped.
+ */
+void ka_plat_log(enum ka_log_level level, const char *msg);
+
+/** @brief Initialise a lock to the unlocked state. O(1). */
+void ka_plat_lock_init(struct ka_lock *lock);
+
+/**
+ * @brief Acquire a lock. Freestanding: disables interrupts first (so an allocator used from an
+ * interrupt handler cannot deadlock against the code it interrupted), then spins.
+ * @return the saved interrupt state, to hand back to ka_plat_lock_release().
+ * Not recursive.
+ */
+unsigned long ka_plat_lock_acquire(struct ka_lock *lock);
+
+/** @brief Release a lock and restore the interrupt state ka_plat_lock_acquire() returned. */
+void ka_plat_lock_release(struct ka_lock *lock, unsigned long flags);
+
+/**
+ * @brief Map `len` bytes (a multiple of KA_PAGE_SIZE) of fresh zero-filled, read-write memory,
+ * aligned to `align` (a power of two, at least KA_PAGE_SIZE).
+ * @return the start, or NULL when the platform has no page source or no memory.
+ * Hosted: mmap. Freestanding: the kernel's page_map hook, NULL when none is registered.
+ */
+void *ka_plat_page_map(size_t len, size_t align);
+
+/**
+ * @brief Return memory obtained from ka_plat_page_map() (whole mapping or a page-aligned part).
+ * @return 0, or KA_EINVAL / KA_ENOTSUP.
+ */
+int ka_plat_page_unmap(void *addr, size_t len);
+
+/**
+ * @brief Make [addr, addr+len) inaccessible (a guard). Hosted: mprotect(PROT_NONE).
+ * @return 0, or KA_ENOTSUP when the platform cannot, or KA_ENOMEM when the kernel's mapping
+ * table is full.
+ */
+int ka_plat_page_protect(void *addr, size_t len, int accessible);
+
+/**
+ * @brief Translate a virtual address of memory kalloc manages to its physical address.
+ * Hosted: the identity (the simulated machine's "physical" addresses are its virtual ones).
+ * Freestanding: the kernel's virt_to_phys hook, or virtual minus the registered direct-map
+ * offset when no hook is given.
+ */
+ka_paddr_t ka_plat_virt_to_phys(const void *vaddr);
+
+/** @brief Inverse of ka_plat_virt_to_phys() for memory in the direct map. */
+void *ka_plat_phys_to_virt(ka_paddr_t paddr);
+
+/**
+ * @brief Make [addr, addr+len) uncached / device-coherent for DMA. Hosted: a no-op returning 0.
+ * @return 0 or a negative KA_E* code.
+ */
+int ka_plat_map_uncached(void *addr, size_t len);
+
+/** @brief Index of the calling CPU (freestanding) or a small per-thread number (hosted). */
+unsigned ka_plat_cpu_id(void);
+
+/**
+ * @brief What a kernel supplies to the freestanding platform. Any member may be NULL; the
+ * defaults are then: panic spins forever, log discards, no IRQ masking, no page source,
+ * virt_to_phys subtracts `direct_map_offset`, map_uncached succeeds, cpu_id returns 0.
+ */
+struct ka_platform_hooks {
+	void (*panic)(const char *msg);		  /**< must not return */
+	void (*log)(int level, const char *msg); /**< write one line */
+	unsigned long (*irq_save)(void);	  /**< disable interrupts, return old state */
+	void (*irq_restore)(unsigned long flags); /**< restore the state irq_save returned */
+	void *(*page_map)(size_t len, size_t align);
+	int (*page_unmap)(void *addr, size_t len);
+	ka_paddr_t (*virt_to_phys)(const void *vaddr);
+	void *(*phys_to_virt)(ka_paddr_t paddr);
+	int (*map_uncached)(void *addr, size_t len);
+	unsigned (*cpu_id)(void);
+	uintptr_t direct_map_offset; /**< vaddr = paddr + offset when the hooks are NULL */
+};
+
+/**
+ * @brief Register the kernel's hooks (freestanding build only; the hosted build ignores it
+ * and returns KA_ENOTSUP). Call once, early, before any allocation. The struct is copied.
+ * @return 0 or KA_ENOTSUP.
+ */
+int ka_platform_set_hooks(const struct ka_platform_hooks *hooks);
+
+/** @brief "hosted" or "freestanding". */
+const char *ka_platform_name(void);
+
+#endif /* KALLOC_PLATFORM_H */

@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generic layer behind kalloc/alloc.h: argument checks, statistics, and the fallbacks
+ * (realloc, memalign, pages) for backends that lack an operation. Every public ka_* call on
+ * a `struct ka_alloc` enters here, so backends see only the pre-checked requests described
+ * in kalloc/alloc_impl.h.
+ */
+#include "kalloc/alloc_impl.h"
+#include "kalloc/platform.h"
+#include "kstring.h"
+
+/* Requests above this cannot be satisfied by any backend (a heap is smaller than half the
+ * address space) and would make size + header arithmetic overflow inside backends. */
+#define KA_MAX_REQUEST (SIZE_MAX / 2)
+
+static struct ka_alloc *default_alloc;
+
+void ka_alloc_init(struct ka_alloc *a, const struct ka_alloc_ops *ops, const char *name)
+{
+	a->ops = ops;
+	a->name = name;
+	a->flags = 0;
+	memset(&a->stats, 0, sizeof(a->stats));
+	a->stats.min_alloc_size = SIZE_MAX;
+}
+
+void ka_set_default(struct ka_alloc *a)
+{
+	default_alloc = a;
+}
+
+struct ka_alloc *ka_default(void)
+{
+	return default_alloc;
+}
+
+static void stats_alloc(struct ka_alloc *a, size_t req, size_t bytes)
+{
+	struct ka_stats *s = &a->stats;
+
+	s->last_alloc_size = req;
+	if (req < s->min_alloc_size)
+		s->min_alloc_size = req;
+	if (req > s->max_alloc_size)
+		s->max_alloc_size = req;
+	s->nb_allocs++;
+	s->cur_nb_allocs++;
+	if (s->cur_nb_allocs > s->max_nb_allocs)
+		s->max_nb_allocs = s->cur_nb_allocs;
+	s->cur_mem_use += bytes;
+	if (s->cur_mem_use > s->max_mem_use)
+		s->max_mem_use = s->cur_mem_use;
+}
+
+static void stats_free(struct ka_alloc *a, size_t bytes)
+{
+	a->stats.nb_frees++;
+	a->stats.cur_nb_allocs--;
+	a->stats.cur_mem_use -= bytes;
+}
+
+static inline bool keep_stats(const struct ka_alloc *a)
+{
+	return KA_CFG_STATS && !(a->flags & KA_ALLOC_NOSTATS);
+}
+
+static void *fail(struct ka_alloc *a)
+{
+	a->stats.nb_enomem++;
+	return NULL;
+}
+
+/* At debug level 3 every operation is followed by a full check; a heap that fails it is
+ * reported at once, next to the operation that broke it, instead of much later. */
+static inline void debug_check(struct ka_alloc *a, const void *ptr)
+{
+#if KA_CFG_DEBUG >= 3
+	if (a->ops->check(a) != 0)
+		ka_misuse(a, "heap check failed after operation", ptr);
+#else
+	(void)a;
+	(void)ptr;
+#endif
+}
+
+static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t req = size;
+	void *p;
+
+	if (size == 0)
+		size = 1;
+	if (size > KA_MAX_REQUEST)
+		return fail(a);
+	if (align < KA_CFG_MIN_ALIGN)
+		align = KA_CFG_MIN_ALIGN;
+	p = a->ops->alloc(a, size, align);
+	if (!p)
+		return fail(a);
+	KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
+	if (keep_stats(a))
+		stats_alloc(a, req, a->ops->usable_size(a, p));
+	debug_check(a, p);
+	return p;
+}
+
+void *ka_malloc(struct ka_alloc *a, size_t size)
+{
+	return do_alloc(a, size, KA_CFG_MIN_ALIGN);
+}
+
+void *ka_calloc(struct ka_alloc *a, size_t n, size_t size)
+{
+	size_t total;
+	void *p;
+
+	if (ka_mul_overflow(n, size, &total))
+		return fail(a);
+	p = do_alloc(a, total, KA_CFG_MIN_ALIGN);
+	if (p)
+		memset(p, 0, total);
+	return p;
+}
+
+void *ka_memalign(struct ka_alloc *a, size_t align, size_t size)
+{
+	if (!ka_is_pow2(align))
+		return fail(a);
+	return do_alloc(a, size, align);
+}
+
+int ka_posix_memalign(struct ka_alloc *a, void **memptr, size_t align, size_t size)
+{
+	void *p;
+
+	if (!ka_is_pow2(align) || align % sizeof(void *) != 0)
+		return KA_EINVAL;
+	p = do_alloc(a, size, align);
+	if (!p)
+		return KA_ENOMEM;
+	*memptr = p;
+	return 0;
+}
+
+void ka_free(struct ka_alloc *a, void *ptr)
+{
+	if (!ptr)
+		return;
+	if (keep_stats(a))
+		stats_free(a, a->ops->usable_size(a, ptr));
+	a->ops->free(a, ptr);
+	debug_check(a, NULL);
+}
+
+size_t ka_usable_size(struct ka_alloc *a, const void *ptr)
+{
+	return ptr ? a->ops->usable_size(a, ptr) : 0;
+}
+
+/* Generic resize: keep the block when the new size fits and does not waste more than half
+ * of it, otherwise move. Shrinking below half moves so that a shrunk buffer does not pin a
+ * large block for its whole life. */
+static void *generic_realloc(struct ka_alloc *a, void *ptr, size_t size, size_t old)
+{
+	void *n;
+
+	if (size <= old && size >= old / 2)
+		return ptr;
+	n = a->ops->alloc(a, size, KA_CFG_MIN_ALIGN);
+	if (!n)
+		return NULL;
+	memcpy(n, ptr, size < old ? size : old);
+	a->ops->free(a, ptr);
+	return n;
+}
+
+void *ka_realloc(struct ka_alloc *a, void *ptr, size_t size)
+{
+	size_t old, req = size;
+	void *n;
+
+	if (!ptr)
+		return ka_malloc(a, size);
+	if (size == 0)
+		size = 1;
+	if (size > KA_MAX_REQUEST)
+		return fail(a);
+	old = a->ops->usable_size(a, ptr);
+	if (a->ops->realloc)
+		n = a->ops->realloc(a, ptr, size);
+	else
+		n = generic_realloc(a, ptr, size, old);
+	if (!n)
+		return fail(a);
+	if (keep_stats(a)) {
+		size_t now = a->ops->usable_size(a, n);
+		if (n != ptr) {
+			stats_free(a, old);
+			stats_alloc(a, req, now);
+		} else {
+			a->stats.cur_mem_use = a->stats.cur_mem_use - old + now;
+			if (a->stats.cur_mem_use > a->stats.max_mem_use)
+				a->stats.max_mem_use = a->stats.cur_mem_use;
+			a->stats.last_alloc_size = req;
+		}
+	}
+	debug_check(a, n);
+	return n;
+}
+
+void *ka_palloc_aligned(struct ka_alloc *a, size_t npages, size_t align)
+{
+	size_t bytes;
+	void *p;
+
+	if (npages == 0 || ka_mul_overflow(npages, KA_PAGE_SIZE, &bytes) ||
+	    bytes > KA_MAX_REQUEST || !ka_is_pow2(align) || align < KA_PAGE_SIZE)
+		return fail(a);
+	if (a->ops->palloc)
+		p = a->ops->palloc(a, npages, align);
+	else
+		p = a->ops->alloc(a, bytes, align);
+	if (!p)
+		return fail(a);
+	if (keep_stats(a))
+		stats_alloc(a, bytes, bytes);
+	debug_check(a, p);
+	return p;
+}
+
+void *ka_palloc(struct ka_alloc *a, size_t npages)
+{
+	return ka_palloc_aligned(a, npages, KA_PAGE_SIZE);
+}
+
+void ka_pfree(struct ka_alloc *a, void *ptr, size_t npages)
+{
+	if (!ptr)
+		return;
+	if (npages == 0 || npages > KA_MAX_REQUEST / KA_PAGE_SIZE)
+		ka_misuse(a, "pfree with an invalid page count", ptr);
+	if (((uintptr_t)ptr & (KA_PAGE_SIZE - 1)) != 0)
+		ka_misuse(a, "pfree of a pointer that is not page aligned", ptr);
+	if (keep_stats(a))
+		stats_free(a, npages * KA_PAGE_SIZE);
+	if (a->ops->pfree)
+		a->ops->pfree(a, ptr, npages);
+	else
+		a->ops->free(a, ptr);
+	debug_check(a, NULL);
+}
+
+int ka_add_memory(struct ka_alloc *a, void *base, size_t len)
+{
+	int rc;
+
+	if (!base || len == 0)
+		return KA_EINVAL;
+	if ((uintptr_t)base + len < (uintptr_t)base)
+		return KA_EINVAL;
+	if (!a->ops->add_memory)
+		return KA_ENOTSUP;
+	rc = a->ops->add_memory(a, base, len);
+	debug_check(a, base);
+	return rc;
+}
+
+void ka_info(struct ka_alloc *a, struct ka_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	a->ops->info(a, out);
+}
+
+size_t ka_availmem(struct ka_alloc *a)
+{
+	struct ka_info i;
+
+	ka_info(a, &i);
+	return i.avail;
+}
+
+size_t ka_maxalloc(struct ka_alloc *a)
+{
+	struct ka_info i;
+
+	ka_info(a, &i);
+	return i.maxalloc;
+}
+
+const struct ka_stats *ka_stats(const struct ka_alloc *a)
+{
+	return &a->stats;
+}
+
+const char *ka_name(const struct ka_alloc *a)
+{
+	return a->name;
+}
+
+unsigned ka_check(struct ka_alloc *a)
+{
+	return a->ops->check(a);
+}
+
+int ka_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	if (!a->ops->walk)
+		return KA_ENOTSUP;
+	return a->ops->walk(a, fn, arg);
+}
+
+bool ka_owns(struct ka_alloc *a, const void *ptr)
+{
+	return a->ops->owns ? a->ops->owns(a, ptr) : false;
+}

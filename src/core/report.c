@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reporting: misuse panics, checker findings, failed asserts, error names, and the bounded
+ * formatter they use (fmt.h). None of this allocates.
+ */
+#include "kalloc/alloc_impl.h"
+#include "kalloc/err.h"
+#include "kalloc/platform.h"
+#include "fmt.h"
+
+void ka_fmt_str(struct ka_fmt *f, const char *s)
+{
+	if (!s)
+		s = "(null)";
+	while (*s && f->len + 1 < f->cap)
+		f->buf[f->len++] = *s++;
+	f->buf[f->len] = '\0';
+}
+
+/* Divide a 64-bit value by 10 with 32-bit operations only: long division on 16-bit halves
+ * keeps every intermediate below 2^32, so no libgcc helper is needed on 32-bit targets. */
+static uint64_t div10(uint64_t v, unsigned *rem)
+{
+	uint32_t parts[4] = {(uint32_t)(v >> 48) & 0xffff, (uint32_t)(v >> 32) & 0xffff,
+			     (uint32_t)(v >> 16) & 0xffff, (uint32_t)v & 0xffff};
+	uint32_t r = 0;
+	uint64_t q = 0;
+
+	for (int i = 0; i < 4; i++) {
+		uint32_t cur = (r << 16) | parts[i];
+		q = (q << 16) | (cur / 10);
+		r = cur % 10;
+	}
+	*rem = r;
+	return q;
+}
+
+void ka_fmt_dec(struct ka_fmt *f, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	unsigned rem;
+
+	do {
+		v = div10(v, &rem);
+		tmp[n++] = (char)('0' + rem);
+	} while (v && n < (int)sizeof(tmp));
+	while (n > 0 && f->len + 1 < f->cap)
+		f->buf[f->len++] = tmp[--n];
+	f->buf[f->len] = '\0';
+}
+
+void ka_fmt_hex(struct ka_fmt *f, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char tmp[16];
+	int n = 0;
+
+	do {
+		tmp[n++] = digits[v & 0xf];
+		v >>= 4;
+	} while (v);
+	ka_fmt_str(f, "0x");
+	while (n > 0 && f->len + 1 < f->cap)
+		f->buf[f->len++] = tmp[--n];
+	f->buf[f->len] = '\0';
+}
+
+noreturn void ka_misuse(const struct ka_alloc *a, const char *what, const void *ptr)
+{
+	char buf[160];
+	struct ka_fmt f;
+
+	ka_fmt_init(&f, buf, sizeof(buf));
+	ka_fmt_str(&f, "kalloc: ");
+	ka_fmt_str(&f, a ? a->name : "?");
+	ka_fmt_str(&f, ": ");
+	ka_fmt_str(&f, what);
+	ka_fmt_str(&f, " (ptr ");
+	ka_fmt_hex(&f, (uintptr_t)ptr);
+	ka_fmt_str(&f, ")");
+	ka_plat_panic(buf);
+}
+
+void ka_check_report(const struct ka_alloc *a, const char *what, const void *where)
+{
+	char buf[160];
+	struct ka_fmt f;
+
+	ka_fmt_init(&f, buf, sizeof(buf));
+	ka_fmt_str(&f, "kalloc: ");
+	ka_fmt_str(&f, a ? a->name : "?");
+	ka_fmt_str(&f, ": check: ");
+	ka_fmt_str(&f, what);
+	ka_fmt_str(&f, " (at ");
+	ka_fmt_hex(&f, (uintptr_t)where);
+	ka_fmt_str(&f, ")");
+	ka_plat_log(KA_LOG_ERR, buf);
+}
+
+noreturn void ka_assert_fail(const char *cond, const char *file, int line)
+{
+	char buf[200];
+	struct ka_fmt f;
+
+	ka_fmt_init(&f, buf, sizeof(buf));
+	ka_fmt_str(&f, "kalloc: assertion failed: ");
+	ka_fmt_str(&f, cond);
+	ka_fmt_str(&f, " at ");
+	ka_fmt_str(&f, file);
+	ka_fmt_str(&f, ":");
+	ka_fmt_dec(&f, (uint64_t)(line < 0 ? 0 : line));
+	ka_plat_panic(buf);
+}
+
+const char *ka_strerror(int err)
+{
+	switch (err) {
+	case KA_OK:
+		return "success";
+	case KA_ENOENT:
+		return "not found";
+	case KA_ENOMEM:
+		return "out of memory";
+	case KA_EFAULT:
+		return "bad address";
+	case KA_EBUSY:
+		return "busy";
+	case KA_EEXIST:
+		return "overlaps managed memory";
+	case KA_EINVAL:
+		return "invalid argument";
+	case KA_ERANGE:
+		return "out of range";
+	case KA_ENOTSUP:
+		return "not supported";
+	default:
+		return "unknown error";
+	}
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hosted platform (Linux user space): the only file of the library proper that talks to
+ * libc and the kernel. Nothing here allocates through malloc, because this library may
+ * itself be the process's malloc (shim/).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kalloc/err.h"
+#include "kalloc/platform.h"
+
+_Static_assert(sizeof(pthread_mutex_t) <= KA_CFG_LOCK_BYTES, "KA_CFG_LOCK_BYTES too small");
+
+static void write_all(const char *s, size_t n)
+{
+	int saved = errno; /* logging must not disturb the caller's errno (free() keeps it) */
+
+	while (n > 0) {
+		ssize_t w = write(STDERR_FILENO, s, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	errno = saved;
+}
+
+static void write_line(const char *msg)
+{
+	write_all(msg, strlen(msg));
+	write_all("\n", 1);
+}
+
+noreturn void ka_plat_panic(const char *msg)
+{
+	write_line(msg);
+	abort();
+}
+
+void ka_plat_log(enum ka_log_level level, const char *msg)
+{
+	if (level <= KA_LOG_WARN)
+		write_line(msg);
+}
+
+void ka_plat_lock_init(struct ka_lock *lock)
+{
+	pthread_mutex_init((pthread_mutex_t *)(void *)lock->opaque, NULL);
+}
+
+unsigned long ka_plat_lock_acquire(struct ka_lock *lock)
+{
+	pthread_mutex_lock((pthread_mutex_t *)(void *)lock->opaque);
+	return 0;
+}
+
+void ka_plat_lock_release(struct ka_lock *lock, unsigned long flags)
+{
+	(void)flags;
+	pthread_mutex_unlock((pthread_mutex_t *)(void *)lock->opaque);
+}
+
+void *ka_plat_page_map(size_t len, size_t align)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t extra, total;
+	char *p, *start;
+
+	if (len == 0 || (align & (align - 1)) != 0)
+		return NULL;
+	if (align < page)
+		align = page;
+	extra = align > page ? align : 0;
+	if (__builtin_add_overflow(len, extra, &total))
+		return NULL;
+	p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (!extra)
+		return p;
+	/* Over-map by the alignment, then give back the unaligned head and the tail. */
+	start = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	if (start > p)
+		munmap(p, (size_t)(start - p));
+	if (start + len < p + total)
+		munmap(start + len, (size_t)(p + total - (start + len)));
+	return start;
+}
+
+int ka_plat_page_unmap(void *addr, size_t len)
+{
+	return munmap(addr, len) == 0 ? 0 : KA_EINVAL;
+}
+
+int ka_plat_page_protect(void *addr, size_t len, int accessible)
+{
+	if (mprotect(addr, len, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0)
+		return 0;
+	return errno == ENOMEM ? KA_ENOMEM : KA_EINVAL;
+}
+
+ka_paddr_t ka_plat_virt_to_phys(const void *vaddr)
+{
+	return (ka_paddr_t)(uintptr_t)vaddr;
+}
+
+void *ka_plat_phys_to_virt(ka_paddr_t paddr)
+{
+	return (void *)(uintptr_t)paddr;
+}
+
+int ka_plat_map_uncached(void *addr, size_t len)
+{
+	(void)addr;
+	(void)len;
+	return 0;
+}
+
+unsigned ka_plat_cpu_id(void)
+{
+	int cpu = sched_getcpu();
+
+	return cpu < 0 ? 0u : (unsigned)cpu;
+}
+
+int ka_platform_set_hooks(const struct ka_platform_hooks *hooks)
+{
+	(void)hooks;
+	return KA_ENOTSUP;
+}
+
+const char *ka_platform_name(void)
+{
+	return "hosted";
+}
