@@ -209,7 +209,7 @@ static void case_memalign(struct tctx *t)
 	void *ps[64];
 	size_t n = 0;
 
-	if (has(t, KA_CAP_ANYSIZE) && t->maxreq >= 16 * 65536)
+	if (has(t, KA_CAP_ANYSIZE) && ka_maxalloc(t->a) >= 16 * 65536)
 		top = 65536;
 	for (size_t al = 1; al <= top; al <<= 1) {
 		static const size_t sizes[] = {1, 100, 5000};
@@ -446,7 +446,7 @@ static void case_pages(struct tctx *t)
 {
 	void *pg[5];
 
-	if (!has(t, KA_CAP_ANYSIZE) || t->maxreq < 64 * KA_PAGE_SIZE) {
+	if (!has(t, KA_CAP_ANYSIZE) || ka_maxalloc(t->a) < 64 * KA_PAGE_SIZE) {
 		t->c->skipped++;
 		return;
 	}
