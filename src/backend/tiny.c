@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tiny backend: boundary-tag blocks with one header word, immediate merging of free
+ * neighbours, and 32 segregated free lists (16 exact small sizes, then power-of-two classes)
+ * found through one bitmap word. Written for the smallest code and control data among the
+ * general-purpose backends; the in-band encoding is described in tiny_priv.h and the model,
+ * costs and measured size in docs/backend-tiny.md. Entry point: ka_tiny_init().
+ */
+#include "kalloc/tiny.h"
+#include "tiny_priv.h"
+#include "kstring.h"
+
+/* Smallest len ka_tiny_init() accepts for a base aligned to TINY_UNIT: region head, state,
+ * the first header's alignment, and one minimum block (whose last word slot holds the fence). */
+#define TINY_MIN_SIZE                                                                              \
+	(((sizeof(struct tiny_region) + sizeof(struct tiny) + TINY_HDR + TINY_UNIT - 1) &          \
+	  ~(TINY_UNIT - 1)) +                                                                      \
+	 TINY_MINBLK)
+
+static inline size_t *hdrp(uintptr_t blk)
+{
+	return (size_t *)blk;
+}
+
+static inline size_t *ftrp(uintptr_t blk, size_t size)
+{
+	return (size_t *)(blk + size - TINY_HDR);
+}
+
+/* Size class of a block size: exact lists first, then one list per power of two, the last
+ * list also taking everything larger. Classes are ordered, so every block of a class above
+ * a request's class is large enough for it. */
+static unsigned bin_of(size_t size)
+{
+	unsigned b;
+
+	if (size <= TINY_LASTEXACT)
+		return (unsigned)((size - TINY_MINBLK) / TINY_UNIT);
+	b = TINY_NEXACT + ka_fls(size) - ka_fls(TINY_LASTEXACT);
+	return b < TINY_NBINS ? b : TINY_NBINS - 1;
+}
+
+/* Write a free block's header and footer and push it on its list. Its predecessor is used
+ * (free neighbours are always merged first), so TINY_PFREE is clear. */
+static void link_free(struct tiny *t, uintptr_t blk, size_t size)
+{
+	struct tiny_free *f = (struct tiny_free *)blk;
+	unsigned b = bin_of(size);
+
+	f->hdr = size;
+	*ftrp(blk, size) = size;
+	f->prev = NULL;
+	f->next = t->bins[b];
+	if (f->next)
+		f->next->prev = f;
+	t->bins[b] = f;
+	t->bitmap |= (size_t)1 << b;
+	t->avail += size - TINY_HDR;
+}
+
+/* Take a free block off its list. The links are checked first: a write through a dangling
+ * pointer into a free block usually breaks them, and unlinking through them would turn
+ * that into a write anywhere. */
+static void unlink_free(struct tiny *t, struct tiny_free *f)
+{
+	size_t size = tiny_size(f->hdr);
+	unsigned b = bin_of(size);
+
+	if ((f->prev ? f->prev->next : t->bins[b]) != f || (f->next && f->next->prev != f))
+		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
+	if (f->prev) {
+		f->prev->next = f->next;
+	} else {
+		t->bins[b] = f->next;
+		if (!f->next)
+			t->bitmap &= ~((size_t)1 << b);
+	}
+	if (f->next)
+		f->next->prev = f->prev;
+	t->avail -= size - TINY_HDR;
+}
+
+static void *tiny_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	struct tiny *t = (struct tiny *)a;
+	struct tiny_free *f;
+	uintptr_t blk, p, q;
+	size_t r, need, bsize, above, pfree = 0;
+	unsigned b, probes = TINY_PROBES;
+
+	/* size <= SIZE_MAX / 2 (alloc_impl.h), so this cannot wrap. */
+	r = (size + TINY_HDR + TINY_UNIT - 1) & ~(TINY_UNIT - 1);
+	if (r < TINY_MINBLK)
+		r = TINY_MINBLK;
+	need = r;
+	/* An aligned payload lies within align + MINBLK of any block start, leaving either no
+	 * gap or a gap that is a valid free block. */
+	if (align > TINY_UNIT && ka_add_overflow(r, align + TINY_MINBLK, &need))
+		return NULL;
+	b = bin_of(need);
+	above = t->bitmap >> b >> 1;
+	/* First fit in the request's own class, but after a few misses prefer the head of a
+	 * larger class (which always fits) so that a long list of slightly-too-small blocks
+	 * costs at most TINY_PROBES steps while a larger block exists. */
+	for (f = t->bins[b]; f; f = f->next) {
+		if (tiny_size(f->hdr) >= need)
+			goto found;
+		if (--probes == 0 && above)
+			break;
+	}
+	if (!above)
+		return NULL;
+	f = t->bins[b + 1 + ka_ffs(above)];
+found:
+	unlink_free(t, f);
+	blk = (uintptr_t)f;
+	bsize = tiny_size(f->hdr);
+	p = blk + TINY_HDR;
+	q = ka_align_up(p, align);
+	if (q != p) {
+		while (q - p < TINY_MINBLK)
+			q += align;
+		link_free(t, blk, q - p);
+		bsize -= q - p;
+		blk = q - TINY_HDR;
+		pfree = TINY_PFREE;
+	}
+	if (bsize - r >= TINY_MINBLK) {
+		/* The tail's successor already has TINY_PFREE: it followed a free block. */
+		link_free(t, blk + r, bsize - r);
+		bsize = r;
+	} else {
+		*hdrp(blk + bsize) &= ~TINY_PFREE;
+	}
+	*hdrp(blk) = bsize | TINY_USED | pfree;
+	return (void *)(blk + TINY_HDR);
+}
+
+/* The block of a pointer the caller claims is live, after the cheap checks: inside a
+ * region, aligned like a payload, used bit set, size within the region, and the next
+ * block's TINY_PFREE clear. Panics otherwise. */
+static uintptr_t used_block(struct tiny *t, const void *ptr, struct tiny_region **rp)
+{
+	uintptr_t blk = (uintptr_t)ptr - TINY_HDR;
+	struct tiny_region *r;
+	size_t h, s;
+
+	for (r = t->regions; r; r = r->next)
+		if (blk >= r->first && blk < r->fence)
+			break;
+	if (!r || ((uintptr_t)ptr & (TINY_UNIT - 1)))
+		ka_misuse(&t->head, "pointer not from this heap", ptr);
+	h = *hdrp(blk);
+	if (!(h & TINY_USED))
+		ka_misuse(&t->head, "double free (block is not in use)", ptr);
+	s = tiny_size(h);
+	if (s < TINY_MINBLK || s > r->fence - blk || (*hdrp(blk + s) & TINY_PFREE))
+		ka_misuse(&t->head, "corrupted block header", ptr);
+	*rp = r;
+	return blk;
+}
+
+static void tiny_free(struct ka_alloc *a, void *ptr)
+{
+	struct tiny *t = (struct tiny *)a;
+	struct tiny_region *r;
+	uintptr_t blk = used_block(t, ptr, &r), pb = 0;
+	size_t h = *hdrp(blk), size = tiny_size(h), nh, ps = 0;
+
+	if (h & TINY_PFREE) {
+		ps = *hdrp(blk - TINY_HDR);
+		pb = blk - ps;
+		if (ps < TINY_MINBLK || ps > blk - r->first || *hdrp(pb) != ps)
+			ka_misuse(&t->head, "corrupted header of the previous free block", ptr);
+	}
+	/* Clear the used bit even if the block is merged away below, so that a second free
+	 * of the same pointer finds a free header. */
+	*hdrp(blk) = h & ~TINY_USED;
+	nh = *hdrp(blk + size);
+	if (!(nh & TINY_USED)) {
+		unlink_free(t, (struct tiny_free *)(blk + size));
+		size += tiny_size(nh);
+	}
+	if (ps) {
+		unlink_free(t, (struct tiny_free *)pb);
+		blk = pb;
+		size += ps;
+	}
+	link_free(t, blk, size);
+	*hdrp(blk + size) |= TINY_PFREE;
+}
+
+static size_t tiny_usable_size(struct ka_alloc *a, const void *ptr)
+{
+	struct tiny_region *r;
+
+	return tiny_size(*hdrp(used_block((struct tiny *)a, ptr, &r))) - TINY_HDR;
+}
+
+/* Lay out a region: its head at `rh`, blocks from `data` up to `end`, one free block
+ * between them and the fence. False if that leaves less than a minimum block. */
+static bool make_region(struct tiny *t, uintptr_t rh, uintptr_t data, uintptr_t end)
+{
+	struct tiny_region *r = (struct tiny_region *)rh;
+	uintptr_t first, fence;
+
+	if (end <= data || end - data < TINY_HDR + TINY_UNIT)
+		return false;
+	first = ka_align_up(data + TINY_HDR, TINY_UNIT) - TINY_HDR;
+	fence = ka_align_down(end, TINY_UNIT) - TINY_HDR;
+	if (fence <= first || fence - first < TINY_MINBLK)
+		return false;
+	r->first = first;
+	r->fence = fence;
+	r->next = t->regions;
+	t->regions = r;
+	link_free(t, first, fence - first);
+	*hdrp(fence) = TINY_USED | TINY_PFREE;
+	return true;
+}
+
+static int tiny_add_memory(struct ka_alloc *a, void *base, size_t len)
+{
+	struct tiny *t = (struct tiny *)a;
+	uintptr_t b = (uintptr_t)base, end = b + len, rh;
+	struct tiny_region *r;
+
+	if (len < sizeof(struct tiny_region) + 2 * TINY_UNIT)
+		return KA_EINVAL;
+	for (r = t->regions; r; r = r->next)
+		if (b < r->fence + TINY_HDR && (uintptr_t)r < end)
+			return KA_EEXIST;
+	rh = ka_align_up(b, TINY_UNIT);
+	if (!make_region(t, rh, rh + sizeof(struct tiny_region), end))
+		return KA_EINVAL;
+	t->total += len;
+	return 0;
+}
+
+static void tiny_info(struct ka_alloc *a, struct ka_info *out)
+{
+	struct tiny *t = (struct tiny *)a;
+	struct tiny_region *r;
+	struct tiny_free *f;
+	size_t best = TINY_HDR;
+
+	/* Classes are ordered, so the largest block is in the highest non-empty class. */
+	if (t->bitmap)
+		for (f = t->bins[ka_fls(t->bitmap)]; f; f = f->next)
+			if (tiny_size(f->hdr) > best)
+				best = tiny_size(f->hdr);
+	out->total = t->total;
+	out->avail = t->avail;
+	out->maxalloc = best - TINY_HDR;
+	out->meta = sizeof(*t);
+	for (r = t->regions; r; r = r->next)
+		out->meta += sizeof(*r) + TINY_HDR;
+}
+
+static int tiny_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	struct tiny *t = (struct tiny *)a;
+	struct tiny_region *r;
+	uintptr_t blk;
+	size_t h, s;
+	int rc;
+
+	for (r = t->regions; r; r = r->next) {
+		for (blk = r->first; blk < r->fence; blk += s) {
+			h = *hdrp(blk);
+			s = tiny_size(h);
+			if (s < TINY_MINBLK || s > r->fence - blk)
+				return KA_EFAULT;
+			rc = fn((void *)(blk + TINY_HDR), s - TINY_HDR, (h & TINY_USED) != 0, arg);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* A pointer that could be a block header: inside a region and aligned like one. */
+static bool is_block_addr(struct tiny *t, uintptr_t blk)
+{
+	struct tiny_region *r;
+
+	for (r = t->regions; r; r = r->next)
+		if (blk >= r->first && blk < r->fence)
+			return ((blk + TINY_HDR) & (TINY_UNIT - 1)) == 0;
+	return false;
+}
+
+static bool tiny_owns(struct ka_alloc *a, const void *ptr)
+{
+	struct tiny_region *r;
+	uintptr_t p = (uintptr_t)ptr;
+
+	for (r = ((struct tiny *)a)->regions; r; r = r->next)
+		if (p >= (uintptr_t)r && p < r->fence + TINY_HDR)
+			return true;
+	return false;
+}
+
+/* Each finding is reported once. The block walk stops in a region at a size it cannot
+ * trust; list walks are bounded by the number of free blocks the block walk saw, so a
+ * cycle is one finding and never a hang. */
+static unsigned tiny_check(struct ka_alloc *a)
+{
+	struct tiny *t = (struct tiny *)a;
+	const struct ka_alloc *h0 = &t->head;
+	struct tiny_region *r;
+	struct tiny_free *f, *prev;
+	size_t nfree = 0, listed = 0, avail = 0, nreg = 0, h, s;
+	unsigned bad = 0, b;
+	uintptr_t blk;
+	bool pfree;
+
+	for (r = t->regions; r; r = r->next) {
+		if (++nreg > (t->total >> 4)) {
+			ka_check_report(h0, "region list does not end", r);
+			return bad + 1;
+		}
+		pfree = false;
+		for (blk = r->first; blk < r->fence; blk += s) {
+			h = *hdrp(blk);
+			s = tiny_size(h);
+			if (s < TINY_MINBLK || s > r->fence - blk ||
+			    (h & (TINY_UNIT - 1) & ~TINY_FLAGS)) {
+				ka_check_report(h0, "block size out of range", (void *)blk);
+				bad++;
+				break;
+			}
+			if (((h & TINY_PFREE) != 0) != pfree) {
+				ka_check_report(h0, "previous-free bit wrong", (void *)blk);
+				bad++;
+			}
+			if (!(h & TINY_USED)) {
+				if (pfree) {
+					ka_check_report(h0, "two adjacent free blocks",
+							(void *)blk);
+					bad++;
+				}
+				if (*ftrp(blk, s) != s) {
+					ka_check_report(h0, "free block footer mismatch",
+							(void *)blk);
+					bad++;
+				}
+				nfree++;
+				avail += s - TINY_HDR;
+			}
+			pfree = !(h & TINY_USED);
+		}
+		if (blk == r->fence) {
+			h = *hdrp(blk);
+			if (tiny_size(h) != 0 || !(h & TINY_USED) ||
+			    ((h & TINY_PFREE) != 0) != pfree) {
+				ka_check_report(h0, "region fence corrupted", (void *)blk);
+				bad++;
+			}
+		}
+	}
+	for (b = 0; b < TINY_NBINS; b++) {
+		if ((((t->bitmap >> b) & 1) != 0) != (t->bins[b] != NULL)) {
+			ka_check_report(h0, "bitmap disagrees with its list", &t->bins[b]);
+			bad++;
+		}
+		for (prev = NULL, f = t->bins[b]; f; prev = f, f = f->next) {
+			if (++listed > nfree) {
+				ka_check_report(h0, "free lists hold more blocks than the heap", f);
+				return bad + 1;
+			}
+			if (!is_block_addr(t, (uintptr_t)f)) {
+				ka_check_report(h0, "free list link outside the heap", f);
+				bad++;
+				break;
+			}
+			if (f->hdr & TINY_USED) {
+				ka_check_report(h0, "used block on a free list", f);
+				bad++;
+			} else if (bin_of(tiny_size(f->hdr)) != b) {
+				ka_check_report(h0, "free block on the wrong list", f);
+				bad++;
+			}
+			if (f->prev != prev) {
+				ka_check_report(h0, "free list back link wrong", f);
+				bad++;
+			}
+		}
+	}
+	if (listed != nfree) {
+		ka_check_report(h0, "free block missing from the lists", t);
+		bad++;
+	}
+	if (avail != t->avail) {
+		ka_check_report(h0, "free byte count wrong", &t->avail);
+		bad++;
+	}
+	return bad;
+}
+
+static const struct ka_alloc_ops tiny_ops = {
+    .alloc = tiny_alloc,
+    .free = tiny_free,
+    .usable_size = tiny_usable_size,
+    .add_memory = tiny_add_memory,
+    .info = tiny_info,
+    .check = tiny_check,
+    .walk = tiny_walk,
+    .owns = tiny_owns,
+    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_WALK | KA_CAP_OWNS,
+};
+
+struct ka_alloc *ka_tiny_init(void *base, size_t len)
+{
+	uintptr_t b = (uintptr_t)base, rh;
+	struct tiny *t;
+
+	if (!base || len < TINY_MIN_SIZE || b + len < b)
+		return NULL;
+	rh = ka_align_up(b, TINY_UNIT);
+	t = (struct tiny *)(rh + sizeof(struct tiny_region));
+	memset(t, 0, sizeof(*t));
+	ka_alloc_init(&t->head, &tiny_ops, "tiny");
+	t->total = len;
+	if (!make_region(t, rh, (uintptr_t)(t + 1), b + len))
+		return NULL;
+	return &t->head;
+}
+
+const struct ka_backend ka_backend_tiny = {
+    .name = "tiny",
+    .desc = "coalescing segregated first fit, smallest code and control data",
+    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_WALK | KA_CAP_OWNS,
+    .init = ka_tiny_init,
+    .min_size = TINY_MIN_SIZE,
+};
