@@ -10,6 +10,7 @@
  */
 #include "kalloc/err.h"
 #include "kalloc/platform.h"
+#include "kstring.h"
 
 #ifndef KA_CFG_UNIPROCESSOR
 #define KA_CFG_UNIPROCESSOR 0
