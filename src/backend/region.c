@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The region backend: bump allocation over a list of regions, no reuse of freed memory.
+ * Entry point: ka_region_init() (kalloc/region.h). The record format inside each region is
+ * described in region_priv.h.
+ */
+#include "region_priv.h"
+#include "kstring.h"
+
+_Static_assert(KA_CFG_MIN_ALIGN >= 4, "the record tag needs two free low bits");
+_Static_assert(KA_CFG_MIN_ALIGN >= sizeof(size_t), "a pad record needs one word");
+
+static inline struct rg_state *rg(struct ka_alloc *a)
+{
+	return (struct rg_state *)a;
+}
+
+static inline uintptr_t hdr_check(const struct rg_hdr *h, size_t size)
+{
+	return (uintptr_t)size ^ (uintptr_t)h ^ RG_MAGIC;
+}
+
+static struct rg_seg *seg_of(struct rg_state *s, uintptr_t p)
+{
+	for (struct rg_seg *g = s->first; g; g = g->next)
+		if (p >= g->base && p < g->end)
+			return g;
+	return NULL;
+}
+
+/*
+ * Find the header of live or freed block `ptr`, or panic: the pointer must lie in a region,
+ * be aligned, sit after a header whose check word matches. Catches foreign and interior
+ * pointers and overwritten headers for the price of a region lookup.
+ */
+static struct rg_hdr *find_hdr(struct rg_state *s, const void *ptr, struct rg_seg **segp)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	struct rg_seg *g = seg_of(s, p);
+	struct rg_hdr *h;
+	size_t size, tag;
+
+	if (!g || p < g->start + RG_HDR || p >= g->brk || (p & (KA_CFG_MIN_ALIGN - 1)))
+		ka_misuse(&s->head, "pointer not allocated by this region allocator", ptr);
+	h = (struct rg_hdr *)(p - RG_HDR);
+	size = h->word & ~RG_TAG_MASK;
+	tag = h->word & RG_TAG_MASK;
+	if ((tag != RG_TAG_USED && tag != RG_TAG_FREED) || h->check != hdr_check(h, size) ||
+	    size > g->brk - p)
+		ka_misuse(&s->head, "invalid pointer or corrupted block header", ptr);
+	if (segp)
+		*segp = g;
+	return h;
+}
+
+static struct rg_hdr *live_hdr(struct rg_state *s, const void *ptr, struct rg_seg **segp)
+{
+	struct rg_hdr *h = find_hdr(s, ptr, segp);
+
+	if ((h->word & RG_TAG_MASK) == RG_TAG_FREED)
+		ka_misuse(&s->head, "double free or use of a freed block", ptr);
+	return h;
+}
+
+/* Bump `usable` bytes aligned to `align` in g, or return NULL if g has no room. */
+static void *seg_bump(struct rg_state *s, struct rg_seg *g, size_t usable, size_t align)
+{
+	size_t need;
+	uintptr_t p, pad;
+	struct rg_hdr *h;
+
+	if (ka_add_overflow(g->brk, RG_HDR + (align - 1), &need))
+		return NULL;
+	p = ka_align_up(g->brk + RG_HDR, align);
+	if (p > g->end || g->end - p < usable)
+		return NULL;
+	pad = p - RG_HDR - g->brk;
+	if (pad)
+		*(size_t *)g->brk = (size_t)pad | RG_TAG_PAD;
+	h = (struct rg_hdr *)(p - RG_HDR);
+	h->word = usable | RG_TAG_USED;
+	h->check = hdr_check(h, usable);
+	g->brk = p + usable;
+	s->meta += RG_HDR + pad;
+	s->nblocks++;
+	return (void *)p;
+}
+
+static void *rg_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	struct rg_state *s = rg(a);
+	size_t usable = ka_align_up(size, KA_CFG_MIN_ALIGN);
+	struct rg_seg *g = s->cur;
+
+	/* Current region first (the O(1) case), then every other one in order, wrapping. */
+	for (size_t i = 0; i < s->nsegs; i++) {
+		void *p = seg_bump(s, g, usable, align);
+		if (p) {
+			s->cur = g;
+			return p;
+		}
+		g = g->next ? g->next : s->first;
+	}
+	return NULL;
+}
+
+static void rg_free(struct ka_alloc *a, void *ptr)
+{
+	struct rg_hdr *h = live_hdr(rg(a), ptr, NULL);
+
+	h->word |= RG_TAG_FREED;
+}
+
+static size_t rg_usable_size(struct ka_alloc *a, const void *ptr)
+{
+	return live_hdr(rg(a), ptr, NULL)->word & ~RG_TAG_MASK;
+}
+
+static void *rg_realloc(struct ka_alloc *a, void *ptr, size_t size)
+{
+	struct rg_state *s = rg(a);
+	struct rg_seg *g;
+	struct rg_hdr *h = live_hdr(s, ptr, &g);
+	size_t old = h->word & ~RG_TAG_MASK;
+	size_t usable = ka_align_up(size, KA_CFG_MIN_ALIGN);
+	uintptr_t p = (uintptr_t)ptr;
+	void *n;
+
+	if (p + old == g->brk && g->end - p >= usable) {
+		/* The last block of its region: move the bump pointer instead of copying. */
+		h->word = usable | RG_TAG_USED;
+		h->check = hdr_check(h, usable);
+		g->brk = p + usable;
+		return ptr;
+	}
+	if (usable <= old)
+		return ptr;
+	n = rg_alloc(a, size, KA_CFG_MIN_ALIGN);
+	if (!n)
+		return NULL;
+	memcpy(n, ptr, old);
+	h->word |= RG_TAG_FREED;
+	return n;
+}
+
+/* Append region [b, e) with its descriptor at gs (>= b); KA_EINVAL if it has no room. */
+static int seg_setup(struct rg_state *s, uintptr_t gs, uintptr_t b, uintptr_t e)
+{
+	struct rg_seg *g;
+	uintptr_t start;
+
+	gs = ka_align_up(gs, _Alignof(struct rg_seg));
+	start = ka_align_up(gs + sizeof(struct rg_seg), KA_CFG_MIN_ALIGN);
+	if (start < b || start > e || e - start < RG_HDR + KA_CFG_MIN_ALIGN)
+		return KA_EINVAL;
+	g = (struct rg_seg *)gs;
+	g->next = NULL;
+	g->base = b;
+	g->end = e;
+	g->start = start;
+	g->brk = start;
+	if (s->last)
+		s->last->next = g;
+	else
+		s->first = g;
+	s->last = g;
+	s->nsegs++;
+	s->total += e - b;
+	s->meta += start - b;
+	return 0;
+}
+
+static int rg_add_memory(struct ka_alloc *a, void *base, size_t len)
+{
+	struct rg_state *s = rg(a);
+	uintptr_t b = (uintptr_t)base, e = b + len;
+
+	for (struct rg_seg *g = s->first; g; g = g->next)
+		if (b < g->end && g->base < e)
+			return KA_EEXIST;
+	if (len < sizeof(struct rg_seg) + RG_HDR + 2 * KA_CFG_MIN_ALIGN)
+		return KA_EINVAL;
+	return seg_setup(s, b, b, e);
+}
+
+static void rg_info(struct ka_alloc *a, struct ka_info *out)
+{
+	struct rg_state *s = rg(a);
+
+	out->total = s->total;
+	out->meta = s->meta;
+	for (struct rg_seg *g = s->first; g; g = g->next) {
+		uintptr_t p = g->brk + RG_HDR;
+
+		out->avail += g->end - g->brk;
+		if (p <= g->end) {
+			size_t room = ka_align_down(g->end - p, KA_CFG_MIN_ALIGN);
+			if (room > out->maxalloc)
+				out->maxalloc = room;
+		}
+	}
+}
+
+/*
+ * Follow the records of one region. Calls fn (if any) for every block; returns the number of
+ * inconsistencies (a bad record ends the region's walk: what follows cannot be located).
+ * *stop receives fn's non-zero result.
+ */
+static unsigned seg_walk(struct rg_state *s, struct rg_seg *g, ka_walk_fn fn, void *arg,
+			 size_t *nblocks, int *stop)
+{
+	uintptr_t q = g->start;
+
+	while (q < g->brk) {
+		size_t word = *(const size_t *)q;
+		size_t len = word & ~RG_TAG_MASK;
+		size_t tag = word & RG_TAG_MASK;
+		const struct rg_hdr *h = (const struct rg_hdr *)q;
+
+		if (tag == RG_TAG_PAD) {
+			if (len == 0 || len > g->brk - q || (len & (KA_CFG_MIN_ALIGN - 1))) {
+				ka_check_report(&s->head, "bad padding record", (void *)q);
+				return 1;
+			}
+			q += len;
+			continue;
+		}
+		if (tag == 0 || h->check != hdr_check(h, len) || (len & (KA_CFG_MIN_ALIGN - 1)) ||
+		    g->brk - q < RG_HDR || len > g->brk - q - RG_HDR) {
+			ka_check_report(&s->head, "corrupted block header", (void *)q);
+			return 1;
+		}
+		(*nblocks)++;
+		if (fn && !*stop)
+			*stop = fn((void *)(q + RG_HDR), len, tag == RG_TAG_USED, arg);
+		q += RG_HDR + len;
+	}
+	if (q != g->brk) {
+		ka_check_report(&s->head, "records overrun the bump pointer", (void *)g->brk);
+		return 1;
+	}
+	if (fn && !*stop && g->end > g->brk)
+		*stop = fn((void *)g->brk, g->end - g->brk, false, arg);
+	return 0;
+}
+
+static unsigned rg_check(struct ka_alloc *a)
+{
+	struct rg_state *s = rg(a);
+	unsigned bad = 0;
+	size_t n = 0, total = 0, blocks = 0;
+	bool cur_found = false;
+	struct rg_seg *g, *last = NULL;
+	int stop = 0;
+
+	for (g = s->first; g && n <= s->nsegs; g = g->next, n++) {
+		last = g;
+		total += g->end - g->base;
+		if (g == s->cur)
+			cur_found = true;
+		if (g->base >= g->end || g->start < g->base || g->start > g->brk ||
+		    g->brk > g->end || ((g->start | g->brk) & (KA_CFG_MIN_ALIGN - 1))) {
+			ka_check_report(a, "region bounds inconsistent", g);
+			bad++;
+			continue;
+		}
+		bad += seg_walk(s, g, NULL, NULL, &blocks, &stop);
+	}
+	if (g || n != s->nsegs) {
+		ka_check_report(a, "region count does not match the list", s);
+		bad++;
+	}
+	if (last != s->last || !cur_found) {
+		ka_check_report(a, "last or current region not in the list", s);
+		bad++;
+	}
+	if (total != s->total) {
+		ka_check_report(a, "total bytes do not match the regions", s);
+		bad++;
+	}
+	if (blocks != s->nblocks) {
+		ka_check_report(a, "block count does not match the records", s);
+		bad++;
+	}
+	return bad;
+}
+
+static int rg_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	struct rg_state *s = rg(a);
+	size_t blocks = 0;
+	int stop = 0;
+
+	for (struct rg_seg *g = s->first; g && !stop; g = g->next)
+		(void)seg_walk(s, g, fn, arg, &blocks, &stop);
+	return stop;
+}
+
+static bool rg_owns(struct ka_alloc *a, const void *ptr)
+{
+	return seg_of(rg(a), (uintptr_t)ptr) != NULL;
+}
+
+static const struct ka_alloc_ops rg_ops = {
+    .alloc = rg_alloc,
+    .free = rg_free,
+    .usable_size = rg_usable_size,
+    .realloc = rg_realloc,
+    .add_memory = rg_add_memory,
+    .info = rg_info,
+    .check = rg_check,
+    .walk = rg_walk,
+    .owns = rg_owns,
+    .caps = KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_REALLOC | KA_CAP_WALK | KA_CAP_OWNS,
+};
+
+struct ka_alloc *ka_region_init(void *base, size_t len)
+{
+	uintptr_t b = (uintptr_t)base, sp;
+	struct rg_state *s;
+
+	if (!base || len < RG_MIN_SIZE || b + len < b)
+		return NULL;
+	sp = ka_align_up(b, _Alignof(struct rg_state));
+	s = (struct rg_state *)sp;
+	ka_alloc_init(&s->head, &rg_ops, "region");
+	s->first = s->last = NULL;
+	s->nsegs = 0;
+	s->total = 0;
+	s->meta = 0;
+	s->nblocks = 0;
+	/* The first region is the whole memory, so the state counts as its metadata and the
+	 * overlap check of add_memory covers it. */
+	if (seg_setup(s, sp + sizeof(*s), b, b + len) != 0)
+		return NULL;
+	s->cur = s->first;
+	return &s->head;
+}
+
+const struct ka_backend ka_backend_region = {
+    .name = "region",
+    .desc = "bump allocator, never reuses memory; several regions",
+    .caps = KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_REALLOC | KA_CAP_WALK | KA_CAP_OWNS,
+    .init = ka_region_init,
+    .min_size = RG_MIN_SIZE,
+};
