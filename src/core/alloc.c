@@ -64,8 +64,18 @@ static inline bool keep_stats(const struct ka_alloc *a)
 	return KA_CFG_STATS && !(a->flags & KA_ALLOC_NOSTATS);
 }
 
+/* Heads without statistics may be shared between threads (the locking adapter, whose
+ * figures are copied in under its lock): the failure count, which only this layer can see
+ * for requests it rejects, is then bumped atomically where the target can do so without
+ * libatomic. */
 static void *fail(struct ka_alloc *a)
 {
+#if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE == 2
+	if (a->flags & KA_ALLOC_NOSTATS) {
+		__atomic_fetch_add(&a->stats.nb_enomem, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+#endif
 	a->stats.nb_enomem++;
 	return NULL;
 }
@@ -241,6 +251,10 @@ void ka_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 		ka_misuse(a, "pfree with an invalid page count", ptr);
 	if (((uintptr_t)ptr & (KA_PAGE_SIZE - 1)) != 0)
 		ka_misuse(a, "pfree of a pointer that is not page aligned", ptr);
+	/* Without native pages the block came from alloc(); its usable size bounds the count,
+	 * so freeing more pages than were allocated is caught before it corrupts anything. */
+	if (!a->ops->pfree && a->ops->usable_size(a, ptr) < npages * KA_PAGE_SIZE)
+		ka_misuse(a, "pfree with more pages than were allocated", ptr);
 	if (keep_stats(a))
 		stats_free(a, npages * KA_PAGE_SIZE);
 	if (a->ops->pfree)
