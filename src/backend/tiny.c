@@ -27,25 +27,12 @@ static inline size_t *ftrp(uintptr_t blk, size_t size)
 	return (size_t *)(blk + size - TINY_HDR);
 }
 
-/* Size class of a block size: exact lists first, then one list per power of two, the last
- * list also taking everything larger. Classes are ordered, so every block of a class above
- * a request's class is large enough for it. */
-static unsigned bin_of(size_t size)
-{
-	unsigned b;
-
-	if (size <= TINY_LASTEXACT)
-		return (unsigned)((size - TINY_MINBLK) / TINY_UNIT);
-	b = TINY_NEXACT + ka_fls(size) - ka_fls(TINY_LASTEXACT);
-	return b < TINY_NBINS ? b : TINY_NBINS - 1;
-}
-
 /* Write a free block's header and footer and push it on its list. Its predecessor is used
  * (free neighbours are always merged first), so TINY_PFREE is clear. */
 static void link_free(struct tiny *t, uintptr_t blk, size_t size)
 {
 	struct tiny_free *f = (struct tiny_free *)blk;
-	unsigned b = bin_of(size);
+	unsigned b = tiny_bin(size);
 
 	f->hdr = size;
 	*ftrp(blk, size) = size;
@@ -64,7 +51,7 @@ static void link_free(struct tiny *t, uintptr_t blk, size_t size)
 static void unlink_free(struct tiny *t, struct tiny_free *f)
 {
 	size_t size = tiny_size(f->hdr);
-	unsigned b = bin_of(size);
+	unsigned b = tiny_bin(size);
 
 	if ((f->prev ? f->prev->next : t->bins[b]) != f || (f->next && f->next->prev != f))
 		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
@@ -97,7 +84,7 @@ static void *tiny_alloc(struct ka_alloc *a, size_t size, size_t align)
 	 * gap or a gap that is a valid free block. */
 	if (align > TINY_UNIT && ka_add_overflow(r, align + TINY_MINBLK, &need))
 		return NULL;
-	b = bin_of(need);
+	b = tiny_bin(need);
 	above = t->bitmap >> b >> 1;
 	/* First fit in the request's own class, but after a few misses prefer the head of a
 	 * larger class (which always fits) so that a long list of slightly-too-small blocks
@@ -377,7 +364,7 @@ static unsigned tiny_check(struct ka_alloc *a)
 			if (f->hdr & TINY_USED) {
 				ka_check_report(h0, "used block on a free list", f);
 				bad++;
-			} else if (bin_of(tiny_size(f->hdr)) != b) {
+			} else if (tiny_bin(tiny_size(f->hdr)) != b) {
 				ka_check_report(h0, "free block on the wrong list", f);
 				bad++;
 			}

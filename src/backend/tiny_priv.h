@@ -83,4 +83,17 @@ static inline size_t tiny_size(size_t hdr)
 	return hdr & ~(TINY_UNIT - 1);
 }
 
+/* Size class of a block size: exact lists first, then one list per power of two, the last
+ * list also taking everything larger. Classes are ordered, so every block of a class above
+ * a request's class is large enough for it. */
+static inline unsigned tiny_bin(size_t size)
+{
+	unsigned b;
+
+	if (size <= TINY_LASTEXACT)
+		return (unsigned)((size - TINY_MINBLK) / TINY_UNIT);
+	b = TINY_NEXACT + ka_fls(size) - ka_fls(TINY_LASTEXACT);
+	return b < TINY_NBINS ? b : TINY_NBINS - 1;
+}
+
 #endif /* KALLOC_TINY_PRIV_H */
