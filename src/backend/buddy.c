@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The buddy backend: binary buddy over pages with an out-of-band page map, page runs of any
+ * length, and one-page slabs for small requests. Entry point: ka_buddy_init()
+ * (kalloc/buddy.h). Formats and invariants: buddy_priv.h. The checker and the walker are in
+ * buddy_validate.c.
+ */
+#include "buddy_priv.h"
+#include "kstring.h"
+
+_Static_assert(KA_CFG_PAGE_SHIFT >= 10 && KA_CFG_PAGE_SHIFT <= 19,
+	       "slab object counts are 16-bit and classes need at least 1 KiB pages");
+_Static_assert(KA_CFG_MIN_ALIGN <= BD_QUANTUM, "size classes are multiples of 16 bytes");
+_Static_assert(sizeof(struct bd_obj) <= BD_QUANTUM, "a free object must fit the smallest class");
+_Static_assert(sizeof(struct bd_free) <= KA_PAGE_SIZE, "a free node must fit a page");
+
+/* Alignment of the state, zone descriptors and maps inside the region. */
+#define BD_META_ALIGN 16u
+
+static inline struct bd_state *bd(struct ka_alloc *a)
+{
+	return (struct bd_state *)a;
+}
+
+static inline size_t pages_bytes(size_t n)
+{
+	return n << KA_CFG_PAGE_SHIFT;
+}
+
+struct bd_zone *bd_zone_of(const struct bd_state *b, uintptr_t p)
+{
+	for (struct bd_zone *z = b->zones; z; z = z->next)
+		if (p >= z->base && p < z->end)
+			return z;
+	return NULL;
+}
+
+/* ---- free lists ---------------------------------------------------------------------- */
+
+static void list_push(struct bd_state *b, struct bd_zone *z, size_t pfn, unsigned k)
+{
+	struct bd_free *f = bd_page_addr(pfn);
+	struct bd_page *d = bd_desc(z, pfn);
+
+	f->zone = z;
+	f->prev = NULL;
+	f->next = b->free[k];
+	if (f->next)
+		f->next->prev = f;
+	b->free[k] = f;
+	b->nonempty |= (size_t)1 << k;
+	d->kind = BD_FREE;
+	d->order = (uint8_t)k;
+	d->cls = 0;
+	d->npages = 0;
+	b->free_pages += (size_t)1 << k;
+}
+
+static void list_remove(struct bd_state *b, struct bd_free *f, unsigned k)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		b->free[k] = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	if (!b->free[k])
+		b->nonempty &= ~((size_t)1 << k);
+	b->free_pages -= (size_t)1 << k;
+}
+
+/*
+ * Free the order-k block at pfn (its pages are used, its head descriptor may be anything) and
+ * merge it with its buddy while the buddy is a free block of the same order inside the zone.
+ * One map read per level decides, so this is O(log n) with no list scan.
+ */
+static void block_free(struct bd_state *b, struct bd_zone *z, size_t pfn, unsigned k)
+{
+	size_t zend = z->first_pfn + z->npages;
+
+	*bd_desc(z, pfn) = (struct bd_page){0};
+	while (k + 1 < BD_NORDERS) {
+		size_t buddy = pfn ^ ((size_t)1 << k);
+		struct bd_page *d;
+
+		if (buddy < z->first_pfn || buddy + ((size_t)1 << k) > zend)
+			break;
+		d = bd_desc(z, buddy);
+		if (d->kind != BD_FREE || d->order != k)
+			break;
+		list_remove(b, bd_page_addr(buddy), k);
+		*d = (struct bd_page){0};
+		if (buddy < pfn)
+			pfn = buddy;
+		k++;
+	}
+	list_push(b, z, pfn, k);
+}
+
+/* Order of the largest aligned block starting at pfn that fits in n pages (n >= 1). */
+static unsigned piece_order(size_t pfn, size_t n)
+{
+	unsigned k = ka_fls(n);
+
+	if (pfn != 0 && ka_ffs(pfn) < k)
+		k = ka_ffs(pfn);
+	if (k >= BD_NORDERS)
+		k = BD_NORDERS - 1;
+	return k;
+}
+
+/* Free the used pages [pfn, pfn+n) of z, cut into maximal aligned blocks: O(log n) blocks. */
+static void range_free(struct bd_state *b, struct bd_zone *z, size_t pfn, size_t n)
+{
+	while (n > 0) {
+		unsigned k = piece_order(pfn, n);
+
+		block_free(b, z, pfn, k);
+		pfn += (size_t)1 << k;
+		n -= (size_t)1 << k;
+	}
+}
+
+/*
+ * Take a free block of order k (the smallest non-empty order >= k, split down): O(log n).
+ * Returns its pfn and zone; the head descriptor is left for the caller to set.
+ */
+static bool block_alloc(struct bd_state *b, unsigned k, size_t *pfnp, struct bd_zone **zp)
+{
+	size_t avail = b->nonempty & ~(((size_t)1 << k) - 1);
+	struct bd_free *f;
+	struct bd_zone *z;
+	unsigned j;
+	size_t pfn;
+
+	if (avail == 0)
+		return false;
+	j = ka_ffs(avail);
+	f = b->free[j];
+	z = f->zone;
+	pfn = (uintptr_t)f >> KA_CFG_PAGE_SHIFT;
+	list_remove(b, f, j);
+	while (j > k) {
+		j--;
+		list_push(b, z, pfn + ((size_t)1 << j), j);
+	}
+	*bd_desc(z, pfn) = (struct bd_page){0};
+	*pfnp = pfn;
+	*zp = z;
+	return true;
+}
+
+/* ---- page runs ------------------------------------------------------------------------- */
+
+/* A run of exactly n pages aligned to align (>= page): the tail of the block goes back. */
+static void *run_alloc(struct bd_state *b, size_t n, size_t align)
+{
+	unsigned k = bd_order_of(n);
+	unsigned ka = ka_fls(align) - KA_CFG_PAGE_SHIFT;
+	struct bd_zone *z;
+	struct bd_page *d;
+	size_t pfn;
+
+	if (ka > k)
+		k = ka;
+	if (k >= BD_NORDERS || n > UINT32_MAX || !block_alloc(b, k, &pfn, &z))
+		return NULL;
+	if (n < ((size_t)1 << k))
+		range_free(b, z, pfn + n, ((size_t)1 << k) - n);
+	d = bd_desc(z, pfn);
+	d->kind = BD_RUN;
+	d->npages = (uint32_t)n;
+	return bd_page_addr(pfn);
+}
+
+/* ---- slabs --------------------------------------------------------------------------- */
+
+static inline uintptr_t slab_magic(const struct bd_slab *s)
+{
+	return BD_SLAB_MAGIC ^ (uintptr_t)s;
+}
+
+static void partial_push(struct bd_state *b, struct bd_slab *s)
+{
+	s->prev = NULL;
+	s->next = b->partial[s->cls];
+	if (s->next)
+		s->next->prev = s;
+	b->partial[s->cls] = s;
+}
+
+static void partial_remove(struct bd_state *b, struct bd_slab *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		b->partial[s->cls] = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+}
+
+static void *slab_alloc(struct bd_state *b, unsigned cls)
+{
+	struct bd_slab *s = b->partial[cls];
+	size_t c = bd_class_size(cls);
+	struct bd_obj *o;
+
+	if (!s) {
+		struct bd_zone *z;
+		struct bd_page *d;
+		size_t pfn;
+
+		if (!block_alloc(b, 0, &pfn, &z))
+			return NULL;
+		d = bd_desc(z, pfn);
+		d->kind = BD_SLAB;
+		d->cls = (uint16_t)cls;
+		s = bd_page_addr(pfn);
+		s->magic = slab_magic(s);
+		s->cls = (uint16_t)cls;
+		s->nobj = b->nobj[cls];
+		s->nfree = s->nobj;
+		s->bumped = 0;
+		s->free = NULL;
+		partial_push(b, s);
+		b->slab_free += (size_t)s->nobj * c;
+	}
+	if (s->free) {
+		o = s->free;
+		s->free = o->next;
+	} else {
+		/* Never-used objects are taken from the page end downwards, without a list. */
+		s->bumped++;
+		o = (struct bd_obj *)((uintptr_t)s + KA_PAGE_SIZE - (size_t)s->bumped * c);
+	}
+	o->key = 0;
+	s->nfree--;
+	b->slab_free -= c;
+	if (s->nfree == 0)
+		partial_remove(b, s);
+	return o;
+}
+
+/* Class for `size` bytes aligned to `align` (<= page), or nclasses if a page run is needed. */
+static unsigned small_class(const struct bd_state *b, size_t size, size_t align)
+{
+	unsigned c;
+
+	if (size > b->small_max || align > b->small_max)
+		return b->nclasses;
+	c = bd_class_of(size > align ? size : align);
+	while (c < b->nclasses && (bd_class_size(c) & (align - 1)) != 0)
+		c++;
+	return c;
+}
+
+/* ---- pointer lookup (all validation of caller pointers lives here) ---------------------- */
+
+struct bd_loc {
+	struct bd_zone *z;
+	size_t pfn;
+	struct bd_page *d;
+	struct bd_slab *slab; /* set for small objects */
+	size_t csize;	      /* class size of a small object */
+};
+
+/*
+ * Locate live block ptr, or panic with what is wrong. Runs must be pointed at by their first
+ * page; small objects must be at an object boundary of a slab, handed out, and not free.
+ */
+static void locate(struct bd_state *b, const void *ptr, struct bd_loc *l)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	struct bd_zone *z = bd_zone_of(b, p);
+	size_t pfn = p >> KA_CFG_PAGE_SHIFT;
+
+	if (!z || pfn < z->first_pfn || pfn - z->first_pfn >= z->npages)
+		ka_misuse(&b->head, "pointer not allocated by this buddy allocator", ptr);
+	l->z = z;
+	l->pfn = pfn;
+	l->d = bd_desc(z, pfn);
+	l->slab = NULL;
+	if ((p & (KA_PAGE_SIZE - 1)) == 0) {
+		if (l->d->kind == BD_RUN)
+			return;
+		if (l->d->kind == BD_FREE)
+			ka_misuse(&b->head, "double free (block is free)", ptr);
+		ka_misuse(&b->head, "invalid pointer: not the start of a live block", ptr);
+	}
+	if (l->d->kind != BD_SLAB)
+		ka_misuse(&b->head, "invalid pointer: inside a page run or a free block", ptr);
+	{
+		struct bd_slab *s = bd_page_addr(pfn);
+		uint32_t off = (uint32_t)(((pfn + 1) << KA_CFG_PAGE_SHIFT) - p);
+		uint32_t c;
+		const struct bd_obj *o = ptr;
+
+		if (s->magic != slab_magic(s) || s->cls != l->d->cls || s->cls >= b->nclasses)
+			ka_misuse(&b->head, "corrupted slab header", ptr);
+		c = (uint32_t)bd_class_size(s->cls);
+		if (off % c != 0 || off / c > s->bumped)
+			ka_misuse(&b->head, "invalid pointer: not the start of an object", ptr);
+		if (o->key == ((uintptr_t)o ^ BD_OBJ_KEY))
+			ka_misuse(&b->head, "double free (object is free)", ptr);
+		l->slab = s;
+		l->csize = c;
+	}
+}
+
+static void slab_free_obj(struct bd_state *b, struct bd_loc *l, void *ptr)
+{
+	struct bd_slab *s = l->slab;
+	struct bd_obj *o = ptr;
+
+	o->key = (uintptr_t)o ^ BD_OBJ_KEY;
+	o->next = s->free;
+	s->free = o;
+	s->nfree++;
+	b->slab_free += l->csize;
+	if (s->nfree == 1)
+		partial_push(b, s);
+	if (s->nfree == s->nobj) {
+		/* Empty: give the page back so that it can merge into larger blocks. */
+		partial_remove(b, s);
+		b->slab_free -= (size_t)s->nobj * l->csize;
+		s->magic = 0;
+		block_free(b, l->z, l->pfn, 0);
+	}
+}
+
+/* ---- operations ----------------------------------------------------------------------- */
+
+static void *bd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	struct bd_state *b = bd(a);
+	unsigned c = small_class(b, size, align);
+
+	if (c < b->nclasses)
+		return slab_alloc(b, c);
+	if (align < KA_PAGE_SIZE)
+		align = KA_PAGE_SIZE;
+	/* size <= SIZE_MAX / 2 (generic layer), so rounding up cannot overflow. */
+	return run_alloc(b, (size + KA_PAGE_SIZE - 1) >> KA_CFG_PAGE_SHIFT, align);
+}
+
+static void bd_free_op(struct ka_alloc *a, void *ptr)
+{
+	struct bd_state *b = bd(a);
+	struct bd_loc l;
+
+	locate(b, ptr, &l);
+	if (l.slab)
+		slab_free_obj(b, &l, ptr);
+	else
+		range_free(b, l.z, l.pfn, l.d->npages);
+}
+
+static size_t bd_usable_size(struct ka_alloc *a, const void *ptr)
+{
+	struct bd_loc l;
+
+	locate(bd(a), ptr, &l);
+	return l.slab ? l.csize : pages_bytes(l.d->npages);
+}
+
+static void *bd_realloc(struct ka_alloc *a, void *ptr, size_t size)
+{
+	struct bd_state *b = bd(a);
+	struct bd_loc l;
+	size_t old;
+	void *n;
+
+	locate(b, ptr, &l);
+	if (l.slab) {
+		if (small_class(b, size, KA_CFG_MIN_ALIGN) == l.slab->cls)
+			return ptr;
+		old = l.csize;
+	} else {
+		size_t np = (size + KA_PAGE_SIZE - 1) >> KA_CFG_PAGE_SHIFT;
+
+		old = pages_bytes(l.d->npages);
+		if (size > b->small_max && np <= l.d->npages) {
+			/* Same or fewer pages: keep the run, give its tail back. */
+			if (np < l.d->npages) {
+				range_free(b, l.z, l.pfn + np, l.d->npages - np);
+				l.d->npages = (uint32_t)np;
+			}
+			return ptr;
+		}
+	}
+	n = bd_alloc(a, size, KA_CFG_MIN_ALIGN);
+	if (!n)
+		return NULL;
+	memcpy(n, ptr, old < size ? old : size);
+	bd_free_op(a, ptr);
+	return n;
+}
+
+static void *bd_palloc(struct ka_alloc *a, size_t npages, size_t align)
+{
+	return run_alloc(bd(a), npages, align);
+}
+
+static void bd_pfree(struct ka_alloc *a, void *ptr, size_t npages)
+{
+	struct bd_state *b = bd(a);
+	struct bd_loc l;
+
+	locate(b, ptr, &l);
+	if (l.slab)
+		ka_misuse(a, "pfree of a small object", ptr);
+	if (l.d->npages != npages)
+		ka_misuse(a, "pfree with a page count that differs from the allocation", ptr);
+	range_free(b, l.z, l.pfn, npages);
+}
+
+/* Where the pages of [m, end) start when the map for them is placed at m; 0 if none fits. */
+static size_t zone_pages(uintptr_t m, uintptr_t end, uintptr_t *first)
+{
+	size_t n;
+	uintptr_t f;
+
+	if (m >= end)
+		return 0;
+	n = (end - m) / (KA_PAGE_SIZE + sizeof(struct bd_page));
+	/* The division ignores the padding to a page boundary: adjust by whole pages. */
+	for (;;) {
+		f = ka_align_up(m + n * sizeof(struct bd_page), KA_PAGE_SIZE);
+		if (f >= m && f <= end && pages_bytes(n) <= end - f)
+			break;
+		if (n == 0)
+			return 0;
+		n--;
+	}
+	for (;;) {
+		uintptr_t f2 = ka_align_up(m + (n + 1) * sizeof(struct bd_page), KA_PAGE_SIZE);
+		if (f2 < m || f2 > end || pages_bytes(n + 1) > end - f2)
+			break;
+		n++;
+		f = f2;
+	}
+	*first = f;
+	return n;
+}
+
+/* Set up a zone for region [base, end) with its descriptor at zaddr; add its pages. */
+static int zone_setup(struct bd_state *b, uintptr_t zaddr, uintptr_t base, uintptr_t end)
+{
+	uintptr_t zh = ka_align_up(zaddr, BD_META_ALIGN);
+	uintptr_t m = ka_align_up(zh + sizeof(struct bd_zone), BD_META_ALIGN);
+	struct bd_zone *z, **pp;
+	uintptr_t first;
+	size_t n;
+
+	if (zh < zaddr || m < zh || m >= end)
+		return KA_EINVAL;
+	n = zone_pages(m, end, &first);
+	if (n == 0)
+		return KA_EINVAL;
+	z = (struct bd_zone *)zh;
+	z->next = NULL;
+	z->base = base;
+	z->end = end;
+	z->first_pfn = first >> KA_CFG_PAGE_SHIFT;
+	z->npages = n;
+	z->map = (struct bd_page *)m;
+	memset(z->map, 0, n * sizeof(struct bd_page));
+	for (pp = &b->zones; *pp; pp = &(*pp)->next)
+		;
+	*pp = z;
+	b->nzones++;
+	b->total += end - base;
+	b->meta += first - base;
+	range_free(b, z, z->first_pfn, n);
+	return 0;
+}
+
+static int bd_add_memory(struct ka_alloc *a, void *base, size_t len)
+{
+	struct bd_state *b = bd(a);
+	uintptr_t s = (uintptr_t)base, e = s + len;
+
+	for (struct bd_zone *z = b->zones; z; z = z->next)
+		if (s < z->end && z->base < e)
+			return KA_EEXIST;
+	return zone_setup(b, s, s, e);
+}
+
+static void bd_info(struct ka_alloc *a, struct ka_info *out)
+{
+	struct bd_state *b = bd(a);
+
+	out->total = b->total;
+	out->meta = b->meta;
+	out->avail = pages_bytes(b->free_pages) + b->slab_free;
+	if (b->nonempty) {
+		out->maxalloc = pages_bytes((size_t)1 << ka_fls(b->nonempty));
+		return;
+	}
+	for (unsigned c = b->nclasses; c-- > 0;)
+		if (b->partial[c]) {
+			out->maxalloc = bd_class_size(c);
+			return;
+		}
+}
+
+static bool bd_owns(struct ka_alloc *a, const void *ptr)
+{
+	return bd_zone_of(bd(a), (uintptr_t)ptr) != NULL;
+}
+
+static const struct ka_alloc_ops bd_ops = {
+    .alloc = bd_alloc,
+    .free = bd_free_op,
+    .usable_size = bd_usable_size,
+    .realloc = bd_realloc,
+    .palloc = bd_palloc,
+    .pfree = bd_pfree,
+    .add_memory = bd_add_memory,
+    .info = bd_info,
+    .check = bd_check,
+    .walk = bd_walk,
+    .owns = bd_owns,
+    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_PAGES | KA_CAP_REALLOC |
+	    KA_CAP_WALK | KA_CAP_OWNS,
+};
+
+static size_t state_bytes(void)
+{
+	return ka_align_up(sizeof(struct bd_state), BD_META_ALIGN) +
+	       ka_align_up(sizeof(struct bd_zone), BD_META_ALIGN);
+}
+
+size_t ka_buddy_meta_size(size_t len)
+{
+	size_t map, sum;
+
+	map = (len >> KA_CFG_PAGE_SHIFT) * sizeof(struct bd_page);
+	if (ka_add_overflow(state_bytes(), map, &sum) ||
+	    ka_add_overflow(sum, KA_PAGE_SIZE - 1, &sum))
+		return 0;
+	return ka_align_down(sum, KA_PAGE_SIZE);
+}
+
+struct ka_alloc *ka_buddy_init(void *base, size_t len)
+{
+	uintptr_t bs = (uintptr_t)base, sp;
+	struct bd_state *b;
+	uint32_t room = (uint32_t)(KA_PAGE_SIZE - BD_SLAB_HDR);
+
+	if (!base || len < BD_MIN_SIZE || bs + len < bs)
+		return NULL;
+	sp = ka_align_up(bs, BD_META_ALIGN);
+	b = (struct bd_state *)sp;
+	memset(b, 0, sizeof(*b));
+	ka_alloc_init(&b->head, &bd_ops, "buddy");
+	/* Classes in use hold at least two objects per page: bigger ones would waste as much as
+	 * a page run and gain nothing. */
+	while (b->nclasses < BD_MAX_CLASSES && bd_class_size(b->nclasses) <= room / 2) {
+		b->nobj[b->nclasses] = (uint16_t)(room / (uint32_t)bd_class_size(b->nclasses));
+		b->nclasses++;
+	}
+	b->small_max = bd_class_size(b->nclasses - 1);
+	if (zone_setup(b, sp + sizeof(*b), bs, bs + len) != 0)
+		return NULL;
+	return &b->head;
+}
+
+const struct ka_backend ka_backend_buddy = {
+    .name = "buddy",
+    .desc = "binary buddy over pages + slabs for small sizes; O(log n), page runs",
+    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_PAGES | KA_CAP_REALLOC |
+	    KA_CAP_WALK | KA_CAP_OWNS,
+    .init = ka_buddy_init,
+    .min_size = BD_MIN_SIZE,
+};
