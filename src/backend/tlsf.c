@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TLSF backend: Two-Level Segregated Fit (Masmano et al., 2004), in the style of
+ * mattconte/tlsf, with an always-valid prev_phys link so that free() can verify its argument
+ * in O(1). Entry point: ka_tlsf_init(); registry entry: ka_backend_tlsf. The block format and
+ * the invariants are written down in tlsf_priv.h; the checker lives in tlsf_validate.c.
+ *
+ * Every operation on the hot path (alloc, free, realloc, usable_size) is straight-line code
+ * plus a bounded number of list splices: no loop depends on the heap size, the number of
+ * blocks or the number of pools.
+ */
+#include "tlsf_priv.h"
+#include "kstring.h"
+
+/* ---- free lists ---------------------------------------------------------------------------- */
+
+static inline void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+{
+	unsigned fl, sl;
+	struct tlsf_block *h;
+
+	tlsf_mapping(stride, &fl, &sl);
+	h = t->heads[fl][sl];
+	b->next_free = h;
+	b->prev_free = NULL;
+	if (h)
+		h->prev_free = b;
+	t->heads[fl][sl] = b;
+	t->fl_bitmap |= (size_t)1 << fl;
+	t->sl_bitmap[fl] |= (uint32_t)1 << sl;
+	t->avail += stride - TLSF_HDR;
+}
+
+/*
+ * Unlink b from list (fl, sl). The neighbours' links must point back at b (a safe unlink, as
+ * glibc does): a free block whose links were overwritten is reported instead of letting the
+ * splice write through forged pointers.
+ */
+static inline void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, unsigned fl, unsigned sl,
+			       size_t stride)
+{
+	struct tlsf_block *prev = b->prev_free, *next = b->next_free;
+	uintptr_t low = t->lo - TLSF_HDR, span = t->hi - low;
+
+	/* Links overwritten after a free (use after free) usually point outside the heap:
+	 * refuse to follow them rather than fault. */
+	if ((next && (uintptr_t)next - low >= span) || (prev && (uintptr_t)prev - low >= span))
+		ka_misuse(&t->base, "corrupted free list (use after free?)", tlsf_payload(b));
+	if (next) {
+		if (next->prev_free != b)
+			ka_misuse(&t->base, "corrupted free list (next link)", tlsf_payload(b));
+		next->prev_free = prev;
+	}
+	if (prev) {
+		if (prev->next_free != b)
+			ka_misuse(&t->base, "corrupted free list (prev link)", tlsf_payload(b));
+		prev->next_free = next;
+	} else {
+		if (t->heads[fl][sl] != b)
+			ka_misuse(&t->base, "corrupted free list (head)", tlsf_payload(b));
+		t->heads[fl][sl] = next;
+		if (!next) {
+			t->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
+			if (!t->sl_bitmap[fl])
+				t->fl_bitmap &= ~((size_t)1 << fl);
+		}
+	}
+	t->avail -= stride - TLSF_HDR;
+}
+
+static inline void remove_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+{
+	unsigned fl, sl;
+
+	tlsf_mapping(stride, &fl, &sl);
+	unlink_free(t, b, fl, sl, stride);
+}
+
+/*
+ * First non-empty list at or above (fl, sl): two find-first-set operations. Updates fl/sl to
+ * the list found. NULL when every list from there up is empty.
+ */
+static inline struct tlsf_block *search_lists(const struct ka_tlsf *t, unsigned *fl, unsigned *sl)
+{
+	uint32_t slmap = t->sl_bitmap[*fl] & (~(uint32_t)0 << *sl);
+
+	if (!slmap) {
+		size_t flmap = t->fl_bitmap & (~(size_t)0 << (*fl + 1));
+
+		if (!flmap)
+			return NULL;
+		*fl = ka_ffs(flmap);
+		slmap = t->sl_bitmap[*fl];
+	}
+	*sl = ka_ffs(slmap);
+	return t->heads[*fl][*sl];
+}
+
+/*
+ * Find and unlink a free block of at least `stride` bytes. Good fit first (the rounded-up list,
+ * where every block fits); if that finds nothing, the head of the request's own list may still
+ * fit: one comparison, no list walk. That second look makes every request up to the size
+ * info() reports as maxalloc succeed.
+ */
+static inline struct tlsf_block *take_block(struct ka_tlsf *t, size_t stride)
+{
+	unsigned fl, sl;
+	struct tlsf_block *b;
+
+	tlsf_mapping(tlsf_round_up(stride), &fl, &sl);
+	b = search_lists(t, &fl, &sl);
+	if (!b) {
+		tlsf_mapping(stride, &fl, &sl);
+		b = t->heads[fl][sl];
+		if (!b || tlsf_stride(b) < stride)
+			return NULL;
+	}
+	unlink_free(t, b, fl, sl, tlsf_stride(b));
+	return b;
+}
+
+/*
+ * Turn the unlinked free block b into a used block of `stride` bytes, giving any remainder
+ * large enough for a block back to the free lists. b's next neighbour is used (I3), so the
+ * remainder never needs merging.
+ */
+static inline void use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+{
+	size_t bs = tlsf_stride(b);
+	struct tlsf_block *next = (struct tlsf_block *)((uintptr_t)b + bs);
+
+	KA_ASSERT(bs >= stride);
+	if (bs - stride >= TLSF_MIN_STRIDE) {
+		struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
+
+		r->prev_phys = b;
+		r->size = (bs - stride) | TLSF_FREE;
+		next->prev_phys = r;
+		b->size = stride | (b->size & TLSF_PREV_FREE);
+		insert_free(t, r, bs - stride);
+	} else {
+		b->size = bs | (b->size & TLSF_PREV_FREE);
+		next->size &= ~TLSF_PREV_FREE;
+	}
+}
+
+/* ---- pointer validation ------------------------------------------------------------------- */
+
+/*
+ * Name the misuse: a header with the free bit and a plausible stride is a block freed before
+ * (possibly since merged into its neighbour, whose header no longer points back at it); any
+ * other header was overwritten or never existed (interior or forged pointer). Cold path.
+ */
+static noreturn void bad_block(const struct ka_tlsf *t, const void *ptr, size_t sz)
+{
+	size_t s = sz & ~TLSF_FLAGS;
+	uintptr_t b = (uintptr_t)tlsf_from_payload(ptr);
+
+	if ((sz & TLSF_FREE) && s >= TLSF_MIN_STRIDE && (s & (TLSF_ALIGN - 1)) == 0 &&
+	    s <= t->hi - b)
+		ka_misuse(&t->base, "double free (block is already free)", ptr);
+	ka_misuse(&t->base, "corrupted block header or interior pointer", ptr);
+}
+
+/*
+ * The O(1) misuse checks shared by free, usable_size and realloc. A live block's payload lies
+ * in [lo, hi), is aligned, its header has TLSF_FREE clear and a plausible stride, and the next
+ * block's always-valid prev_phys points back at it. An interior or forged pointer would need
+ * all of these to hold by chance.
+ */
+static inline struct tlsf_block *live_block(struct ka_tlsf *t, const void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	struct tlsf_block *b;
+	size_t sz, s;
+
+	if ((p & (TLSF_ALIGN - 1)) != 0 || p - t->lo >= t->hi - t->lo)
+		ka_misuse(&t->base, "pointer not from this heap (foreign or misaligned)", ptr);
+	b = tlsf_from_payload(ptr);
+	sz = b->size;
+	s = sz & ~TLSF_FLAGS;
+	if ((sz & TLSF_FREE) || s < TLSF_MIN_STRIDE || (s & (TLSF_ALIGN - 1)) != 0 ||
+	    s > t->hi - (uintptr_t)b || ((struct tlsf_block *)((uintptr_t)b + s))->prev_phys != b)
+		bad_block(t, ptr, sz);
+	return b;
+}
+
+/*
+ * Check a free neighbour before merging with it: its stride must be plausible and the block
+ * after it must point back. Returns the neighbour's stride.
+ */
+static inline size_t free_neighbour(struct ka_tlsf *t, const struct tlsf_block *n)
+{
+	size_t s = tlsf_stride(n);
+
+	if (s < TLSF_MIN_STRIDE || (s & (TLSF_ALIGN - 1)) != 0 || s > t->hi - (uintptr_t)n ||
+	    ((struct tlsf_block *)((uintptr_t)n + s))->prev_phys != n)
+		ka_misuse(&t->base, "corrupted header of a free neighbour", tlsf_payload(n));
+	return s;
+}
+
+/* ---- operations -------------------------------------------------------------------------- */
+
+static void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align)
+{
+	size_t need, gap;
+	uintptr_t p, ap;
+	struct tlsf_block *b;
+
+	/*
+	 * The payload must move up to an align boundary; the leading gap becomes a free block, so
+	 * it is either 0 or at least TLSF_MIN_STRIDE. The worst gap is below align +
+	 * TLSF_MIN_STRIDE, so a block of stride + align + TLSF_MIN_STRIDE always suffices.
+	 */
+	if (ka_add_overflow(stride, align, &need) ||
+	    ka_add_overflow(need, TLSF_MIN_STRIDE, &need) || need > TLSF_MAX_STRIDE)
+		return NULL;
+	b = take_block(t, need);
+	if (!b)
+		return NULL;
+	p = (uintptr_t)tlsf_payload(b);
+	ap = (p + (align - 1)) & ~(uintptr_t)(align - 1);
+	gap = ap - p;
+	if (gap != 0 && gap < TLSF_MIN_STRIDE)
+		gap += align;
+	if (gap != 0) {
+		size_t bs = tlsf_stride(b);
+		struct tlsf_block *nb = (struct tlsf_block *)((uintptr_t)b + gap);
+
+		/* b's previous block is used (b was free, I3), so the gap stays a lone free block.
+		 */
+		nb->prev_phys = b;
+		nb->size = (bs - gap) | TLSF_PREV_FREE;
+		tlsf_next(nb)->prev_phys = nb;
+		b->size = gap | TLSF_FREE | (b->size & TLSF_PREV_FREE);
+		insert_free(t, b, gap);
+		b = nb;
+	}
+	use_block(t, b, stride);
+	return tlsf_payload(b);
+}
+
+static void *tlsf_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	struct ka_tlsf *t = tlsf_of(a);
+	struct tlsf_block *b;
+	size_t stride;
+
+	if (size > TLSF_MAX_STRIDE - TLSF_HDR)
+		return NULL;
+	stride = tlsf_stride_for(size);
+	if (align > TLSF_ALIGN)
+		return alloc_aligned(t, stride, align);
+	b = take_block(t, stride);
+	if (!b)
+		return NULL;
+	use_block(t, b, stride);
+	return tlsf_payload(b);
+}
+
+static void tlsf_free(struct ka_alloc *a, void *ptr)
+{
+	struct ka_tlsf *t = tlsf_of(a);
+	struct tlsf_block *b = live_block(t, ptr);
+	size_t sz = b->size;
+	size_t s = sz & ~TLSF_FLAGS;
+	struct tlsf_block *next = (struct tlsf_block *)((uintptr_t)b + s);
+
+	/* Mark it free at once: a header left behind inside a merged block then still reads as
+	 * free, so a second free of the same pointer is reported as a double free. */
+	b->size = sz | TLSF_FREE;
+	if (sz & TLSF_PREV_FREE) {
+		struct tlsf_block *prev = b->prev_phys;
+		size_t ps;
+
+		/* prev must lie in [first block of the lowest pool, b) before we read it. */
+		uintptr_t low = t->lo - TLSF_HDR;
+
+		if ((uintptr_t)prev - low >= (uintptr_t)b - low || !(prev->size & TLSF_FREE) ||
+		    (uintptr_t)prev + tlsf_stride(prev) != (uintptr_t)b)
+			ka_misuse(a, "corrupted header of the previous block", ptr);
+		ps = tlsf_stride(prev);
+		remove_free(t, prev, ps);
+		s += ps;
+		b = prev;
+	}
+	if (next->size & TLSF_FREE) {
+		size_t ns = free_neighbour(t, next);
+
+		remove_free(t, next, ns);
+		s += ns;
+		next = (struct tlsf_block *)((uintptr_t)next + ns);
+	} else {
+		next->size |= TLSF_PREV_FREE;
+	}
+	next->prev_phys = b;
+	b->size = s | TLSF_FREE;
+	insert_free(t, b, s);
+}
+
+static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
+{
+	return tlsf_stride(live_block(tlsf_of(a), ptr)) - TLSF_HDR;
+}
+
+/*
+ * Give the tail of used block b beyond `stride` back to the free lists, merged with the next
+ * block if that one is free. Nothing happens when the tail is too small for a block.
+ */
+static void trim_used(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+{
+	size_t bs = tlsf_stride(b), rs;
+	struct tlsf_block *next, *r;
+
+	if (bs - stride < TLSF_MIN_STRIDE)
+		return;
+	next = (struct tlsf_block *)((uintptr_t)b + bs);
+	r = (struct tlsf_block *)((uintptr_t)b + stride);
+	rs = bs - stride;
+	b->size = stride | (b->size & TLSF_PREV_FREE);
+	r->prev_phys = b;
+	if (next->size & TLSF_FREE) {
+		size_t ns = free_neighbour(t, next);
+
+		remove_free(t, next, ns);
+		rs += ns;
+		next = (struct tlsf_block *)((uintptr_t)next + ns);
+	} else {
+		next->size |= TLSF_PREV_FREE;
+	}
+	next->prev_phys = r;
+	r->size = rs | TLSF_FREE;
+	insert_free(t, r, rs);
+}
+
+static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
+{
+	struct ka_tlsf *t = tlsf_of(a);
+	struct tlsf_block *b = live_block(t, ptr), *next;
+	size_t cur, need;
+	void *n;
+
+	if (size > TLSF_MAX_STRIDE - TLSF_HDR)
+		return NULL;
+	need = tlsf_stride_for(size);
+	cur = tlsf_stride(b);
+	next = (struct tlsf_block *)((uintptr_t)b + cur);
+	if (need > cur) {
+		if ((next->size & TLSF_FREE) && tlsf_stride(next) >= need - cur) {
+			/* Grow in place: swallow the free next block, then give back the excess. */
+			size_t ns = free_neighbour(t, next);
+
+			remove_free(t, next, ns);
+			cur += ns;
+			next = (struct tlsf_block *)((uintptr_t)next + ns);
+			next->prev_phys = b;
+			next->size &= ~TLSF_PREV_FREE;
+			b->size = cur | (b->size & TLSF_PREV_FREE);
+		} else {
+			n = tlsf_alloc(a, size, TLSF_ALIGN);
+			if (!n)
+				return NULL;
+			memcpy(n, ptr, cur - TLSF_HDR);
+			tlsf_free(a, ptr);
+			return n;
+		}
+	}
+	trim_used(t, b, need);
+	return ptr;
+}
+
+/*
+ * Lay out a pool in [start, end): pool header, one free block, sentinel. `raw` is the start of
+ * the caller's region (it differs from start for the init pool, which follows the control
+ * structure). Returns 0 or KA_EINVAL when the region cannot hold a minimum block.
+ */
+static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t end)
+{
+	const size_t ph = sizeof(struct tlsf_pool);
+	uintptr_t first, sent, lim;
+	struct tlsf_pool *pool;
+	struct tlsf_block *b, *s;
+
+	if (start > end || start > UINTPTR_MAX - (ph + TLSF_HDR + TLSF_ALIGN))
+		return KA_EINVAL;
+	/* The first payload is aligned; the pool header sits right before the first header. */
+	first = ka_align_up(start + ph + TLSF_HDR, TLSF_ALIGN) - TLSF_HDR;
+	lim = ka_align_down(end, TLSF_ALIGN);
+	if (lim <= first || lim - first < TLSF_HDR + TLSF_MIN_STRIDE)
+		return KA_EINVAL;
+	sent = lim - TLSF_HDR;
+	if (sent - first > TLSF_MAX_STRIDE)
+		sent = first + TLSF_MAX_STRIDE;
+
+	pool = (struct tlsf_pool *)(first - ph);
+	pool->next = NULL;
+	pool->start = raw;
+	pool->end = end;
+	pool->sentinel = (struct tlsf_block *)sent;
+	*t->pool_tail = pool;
+	t->pool_tail = &pool->next;
+	t->npools++;
+
+	b = (struct tlsf_block *)first;
+	s = (struct tlsf_block *)sent;
+	b->prev_phys = NULL;
+	b->size = (sent - first) | TLSF_FREE;
+	s->prev_phys = b;
+	s->size = TLSF_PREV_FREE;
+	insert_free(t, b, sent - first);
+
+	if (first + TLSF_HDR < t->lo)
+		t->lo = first + TLSF_HDR;
+	if (sent > t->hi)
+		t->hi = sent;
+	t->total += end - raw;
+	t->meta += (end - raw) - (sent - first - TLSF_HDR);
+	return 0;
+}
+
+static int tlsf_add_memory(struct ka_alloc *a, void *base, size_t len)
+{
+	struct ka_tlsf *t = tlsf_of(a);
+	uintptr_t start = (uintptr_t)base, end;
+
+	if (len < TLSF_MIN_POOL_SIZE || ka_add_overflow(start, len, &end))
+		return KA_EINVAL;
+	for (const struct tlsf_pool *p = t->pools; p; p = p->next)
+		if (start < p->end && p->start < end)
+			return KA_EEXIST;
+	return add_pool(t, start, start, end);
+}
+
+static void tlsf_info(struct ka_alloc *a, struct ka_info *out)
+{
+	struct ka_tlsf *t = tlsf_of(a);
+
+	out->total = t->total;
+	out->avail = t->avail;
+	out->meta = t->meta;
+	out->maxalloc = 0;
+	if (t->fl_bitmap) {
+		/* The head of the highest non-empty list: take_block() finds it for any request up
+		 * to its usable size (see there), so this size is guaranteed to succeed. */
+		unsigned fl = ka_fls(t->fl_bitmap);
+		unsigned sl = ka_fls(t->sl_bitmap[fl]);
+
+		out->maxalloc = tlsf_stride(t->heads[fl][sl]) - TLSF_HDR;
+	}
+}
+
+static int tlsf_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	struct ka_tlsf *t = tlsf_of(a);
+
+	for (const struct tlsf_pool *p = t->pools; p; p = p->next) {
+		const struct tlsf_block *b = (const struct tlsf_block *)(p + 1);
+
+		while (b != p->sentinel) {
+			size_t s = tlsf_stride(b);
+			int rc;
+
+			/* A broken heap must not send the walk outside the pool. */
+			if (s < TLSF_MIN_STRIDE || s > (uintptr_t)p->sentinel - (uintptr_t)b)
+				return KA_EFAULT;
+			rc = fn(tlsf_payload(b), s - TLSF_HDR, !(b->size & TLSF_FREE), arg);
+			if (rc)
+				return rc;
+			b = (const struct tlsf_block *)((uintptr_t)b + s);
+		}
+	}
+	return 0;
+}
+
+static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
+{
+	struct ka_tlsf *t = tlsf_of(a);
+	uintptr_t p = (uintptr_t)ptr;
+
+	for (const struct tlsf_pool *pool = t->pools; pool; pool = pool->next)
+		if (p >= pool->start && p < pool->end)
+			return true;
+	return false;
+}
+
+static const struct ka_alloc_ops tlsf_ops = {
+    .alloc = tlsf_alloc,
+    .free = tlsf_free,
+    .usable_size = tlsf_usable_size,
+    .realloc = tlsf_realloc,
+    .add_memory = tlsf_add_memory,
+    .info = tlsf_info,
+    .check = ka_tlsf_check_impl,
+    .walk = tlsf_walk,
+    .owns = tlsf_owns,
+    .caps =
+	KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_REALLOC | KA_CAP_WALK | KA_CAP_OWNS,
+};
+
+struct ka_alloc *ka_tlsf_init(void *base, size_t len)
+{
+	uintptr_t raw = (uintptr_t)base, c, end;
+	struct ka_tlsf *t;
+
+	/* A fixed minimum, not "whatever fits here": the answer must not depend on base. */
+	if (!base || ka_add_overflow(raw, len, &end) ||
+	    len < TLSF_CONTROL_SIZE + TLSF_MIN_POOL_SIZE)
+		return NULL;
+	c = ka_align_up(raw, TLSF_ALIGN);
+	t = (struct ka_tlsf *)c;
+	memset(t, 0, sizeof(*t));
+	ka_alloc_init(&t->base, &tlsf_ops, "tlsf");
+	t->lo = UINTPTR_MAX;
+	t->hi = 0;
+	t->pool_tail = &t->pools;
+	if (add_pool(t, raw, c + sizeof(*t), end) != 0)
+		return NULL;
+	return &t->base;
+}
+
+size_t ka_tlsf_control_size(void)
+{
+	return TLSF_CONTROL_SIZE;
+}
+
+size_t ka_tlsf_block_overhead(void)
+{
+	return TLSF_HDR;
+}
+
+size_t ka_tlsf_pool_overhead(void)
+{
+	return TLSF_POOL_OVERHEAD;
+}
+
+size_t ka_tlsf_min_pool_size(void)
+{
+	return TLSF_MIN_POOL_SIZE;
+}
+
+size_t ka_tlsf_max_block_size(void)
+{
+	return TLSF_MAX_STRIDE - TLSF_HDR;
+}
+
+const struct ka_backend ka_backend_tlsf = {
+    .name = "tlsf",
+    .desc = "two-level segregated fit: O(1) good fit, immediate coalescing, many pools",
+    .caps =
+	KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_REALLOC | KA_CAP_WALK | KA_CAP_OWNS,
+    .init = ka_tlsf_init,
+    .min_size = TLSF_CONTROL_SIZE + TLSF_MIN_POOL_SIZE,
+};

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private layout of the TLSF backend (src/backend/tlsf.c): the in-band block format, the pool
+ * header, the control structure and the size-class mapping. Shared by tlsf.c, its checker
+ * (tlsf_validate.c) and the white-box unit test (tests/unit/test_tlsf.c); nothing else may
+ * include it.
+ *
+ * In-band encoding (every address below is inside the managed memory)
+ * -------------------------------------------------------------------
+ * A pool is cut into physically adjacent blocks and ends with a sentinel block:
+ *
+ *     [pool header][blk A hdr | A payload ......][blk B hdr | B payload ...]...[sentinel hdr]
+ *
+ * Each block starts with a two-word header, `struct tlsf_block`:
+ *   - prev_phys: the address of the physically previous block, or NULL for the first block of
+ *     a pool. It is ALWAYS valid (not only when the previous block is free, unlike classic
+ *     TLSF), so free() can verify that the next block points back at the block being freed;
+ *     this costs one word per block and catches interior and forged pointers in O(1).
+ *   - size: the block's stride (distance from this header to the next block's header, a
+ *     multiple of TLSF_ALIGN) OR-ed with two flag bits that the alignment leaves free:
+ *       bit 0  TLSF_FREE       this block is free (and then on exactly one free list);
+ *       bit 1  TLSF_PREV_FREE  the physically previous block is free (a copy of the previous
+ *                              block's TLSF_FREE bit, so free() need not touch the previous
+ *                              block's cache line when it is in use).
+ * The payload starts right after the header (header + 2 words) and runs to the next header:
+ * usable size = stride - TLSF_HDR. Header addresses are chosen so that every payload is
+ * aligned to KA_CFG_MIN_ALIGN (header address + TLSF_HDR is a multiple of TLSF_ALIGN).
+ *
+ * A free block also uses the first two payload words for the links of its segregated free
+ * list (next_free, prev_free; NULL-terminated), hence the minimum stride TLSF_MIN_STRIDE.
+ *
+ * The sentinel is a header with stride 0, TLSF_FREE clear (it is never merged), and
+ * TLSF_PREV_FREE set when the last real block is free. Its prev_phys points at the last block.
+ *
+ * Invariants (checked by ka_tlsf_check_impl()):
+ *   I1  blocks tile each pool: first block .. sentinel, strides multiples of TLSF_ALIGN, each
+ *       >= TLSF_MIN_STRIDE; next(b)->prev_phys == b; first block's prev_phys == NULL.
+ *   I2  next(b).TLSF_PREV_FREE == b.TLSF_FREE.
+ *   I3  no two physically adjacent blocks are both free (immediate coalescing).
+ *   I4  a block is on a free list iff it is free, and then on list mapping(stride) exactly.
+ *   I5  bit sl of sl_bitmap[fl] is set iff heads[fl][sl] != NULL; bit fl of fl_bitmap is set
+ *       iff sl_bitmap[fl] != 0.
+ *   I6  avail == sum over free blocks of (stride - TLSF_HDR).
+ */
+#ifndef KALLOC_TLSF_PRIV_H
+#define KALLOC_TLSF_PRIV_H
+
+#include "kalloc/alloc_impl.h"
+#include "kalloc/tlsf.h"
+
+/* ---- sizes and the size-class mapping ---------------------------------------------------- */
+
+/** Bits in size_t, derived from SIZE_MAX so that 32-bit targets get 32. */
+#if SIZE_MAX > 0xffffffffu
+#define TLSF_SIZE_BITS 64u
+#else
+#define TLSF_SIZE_BITS 32u
+#endif
+
+/** Word size; the header is two of them. */
+#define TLSF_W	 sizeof(size_t)
+#define TLSF_HDR (2 * TLSF_W)
+
+/** Payload alignment (and stride granularity). */
+#define TLSF_ALIGN ((size_t)KA_CFG_MIN_ALIGN)
+
+/** log2(TLSF_ALIGN) as a constant expression (usable in array bounds). */
+#define TLSF_ALIGN_LOG2                                                                            \
+	(TLSF_ALIGN == 4    ? 2u                                                                   \
+	 : TLSF_ALIGN == 8  ? 3u                                                                   \
+	 : TLSF_ALIGN == 16 ? 4u                                                                   \
+	 : TLSF_ALIGN == 32 ? 5u                                                                   \
+	 : TLSF_ALIGN == 64 ? 6u                                                                   \
+			    : 7u)
+
+/** Second level: 2^5 = 32 lists per power of two, i.e. at most ~3% internal rounding. */
+#define TLSF_SL_LOG2  5u
+#define TLSF_SL_COUNT (1u << TLSF_SL_LOG2)
+
+/**
+ * Strides below TLSF_SMALL (= TLSF_SL_COUNT * TLSF_ALIGN) live in first-level list 0, one list
+ * per exact stride; from TLSF_SMALL on, first level fl >= 1 covers [2^(fl+FL_SHIFT-1),
+ * 2^(fl+FL_SHIFT)) split into TLSF_SL_COUNT equal parts.
+ */
+#define TLSF_FL_SHIFT (TLSF_SL_LOG2 + TLSF_ALIGN_LOG2)
+#define TLSF_SMALL    ((size_t)1 << TLSF_FL_SHIFT)
+
+/** Largest stride of one block: half the address space (no pool or request is larger). */
+#define TLSF_MAX_STRIDE ((size_t)1 << (TLSF_SIZE_BITS - 1))
+
+/** First-level lists: list 0 plus one per power of two from TLSF_SMALL to TLSF_MAX_STRIDE. */
+#define TLSF_FL_COUNT (TLSF_SIZE_BITS - TLSF_FL_SHIFT + 1)
+
+/** A free block holds its header, its two list links, and nothing else. */
+#define TLSF_MIN_STRIDE ((4 * TLSF_W + TLSF_ALIGN - 1) & ~(TLSF_ALIGN - 1))
+
+/** Flag bits in struct tlsf_block.size. */
+#define TLSF_FREE      ((size_t)1)
+#define TLSF_PREV_FREE ((size_t)2)
+#define TLSF_FLAGS     (TLSF_FREE | TLSF_PREV_FREE)
+
+_Static_assert(sizeof(void *) == sizeof(size_t), "tlsf assumes pointer-sized size_t");
+_Static_assert(TLSF_ALIGN >= TLSF_W && TLSF_ALIGN >= 4 && (TLSF_ALIGN & (TLSF_ALIGN - 1)) == 0,
+	       "KA_CFG_MIN_ALIGN must be a power of two >= sizeof(void *)");
+_Static_assert(TLSF_ALIGN_LOG2 < 7u, "KA_CFG_MIN_ALIGN above 64 is not supported");
+_Static_assert(TLSF_FL_COUNT <= TLSF_SIZE_BITS, "fl_bitmap must fit in a size_t");
+_Static_assert((TLSF_MIN_STRIDE & (TLSF_MIN_STRIDE - 1)) == 0,
+	       "checker divides by it with a shift");
+
+/** Block header; see the encoding comment at the top of this file. */
+struct tlsf_block {
+	struct tlsf_block *prev_phys;
+	size_t size;
+	/* Only valid while the block is free: */
+	struct tlsf_block *next_free;
+	struct tlsf_block *prev_free;
+};
+
+/**
+ * Pool header, placed right before the pool's first block. `start`/`end` are the caller's
+ * range (for owns() and overlap checks); the init pool's start is the control structure's
+ * base, so the control structure counts as managed memory too.
+ */
+struct tlsf_pool {
+	struct tlsf_pool *next;
+	uintptr_t start;
+	uintptr_t end;
+	struct tlsf_block *sentinel;
+};
+
+/** The allocator: `struct ka_alloc` first, then the two-level index and the pool list. */
+struct ka_tlsf {
+	struct ka_alloc base;
+	size_t fl_bitmap;		   /* bit fl: sl_bitmap[fl] != 0 */
+	uint32_t sl_bitmap[TLSF_FL_COUNT]; /* bit sl: heads[fl][sl] != NULL */
+	struct tlsf_block *heads[TLSF_FL_COUNT][TLSF_SL_COUNT];
+	uintptr_t lo;		 /* lowest payload address of any pool */
+	uintptr_t hi;		 /* highest sentinel address of any pool */
+	size_t avail;		 /* sum of usable sizes of free blocks (I6) */
+	size_t total;		 /* bytes handed to init + add_memory */
+	size_t meta;		 /* bytes never usable: control, pool headers, ... */
+	struct tlsf_pool *pools; /* in the order they were added */
+	struct tlsf_pool **pool_tail;
+	size_t npools;
+};
+
+/** Bytes the control structure takes at the start of init's region, worst case. */
+#define TLSF_CONTROL_SIZE (sizeof(struct ka_tlsf) + TLSF_ALIGN - 1)
+
+/** Bytes of a pool (base and len aligned to TLSF_ALIGN) that the first block cannot use. */
+#define TLSF_POOL_OVERHEAD                                                                         \
+	(((sizeof(struct tlsf_pool) + TLSF_HDR + TLSF_ALIGN - 1) & ~(TLSF_ALIGN - 1)) + TLSF_HDR)
+
+/** Smallest len that add_memory() accepts for any base address. */
+#define TLSF_MIN_POOL_SIZE                                                                         \
+	(TLSF_POOL_OVERHEAD + (TLSF_MIN_STRIDE - TLSF_HDR) + 2 * (TLSF_ALIGN - 1))
+
+/* ---- the mapping, inline for the hot path and for white-box tests ------------------------ */
+
+static inline size_t tlsf_stride(const struct tlsf_block *b)
+{
+	return b->size & ~TLSF_FLAGS;
+}
+
+static inline struct tlsf_block *tlsf_next(const struct tlsf_block *b)
+{
+	return (struct tlsf_block *)((uintptr_t)b + tlsf_stride(b));
+}
+
+static inline void *tlsf_payload(const struct tlsf_block *b)
+{
+	return (void *)((uintptr_t)b + TLSF_HDR);
+}
+
+static inline struct tlsf_block *tlsf_from_payload(const void *p)
+{
+	return (struct tlsf_block *)((uintptr_t)p - TLSF_HDR);
+}
+
+/**
+ * Stride of a block whose payload holds `size` bytes. Caller guarantees
+ * size <= TLSF_MAX_STRIDE - TLSF_HDR, so nothing overflows.
+ */
+static inline size_t tlsf_stride_for(size_t size)
+{
+	size_t s = (size + TLSF_HDR + TLSF_ALIGN - 1) & ~(TLSF_ALIGN - 1);
+
+	return s < TLSF_MIN_STRIDE ? TLSF_MIN_STRIDE : s;
+}
+
+/** The list (fl, sl) a free block of this stride lives on. stride <= TLSF_MAX_STRIDE + 2^(b-6). */
+static inline void tlsf_mapping(size_t stride, unsigned *fl, unsigned *sl)
+{
+	if (stride < TLSF_SMALL) {
+		*fl = 0;
+		*sl = (unsigned)(stride >> TLSF_ALIGN_LOG2);
+	} else {
+		unsigned f = ka_fls(stride);
+
+		*sl = (unsigned)(stride >> (f - TLSF_SL_LOG2)) ^ TLSF_SL_COUNT;
+		*fl = f - TLSF_FL_SHIFT + 1;
+	}
+}
+
+/**
+ * Round a request's stride up to the first stride of its list's successor (unless it is the
+ * first stride of its list), so that EVERY block on the list this maps to, or on any higher
+ * list, is large enough: the search never has to walk a list (good fit, O(1)).
+ */
+static inline size_t tlsf_round_up(size_t stride)
+{
+	if (stride >= TLSF_SMALL)
+		stride += ((size_t)1 << (ka_fls(stride) - TLSF_SL_LOG2)) - 1;
+	return stride;
+}
+
+/** Smallest stride that maps to list (fl, sl); for tests, the checker and the docs. */
+static inline size_t tlsf_list_min(unsigned fl, unsigned sl)
+{
+	if (fl == 0)
+		return (size_t)sl << TLSF_ALIGN_LOG2;
+	return ((size_t)1 << (fl + TLSF_FL_SHIFT - 1)) +
+	       ((size_t)sl << (fl + TLSF_FL_SHIFT - 1 - TLSF_SL_LOG2));
+}
+
+static inline struct ka_tlsf *tlsf_of(struct ka_alloc *a)
+{
+	return (struct ka_tlsf *)a;
+}
+
+/** The checker (tlsf_validate.c): counts and reports every broken invariant I1..I6. */
+unsigned ka_tlsf_check_impl(struct ka_alloc *a);
+
+#endif /* KALLOC_TLSF_PRIV_H */
