@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * i386 on QEMU's pc machine, booted by QEMU's own multiboot loader: COM1 (a 16550 at I/O
+ * port 0x3f8) for the console, isa-debug-exit (-device isa-debug-exit,iobase=0xf4,
+ * iosize=0x04) to leave QEMU, and the multiboot memory map (BIOS e820) for the memory map.
+ *
+ * The multiboot information lies in RAM the heap will take (QEMU puts it right after the
+ * kernel image), so everything needed from it is copied into BSS before ka_boot() runs.
+ */
+#include "kernel.h"
+
+#define COM1	  0x3f8
+#define EXIT_PORT 0xf4
+/* isa-debug-exit makes QEMU exit with (value << 1) | 1: 33 for pass, 35 for fail. */
+#define EXIT_PASS	0x10
+#define EXIT_FAIL	0x11
+#define MB_BOOT_MAGIC	0x2BADB002u
+#define MB_INFO_CMDLINE (1u << 2)
+#define MB_INFO_MMAP	(1u << 6)
+
+/* The parts of the multiboot information structure (spec 3.3) used here. */
+struct mb_info {
+	uint32_t flags;
+	uint32_t mem_lower, mem_upper;
+	uint32_t boot_device;
+	uint32_t cmdline;
+	uint32_t mods_count, mods_addr;
+	uint32_t syms[4];
+	uint32_t mmap_length, mmap_addr;
+};
+
+/* One map entry; `size` counts the bytes after itself (entries may grow in later specs). */
+struct mb_mmap {
+	uint32_t size;
+	uint32_t addr_lo, addr_hi;
+	uint32_t len_lo, len_hi;
+	uint32_t type;
+} __attribute__((packed));
+
+static struct boot_params bp;
+
+static inline void outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline void outl(uint16_t port, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+void arch_putc(char c)
+{
+	while (!(inb(COM1 + 5) & 0x20)) {
+	}
+	outb(COM1, (uint8_t)c);
+}
+
+noreturn void arch_exit(bool pass)
+{
+	outl(EXIT_PORT, pass ? EXIT_PASS : EXIT_FAIL);
+	/* Without the exit device: stop here (the harness's timeout reports it). */
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+unsigned long arch_irq_save(void)
+{
+	unsigned long flags;
+
+	__asm__ volatile("pushfl; popl %0; cli" : "=r"(flags) : : "memory");
+	return flags;
+}
+
+void arch_irq_restore(unsigned long flags)
+{
+	if (flags & 0x200) /* IF */
+		__asm__ volatile("sti" : : : "memory");
+}
+
+noreturn void arch_exception(uint32_t vector, uint32_t error, uint32_t eip);
+noreturn void arch_exception(uint32_t vector, uint32_t error, uint32_t eip)
+{
+	kprintf("EXCEPTION: vector %u, error code %x, eip %x\nkalloc-kernel: TESTS FAILED\n",
+		vector, error, eip);
+	arch_exit(false);
+}
+
+static unsigned mb_type(uint32_t t)
+{
+	switch (t) {
+	case 1:
+		return KA_MEM_USABLE;
+	case 3:
+		return KA_MEM_ACPI_RECLAIMABLE;
+	case 4:
+		return KA_MEM_ACPI_NVS;
+	case 5:
+		return KA_MEM_BAD;
+	default:
+		return KA_MEM_RESERVED;
+	}
+}
+
+noreturn void arch_main(uint32_t magic, const struct mb_info *mbi);
+noreturn void arch_main(uint32_t magic, const struct mb_info *mbi)
+{
+	/* 8N1 at 115200 baud, FIFO on. QEMU does not need it; real 16550s do. */
+	outb(COM1 + 1, 0x00);
+	outb(COM1 + 3, 0x80);
+	outb(COM1 + 0, 0x01);
+	outb(COM1 + 1, 0x00);
+	outb(COM1 + 3, 0x03);
+	outb(COM1 + 2, 0xc7);
+
+	bp.arch = "i386";
+	bp.firmware = "multiboot";
+	if (magic != MB_BOOT_MAGIC || !(mbi->flags & MB_INFO_MMAP)) {
+		kprintf("not booted by multiboot with a memory map (magic %x)\n"
+			"kalloc-kernel: TESTS FAILED\n",
+			magic);
+		arch_exit(false);
+	}
+	if (mbi->flags & MB_INFO_CMDLINE) {
+		const char *s = (const char *)(uintptr_t)mbi->cmdline;
+		size_t i = 0;
+
+		for (; s[i] && i + 1 < sizeof(bp.cmdline); i++)
+			bp.cmdline[i] = s[i];
+		bp.cmdline[i] = '\0';
+	}
+	for (uint32_t off = 0; off + sizeof(struct mb_mmap) <= mbi->mmap_length;) {
+		const struct mb_mmap *e = (const void *)(uintptr_t)(mbi->mmap_addr + off);
+		uint64_t base = (uint64_t)e->addr_hi << 32 | e->addr_lo;
+		uint64_t len = (uint64_t)e->len_hi << 32 | e->len_lo;
+
+		if (e->type == 1)
+			bp.ram_bytes += len;
+		boot_add(&bp, base, len, mb_type(e->type), "multiboot mmap");
+		off += e->size + 4;
+	}
+	/* Real-mode IVT, BIOS data, EBDA, VGA and option ROMs: never heap, even where the
+	 * map calls part of it usable (and address 0 would look like NULL). */
+	boot_add(&bp, 0, 0x100000, KA_MEM_RESERVED, "low 1 MiB (BIOS)");
+	boot_add(&bp, (uintptr_t)kernel_image_start,
+		 (uintptr_t)kernel_image_end - (uintptr_t)kernel_image_start, KA_MEM_RESERVED,
+		 "kernel image");
+	kernel_main(&bp);
+}

@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The architecture-independent part of the example kernel (entry: kernel_main, called by
+ * arch/<arch>/ with the memory map it read from the firmware). In order, it:
+ *  1. registers the platform hooks kalloc needs (panic, log, interrupt masking);
+ *  2. builds the heap with ka_boot() from the real memory map, in which the kernel image,
+ *     the device tree and low memory are reserved entries, and proves the heap kept out of
+ *     them (every block the walker reports lies in usable RAM, outside every reservation);
+ *  3. runs the shared conformance suite (tests/conformance) over every backend compiled in,
+ *     on an arena taken from the boot heap, and over the global allocator;
+ *  4. runs a workload on the global allocator (bytes from sub-heaps, large blocks, pages);
+ *  5. prints the statistics, checks every heap, and exits QEMU with pass or fail.
+ * Command line (multiboot cmdline or /chosen/bootargs): "backend=<name>" picks ka_boot()'s
+ * backend; "selftest=fail" makes the kernel commit a double free at the end, which kalloc
+ * must catch (panic hook -> failure exit) — the harness uses it to prove failures are seen.
+ */
+#include "kernel.h"
+
+#include "conformance.h"
+#include "kalloc/alloc.h"
+#include "kalloc/boot.h"
+#include "kalloc/fbitmap.h"
+#include "kalloc/global.h"
+#include "kalloc/platform.h"
+
+/* The line the test harness (tests/freestanding/boot_qemu.sh) waits for. */
+#define PASS_LINE "kalloc-kernel: ALL TESTS PASSED"
+#define FAIL_LINE "kalloc-kernel: TESTS FAILED"
+
+static unsigned failures;
+
+static void fail(const char *what)
+{
+	failures++;
+	kprintf("FAIL: %s\n", what);
+}
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			fail(#cond);                                                               \
+	} while (0)
+
+/* ---- platform hooks ------------------------------------------------------------------ */
+
+static void hook_panic(const char *msg)
+{
+	kprintf("PANIC: %s\n%s\n", msg, FAIL_LINE);
+	arch_exit(false);
+}
+
+static void hook_log(int level, const char *msg)
+{
+	static const char *const names[] = {"err", "warn", "info", "debug"};
+
+	kprintf("[kalloc %s] %s\n", level >= 0 && level <= 3 ? names[level] : "?", msg);
+}
+
+static const struct ka_platform_hooks hooks = {
+    .panic = hook_panic,
+    .log = hook_log,
+    .irq_save = arch_irq_save,
+    .irq_restore = arch_irq_restore,
+    /* Identity-mapped kernel: physical == virtual, so the default translation (virtual
+     * minus direct_map_offset 0) is right, and DMA memory needs no remapping. */
+    .direct_map_offset = 0,
+};
+
+/* ---- memory map ---------------------------------------------------------------------- */
+
+void boot_add(struct boot_params *bp, uint64_t base, uint64_t len, unsigned type, const char *what)
+{
+	if (len == 0)
+		return;
+	if (bp->count == BOOT_MAX_MAP) {
+		kprintf("boot: memory map full, dropping %s\n", what);
+		return;
+	}
+	/* Addresses beyond this kernel's reach (above 4 GiB on i386) cannot be handed out. */
+	if (base > UINTPTR_MAX) {
+		if (type == KA_MEM_USABLE)
+			bp->ignored += len;
+		return;
+	}
+	if (len - 1 > UINTPTR_MAX - base) {
+		if (type == KA_MEM_USABLE)
+			bp->ignored += len - ((uint64_t)UINTPTR_MAX - base + 1);
+		len = (uint64_t)UINTPTR_MAX - base + 1;
+	}
+	bp->map[bp->count].base = (uintptr_t)base;
+	bp->map[bp->count].len = (size_t)len;
+	bp->map[bp->count].type = type;
+	bp->what[bp->count] = what;
+	bp->count++;
+}
+
+/* Inclusive ends, so a range that ends at the top of the address space does not wrap. */
+static bool overlaps(uintptr_t a, size_t alen, uintptr_t b, size_t blen)
+{
+	return alen && blen && a <= b + (blen - 1) && b <= a + (alen - 1);
+}
+
+static bool inside(uintptr_t a, size_t alen, uintptr_t b, size_t blen)
+{
+	return a >= b && a - b <= blen && alen <= blen - (a - b);
+}
+
+struct walk_ctx {
+	const struct boot_params *bp;
+	size_t blocks, bad;
+};
+
+/* Every block of the boot heap must lie in usable RAM and outside every reservation. */
+static int walk_check(void *ptr, size_t size, bool used, void *arg)
+{
+	struct walk_ctx *w = arg;
+	uintptr_t p = (uintptr_t)ptr;
+	bool in_ram = false;
+
+	(void)used;
+	w->blocks++;
+	for (size_t i = 0; i < w->bp->count; i++) {
+		const struct ka_mem_region *r = &w->bp->map[i];
+
+		if (r->type == KA_MEM_USABLE && inside(p, size, r->base, r->len))
+			in_ram = true;
+		if (r->type != KA_MEM_USABLE && overlaps(p, size, r->base, r->len)) {
+			kprintf("FAIL: heap block %p+%zu overlaps reserved %s\n", ptr, size,
+				w->bp->what[i]);
+			w->bad++;
+		}
+	}
+	if (!in_ram) {
+		kprintf("FAIL: heap block %p+%zu is not in usable RAM\n", ptr, size);
+		w->bad++;
+	}
+	return 0;
+}
+
+static uint32_t fnv1a(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint32_t h = 2166136261u;
+
+	while (n--)
+		h = (h ^ *b++) * 16777619u;
+	return h;
+}
+
+/* ---- command line -------------------------------------------------------------------- */
+
+/* Value of "key=" in the command line, copied into buf; NULL when absent. */
+static const char *cmdline_get(const char *cmdline, const char *key, char *buf, size_t cap)
+{
+	for (const char *p = cmdline; *p;) {
+		const char *k = key;
+		const char *q = p;
+
+		while (*k && *q == *k) {
+			k++;
+			q++;
+		}
+		if (*k == '\0' && *q == '=' && (p == cmdline || p[-1] == ' ')) {
+			size_t n = 0;
+
+			q++;
+			while (*q && *q != ' ' && n + 1 < cap)
+				buf[n++] = *q++;
+			buf[n] = '\0';
+			return buf;
+		}
+		while (*p && *p != ' ')
+			p++;
+		while (*p == ' ')
+			p++;
+	}
+	return NULL;
+}
+
+static bool streq(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+/* ---- conformance --------------------------------------------------------------------- */
+
+static void conf_print(const char *line)
+{
+	kprintf("  %s\n", line);
+}
+
+static void conformance_backends(struct ka_alloc *heap, struct ka_conf *c)
+{
+	/* 16 MiB exercises the suite's larger cases; smaller machines get what they can. */
+	size_t len = (size_t)16 << 20;
+	size_t max = ka_maxalloc(heap) / 2;
+	void *arena;
+
+	if (len > max)
+		len = max & ~(KA_PAGE_SIZE - 1);
+	arena = ka_palloc(heap, len / KA_PAGE_SIZE);
+	if (!arena || len < ((size_t)1 << 20)) {
+		fail("no arena for the conformance suite");
+		return;
+	}
+	kprintf("conformance: arena %p, %zu KiB\n", arena, len >> 10);
+	for (size_t i = 0; ka_backend_at(i); i++) {
+		const struct ka_backend *b = ka_backend_at(i);
+		unsigned p0 = c->passed, f0 = c->failed, s0 = c->skipped;
+
+		ka_conformance_backend(c, b, arena, len);
+		kprintf("conformance: %-8s %u passed, %u failed, %u skipped\n", b->name,
+			c->passed - p0, c->failed - f0, c->skipped - s0);
+	}
+	ka_pfree(heap, arena, len / KA_PAGE_SIZE);
+}
+
+/* ---- the global allocator ------------------------------------------------------------ */
+
+static struct ka_fbitmap fbitmap;
+static struct ka_global global;
+
+struct global_ctx {
+	void *mem;
+	size_t len;
+};
+
+/* A fresh global allocator over the same region for each conformance case. */
+static struct ka_alloc *make_global(void *ctx)
+{
+	struct global_ctx *gc = ctx;
+	int rc;
+
+	rc = ka_global_init_region(&global, ka_fbitmap_init(&fbitmap), 0, gc->mem, gc->len, NULL);
+	if (rc != 0) {
+		kprintf("global: init over %p+%zu failed: %d\n", gc->mem, gc->len, rc);
+		return NULL;
+	}
+	return ka_global_alloc_iface(&global);
+}
+
+static uint32_t rng_state = 0x2545f491u;
+
+static uint32_t rng(void)
+{
+	/* xorshift32: enough to vary sizes and lifetimes reproducibly. */
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+#define WL_SLOTS 128
+
+static void fill(unsigned char *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(seed + i * 7u);
+}
+
+static bool intact(const unsigned char *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (unsigned char)(seed + i * 7u))
+			return false;
+	return true;
+}
+
+/*
+ * Mixed workload on the global allocator: small and medium blocks from its sub-heaps,
+ * large blocks (straight from pages) and page runs; every block is pattern-filled and
+ * verified before it is freed, and the whole allocator is checked along the way.
+ */
+static void global_workload(void)
+{
+	static unsigned char *slot[WL_SLOTS];
+	static size_t slot_len[WL_SLOTS];
+	static uint32_t slot_seed[WL_SLOTS];
+	struct ka_alloc *g = ka_global_alloc_iface(&global);
+	unsigned long allocs = 0, nulls = 0, corrupt = 0;
+	void *pages[8];
+
+	for (unsigned i = 0; i < 8; i++) {
+		pages[i] = ka_global_alloc_pages(&global, 1u + i, KA_PAGE_SIZE << (i & 3));
+		CHECK(pages[i] != NULL);
+		CHECK(((uintptr_t)pages[i] & ((KA_PAGE_SIZE << (i & 3)) - 1)) == 0);
+		if (pages[i])
+			fill(pages[i], (1u + i) * KA_PAGE_SIZE, i);
+	}
+	for (unsigned round = 0; round < 6000; round++) {
+		unsigned k = rng() % WL_SLOTS;
+
+		if (slot[k]) {
+			if (!intact(slot[k], slot_len[k], slot_seed[k]))
+				corrupt++;
+			ka_free(g, slot[k]);
+			slot[k] = NULL;
+			continue;
+		}
+		uint32_t r = rng();
+		/* 3/4 small (<= 512 B), 1/4 medium (<= 16 KiB), 1/32 large (<= 256 KiB). */
+		size_t n = (r & 31) == 0  ? (r >> 8) % (256u << 10)
+			   : (r & 3) == 0 ? (r >> 8) % (16u << 10)
+					  : (r >> 8) % 513;
+		slot[k] = ka_malloc(g, n);
+		allocs++;
+		if (!slot[k]) {
+			nulls++;
+			continue;
+		}
+		slot_len[k] = n;
+		slot_seed[k] = r;
+		fill(slot[k], n, r);
+		if (round % 1000 == 999 && ka_global_check(&global) != 0)
+			fail("ka_global_check during the workload");
+	}
+	struct ka_global_stats st;
+	ka_global_stats(&global, &st);
+	kprintf("global: backend %s, %lu allocations (%lu failed), %zu chunks of %zu KiB, "
+		"%zu large blocks, %zu pages in page runs, %zu pages used, used %zu bytes\n",
+		st.backend, allocs, nulls, st.chunks, st.chunk_size >> 10, st.large_blocks,
+		st.page_pages, st.used_pages, st.used_bytes);
+	CHECK(nulls == 0);
+	CHECK(corrupt == 0);
+	CHECK(ka_global_check(&global) == 0);
+	for (unsigned k = 0; k < WL_SLOTS; k++) {
+		if (slot[k] && !intact(slot[k], slot_len[k], slot_seed[k]))
+			corrupt++;
+		ka_free(g, slot[k]);
+		slot[k] = NULL;
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		if (pages[i] && !intact(pages[i], (1u + i) * KA_PAGE_SIZE, i))
+			corrupt++;
+		ka_global_free_pages(&global, pages[i], 1u + i);
+	}
+	ka_global_stats(&global, &st);
+	kprintf("global: after freeing everything: %zu bytes used, %zu chunks, %zu pages used, "
+		"%llu chunks mapped / %llu released\n",
+		st.used_bytes, st.chunks, st.used_pages, (unsigned long long)st.chunks_mapped,
+		(unsigned long long)st.chunks_released);
+	CHECK(corrupt == 0);
+	CHECK(st.used_bytes == 0);
+	CHECK(st.large_blocks == 0);
+	CHECK(st.page_pages == 0);
+	CHECK(ka_global_check(&global) == 0);
+}
+
+static void global_tests(struct ka_alloc *heap, struct ka_conf *c)
+{
+	static struct global_ctx gc;
+	size_t len = (size_t)8 << 20;
+
+	gc.mem = ka_palloc(heap, len / KA_PAGE_SIZE);
+	gc.len = len;
+	if (!gc.mem) {
+		fail("no region for the global allocator");
+		return;
+	}
+	struct ka_alloc *g = make_global(&gc);
+	if (!g) {
+		fail("ka_global_init_region");
+		ka_pfree(heap, gc.mem, len / KA_PAGE_SIZE);
+		return;
+	}
+	struct ka_conf_target tg = {"global", g->ops->caps, make_global, &gc, NULL, 0};
+	unsigned p0 = c->passed, f0 = c->failed, s0 = c->skipped;
+
+	ka_conformance_target(c, &tg);
+	kprintf("conformance: %-8s %u passed, %u failed, %u skipped\n", "global", c->passed - p0,
+		c->failed - f0, c->skipped - s0);
+
+	if (!make_global(&gc)) {
+		fail("ka_global_init_region (workload)");
+	} else {
+		global_workload();
+		ka_global_destroy(&global);
+	}
+	ka_pfree(heap, gc.mem, len / KA_PAGE_SIZE);
+}
+
+/* ---- statistics ---------------------------------------------------------------------- */
+
+static void print_stats(struct ka_alloc *a)
+{
+	const struct ka_stats *s = ka_stats(a);
+	struct ka_info in;
+
+	ka_info(a, &in);
+	kprintf("stats %s: allocs %llu, frees %llu, failed %llu, live %zu (peak %zu), "
+		"bytes live %zu (peak %zu), request sizes last %zu min %zu max %zu\n",
+		ka_name(a), (unsigned long long)s->nb_allocs, (unsigned long long)s->nb_frees,
+		(unsigned long long)s->nb_enomem, s->cur_nb_allocs, s->max_nb_allocs,
+		s->cur_mem_use, s->max_mem_use, s->last_alloc_size, s->min_alloc_size,
+		s->max_alloc_size);
+	kprintf("info  %s: total %zu KiB, available %zu KiB, largest block %zu KiB, metadata %zu "
+		"bytes\n",
+		ka_name(a), in.total >> 10, in.avail >> 10, in.maxalloc >> 10, in.meta);
+}
+
+/* ---- main ---------------------------------------------------------------------------- */
+
+noreturn void kernel_main(struct boot_params *bp)
+{
+	char arg[32];
+	const char *backend;
+	struct ka_boot_info info;
+	struct ka_conf conf = {conf_print, 0, 0, 0, 0};
+	uint32_t guard_hash = bp->guard ? fnv1a(bp->guard, bp->guard_len) : 0;
+
+	kprintf("kalloc-kernel: %s, memory map from %s, kernel image %p..%p\n", bp->arch,
+		bp->firmware, (void *)kernel_image_start, (void *)kernel_image_end);
+	kprintf("cmdline: \"%s\"\n", bp->cmdline);
+	if (ka_platform_set_hooks(&hooks) != 0)
+		fail("ka_platform_set_hooks");
+
+	for (size_t i = 0; i < bp->count; i++)
+		kprintf("map: %p..%p %-8s %s\n", (void *)bp->map[i].base,
+			(void *)(bp->map[i].base + (bp->map[i].len - 1)),
+			bp->map[i].type == KA_MEM_USABLE ? "usable" : "reserved", bp->what[i]);
+	kprintf("ram: %llu MiB usable reported by %s", (unsigned long long)(bp->ram_bytes >> 20),
+		bp->firmware);
+	if (bp->ignored)
+		kprintf(" (%llu MiB above this kernel's reach ignored)",
+			(unsigned long long)(bp->ignored >> 20));
+	kputc('\n');
+
+	backend = cmdline_get(bp->cmdline, "backend", arg, sizeof(arg));
+	struct ka_alloc *heap = ka_boot(bp->map, bp->count, backend, &info);
+	if (!heap) {
+		fail("ka_boot found no memory");
+		kprintf("%s\n", FAIL_LINE);
+		arch_exit(false);
+	}
+	kprintf("ka_boot: backend %s, %zu regions used, %zu skipped, %zu dropped, %zu KiB managed "
+		"(heap-mib=%zu), first region %p+%zu KiB\n",
+		info.backend, info.regions_used, info.regions_skipped, info.regions_dropped,
+		info.bytes_managed >> 10, info.bytes_managed >> 20, (void *)info.first_base,
+		info.first_len >> 10);
+	CHECK(ka_default() == heap);
+
+	struct walk_ctx w = {bp, 0, 0};
+	int wr = ka_walk(heap, walk_check, &w);
+	for (size_t i = 0; i < bp->count; i++)
+		if (bp->map[i].type != KA_MEM_USABLE &&
+		    overlaps(info.first_base, info.first_len, bp->map[i].base, bp->map[i].len))
+			w.bad++;
+	kprintf("heap placement: %zu blocks walked (walk %s), %zu outside usable RAM or inside a "
+		"reservation\n",
+		w.blocks, wr == 0 ? "ok" : "unsupported", w.bad);
+	CHECK(w.bad == 0);
+	CHECK(ka_check(heap) == 0);
+
+	conformance_backends(heap, &conf);
+	global_tests(heap, &conf);
+	kprintf("conformance: total %u passed, %u failed, %u skipped\n", conf.passed, conf.failed,
+		conf.skipped);
+	CHECK(conf.failed == 0);
+	CHECK(conf.passed > 0);
+
+	print_stats(heap);
+	CHECK(ka_check(heap) == 0);
+	CHECK(ka_stats(heap)->cur_nb_allocs == 0);
+	if (bp->guard)
+		CHECK(fnv1a(bp->guard, bp->guard_len) == guard_hash);
+
+	if (cmdline_get(bp->cmdline, "selftest", arg, sizeof(arg)) && streq(arg, "fail")) {
+		void *p = ka_malloc(heap, 64);
+
+		kprintf("selftest=fail: freeing %p twice; kalloc must panic\n", p);
+		ka_free(heap, p);
+		ka_free(heap, p);
+		fail("double free went unnoticed");
+	}
+
+	if (failures) {
+		kprintf("%u failure(s)\n%s\n", failures, FAIL_LINE);
+		arch_exit(false);
+	}
+	kprintf("%s\n", PASS_LINE);
+	arch_exit(true);
+}

@@ -1,0 +1,137 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Build the example kernel (examples/baremetal) for each architecture and boot it in QEMU
+# (TCG, never KVM; stdin from /dev/null; under `timeout`), at 64 MiB and at 1 GiB of RAM.
+# A boot passes only if BOTH hold:
+#   - QEMU's exit status is the kernel's pass status (i386: isa-debug-exit value 0x10 ->
+#     33; riscv64: SiFive test finisher 0x5555 -> 0), and
+#   - the serial console shows the success line "kalloc-kernel: ALL TESTS PASSED" and the
+#     RAM size the kernel read from the firmware's map matches -m (so the map is real).
+# (Status alone proves nothing: a triple fault makes QEMU exit 0.) Then one boot with
+# "selftest=fail" on the kernel command line, where the kernel double-frees a block: it must
+# end with the failure status (i386: 35, riscv64: 1), the failure line and no success line.
+#
+# Usage: boot_qemu.sh [-o OUTDIR] [ARCH...]     ARCH: i386 riscv64 (default: both)
+# Serial logs: OUTDIR/boot-<arch>-<case>.log (OUTDIR default: build/freestanding).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=$root/build/freestanding
+arches=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-o) out=$2; shift 2 ;;
+	-h | --help) sed -n '3,17p' "$0"; exit 0 ;;
+	-*) echo "boot_qemu: unknown option $1" >&2; exit 2 ;;
+	*) arches="$arches $1"; shift ;;
+	esac
+done
+[ -n "$arches" ] || arches="i386 riscv64"
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+jobs=${KA_JOBS:-2}
+tmo=${KA_BOOT_TIMEOUT:-60}
+PASS_LINE="kalloc-kernel: ALL TESTS PASSED"
+FAIL_LINE="kalloc-kernel: TESTS FAILED"
+
+failed=
+bad() {
+	echo "boot_qemu: FAIL: $*" >&2
+	failed="$failed
+  $*"
+}
+
+# boot ARCH CASE MEM_MIB EXPECTED_STATUS APPEND
+boot() {
+	arch=$1 case=$2 mem=$3 want=$4 append=$5
+	log=$out/boot-$arch-$case.log
+	rm -f "$log"
+	case $arch in
+	i386)
+		set -- qemu-system-i386 -machine pc -accel tcg -m "$mem" -display none -no-reboot \
+			-nic none -serial "file:$log" -monitor none \
+			-device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$kernel"
+		;;
+	riscv64)
+		set -- qemu-system-riscv64 -machine virt -accel tcg -bios none -m "$mem" \
+			-display none -no-reboot -serial "file:$log" -monitor none -kernel "$kernel"
+		;;
+	esac
+	[ -z "$append" ] || set -- "$@" -append "$append"
+	start=$(date +%s)
+	st=0
+	timeout "$tmo" "$@" </dev/null >"$log.qemu" 2>&1 || st=$?
+	secs=$(($(date +%s) - start))
+	[ -f "$log" ] || : >"$log"
+	tr -d '\r' <"$log" >"$log.txt"
+	mv "$log.txt" "$log"
+	ok=1
+	if [ "$st" -ne "$want" ]; then
+		bad "$arch $case: QEMU exit status $st, expected $want$([ "$st" -eq 124 ] && echo ' (timeout)')"
+		ok=0
+	fi
+	return_ok=$ok
+	echo "boot_qemu: $arch $case (-m $mem${append:+, -append \"$append\"}): status $st in ${secs}s"
+	[ "$ok" -eq 1 ] || { tail -n 25 "$log" "$log.qemu" >&2; }
+}
+
+for arch in $arches; do
+	case $arch in
+	i386) pass=33 failst=35 qemu=qemu-system-i386 ;;
+	riscv64) pass=0 failst=1 qemu=qemu-system-riscv64 ;;
+	*) bad "unknown architecture $arch"; continue ;;
+	esac
+	echo "== $arch"
+	if ! command -v "$qemu" >/dev/null 2>&1; then
+		bad "$arch: $qemu is not installed (Debian: qemu-system-x86 / qemu-system-misc)"
+		continue
+	fi
+	bdir=$out/kernel-$arch
+	kernel=$bdir/kernel.elf
+	rm -f "$kernel"
+	if ! cmake -S "$root/examples/baremetal" -B "$bdir" \
+		-DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-$arch.cmake" >"$bdir.configure.log" 2>&1 ||
+		! cmake --build "$bdir" -j "$jobs" >"$bdir.build.log" 2>&1; then
+		bad "$arch: kernel build failed (see $bdir.configure.log, $bdir.build.log)"
+		grep -h -B2 -A4 -E 'error|Error|undefined' "$bdir.configure.log" "$bdir.build.log" |
+			head -40 >&2 || true
+		continue
+	fi
+
+	for mem in 64 1024; do
+		boot "$arch" "m$mem" "$mem" "$pass" ""
+		log=$out/boot-$arch-m$mem.log
+		if ! grep -qxF "$PASS_LINE" "$log"; then
+			bad "$arch -m $mem: no success line \"$PASS_LINE\" on the serial console"
+			tail -n 25 "$log" >&2
+			continue
+		fi
+		# The RAM the kernel read from the firmware must be what QEMU was given (minus
+		# what the BIOS keeps on x86), or the map was not really read.
+		seen=$(sed -n 's/^ram: \([0-9]*\) MiB usable.*/\1/p' "$log" | head -1)
+		if [ -z "$seen" ] || [ "$seen" -gt "$mem" ] || [ "$seen" -lt $((mem - 8)) ]; then
+			bad "$arch -m $mem: kernel reported '${seen:-no}' MiB of usable RAM"
+			continue
+		fi
+		heap=$(sed -n 's/.*(heap-mib=\([0-9]*\)).*/\1/p' "$log" | head -1)
+		echo "boot_qemu: $arch -m $mem: PASS (firmware map: $seen MiB usable, heap $heap MiB)"
+	done
+
+	boot "$arch" selftest-fail 64 "$failst" "selftest=fail"
+	log=$out/boot-$arch-selftest-fail.log
+	if grep -qxF "$PASS_LINE" "$log"; then
+		bad "$arch selftest=fail: the success line appeared"
+	elif ! grep -qxF "$FAIL_LINE" "$log"; then
+		bad "$arch selftest=fail: no failure line \"$FAIL_LINE\" on the serial console"
+	elif [ "$return_ok" -eq 1 ]; then
+		echo "boot_qemu: $arch selftest=fail: failure caught as expected: $(grep -m1 -E '^(PANIC|FAIL)' "$log")"
+	fi
+done
+
+if [ -n "$failed" ]; then
+	echo "boot_qemu: FAILED:$failed" >&2
+	exit 1
+fi
+echo "boot_qemu: all boots OK:$arches"
