@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pool backend: objects of one size and alignment, a LIFO free list through the free
+ * objects, a bump index for objects never handed out, and one live bit per object so that
+ * foreign, interior and doubly freed pointers are caught in O(1). Entry points:
+ * ka_pool_create() and the registry constructor ka_pool_init(). The in-band layout is
+ * described in pool_priv.h, the model in docs/backend-pool.md.
+ */
+#include "pool_priv.h"
+#include "kstring.h"
+
+static const struct ka_alloc_ops pool_ops;
+
+/* Registry regions below this cannot hold the state and one default object. */
+#define POOL_MIN_SIZE 1024
+
+_Static_assert(sizeof(struct ka_pool_state) + sizeof(size_t) + 2 * KA_CFG_MIN_ALIGN +
+		       KA_CFG_POOL_DEFAULT_OBJ <=
+		   POOL_MIN_SIZE,
+	       "POOL_MIN_SIZE too small for one default object");
+
+static inline struct ka_pool_state *st_of(struct ka_alloc *a)
+{
+	return (struct ka_pool_state *)a;
+}
+
+static const struct ka_pool_state *pool_of(const struct ka_alloc *a)
+{
+	if (a->ops != &pool_ops)
+		ka_misuse(a, "pool call on an allocator that is not a pool", a);
+	return (const struct ka_pool_state *)a;
+}
+
+/* ---- geometry --------------------------------------------------------------------------- */
+
+/* Effective object size and alignment; false for invalid or overflowing parameters. */
+static bool effective(size_t obj_size, size_t obj_align, size_t *osz, size_t *align)
+{
+	if (obj_size == 0)
+		return false;
+	if (obj_align == 0)
+		obj_align = KA_CFG_MIN_ALIGN;
+	if (!ka_is_pow2(obj_align))
+		return false;
+	if (obj_align < KA_CFG_MIN_ALIGN)
+		obj_align = KA_CFG_MIN_ALIGN;
+	if (obj_size < sizeof(void *))
+		obj_size = sizeof(void *);
+	if (obj_size > SIZE_MAX - (obj_align - 1))
+		return false;
+	*osz = ka_align_up(obj_size, obj_align);
+	*align = obj_align;
+	return true;
+}
+
+/*
+ * Where n objects start and how many bytes from the descriptor at `d` (header `hdr` bytes)
+ * to their end: the one formula behind creation, add_memory and the size queries, so that
+ * ka_pool_memsize() is exact by construction. False on overflow.
+ */
+static bool layout(uintptr_t d, size_t hdr, size_t n, size_t osz, size_t align, uintptr_t *start,
+		   size_t *need)
+{
+	size_t words = (n >> KA_POOL_WSHIFT) + ((n & (KA_POOL_WBITS - 1)) != 0);
+	size_t bm, objs, off;
+	uintptr_t s;
+
+	if (ka_mul_overflow(words, sizeof(size_t), &bm) || ka_add_overflow(hdr, bm, &off) ||
+	    ka_add_overflow(off, align - 1, &off) || ka_mul_overflow(n, osz, &objs))
+		return false;
+	if (d > UINTPTR_MAX - off)
+		return false;
+	s = ka_align_up(d + hdr + bm, align);
+	if (s > UINTPTR_MAX - objs)
+		return false;
+	*start = s;
+	*need = s + objs - d;
+	return true;
+}
+
+/* Most objects that fit in `avail` bytes after descriptor `d`: a binary search over the
+ * monotone layout() (O(log n), and exact where a closed form would need rounding care). */
+static size_t fit(uintptr_t d, size_t hdr, size_t avail, size_t osz, size_t align)
+{
+	size_t lo = 0, hi = avail / osz + 1;
+	uintptr_t s;
+	size_t need;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (layout(d, hdr, mid, osz, align, &s, &need) && need <= avail)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static size_t memsize(size_t hdr, size_t n, size_t obj_size, size_t obj_align)
+{
+	size_t osz, align, need;
+	uintptr_t s;
+
+	if (n == 0 || !effective(obj_size, obj_align, &osz, &align))
+		return 0;
+	/* Relative to a base aligned to `align`, the layout is that of address 0. */
+	if (!layout(0, hdr, n, osz, align, &s, &need))
+		return 0;
+	return need;
+}
+
+size_t ka_pool_memsize(size_t n, size_t obj_size, size_t obj_align)
+{
+	return memsize(sizeof(struct ka_pool_state), n, obj_size, obj_align);
+}
+
+size_t ka_pool_area_memsize(size_t n, size_t obj_size, size_t obj_align)
+{
+	return memsize(sizeof(struct ka_pool_area), n, obj_size, obj_align);
+}
+
+/* Set up area `ar` whose descriptor is at d (header hdr) over region [lo, hi). */
+static bool area_init(struct ka_pool_state *st, struct ka_pool_area *ar, uintptr_t lo, uintptr_t hi,
+		      uintptr_t d, size_t hdr)
+{
+	size_t n = fit(d, hdr, hi - d, st->osz, st->align);
+	uintptr_t s;
+	size_t need;
+
+	if (n == 0 || !layout(d, hdr, n, st->osz, st->align, &s, &need))
+		return false;
+	ar->region_lo = lo;
+	ar->region_hi = hi;
+	ar->start = s;
+	ar->end = s + n * st->osz;
+	ar->nobj = n;
+	ar->bump = 0;
+	ar->next = NULL;
+	ar->map = (size_t *)(d + hdr);
+	memset(ar->map, 0, (size_t)((n + KA_POOL_WBITS - 1) >> KA_POOL_WSHIFT) * sizeof(size_t));
+	return true;
+}
+
+/* ---- objects ---------------------------------------------------------------------------- */
+
+static struct ka_pool_area *area_of(struct ka_pool_state *st, uintptr_t p)
+{
+	for (struct ka_pool_area *ar = &st->first; ar; ar = ar->next)
+		if (p >= ar->start && p < ar->end)
+			return ar;
+	return NULL;
+}
+
+static inline size_t obj_index(const struct ka_pool_state *st, const struct ka_pool_area *ar,
+			       uintptr_t p)
+{
+	size_t off = p - ar->start;
+
+	return st->shift ? off >> st->shift : off / st->osz;
+}
+
+static inline bool live(const struct ka_pool_area *ar, size_t i)
+{
+	return (ar->map[i >> KA_POOL_WSHIFT] >> (i & (KA_POOL_WBITS - 1))) & 1;
+}
+
+static void *take(struct ka_pool_state *st)
+{
+	void *p = st->free;
+	struct ka_pool_area *ar;
+	size_t i;
+
+	if (p) {
+		ar = area_of(st, (uintptr_t)p);
+		if (!ar)
+			ka_misuse(&st->head, "pool free list corrupted (use after free?)", p);
+		i = obj_index(st, ar, (uintptr_t)p);
+		if (live(ar, i) || i >= ar->bump)
+			ka_misuse(&st->head, "pool free list corrupted (use after free?)", p);
+		st->free = *(void **)p;
+	} else {
+		ar = st->bump_area;
+		if (!ar)
+			return NULL;
+		i = ar->bump++;
+		p = (void *)(ar->start + i * st->osz);
+		/* Areas after the bump area were never used, so the next one is fresh. */
+		if (ar->bump == ar->nobj)
+			st->bump_area = ar->next;
+	}
+	ar->map[i >> KA_POOL_WSHIFT] |= (size_t)1 << (i & (KA_POOL_WBITS - 1));
+	st->nfree--;
+	return p;
+}
+
+/* Validate a live object pointer (or panic) and return its area and index. */
+static struct ka_pool_area *lookup(struct ka_pool_state *st, const void *ptr, size_t *idx)
+{
+	struct ka_pool_area *ar = area_of(st, (uintptr_t)ptr);
+	size_t i;
+
+	if (!ar)
+		ka_misuse(&st->head, "pointer is not an object of this pool", ptr);
+	i = obj_index(st, ar, (uintptr_t)ptr);
+	if (ar->start + i * st->osz != (uintptr_t)ptr)
+		ka_misuse(&st->head, "pointer is not at an object boundary of this pool", ptr);
+	if (!live(ar, i))
+		ka_misuse(&st->head,
+			  i < ar->bump ? "double free" : "free of an object never allocated", ptr);
+	*idx = i;
+	return ar;
+}
+
+static void put(struct ka_pool_state *st, void *ptr)
+{
+	size_t i;
+	struct ka_pool_area *ar = lookup(st, ptr, &i);
+
+	ar->map[i >> KA_POOL_WSHIFT] &= ~((size_t)1 << (i & (KA_POOL_WBITS - 1)));
+	*(void **)ptr = st->free;
+	st->free = ptr;
+	st->nfree++;
+}
+
+/* ---- ops -------------------------------------------------------------------------------- */
+
+static void *pool_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	struct ka_pool_state *st = st_of(a);
+
+	if (size > st->osz || align > st->align)
+		return NULL;
+	return take(st);
+}
+
+static void pool_free(struct ka_alloc *a, void *ptr)
+{
+	put(st_of(a), ptr);
+}
+
+static size_t pool_usable_size(struct ka_alloc *a, const void *ptr)
+{
+	struct ka_pool_state *st = st_of(a);
+	size_t i;
+
+	lookup(st, ptr, &i);
+	return st->osz;
+}
+
+static int pool_add_memory(struct ka_alloc *a, void *base, size_t len)
+{
+	struct ka_pool_state *st = st_of(a);
+	uintptr_t lo = (uintptr_t)base, hi = lo + len, d = ka_align_up(lo, KA_CFG_MIN_ALIGN);
+	struct ka_pool_area *ar;
+
+	for (ar = &st->first; ar; ar = ar->next)
+		if (lo < ar->region_hi && hi > ar->region_lo)
+			return KA_EEXIST;
+	if (d < lo || d >= hi || hi - d < sizeof(struct ka_pool_area))
+		return KA_EINVAL;
+	ar = (struct ka_pool_area *)d;
+	if (!area_init(st, ar, lo, hi, d, sizeof(*ar)))
+		return KA_EINVAL;
+	st->last->next = ar;
+	st->last = ar;
+	st->nareas++;
+	st->ntotal += ar->nobj;
+	st->nfree += ar->nobj;
+	if (!st->bump_area)
+		st->bump_area = ar;
+	return 0;
+}
+
+static void pool_info(struct ka_alloc *a, struct ka_info *out)
+{
+	struct ka_pool_state *st = st_of(a);
+	size_t total = 0;
+
+	for (struct ka_pool_area *ar = &st->first; ar; ar = ar->next)
+		total += ar->region_hi - ar->region_lo;
+	out->total = total;
+	out->avail = st->nfree * st->osz;
+	out->maxalloc = st->nfree ? st->osz : 0;
+	out->meta = total - st->ntotal * st->osz;
+}
+
+static bool pool_owns(struct ka_alloc *a, const void *ptr)
+{
+	struct ka_pool_state *st = st_of(a);
+	uintptr_t p = (uintptr_t)ptr;
+
+	for (struct ka_pool_area *ar = &st->first; ar; ar = ar->next)
+		if (p >= ar->region_lo && p < ar->region_hi)
+			return true;
+	return false;
+}
+
+/* ---- check and walk --------------------------------------------------------------------- */
+
+static unsigned popcount(size_t x)
+{
+	unsigned n = 0;
+
+	while (x) {
+		x &= x - 1;
+		n++;
+	}
+	return n;
+}
+
+static unsigned pool_check(struct ka_alloc *a)
+{
+	struct ka_pool_state *st = st_of(a);
+	unsigned bad = 0;
+	size_t nareas = 0, total = 0, used = 0, handed = 0, fresh = 0, listed = 0;
+	bool seen_bump = st->bump_area == NULL;
+	struct ka_pool_area *last = NULL;
+
+	for (struct ka_pool_area *ar = &st->first; ar; last = ar, ar = ar->next) {
+		size_t words = (ar->nobj + KA_POOL_WBITS - 1) >> KA_POOL_WSHIFT, live_n = 0;
+
+		if (++nareas > st->nareas) {
+			ka_check_report(a, "more areas than counted (cycle?)", ar);
+			return bad + 1;
+		}
+		if (ar->nobj == 0 || ar->bump > ar->nobj || (ar->start & (st->align - 1)) ||
+		    ar->start < ar->region_lo || ar->end != ar->start + ar->nobj * st->osz ||
+		    ar->end > ar->region_hi || (uintptr_t)ar->map < ar->region_lo ||
+		    (uintptr_t)(ar->map + words) > ar->start) {
+			ka_check_report(a, "area geometry corrupted", ar);
+			return bad + 1;
+		}
+		for (size_t w = 0; w < words; w++)
+			live_n += popcount(ar->map[w]);
+		for (size_t i = ar->bump; i < words * KA_POOL_WBITS; i++)
+			if (live(ar, i)) {
+				ka_check_report(a, "live bit on an object never handed out", ar);
+				bad++;
+				break;
+			}
+		/* Areas before the bump area are used up, the ones after it untouched. */
+		if (ar == st->bump_area) {
+			seen_bump = true;
+			if (ar->bump == ar->nobj) {
+				ka_check_report(a, "bump area has no fresh object", ar);
+				bad++;
+			}
+		} else if (!seen_bump && ar->bump != ar->nobj) {
+			ka_check_report(a, "area before the bump area has fresh objects", ar);
+			bad++;
+		} else if (seen_bump && st->bump_area && ar->bump != 0) {
+			ka_check_report(a, "area after the bump area was used", ar);
+			bad++;
+		}
+		if (!st->bump_area && ar->bump != ar->nobj) {
+			ka_check_report(a, "fresh objects but no bump area", ar);
+			bad++;
+		}
+		total += ar->nobj;
+		used += live_n;
+		handed += ar->bump;
+		fresh += ar->nobj - ar->bump;
+	}
+	if (!seen_bump) {
+		ka_check_report(a, "bump area is not one of the pool's areas", st->bump_area);
+		bad++;
+	}
+	if (nareas != st->nareas || last != st->last || total != st->ntotal) {
+		ka_check_report(a, "area counters disagree with the area list", st);
+		bad++;
+	}
+	for (void *f = st->free; f; f = *(void **)f) {
+		struct ka_pool_area *ar = area_of(st, (uintptr_t)f);
+		size_t i;
+
+		if (++listed > handed - (used < handed ? used : handed)) {
+			ka_check_report(a, "free list longer than the free objects (cycle?)", f);
+			return bad + 1;
+		}
+		if (!ar) {
+			ka_check_report(a, "free-list entry outside every area", f);
+			return bad + 1;
+		}
+		i = obj_index(st, ar, (uintptr_t)f);
+		if (ar->start + i * st->osz != (uintptr_t)f) {
+			ka_check_report(a, "free-list entry not at an object boundary", f);
+			return bad + 1;
+		}
+		if (live(ar, i) || i >= ar->bump) {
+			ka_check_report(a, "free-list entry is live or never handed out", f);
+			bad++;
+		}
+	}
+	if (used + listed != handed) {
+		ka_check_report(a, "live + listed objects disagree with the objects handed out",
+				st);
+		bad++;
+	}
+	if (st->nfree != listed + fresh) {
+		ka_check_report(a, "free-object counter disagrees with the pool", st);
+		bad++;
+	}
+	return bad;
+}
+
+static int pool_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	struct ka_pool_state *st = st_of(a);
+
+	for (struct ka_pool_area *ar = &st->first; ar; ar = ar->next)
+		for (size_t i = 0; i < ar->nobj; i++) {
+			int rc = fn((void *)(ar->start + i * st->osz), st->osz, live(ar, i), arg);
+
+			if (rc)
+				return rc;
+		}
+	return 0;
+}
+
+#define POOL_CAPS (KA_CAP_FREE | KA_CAP_ADDMEM | KA_CAP_WALK | KA_CAP_OWNS)
+
+static const struct ka_alloc_ops pool_ops = {
+    .alloc = pool_alloc,
+    .free = pool_free,
+    .usable_size = pool_usable_size,
+    .add_memory = pool_add_memory,
+    .info = pool_info,
+    .check = pool_check,
+    .walk = pool_walk,
+    .owns = pool_owns,
+    .caps = POOL_CAPS,
+};
+
+/* ---- public ----------------------------------------------------------------------------- */
+
+struct ka_alloc *ka_pool_create(void *base, size_t len, size_t obj_size, size_t obj_align)
+{
+	uintptr_t lo = (uintptr_t)base, hi, d;
+	struct ka_pool_state *st;
+	size_t osz, align;
+
+	if (!base || !effective(obj_size, obj_align, &osz, &align) || len > UINTPTR_MAX - lo)
+		return NULL;
+	hi = lo + len;
+	d = ka_align_up(lo, KA_CFG_MIN_ALIGN);
+	if (d < lo || d >= hi || hi - d < sizeof(*st))
+		return NULL;
+	st = (struct ka_pool_state *)d;
+	memset(st, 0, sizeof(*st));
+	ka_alloc_init(&st->head, &pool_ops, "pool");
+	st->osz = osz;
+	st->align = align;
+	st->shift = ka_is_pow2(osz) ? ka_fls(osz) : 0;
+	if (!area_init(st, &st->first, lo, hi, d, sizeof(*st)))
+		return NULL;
+	st->nareas = 1;
+	st->ntotal = st->nfree = st->first.nobj;
+	st->bump_area = &st->first;
+	st->last = &st->first;
+	return &st->head;
+}
+
+struct ka_alloc *ka_pool_init(void *base, size_t len)
+{
+	if (!base || len < POOL_MIN_SIZE)
+		return NULL;
+	return ka_pool_create(base, len, KA_CFG_POOL_DEFAULT_OBJ, KA_CFG_MIN_ALIGN);
+}
+
+/* Batch calls bypass the generic layer, so they keep its statistics themselves, with the
+ * same meaning: each object counts as one allocation of the object size. */
+static void stats_take(struct ka_alloc *a, size_t osz)
+{
+	struct ka_stats *s = &a->stats;
+
+	if (!KA_CFG_STATS || (a->flags & KA_ALLOC_NOSTATS))
+		return;
+	s->last_alloc_size = osz;
+	if (osz < s->min_alloc_size)
+		s->min_alloc_size = osz;
+	if (osz > s->max_alloc_size)
+		s->max_alloc_size = osz;
+	s->nb_allocs++;
+	if (++s->cur_nb_allocs > s->max_nb_allocs)
+		s->max_nb_allocs = s->cur_nb_allocs;
+	s->cur_mem_use += osz;
+	if (s->cur_mem_use > s->max_mem_use)
+		s->max_mem_use = s->cur_mem_use;
+}
+
+static void stats_put(struct ka_alloc *a, size_t osz)
+{
+	if (!KA_CFG_STATS || (a->flags & KA_ALLOC_NOSTATS))
+		return;
+	a->stats.nb_frees++;
+	a->stats.cur_nb_allocs--;
+	a->stats.cur_mem_use -= osz;
+}
+
+static void batch_debug_check(struct ka_alloc *a)
+{
+#if KA_CFG_DEBUG >= 3
+	if (a->ops->check(a) != 0)
+		ka_misuse(a, "heap check failed after a batch operation", NULL);
+#else
+	(void)a;
+#endif
+}
+
+size_t ka_pool_take_batch(struct ka_alloc *a, void **out, size_t n)
+{
+	struct ka_pool_state *st = (struct ka_pool_state *)pool_of(a);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		void *p = take(st);
+
+		if (!p)
+			break;
+		out[i] = p;
+		stats_take(a, st->osz);
+	}
+	batch_debug_check(a);
+	return i;
+}
+
+void ka_pool_return_batch(struct ka_alloc *a, void *const *ptrs, size_t n)
+{
+	struct ka_pool_state *st = (struct ka_pool_state *)pool_of(a);
+
+	for (size_t i = 0; i < n; i++) {
+		if (!ptrs[i])
+			continue;
+		put(st, ptrs[i]);
+		stats_put(a, st->osz);
+	}
+	batch_debug_check(a);
+}
+
+size_t ka_pool_free_count(const struct ka_alloc *a)
+{
+	return pool_of(a)->nfree;
+}
+
+size_t ka_pool_total_count(const struct ka_alloc *a)
+{
+	return pool_of(a)->ntotal;
+}
+
+size_t ka_pool_obj_size(const struct ka_alloc *a)
+{
+	return pool_of(a)->osz;
+}
+
+size_t ka_pool_obj_align(const struct ka_alloc *a)
+{
+	return pool_of(a)->align;
+}
+
+const struct ka_backend ka_backend_pool = {
+    .name = "pool",
+    .desc = "fixed-size objects (ukallocpool): LIFO free list, batches, O(1) misuse checks",
+    .caps = POOL_CAPS,
+    .init = ka_pool_init,
+    .min_size = POOL_MIN_SIZE,
+};

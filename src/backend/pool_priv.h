@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private layout of the pool backend (src/backend/pool.c), shared with its white-box tests
+ * (tests/unit/test_pool.c). docs/backend-pool.md explains the model.
+ *
+ * In-band encoding. The first region is laid out as
+ *     [struct ka_pool_state (holds the first area descriptor)] [bitmap] [pad] [objects]
+ * and each region given to ka_add_memory() as
+ *     [struct ka_pool_area] [bitmap] [pad] [objects]
+ * where the descriptor starts at the region rounded up to KA_CFG_MIN_ALIGN, the bitmap has
+ * one bit per object (set = live) in size_t words, and the objects start at the next
+ * multiple of the object alignment. Object i of an area is at start + i * osz.
+ * A free object that was handed out before holds the address of the next free object in its
+ * first word (the LIFO free list, shared by all areas); objects at or above an area's bump
+ * index were never handed out and hold nothing.
+ */
+#ifndef KALLOC_POOL_PRIV_H
+#define KALLOC_POOL_PRIV_H
+
+#include "kalloc/alloc_impl.h"
+#include "kalloc/pool.h"
+
+#define KA_POOL_WBITS (sizeof(size_t) * 8)
+#if SIZE_MAX > 0xffffffffu
+#define KA_POOL_WSHIFT 6
+#else
+#define KA_POOL_WSHIFT 5
+#endif
+
+/** One object area (one region). */
+struct ka_pool_area {
+	uintptr_t region_lo; /* the whole region, descriptor included */
+	uintptr_t region_hi;
+	uintptr_t start;	   /* first object */
+	uintptr_t end;		   /* start + nobj * osz */
+	size_t nobj;		   /* objects in the area */
+	size_t bump;		   /* objects below were handed out at least once */
+	struct ka_pool_area *next; /* areas in the order they were added */
+	size_t *map;		   /* allocation bitmap, (nobj + WBITS - 1) / WBITS words */
+};
+
+/** The pool's state, at the start of the first region. */
+struct ka_pool_state {
+	struct ka_alloc head;
+	size_t osz;	/* effective object size */
+	size_t align;	/* effective object alignment */
+	unsigned shift; /* log2(osz) when osz is a power of two, else 0 */
+	void *free;	/* LIFO list of objects given back */
+	size_t nfree;	/* free objects: on the list + never handed out */
+	size_t ntotal;	/* objects in all areas */
+	size_t nareas;
+	struct ka_pool_area *bump_area; /* first area with never-used objects, or NULL */
+	struct ka_pool_area *last;	/* last area, for appending */
+	struct ka_pool_area first;	/* the area of the first region */
+};
+
+#endif /* KALLOC_POOL_PRIV_H */
