@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file global.h
+ * @brief The global allocator: a byte allocator that grows from pages (ArceOS axalloc's
+ * GlobalAllocator, with its gaps closed), and the page sources it grows from.
+ *
+ * Model (docs/global.md has the details):
+ *  - A **page source** hands out page-aligned runs of pages. Two exist: a frame allocator
+ *    plus a direct map (kernels: ka_frame_source_init) and the platform's page mapper
+ *    (hosted: ka_plat_source_init, mmap). Each has its own lock.
+ *  - The global allocator takes **chunks** of `chunk_size` bytes (a power of two) from the
+ *    source, aligned to their size, and makes each chunk a sub-heap of the chosen byte
+ *    backend (tlsf, slab, buddy, tiny, ... by name). The chunk that owns a pointer is found
+ *    in O(1) by masking the pointer; a chunk whose sub-heap becomes empty goes back to the
+ *    source, except one empty chunk kept cached so that a malloc/free pair at the boundary
+ *    does not map and unmap every time.
+ *  - Requests above `large_threshold` bytes (or aligned to more than KA_PAGE_SIZE, or that
+ *    no sub-heap can hold) go straight to the source as **large blocks**: a run of pages
+ *    with a one-page header, placed so that the same pointer mask finds the header.
+ *  - Out of memory returns NULL with the heap intact; before that, a registered hook runs
+ *    (without any lock held) and may add memory, then the request is retried once.
+ *  - All calls below are thread safe: the allocator sits behind a locking adapter
+ *    (kalloc/lock.h), and ka_global_alloc_iface() is that adapter.
+ *
+ * Lock order (outermost first): global allocator lock -> page-source lock. The page-source
+ * lock is the innermost lock of kalloc: nothing is called with it held but the frame
+ * allocator and the platform's page mapper. The out-of-memory hook runs with no lock held.
+ * The DMA allocator (kalloc/dma.h) has its own lock, which also nests outside the
+ * page-source lock and is never held together with the global allocator's lock.
+ */
+#ifndef KALLOC_GLOBAL_H
+#define KALLOC_GLOBAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+#include "frame.h"
+#include "lock.h"
+#include "platform.h"
+
+/* ---- page sources --------------------------------------------------------------------- */
+
+struct ka_page_source;
+
+/** @brief Operations of a page source (implementations: frame and platform). */
+struct ka_page_source_ops {
+	/** Map `npages` pages aligned to `align` (a power of two >= KA_PAGE_SIZE), or NULL. */
+	void *(*map)(struct ka_page_source *s, size_t npages, size_t align);
+	/** Give back `npages` pages from `addr` (all of, or a page-aligned part of, a map). */
+	int (*unmap)(struct ka_page_source *s, void *addr, size_t npages);
+	/** Take the region [base, base+len); NULL means KA_ENOTSUP. */
+	int (*add_memory)(struct ka_page_source *s, void *base, size_t len);
+	/** Pages that can still be mapped; SIZE_MAX when the source has no known bound. */
+	size_t (*avail_pages)(struct ka_page_source *s);
+	/** Count inconsistencies (logged), never abort. */
+	unsigned (*check)(struct ka_page_source *s);
+};
+
+/**
+ * @brief Head of a page source. Implementations embed it first. Members are private; use
+ * the ka_page_source_* calls, which take `lock`.
+ */
+struct ka_page_source {
+	const struct ka_page_source_ops *ops;
+	const char *name;    /**< "frame" or "platform" */
+	struct ka_lock lock; /**< guards the source (and, for "frame", its frame allocator) */
+	size_t used_pages;   /**< pages mapped and not yet unmapped, through this source */
+};
+
+/**
+ * @brief A page source over a frame allocator (kernels, and simulated physical memory in
+ * tests). The virtual address of frame `p` is `p + dm_off` (a direct map), or, with
+ * dm_off == KA_DM_NONE, ka_plat_phys_to_virt(p) (the platform's translation hooks; the map
+ * must still be linear over each contiguous run the frame allocator hands out).
+ */
+struct ka_frame_source {
+	struct ka_page_source base;
+	struct ka_frame_alloc *fa; /**< the frame allocator; only touched under base.lock */
+	uintptr_t dm_off;	   /**< direct-map offset, or KA_DM_NONE */
+};
+
+/** @brief A page source over ka_plat_page_map() (hosted: mmap), optionally capped. */
+struct ka_plat_source {
+	struct ka_page_source base;
+	size_t limit_pages; /**< at most this many pages mapped at once; 0 = no cap */
+};
+
+/**
+ * @brief Make a page source over frame allocator `fa` (already initialised; it may already
+ * manage memory, and more can be added with ka_page_source_add_memory()).
+ * From then on `fa` must only be used through this source (it holds the lock).
+ * @return &fs->base, or NULL iff fs or fa is NULL. O(1).
+ */
+struct ka_page_source *ka_frame_source_init(struct ka_frame_source *fs, struct ka_frame_alloc *fa,
+					    uintptr_t dm_off);
+
+/**
+ * @brief Make a page source over the platform's page mapper.
+ * @param limit_bytes cap on the bytes mapped at once (rounded down to pages); 0 = none.
+ * The cap lets a hosted program (or a test) see out-of-memory without exhausting the machine.
+ * @return &ps->base, or NULL iff ps is NULL. O(1).
+ */
+struct ka_page_source *ka_plat_source_init(struct ka_plat_source *ps, size_t limit_bytes);
+
+/**
+ * @brief Map `npages` pages aligned to `align` (power of two >= KA_PAGE_SIZE).
+ * Fails (NULL) iff npages is 0, the size overflows, align is invalid, or no memory.
+ * Contents: zero for the platform source, undefined for frames. Thread safe.
+ * Complexity: the frame allocator's (frame source) or one mmap (platform).
+ */
+void *ka_page_source_map(struct ka_page_source *s, size_t npages, size_t align);
+
+/**
+ * @brief Give back pages from ka_page_source_map() (a whole run or a page-aligned part).
+ * @return 0, KA_EINVAL (misaligned, 0 pages), KA_EFAULT (not mapped by this source, as far
+ * as the frame allocator can tell). Thread safe.
+ */
+int ka_page_source_unmap(struct ka_page_source *s, void *addr, size_t npages);
+
+/**
+ * @brief Add the region [base, base+len) of mapped memory to the source.
+ * Frame source: the region is clipped to whole pages, its first pages hold the frame
+ * allocator's metadata, the rest become frames (physical address through the source's
+ * translation). @return 0, KA_EINVAL (too small for metadata plus one frame), KA_EEXIST,
+ * KA_ENOMEM (the frame allocator's region table is full), KA_ENOTSUP (platform source).
+ * Thread safe; O(frame allocator's add).
+ */
+int ka_page_source_add_memory(struct ka_page_source *s, void *base, size_t len);
+
+/** @brief Pages that can still be mapped, SIZE_MAX when unbounded. Thread safe, O(1). */
+size_t ka_page_source_avail(struct ka_page_source *s);
+
+/** @brief Check the source (frame source: the frame allocator). Thread safe. */
+unsigned ka_page_source_check(struct ka_page_source *s);
+
+/** @brief Physical address of `vaddr` by the frame source's translation. O(1). */
+ka_paddr_t ka_frame_source_virt_to_phys(const struct ka_frame_source *fs, const void *vaddr);
+
+/** @brief Virtual address of physical `paddr` by the frame source's translation. O(1). */
+void *ka_frame_source_phys_to_virt(const struct ka_frame_source *fs, ka_paddr_t paddr);
+
+/**
+ * @brief Allocate `npages` frames inside physical [min, max), aligned to `align`, through the
+ * frame allocator's range allocation, under the source's lock (counted in used_pages).
+ * @param out the first frame's physical address on success (untouched on failure)
+ * @return 0, KA_EINVAL, KA_ENOMEM. Thread safe.
+ */
+int ka_frame_source_alloc_range(struct ka_frame_source *fs, size_t npages, ka_paddr_t min,
+				ka_paddr_t max, size_t align, ka_paddr_t *out);
+
+/** @brief Free frames from ka_frame_source_alloc_range(). @return 0 or the frame error. */
+int ka_frame_source_free(struct ka_frame_source *fs, ka_paddr_t paddr, size_t npages);
+
+/* ---- the global allocator ----------------------------------------------------------- */
+
+struct ka_global;
+struct ka_gchunk;
+
+/**
+ * @brief Out-of-memory hook: called, with no lock held, when a request of `size` bytes is
+ * about to fail; the request is retried once when it returns. It may call
+ * ka_global_add_memory() (or free caches). Several threads that fail together each call it,
+ * so it must be thread safe.
+ */
+typedef void (*ka_global_oom_fn)(struct ka_global *g, size_t size, void *arg);
+
+/** Default log2 of the chunk size (256 KiB chunks). */
+#ifndef KA_CFG_GLOBAL_CHUNK_SHIFT
+#define KA_CFG_GLOBAL_CHUNK_SHIFT 18
+#endif
+
+/** @brief Optional settings for ka_global_init*(); zero members take the defaults. */
+struct ka_global_config {
+	const char *backend; /**< byte backend name; NULL = ka_backend_default() */
+	/** log2 chunk size; 0 = KA_CFG_GLOBAL_CHUNK_SHIFT, raised until a chunk holds the
+	 * backend's minimum heap (slab needs 512 KiB chunks) */
+	unsigned chunk_shift;
+	size_t large_threshold; /**< larger requests go to pages; 0 = chunk size / 4 */
+};
+
+/** @brief Figures of a global allocator (ka_global_stats()). */
+struct ka_global_stats {
+	const char *backend; /**< the byte allocator's name, e.g. "tlsf" */
+	size_t used_bytes;   /**< usable bytes of live byte allocations (large ones too) */
+	size_t avail_bytes;  /**< free bytes inside the sub-heaps (without growing) */
+	size_t used_pages;   /**< pages taken from the source: chunks, large blocks, page allocs */
+	size_t avail_pages;  /**< pages the source can still give; SIZE_MAX = unbounded */
+	size_t chunks;	     /**< sub-heap chunks now (the cached empty one included) */
+	size_t large_blocks; /**< live large blocks */
+	size_t page_pages;   /**< pages live through ka_global_alloc_pages() */
+	size_t chunk_size;   /**< bytes per chunk */
+	uint64_t chunks_mapped;	  /**< chunks taken from the source since init */
+	uint64_t chunks_released; /**< chunks given back to the source since init */
+};
+
+/**
+ * @brief State of a global allocator. Caller-provided storage (typically static); the
+ * members are private (src/global/global_priv.h documents them).
+ */
+struct ka_global {
+	struct ka_locked locked;      /**< the thread-safe face; wraps `core` */
+	struct ka_alloc core;	      /**< the chunked heap itself (single threaded) */
+	struct ka_alloc_ops core_ops; /**< core's ops, with this instance's capabilities */
+	struct ka_page_source *src;
+	union {
+		struct ka_frame_source frame;
+		struct ka_plat_source plat;
+	} own_src; /**< storage for the source made by the init helpers */
+	const struct ka_backend *backend;
+	unsigned chunk_shift;
+	size_t chunk_size;
+	size_t large_threshold;
+	struct ka_gchunk *heaps; /**< sub-heap chunks, most recently mapped first */
+	struct ka_gchunk *cur;	 /**< the sub-heap that served the last request */
+	struct ka_gchunk *empty; /**< the one cached empty chunk, or NULL */
+	struct ka_gchunk *large; /**< live large blocks */
+	size_t nheaps, nlarge;
+	size_t used_bytes;
+	size_t large_pages, page_pages;
+	uint64_t chunks_mapped, chunks_released;
+	ka_global_oom_fn oom;
+	void *oom_arg;
+};
+
+/**
+ * @brief Make a global allocator growing from page source `src`.
+ * Maps the first chunk at once when the source can give it (not an error if it cannot: the
+ * allocator then grows on the first request, e.g. after ka_global_add_memory()).
+ * @return 0; KA_EINVAL (NULL g/src, chunk_shift outside [KA_CFG_PAGE_SHIFT + 2, bits - 2],
+ * or a chunk too small for the backend's minimum heap); KA_ENOENT (no such backend, or no
+ * backend compiled in). O(1) plus one chunk's backend init. Not thread safe (boot time).
+ */
+int ka_global_init(struct ka_global *g, struct ka_page_source *src,
+		   const struct ka_global_config *cfg);
+
+/**
+ * @brief Kernel path (axalloc's init): manage the mapped region [start, start+size) through
+ * frame allocator `fa` (empty or not) with direct-map offset `dm_off` (vaddr = paddr +
+ * dm_off; KA_DM_NONE = the platform's translation). The whole region goes to the frame
+ * allocator (its metadata at the region's start), then the first chunk is mapped.
+ * The page source lives inside `g`.
+ * @return 0, an error of ka_global_init(), of ka_page_source_add_memory(), or KA_ENOMEM when
+ * the region cannot hold the first chunk.
+ */
+int ka_global_init_region(struct ka_global *g, struct ka_frame_alloc *fa, uintptr_t dm_off,
+			  void *start, size_t size, const struct ka_global_config *cfg);
+
+/**
+ * @brief Hosted path: grow from the platform's page mapper (mmap), at most `limit_bytes`
+ * mapped at once (0 = no limit). The page source lives inside `g`.
+ * @return as ka_global_init().
+ */
+int ka_global_init_hosted(struct ka_global *g, size_t limit_bytes,
+			  const struct ka_global_config *cfg);
+
+/**
+ * @brief Give the page source another region (axalloc gives only its largest region; every
+ * region can go here). Does not take the allocator's lock, only the source's, so the
+ * out-of-memory hook may call it. @return as ka_page_source_add_memory().
+ */
+int ka_global_add_memory(struct ka_global *g, void *base, size_t len);
+
+/**
+ * @brief Register (fn NULL: remove) the out-of-memory hook. Call before sharing `g`.
+ */
+void ka_global_set_oom_hook(struct ka_global *g, ka_global_oom_fn fn, void *arg);
+
+/**
+ * @brief The allocator as a `struct ka_alloc` (the locking adapter in front of it): every
+ * call of kalloc/alloc.h works on it (ka_malloc, ka_realloc, ka_check, ka_walk, ...), and
+ * goes through the same out-of-memory retry. O(1).
+ */
+struct ka_alloc *ka_global_alloc_iface(struct ka_global *g);
+
+/**
+ * @brief Allocate `size` bytes aligned to `align` (power of two; below KA_CFG_MIN_ALIGN is
+ * raised to it). Size 0 gives a unique minimum block. Contents undefined.
+ * Fails (NULL) iff align is not a power of two, size is above SIZE_MAX / 2, or no memory even
+ * after the out-of-memory hook; the heap is intact then.
+ * Complexity: the backend's in the last successful sub-heap; on a miss, each other sub-heap
+ * is tried (O(chunks)) before one chunk is mapped; large requests: the page source's.
+ * Thread safe.
+ */
+void *ka_global_alloc(struct ka_global *g, size_t size, size_t align);
+
+/**
+ * @brief Free a block from ka_global_alloc() (or ka_malloc on the iface). NULL is a no-op.
+ * Misuse (a pointer whose chunk header is not this allocator's, an interior pointer of a
+ * large block, a double free the backend detects) panics. O(1) + backend free; a chunk left
+ * empty is unmapped (unless it is the first empty one, which is cached). Thread safe.
+ */
+void ka_global_free(struct ka_global *g, void *ptr);
+
+/** @brief Usable bytes of a live block (>= what was asked); 0 for NULL. O(1). Thread safe. */
+size_t ka_global_usable_size(struct ka_global *g, const void *ptr);
+
+/**
+ * @brief Allocate `npages` contiguous pages aligned to `align` (power of two >= KA_PAGE_SIZE)
+ * straight from the page source (no header: free with ka_global_free_pages() and the same
+ * count). Frame source: physically contiguous. Fails (NULL) iff npages is 0, the size
+ * overflows, align is invalid, or no memory after the out-of-memory hook. Thread safe.
+ */
+void *ka_global_alloc_pages(struct ka_global *g, size_t npages, size_t align);
+
+/** @brief Free pages from ka_global_alloc_pages(). NULL is a no-op. Thread safe. */
+void ka_global_free_pages(struct ka_global *g, void *ptr, size_t npages);
+
+/**
+ * @brief Fill *out with the allocator's figures, consistently (under the lock).
+ * O(chunks) (available bytes are summed over the sub-heaps). Thread safe.
+ */
+void ka_global_stats(struct ka_global *g, struct ka_global_stats *out);
+
+/** @brief The byte allocator's name ("tlsf", "slab", ...). O(1). */
+const char *ka_global_name(const struct ka_global *g);
+
+/**
+ * @brief Check every sub-heap, every chunk header and large block, the bookkeeping (live
+ * counts against a walk, at most one empty chunk, page counts) and the page source.
+ * @return the number of inconsistencies (each logged); 0 when healthy. Never aborts.
+ * O(heap). Thread safe.
+ */
+unsigned ka_global_check(struct ka_global *g);
+
+/**
+ * @brief Give every chunk and large block back to the page source. Live blocks become
+ * invalid; pages from ka_global_alloc_pages() stay mapped (they are not tracked).
+ * Not thread safe: no other call may run concurrently. O(chunks + large blocks).
+ */
+void ka_global_destroy(struct ka_global *g);
+
+#endif /* KALLOC_GLOBAL_H */

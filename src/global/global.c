@@ -1,0 +1,739 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The global allocator (kalloc/global.h): a byte backend, one instance per chunk, growing
+ * from a page source and shrinking back into it; large requests go to pages. Entry points:
+ * ka_global_init(), ka_global_init_region(), ka_global_init_hosted(), and the
+ * ka_global_* calls, which all go through the locking adapter `g->locked`.
+ *
+ * Lock order (outermost first):
+ *   1. g->locked.lock   - the allocator's lock (kalloc/lock.h); every op of `core` runs
+ *                         under it;
+ *   2. g->src->lock     - the page source's lock, taken by ka_page_source_* calls made from
+ *                         inside those ops (and alone by ka_global_add_memory()).
+ * The out-of-memory hook runs with neither held (it is the locking adapter's rescue).
+ *
+ * The chunk header format and the pointer -> header rule are in global_priv.h.
+ */
+#include "global_priv.h"
+#include "kstring.h"
+
+static struct ka_global *from_core(struct ka_alloc *a)
+{
+	return (struct ka_global *)(void *)((char *)a - offsetof(struct ka_global, core));
+}
+
+static size_t chunk_pages(const struct ka_global *g)
+{
+	return g->chunk_size >> KA_CFG_PAGE_SHIFT;
+}
+
+static void set_magic(struct ka_gchunk *c, unsigned kind)
+{
+	c->kind = kind;
+	c->magic = (uintptr_t)kind ^ (uintptr_t)c;
+}
+
+static bool is_hdr(const struct ka_global *g, const struct ka_gchunk *c, unsigned kind)
+{
+	return c->magic == ((uintptr_t)kind ^ (uintptr_t)c) && c->kind == kind && c->owner == g;
+}
+
+/* Doubly linked lists (g->heaps, g->large), newest first. */
+static void list_push(struct ka_gchunk **head, struct ka_gchunk *c)
+{
+	c->prev = NULL;
+	c->next = *head;
+	if (*head)
+		(*head)->prev = c;
+	*head = c;
+}
+
+static void list_del(struct ka_gchunk **head, struct ka_gchunk *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+/* The header of a pointer this allocator handed out; anything else is misuse. Reading the
+ * candidate header of a wild pointer may fault when that address is unmapped: the check
+ * catches pointers into mapped memory that is not ours, and interior pointers. */
+static struct ka_gchunk *lookup(struct ka_global *g, const void *ptr)
+{
+	struct ka_gchunk *c = ka_gchunk_of(g, ptr);
+
+	if (is_hdr(g, c, KA_GCHUNK_HEAP)) {
+		if ((uintptr_t)ptr < (uintptr_t)c + KA_GCHUNK_HDR)
+			ka_misuse(&g->core, "pointer into a chunk header", ptr);
+		return c;
+	}
+	if (is_hdr(g, c, KA_GCHUNK_LARGE)) {
+		if (ptr != c->ptr)
+			ka_misuse(&g->core, "interior pointer of a large block", ptr);
+		return c;
+	}
+	ka_misuse(&g->core, "pointer not from this allocator (or already freed)", ptr);
+}
+
+/* ---- sub-heap chunks ---------------------------------------------------------------- */
+
+static struct ka_gchunk *chunk_new(struct ka_global *g)
+{
+	void *m = ka_page_source_map(g->src, chunk_pages(g), g->chunk_size);
+	struct ka_gchunk *c = m;
+	struct ka_alloc *heap;
+
+	if (!m)
+		return NULL;
+	heap = g->backend->init((char *)m + KA_GCHUNK_HDR, g->chunk_size - KA_GCHUNK_HDR);
+	if (!heap) {
+		ka_page_source_unmap(g->src, m, chunk_pages(g));
+		return NULL;
+	}
+	/* The sub-heap is driven through its ops directly; its figures live in g. */
+	heap->flags |= KA_ALLOC_NOSTATS;
+	c->owner = g;
+	c->map = m;
+	c->pages = chunk_pages(g);
+	c->heap = heap;
+	c->live = 0;
+	c->ptr = NULL;
+	c->size = 0;
+	set_magic(c, KA_GCHUNK_HEAP);
+	list_push(&g->heaps, c);
+	g->nheaps++;
+	g->chunks_mapped++;
+	return c;
+}
+
+static void chunk_release(struct ka_global *g, struct ka_gchunk *c)
+{
+	list_del(&g->heaps, c);
+	if (g->cur == c)
+		g->cur = NULL;
+	if (g->empty == c)
+		g->empty = NULL;
+	g->nheaps--;
+	g->chunks_released++;
+	c->magic = 0;
+	ka_page_source_unmap(g->src, c->map, c->pages);
+}
+
+/* At most one empty chunk is kept: the first to become empty stays mapped (a malloc/free
+ * pair at a chunk boundary would otherwise map and unmap every time); any other goes back. */
+static void chunk_now_empty(struct ka_global *g, struct ka_gchunk *c)
+{
+	if (!g->empty)
+		g->empty = c;
+	else if (g->empty != c)
+		chunk_release(g, c);
+}
+
+static void *heap_try(struct ka_global *g, struct ka_gchunk *c, size_t size, size_t align)
+{
+	void *p = c->heap->ops->alloc(c->heap, size, align);
+
+	if (!p)
+		return NULL;
+	c->live++;
+	if (g->empty == c)
+		g->empty = NULL;
+	g->cur = c;
+	g->used_bytes += c->heap->ops->usable_size(c->heap, p);
+	return p;
+}
+
+/*
+ * The last successful sub-heap first (allocation runs tend to continue where they left
+ * off), then the others, then a new chunk. No new chunk while an empty one exists: the
+ * request did not fit an empty chunk, so it will not fit a fresh one either.
+ */
+static void *heaps_alloc(struct ka_global *g, size_t size, size_t align)
+{
+	struct ka_gchunk *c;
+	void *p;
+
+	if (g->cur) {
+		p = heap_try(g, g->cur, size, align);
+		if (p)
+			return p;
+	}
+	for (c = g->heaps; c; c = c->next) {
+		if (c == g->cur)
+			continue;
+		p = heap_try(g, c, size, align);
+		if (p)
+			return p;
+	}
+	if (g->empty)
+		return NULL;
+	c = chunk_new(g);
+	if (!c)
+		return NULL;
+	g->empty = c;
+	return heap_try(g, c, size, align);
+}
+
+/* ---- large blocks ------------------------------------------------------------------- */
+
+static void *large_alloc(struct ka_global *g, size_t size, size_t align)
+{
+	size_t off = align > KA_PAGE_SIZE ? align : KA_PAGE_SIZE;
+	size_t mapalign = align > g->chunk_size ? align : g->chunk_size;
+	size_t t, pages;
+	struct ka_gchunk *c;
+	char *m, *p;
+
+	if (ka_add_overflow(off, size, &t) || t > SIZE_MAX - KA_PAGE_SIZE)
+		return NULL;
+	pages = ka_align_up(t, KA_PAGE_SIZE) >> KA_CFG_PAGE_SHIFT;
+	m = ka_page_source_map(g->src, pages, mapalign);
+	if (!m)
+		return NULL;
+	p = m + off;
+	c = ka_gchunk_of(g, p);
+	c->owner = g;
+	c->map = m;
+	c->pages = pages;
+	c->heap = NULL;
+	c->live = 1;
+	c->ptr = p;
+	c->size = (pages << KA_CFG_PAGE_SHIFT) - off;
+	set_magic(c, KA_GCHUNK_LARGE);
+	list_push(&g->large, c);
+	g->nlarge++;
+	g->large_pages += pages;
+	g->used_bytes += c->size;
+	return p;
+}
+
+static void large_free(struct ka_global *g, struct ka_gchunk *c)
+{
+	list_del(&g->large, c);
+	g->nlarge--;
+	g->large_pages -= c->pages;
+	g->used_bytes -= c->size;
+	c->magic = 0;
+	ka_page_source_unmap(g->src, c->map, c->pages);
+}
+
+/* ---- core ops (run under g->locked) ---------------------------------------------------- */
+
+static void *core_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	struct ka_global *g = from_core(a);
+
+	/* Sub-heaps guarantee alignments up to a page (the backend contract); a request that no
+	 * sub-heap can hold (a backend with a size cap) falls through to pages as well. */
+	if (align <= KA_PAGE_SIZE && size <= g->large_threshold) {
+		void *p = heaps_alloc(g, size, align);
+		if (p)
+			return p;
+	}
+	return large_alloc(g, size, align);
+}
+
+static void core_free(struct ka_alloc *a, void *ptr)
+{
+	struct ka_global *g = from_core(a);
+	struct ka_gchunk *c = lookup(g, ptr);
+	size_t n;
+
+	if (c->kind == KA_GCHUNK_LARGE) {
+		large_free(g, c);
+		return;
+	}
+	if (c->live == 0)
+		ka_misuse(a, "free in a chunk with no live block", ptr);
+	n = c->heap->ops->usable_size(c->heap, ptr);
+	c->heap->ops->free(c->heap, ptr);
+	c->live--;
+	g->used_bytes -= n;
+	if (c->live == 0)
+		chunk_now_empty(g, c);
+}
+
+static size_t core_usable_size(struct ka_alloc *a, const void *ptr)
+{
+	struct ka_global *g = from_core(a);
+	struct ka_gchunk *c = lookup(g, ptr);
+
+	if (c->kind == KA_GCHUNK_LARGE)
+		return c->size;
+	return c->heap->ops->usable_size(c->heap, ptr);
+}
+
+static void *core_realloc(struct ka_alloc *a, void *ptr, size_t size)
+{
+	struct ka_global *g = from_core(a);
+	struct ka_gchunk *c = lookup(g, ptr);
+	size_t old;
+	void *n;
+
+	if (c->kind == KA_GCHUNK_LARGE) {
+		old = c->size;
+	} else {
+		old = c->heap->ops->usable_size(c->heap, ptr);
+		/* Inside its own sub-heap first: the backend may grow or shrink in place. */
+		if (c->heap->ops->realloc && size <= g->large_threshold) {
+			n = c->heap->ops->realloc(c->heap, ptr, size);
+			if (n) {
+				g->used_bytes =
+				    g->used_bytes - old + c->heap->ops->usable_size(c->heap, n);
+				return n;
+			}
+		}
+	}
+	/* Keep a block that fits without wasting more than half of it. */
+	if (size <= old && size >= old / 2)
+		return ptr;
+	n = core_alloc(a, size, KA_CFG_MIN_ALIGN);
+	if (!n)
+		return NULL;
+	memcpy(n, ptr, size < old ? size : old);
+	core_free(a, ptr);
+	return n;
+}
+
+static void *core_palloc(struct ka_alloc *a, size_t npages, size_t align)
+{
+	struct ka_global *g = from_core(a);
+	void *p = ka_page_source_map(g->src, npages, align);
+
+	if (p)
+		g->page_pages += npages;
+	return p;
+}
+
+static void core_pfree(struct ka_alloc *a, void *ptr, size_t npages)
+{
+	struct ka_global *g = from_core(a);
+
+	if (npages > g->page_pages)
+		ka_misuse(a, "free_pages of more pages than are allocated", ptr);
+	if (ka_page_source_unmap(g->src, ptr, npages) != 0)
+		ka_misuse(a, "free_pages of pages the page source did not hand out", ptr);
+	g->page_pages -= npages;
+}
+
+static int core_add_memory(struct ka_alloc *a, void *base, size_t len)
+{
+	return ka_page_source_add_memory(from_core(a)->src, base, len);
+}
+
+/* Bytes the source can still give, or 0 when it is unbounded (the figures then cover what
+ * is mapped only) or the product would not fit. */
+static size_t src_avail_bytes(struct ka_global *g)
+{
+	size_t pages = ka_page_source_avail(g->src), bytes;
+
+	if (pages == SIZE_MAX || ka_mul_overflow(pages, KA_PAGE_SIZE, &bytes))
+		return 0;
+	return bytes;
+}
+
+static void core_info(struct ka_alloc *a, struct ka_info *out)
+{
+	struct ka_global *g = from_core(a);
+	size_t src = src_avail_bytes(g);
+	struct ka_gchunk *c;
+
+	out->total = g->nheaps * g->chunk_size +
+		     ((g->large_pages + g->page_pages) << KA_CFG_PAGE_SHIFT) + src;
+	out->avail = src;
+	out->maxalloc = 0;
+	out->meta = g->nheaps * KA_GCHUNK_HDR + (g->nlarge << KA_CFG_PAGE_SHIFT);
+	for (c = g->heaps; c; c = c->next) {
+		struct ka_info i;
+
+		ka_info(c->heap, &i);
+		out->avail += i.avail;
+		out->meta += i.meta;
+		if (i.maxalloc > out->maxalloc)
+			out->maxalloc = i.maxalloc;
+	}
+}
+
+struct count_acc {
+	size_t blocks, bytes;
+};
+
+static int count_used(void *ptr, size_t size, bool used, void *arg)
+{
+	struct count_acc *acc = arg;
+
+	(void)ptr;
+	if (used) {
+		acc->blocks++;
+		acc->bytes += size;
+	}
+	return 0;
+}
+
+static unsigned check_heaps(struct ka_global *g, size_t *walked_bytes, bool *walked_all)
+{
+	size_t n = 0, empties = 0;
+	bool cur_found = g->cur == NULL, empty_found = g->empty == NULL;
+	const struct ka_gchunk *prev = NULL;
+	unsigned bad = 0;
+
+	for (struct ka_gchunk *c = g->heaps; c; prev = c, c = c->next) {
+		n++;
+		if (!is_hdr(g, c, KA_GCHUNK_HEAP) || c->map != (void *)c ||
+		    ((uintptr_t)c & (g->chunk_size - 1)) != 0 || c->pages != chunk_pages(g)) {
+			ka_check_report(&g->core, "bad sub-heap chunk header", c);
+			bad++;
+			break; /* the links cannot be trusted any more */
+		}
+		if (c->prev != prev) {
+			ka_check_report(&g->core, "chunk list back link broken", c);
+			bad++;
+		}
+		bad += c->heap->ops->check(c->heap);
+		if (c->heap->ops->walk) {
+			struct count_acc acc = {0, 0};
+
+			c->heap->ops->walk(c->heap, count_used, &acc);
+			if (acc.blocks != c->live) {
+				ka_check_report(&g->core,
+						"chunk live count differs from its blocks", c);
+				bad++;
+			}
+			*walked_bytes += acc.bytes;
+		} else {
+			*walked_all = false;
+		}
+		if (c->live == 0)
+			empties++;
+		if (c == g->cur)
+			cur_found = true;
+		if (c == g->empty) {
+			empty_found = true;
+			if (c->live != 0) {
+				ka_check_report(&g->core, "cached empty chunk has live blocks", c);
+				bad++;
+			}
+		}
+	}
+	if (n != g->nheaps) {
+		ka_check_report(&g->core, "chunk count differs from the list", g);
+		bad++;
+	}
+	if (empties > 1) {
+		ka_check_report(&g->core, "more than one empty chunk kept", g);
+		bad++;
+	}
+	if (!cur_found || !empty_found) {
+		ka_check_report(&g->core, "current or cached chunk not on the list", g);
+		bad++;
+	}
+	return bad;
+}
+
+static unsigned check_large(struct ka_global *g, size_t *bytes)
+{
+	size_t n = 0, pages = 0;
+	const struct ka_gchunk *prev = NULL;
+	unsigned bad = 0;
+
+	for (struct ka_gchunk *c = g->large; c; prev = c, c = c->next) {
+		uintptr_t off = (uintptr_t)c->ptr - (uintptr_t)c->map;
+
+		n++;
+		if (!is_hdr(g, c, KA_GCHUNK_LARGE) || ka_gchunk_of(g, c->ptr) != c ||
+		    off < KA_PAGE_SIZE || c->size != (c->pages << KA_CFG_PAGE_SHIFT) - off) {
+			ka_check_report(&g->core, "bad large block header", c);
+			bad++;
+			break;
+		}
+		if (c->prev != prev) {
+			ka_check_report(&g->core, "large list back link broken", c);
+			bad++;
+		}
+		pages += c->pages;
+		*bytes += c->size;
+	}
+	if (n != g->nlarge || (bad == 0 && pages != g->large_pages)) {
+		ka_check_report(&g->core, "large block figures differ from the list", g);
+		bad++;
+	}
+	return bad;
+}
+
+static unsigned core_check(struct ka_alloc *a)
+{
+	struct ka_global *g = from_core(a);
+	size_t bytes = 0, mine, used;
+	bool walked_all = true;
+	unsigned long f;
+	unsigned bad;
+
+	bad = check_heaps(g, &bytes, &walked_all);
+	bad += check_large(g, &bytes);
+	if (walked_all && bad == 0 && bytes != g->used_bytes) {
+		ka_check_report(&g->core, "used bytes differ from the live blocks", g);
+		bad++;
+	}
+	bad += ka_page_source_check(g->src);
+	/* The source may serve others too (DMA), so it has at least our pages out. */
+	mine = g->nheaps * chunk_pages(g) + g->large_pages + g->page_pages;
+	f = ka_plat_lock_acquire(&g->src->lock);
+	used = g->src->used_pages;
+	ka_plat_lock_release(&g->src->lock, f);
+	if (used < mine) {
+		ka_check_report(&g->core, "page source has fewer pages out than the allocator", g);
+		bad++;
+	}
+	return bad;
+}
+
+static int core_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	struct ka_global *g = from_core(a);
+	int rc;
+
+	if (!(g->core_ops.caps & KA_CAP_WALK))
+		return KA_ENOTSUP;
+	for (struct ka_gchunk *c = g->heaps; c; c = c->next) {
+		rc = c->heap->ops->walk(c->heap, fn, arg);
+		if (rc)
+			return rc;
+	}
+	for (struct ka_gchunk *c = g->large; c; c = c->next) {
+		rc = fn(c->ptr, c->size, true, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static bool core_owns(struct ka_alloc *a, const void *ptr)
+{
+	struct ka_global *g = from_core(a);
+	uintptr_t p = (uintptr_t)ptr;
+
+	for (struct ka_gchunk *c = g->heaps; c; c = c->next)
+		if (p >= (uintptr_t)c + KA_GCHUNK_HDR && p - (uintptr_t)c < g->chunk_size)
+			return true;
+	for (struct ka_gchunk *c = g->large; c; c = c->next)
+		if (p >= (uintptr_t)c->ptr && p - (uintptr_t)c->ptr < c->size)
+			return true;
+	return false;
+}
+
+static const struct ka_alloc_ops core_ops_template = {
+    .alloc = core_alloc,
+    .free = core_free,
+    .usable_size = core_usable_size,
+    .realloc = core_realloc,
+    .palloc = core_palloc,
+    .pfree = core_pfree,
+    .add_memory = core_add_memory,
+    .info = core_info,
+    .check = core_check,
+    .walk = core_walk,
+    .owns = core_owns,
+    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_PAGES | KA_CAP_REALLOC | KA_CAP_OWNS,
+};
+
+/* ---- setup and public calls --------------------------------------------------------- */
+
+static void rescue(struct ka_alloc *a, size_t size, size_t align, void *arg)
+{
+	struct ka_global *g = arg;
+
+	(void)a;
+	(void)align;
+	if (g->oom)
+		g->oom(g, size, g->oom_arg);
+}
+
+static int setup(struct ka_global *g, struct ka_page_source *src,
+		 const struct ka_global_config *cfg)
+{
+	const char *name = cfg ? cfg->backend : NULL;
+	const struct ka_backend *b = name ? ka_backend_find(name) : ka_backend_default();
+	unsigned shift = cfg && cfg->chunk_shift ? cfg->chunk_shift : KA_CFG_GLOBAL_CHUNK_SHIFT;
+	size_t chunk, thr;
+
+	if (!b || !b->init)
+		return KA_ENOENT;
+	if (shift < KA_CFG_PAGE_SHIFT + 2 || shift > sizeof(size_t) * 8 - 2)
+		return KA_EINVAL;
+	/* Without an explicit size, chunks grow to what the backend needs (slab wants more
+	 * than the default); an explicit size the backend cannot use is an error. */
+	while (!(cfg && cfg->chunk_shift) && shift < sizeof(size_t) * 8 - 2 &&
+	       b->min_size > ((size_t)1 << shift) - KA_GCHUNK_HDR)
+		shift++;
+	chunk = (size_t)1 << shift;
+	if (b->min_size > chunk - KA_GCHUNK_HDR)
+		return KA_EINVAL;
+	thr = cfg && cfg->large_threshold ? cfg->large_threshold : chunk / 4;
+	if (thr > chunk / 2)
+		thr = chunk / 2;
+
+	g->src = src;
+	g->backend = b;
+	g->chunk_shift = shift;
+	g->chunk_size = chunk;
+	g->large_threshold = thr;
+	g->heaps = g->cur = g->empty = g->large = NULL;
+	g->nheaps = g->nlarge = 0;
+	g->used_bytes = g->large_pages = g->page_pages = 0;
+	g->chunks_mapped = g->chunks_released = 0;
+	g->oom = NULL;
+	g->oom_arg = NULL;
+	g->core_ops = core_ops_template;
+	if (b->caps & KA_CAP_WALK)
+		g->core_ops.caps |= KA_CAP_WALK;
+	if (src->ops->add_memory)
+		g->core_ops.caps |= KA_CAP_ADDMEM;
+	ka_alloc_init(&g->core, &g->core_ops, "global");
+	ka_locked_init(&g->locked, &g->core);
+	g->locked.a.name = "global";
+	ka_locked_set_rescue(&g->locked, rescue, g);
+	return 0;
+}
+
+/* The first chunk, at once: a kernel learns at boot, not at its first malloc, that its heap
+ * cannot be set up, and the figures (maxalloc) describe a usable heap from the start. */
+static void first_chunk(struct ka_global *g)
+{
+	struct ka_gchunk *c = chunk_new(g);
+
+	if (c)
+		g->empty = c;
+}
+
+int ka_global_init(struct ka_global *g, struct ka_page_source *src,
+		   const struct ka_global_config *cfg)
+{
+	int rc;
+
+	if (!g || !src)
+		return KA_EINVAL;
+	rc = setup(g, src, cfg);
+	if (rc)
+		return rc;
+	first_chunk(g);
+	return 0;
+}
+
+int ka_global_init_region(struct ka_global *g, struct ka_frame_alloc *fa, uintptr_t dm_off,
+			  void *start, size_t size, const struct ka_global_config *cfg)
+{
+	struct ka_page_source *src;
+	int rc;
+
+	if (!g || !fa)
+		return KA_EINVAL;
+	src = ka_frame_source_init(&g->own_src.frame, fa, dm_off);
+	rc = setup(g, src, cfg);
+	if (rc)
+		return rc;
+	rc = ka_page_source_add_memory(src, start, size);
+	if (rc)
+		return rc;
+	first_chunk(g);
+	return g->heaps ? 0 : KA_ENOMEM;
+}
+
+int ka_global_init_hosted(struct ka_global *g, size_t limit_bytes,
+			  const struct ka_global_config *cfg)
+{
+	if (!g)
+		return KA_EINVAL;
+	return ka_global_init(g, ka_plat_source_init(&g->own_src.plat, limit_bytes), cfg);
+}
+
+int ka_global_add_memory(struct ka_global *g, void *base, size_t len)
+{
+	return ka_page_source_add_memory(g->src, base, len);
+}
+
+void ka_global_set_oom_hook(struct ka_global *g, ka_global_oom_fn fn, void *arg)
+{
+	g->oom = fn;
+	g->oom_arg = arg;
+}
+
+struct ka_alloc *ka_global_alloc_iface(struct ka_global *g)
+{
+	return &g->locked.a;
+}
+
+void *ka_global_alloc(struct ka_global *g, size_t size, size_t align)
+{
+	return ka_memalign(&g->locked.a, align, size);
+}
+
+void ka_global_free(struct ka_global *g, void *ptr)
+{
+	ka_free(&g->locked.a, ptr);
+}
+
+size_t ka_global_usable_size(struct ka_global *g, const void *ptr)
+{
+	return ka_usable_size(&g->locked.a, ptr);
+}
+
+void *ka_global_alloc_pages(struct ka_global *g, size_t npages, size_t align)
+{
+	return ka_palloc_aligned(&g->locked.a, npages, align);
+}
+
+void ka_global_free_pages(struct ka_global *g, void *ptr, size_t npages)
+{
+	ka_pfree(&g->locked.a, ptr, npages);
+}
+
+void ka_global_stats(struct ka_global *g, struct ka_global_stats *out)
+{
+	unsigned long f = ka_locked_lock(&g->locked);
+	struct ka_gchunk *c;
+
+	out->backend = g->backend->name;
+	out->used_bytes = g->used_bytes;
+	out->avail_bytes = 0;
+	for (c = g->heaps; c; c = c->next) {
+		struct ka_info i;
+
+		ka_info(c->heap, &i);
+		out->avail_bytes += i.avail;
+	}
+	out->used_pages = g->nheaps * chunk_pages(g) + g->large_pages + g->page_pages;
+	out->avail_pages = ka_page_source_avail(g->src);
+	out->chunks = g->nheaps;
+	out->large_blocks = g->nlarge;
+	out->page_pages = g->page_pages;
+	out->chunk_size = g->chunk_size;
+	out->chunks_mapped = g->chunks_mapped;
+	out->chunks_released = g->chunks_released;
+	ka_locked_unlock(&g->locked, f);
+}
+
+const char *ka_global_name(const struct ka_global *g)
+{
+	return g->backend->name;
+}
+
+unsigned ka_global_check(struct ka_global *g)
+{
+	return ka_check(&g->locked.a);
+}
+
+void ka_global_destroy(struct ka_global *g)
+{
+	unsigned long f = ka_locked_lock(&g->locked);
+
+	while (g->heaps)
+		chunk_release(g, g->heaps);
+	while (g->large)
+		large_free(g, g->large);
+	g->cur = g->empty = NULL;
+	ka_locked_unlock(&g->locked, f);
+}

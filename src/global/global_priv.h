@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private layout of the global allocator (src/global/global.c), shared with its white-box
+ * tests (tests/global/).
+ *
+ * In-band encoding: the chunk header.
+ *   Every sub-heap chunk is `chunk_size` bytes aligned to `chunk_size`, and starts with a
+ *   `struct ka_gchunk` (kind KA_GCHUNK_HEAP); the sub-heap's memory follows it, from
+ *   KA_GCHUNK_HDR bytes in. A large block is a run of pages mapped at an alignment of
+ *   max(chunk_size, align); its user pointer is `map + max(KA_PAGE_SIZE, align)`, and its
+ *   header (kind KA_GCHUNK_LARGE) sits at the chunk-aligned address just below the pointer.
+ *   So for every pointer p the allocator handed out, the header is at
+ *       (p - 1) & ~(chunk_size - 1)
+ *   (p - 1, because a large block's pointer may itself be chunk aligned; a sub-heap block
+ *   never starts at its chunk's first byte). `magic` is the kind XOR the header's own
+ *   address, so a stale copy of a header elsewhere, or data that happens to hold a kind
+ *   value, is not taken for a header; `owner` must be the allocator itself.
+ */
+#ifndef KALLOC_GLOBAL_PRIV_H
+#define KALLOC_GLOBAL_PRIV_H
+
+#include "kalloc/alloc_impl.h"
+#include "kalloc/global.h"
+
+#define KA_GCHUNK_HEAP	0x48454150u /* "HEAP" */
+#define KA_GCHUNK_LARGE 0x4c415247u /* "LARG" */
+
+/** Header of a sub-heap chunk or a large block (see the file comment). */
+struct ka_gchunk {
+	uintptr_t magic;	       /* kind ^ (uintptr_t)this */
+	struct ka_global *owner;       /* the allocator that mapped it */
+	struct ka_gchunk *prev, *next; /* g->heaps or g->large list */
+	void *map;		       /* start of the page-source mapping */
+	size_t pages;		       /* pages of the mapping */
+	unsigned kind;		       /* KA_GCHUNK_HEAP or KA_GCHUNK_LARGE */
+	/* sub-heap chunk */
+	struct ka_alloc *heap; /* the backend instance over the chunk's tail */
+	size_t live;	       /* blocks live in it */
+	/* large block */
+	void *ptr;   /* the user pointer */
+	size_t size; /* its usable bytes */
+};
+
+/* Offset of the sub-heap inside a chunk: the header, rounded to a cache line. */
+#define KA_GCHUNK_HDR (((sizeof(struct ka_gchunk) + 63) / 64) * 64)
+
+/** The header that would own `ptr` in allocator g (not validated). */
+static inline struct ka_gchunk *ka_gchunk_of(const struct ka_global *g, const void *ptr)
+{
+	return (struct ka_gchunk *)(((uintptr_t)ptr - 1) & ~(uintptr_t)(g->chunk_size - 1));
+}
+
+#endif /* KALLOC_GLOBAL_PRIV_H */
