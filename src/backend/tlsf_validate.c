@@ -98,6 +98,12 @@ static unsigned check_list(struct ka_alloc *a, const struct ka_tlsf *t, unsigned
 			ka_check_report(a, "free-list entry outside the heap", b);
 			return bad + 1;
 		}
+		/* The first node a cycle revisits has a back link to another predecessor (the
+		 * head's is NULL), so stopping here finds every cycle at its first repeat. */
+		if (b->prev_free != prev) {
+			ka_check_report(a, "free-list back link broken", b);
+			return bad + 1;
+		}
 		(*nlisted)++;
 		if (!(b->size & TLSF_FREE)) {
 			ka_check_report(a, "used block on a free list", b);
@@ -106,10 +112,6 @@ static unsigned check_list(struct ka_alloc *a, const struct ka_tlsf *t, unsigned
 		tlsf_mapping(tlsf_stride(b), &f, &s);
 		if (f != fl || s != sl) {
 			ka_check_report(a, "free block on the wrong list", b);
-			bad++;
-		}
-		if (b->prev_free != prev) {
-			ka_check_report(a, "free-list back link broken", b);
 			bad++;
 		}
 	}
