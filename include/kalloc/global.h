@@ -54,6 +54,8 @@ struct ka_page_source_ops {
 	int (*add_memory)(struct ka_page_source *s, void *base, size_t len);
 	/** Pages that can still be mapped; SIZE_MAX when the source has no known bound. */
 	size_t (*avail_pages)(struct ka_page_source *s);
+	/** Longest run of pages one map() would surely give now; 0 when unknown. */
+	size_t (*max_run)(struct ka_page_source *s);
 	/** Count inconsistencies (logged), never abort. */
 	unsigned (*check)(struct ka_page_source *s);
 };
@@ -131,6 +133,13 @@ int ka_page_source_add_memory(struct ka_page_source *s, void *base, size_t len);
 
 /** @brief Pages that can still be mapped, SIZE_MAX when unbounded. Thread safe, O(1). */
 size_t ka_page_source_avail(struct ka_page_source *s);
+
+/**
+ * @brief Longest run of pages one ka_page_source_map() would surely give now (capped
+ * platform source: all it has left), 0 when the source cannot tell (frames, uncapped
+ * platform). Thread safe, O(1).
+ */
+size_t ka_page_source_max_run(struct ka_page_source *s);
 
 /** @brief Check the source (frame source: the frame allocator). Thread safe. */
 unsigned ka_page_source_check(struct ka_page_source *s);

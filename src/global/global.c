@@ -339,7 +339,7 @@ static size_t src_avail_bytes(struct ka_global *g)
 static void core_info(struct ka_alloc *a, struct ka_info *out)
 {
 	struct ka_global *g = from_core(a);
-	size_t src = src_avail_bytes(g);
+	size_t src = src_avail_bytes(g), run;
 	struct ka_gchunk *c;
 
 	out->total = g->nheaps * g->chunk_size +
@@ -356,6 +356,11 @@ static void core_info(struct ka_alloc *a, struct ka_info *out)
 		if (i.maxalloc > out->maxalloc)
 			out->maxalloc = i.maxalloc;
 	}
+	/* A large block needs its header page besides the data; only a run the source is sure
+	 * to give counts (maxalloc is a promise, not a guess). */
+	run = ka_page_source_max_run(g->src);
+	if (run > 1 && ((run - 1) << KA_CFG_PAGE_SHIFT) > out->maxalloc)
+		out->maxalloc = (run - 1) << KA_CFG_PAGE_SHIFT;
 }
 
 struct count_acc {

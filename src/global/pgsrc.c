@@ -115,6 +115,13 @@ static size_t frame_avail(struct ka_page_source *s)
 	return to_fs(s)->fa->free_frames;
 }
 
+/* The frame interface does not report its longest free run. */
+static size_t frame_max_run(struct ka_page_source *s)
+{
+	(void)s;
+	return 0;
+}
+
 static unsigned frame_check(struct ka_page_source *s)
 {
 	struct ka_frame_alloc *fa = to_fs(s)->fa;
@@ -133,6 +140,7 @@ static const struct ka_page_source_ops frame_ops = {
     .unmap = frame_unmap,
     .add_memory = frame_add_memory,
     .avail_pages = frame_avail,
+    .max_run = frame_max_run,
     .check = frame_check,
 };
 
@@ -212,6 +220,14 @@ static size_t plat_avail(struct ka_page_source *s)
 	return ps->limit_pages - s->used_pages;
 }
 
+/* Virtual memory is contiguous: a capped source can map all it has left in one run. */
+static size_t plat_max_run(struct ka_page_source *s)
+{
+	struct ka_plat_source *ps = to_ps(s);
+
+	return ps->limit_pages ? ps->limit_pages - s->used_pages : 0;
+}
+
 static unsigned plat_check(struct ka_page_source *s)
 {
 	struct ka_plat_source *ps = to_ps(s);
@@ -228,6 +244,7 @@ static const struct ka_page_source_ops plat_ops = {
     .unmap = plat_unmap,
     .add_memory = NULL,
     .avail_pages = plat_avail,
+    .max_run = plat_max_run,
     .check = plat_check,
 };
 
@@ -299,6 +316,15 @@ size_t ka_page_source_avail(struct ka_page_source *s)
 {
 	unsigned long f = ka_plat_lock_acquire(&s->lock);
 	size_t n = s->ops->avail_pages(s);
+
+	ka_plat_lock_release(&s->lock, f);
+	return n;
+}
+
+size_t ka_page_source_max_run(struct ka_page_source *s)
+{
+	unsigned long f = ka_plat_lock_acquire(&s->lock);
+	size_t n = s->ops->max_run(s);
 
 	ka_plat_lock_release(&s->lock, f);
 	return n;
