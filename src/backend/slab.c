@@ -543,6 +543,7 @@ static unsigned check_slab(struct ka_slab_state *st, unsigned ci, struct ka_slab
 		ka_check_report(a, "slab live count disagrees with its bitmap", s);
 		bad++;
 	}
+	*free_bytes += (size_t)(c->usable - (live < c->usable ? live : c->usable)) * c->size;
 	for (uint32_t i = 0; i < c->nobj; i++) {
 		bool r = ka_slab_reserved(c, i);
 
@@ -598,7 +599,6 @@ static unsigned check_slab(struct ka_slab_state *st, unsigned ci, struct ka_slab
 		ka_check_report(a, "slab on the partial list has no free slot", s);
 		bad++;
 	}
-	*free_bytes += (size_t)(c->usable - (live < c->usable ? live : c->usable)) * c->size;
 	return bad;
 }
 
