@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shim's heap: one kalloc global allocator (kalloc/global.h) growing from mmap through
+ * the platform page source, on the byte backend named by KALLOC_BACKEND. This is the only
+ * file of the shim that knows the global allocator; the rest sees the shim_heap_* calls.
+ *
+ * Locking: the global allocator's own locking adapter is the heap lock. The thread caches
+ * take it once per batch (ka_locked_lock) and call the single-threaded core inside
+ * (ka_locked_inner), so a refill of 64 blocks costs one lock round trip, not 64. Inside it
+ * the page source's lock nests (global.h's lock order).
+ *
+ * Chunks: the global allocator maps sub-heap chunks of 2^KALLOC_CHUNK_SHIFT bytes (default
+ * 2^22 = 4 MiB; the pages are mapped MAP_NORESERVE, so untouched parts cost no memory) and
+ * sends requests above a quarter chunk straight to pages. Bigger chunks than the library's
+ * default 256 KiB keep the number of sub-heaps small for heaps of hundreds of megabytes, where
+ * a miss in the current sub-heap tries the others.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+
+#include "kalloc/global.h"
+#include "shim.h"
+
+static struct ka_global gheap;
+static struct ka_alloc *core;
+static unsigned long lock_flags;
+static char names[256];
+
+/* Backends the shim accepts: those that reuse freed memory and take any size. */
+static bool usable_backend(const struct ka_backend *b)
+{
+	return (b->caps & (KA_CAP_FREE | KA_CAP_ANYSIZE)) == (KA_CAP_FREE | KA_CAP_ANYSIZE);
+}
+
+const char *shim_glue_backends(void)
+{
+	size_t len = 0;
+
+	names[0] = '\0';
+	for (size_t i = 0; ka_backend_at(i); i++) {
+		const struct ka_backend *b = ka_backend_at(i);
+		size_t n = strlen(b->name);
+
+		if (!usable_backend(b) || len + n + 2 > sizeof(names))
+			continue;
+		if (len)
+			names[len++] = ' ';
+		memcpy(names + len, b->name, n);
+		len += n;
+		names[len] = '\0';
+	}
+	return names;
+}
+
+int shim_glue_create(const char *name, unsigned chunk_shift)
+{
+	struct ka_global_config cfg;
+	const struct ka_backend *b = name ? ka_backend_find(name) : ka_backend_default();
+
+	if (!b || !usable_backend(b))
+		return -1;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.backend = b->name;
+	cfg.chunk_shift = chunk_shift;
+	if (ka_global_init_hosted(&gheap, 0, &cfg) != 0)
+		return -2;
+	core = ka_locked_inner(&gheap.locked);
+	return 0;
+}
+
+const char *shim_glue_backend(void)
+{
+	return ka_global_name(&gheap);
+}
+
+void shim_heap_lock(void)
+{
+	lock_flags = ka_locked_lock(&gheap.locked);
+}
+
+void shim_heap_unlock(void)
+{
+	ka_locked_unlock(&gheap.locked, lock_flags);
+}
+
+void shim_heap_lock_reinit(void)
+{
+	ka_plat_lock_init(&gheap.locked.lock);
+}
+
+void *shim_heap_alloc_locked(size_t size, size_t align)
+{
+	return align <= KA_CFG_MIN_ALIGN ? ka_malloc(core, size) : ka_memalign(core, align, size);
+}
+
+void shim_heap_free_locked(void *block)
+{
+	ka_free(core, block);
+}
+
+size_t shim_heap_usable_locked(void *block)
+{
+	return ka_usable_size(core, block);
+}
+
+void *shim_heap_realloc_locked(void *block, size_t size)
+{
+	return ka_realloc(core, block, size);
+}
+
+void shim_heap_figures(struct shim_heap_figures *out)
+{
+	struct ka_global_stats gs;
+	struct ka_stats st;
+
+	ka_global_stats(&gheap, &gs);
+	ka_locked_stats(&gheap.locked, &st);
+	out->mapped = gs.used_pages * KA_PAGE_SIZE;
+	out->in_use = gs.used_bytes;
+	out->free_bytes = gs.avail_bytes;
+	out->peak_in_use = st.max_mem_use;
+	out->allocs = st.nb_allocs;
+	out->frees = st.nb_frees;
+	out->enomem = st.nb_enomem;
+	out->released = gs.chunks_released;
+}

@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The C library's allocation functions, exported by libkalloc-malloc.so so that LD_PRELOAD
+ * (or linking it first) replaces glibc's malloc with kalloc. Behaviour follows glibc's:
+ *  - malloc/calloc/realloc/reallocarray/memalign-family return NULL with errno = ENOMEM when
+ *    memory runs out or the size computation overflows;
+ *  - malloc(0) returns a unique, freeable pointer (a minimum block);
+ *  - free(NULL) does nothing; free never changes errno;
+ *  - realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL (glibc's
+ *    REALLOC_ZERO_BYTES_FREES); on failure realloc returns NULL and p stays valid;
+ *  - posix_memalign returns EINVAL (alignment not a power of two multiple of sizeof(void *))
+ *    (errno untouched) or ENOMEM (errno also ENOMEM, as glibc) and leaves *memptr alone; memalign
+ * and aligned_alloc (the same function in glibc 2.36) round an alignment that is not a power of two
+ * up to the next one and give EINVAL only above SIZE_MAX/2+1, as glibc does;
+ *  - valloc/pvalloc align to the page size; pvalloc also rounds the size up to whole pages.
+ * Misuse detected on free/realloc/malloc_usable_size (double free, a pointer kalloc did not
+ * hand out) prints a message and aborts, like glibc's "free(): invalid pointer".
+ *
+ * Small requests (<= 16 KiB) go through the per-thread cache (cache.c); the rest, and every
+ * alignment above malloc's, go to the global allocator under the heap lock (glue.c). Every
+ * block carries the header described in shim.h.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+_Static_assert(sizeof(struct shim_hdr) <= SHIM_HDR, "header does not fit its slot");
+
+static size_t page_size(void)
+{
+	static size_t ps;
+
+	if (!ps)
+		ps = (size_t)sysconf(_SC_PAGESIZE);
+	return ps;
+}
+
+void shim_misuse(const char *what, const void *p)
+{
+	char buf[64];
+	uintptr_t v = (uintptr_t)p;
+	int i = (int)sizeof(buf) - 1;
+
+	buf[i] = '\0';
+	buf[--i] = '\n';
+	buf[--i] = ')';
+	do {
+		buf[--i] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v && i > 8);
+	buf[--i] = 'x';
+	buf[--i] = '0';
+	shim_write_err("kalloc: ");
+	shim_write_err(what);
+	shim_write_err(" (ptr ");
+	shim_write_err(buf + i);
+	abort();
+}
+
+/* The header of a pointer the caller gives back; stops on a pointer that is not live. */
+static struct shim_hdr *live_hdr(const void *p, const char *op)
+{
+	struct shim_hdr *h = shim_hdr_of(p);
+
+	if (((uintptr_t)p & (SHIM_ALIGN - 1)) != 0)
+		shim_misuse(op, p);
+	if (__builtin_expect(h->tag != SHIM_TAG_LIVE, 0)) {
+		if (h->tag == SHIM_TAG_FREE)
+			shim_misuse("double free or use of a freed pointer", p);
+		shim_misuse(op, p);
+	}
+	return h;
+}
+
+/* A block straight from the global allocator: `align` >= SHIM_ALIGN, a power of two. */
+static void *large_alloc(size_t size, size_t align)
+{
+	size_t off = align > SHIM_HDR ? align : SHIM_HDR;
+	char *blk, *p;
+	struct shim_hdr *h;
+
+	if (!shim_heap_ready)
+		shim_heap_init();
+	if (size > SHIM_MAX_REQUEST || align > SHIM_MAX_REQUEST - size)
+		return NULL;
+	shim_heap_lock();
+	blk = shim_heap_alloc_locked(off + size, align);
+	if (!blk) {
+		shim_heap_unlock();
+		return NULL;
+	}
+	p = blk + off;
+	h = shim_hdr_of(p);
+	h->off = (uint32_t)off;
+	h->cls = SHIM_CLS_LARGE;
+	h->tag = SHIM_TAG_LIVE;
+	h->size = shim_heap_usable_locked(blk) - off;
+	shim_heap_unlock();
+	return p;
+}
+
+static void *do_malloc(size_t n)
+{
+	if (__builtin_expect(n <= SHIM_SMALL_MAX, 1))
+		return shim_cache_alloc(shim_class_of(n));
+	return large_alloc(n, SHIM_ALIGN);
+}
+
+static void do_free(void *p)
+{
+	struct shim_hdr *h = live_hdr(p, "free(): invalid pointer");
+
+	if (__builtin_expect(h->cls != SHIM_CLS_LARGE, 1)) {
+		shim_cache_free(p, h);
+		return;
+	}
+	{
+		int saved = errno; /* munmap inside may set it; free keeps the caller's */
+
+		h->tag = SHIM_TAG_FREE;
+		shim_heap_lock();
+		shim_heap_free_locked((char *)p - h->off);
+		shim_heap_unlock();
+		errno = saved;
+	}
+}
+
+static void *nomem(void)
+{
+	errno = ENOMEM;
+	return NULL;
+}
+
+EXPORT void *malloc(size_t n)
+{
+	void *p = do_malloc(n);
+
+	return p ? p : nomem();
+}
+
+EXPORT void free(void *p)
+{
+	if (p)
+		do_free(p);
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+	size_t total;
+	void *p;
+
+	if (__builtin_mul_overflow(n, size, &total))
+		return nomem();
+	p = do_malloc(total);
+	if (!p)
+		return nomem();
+	memset(p, 0, total);
+	return p;
+}
+
+static void *do_realloc(void *p, size_t n)
+{
+	struct shim_hdr *h;
+	void *q;
+
+	if (!p)
+		return malloc(n);
+	h = live_hdr(p, "realloc(): invalid pointer");
+	if (n == 0) {
+		do_free(p);
+		return NULL;
+	}
+	if (h->cls != SHIM_CLS_LARGE) {
+		/* Keep the block while the new size still belongs to its class or one below. */
+		if (n <= h->size) {
+			unsigned c = shim_class_of(n);
+			if (c + 1 >= h->cls)
+				return p;
+		}
+	} else if (h->off == SHIM_HDR && n > SHIM_SMALL_MAX / 2) {
+		/* A plain large block: let the backend resize in place where it can. */
+		char *blk;
+
+		if (n <= h->size && n >= h->size / 2)
+			return p;
+		if (n > SHIM_MAX_REQUEST)
+			return nomem();
+		shim_heap_lock();
+		blk = shim_heap_realloc_locked((char *)p - SHIM_HDR, SHIM_HDR + n);
+		if (blk) {
+			q = blk + SHIM_HDR;
+			shim_hdr_of(q)->size = shim_heap_usable_locked(blk) - SHIM_HDR;
+		}
+		shim_heap_unlock();
+		return blk ? q : nomem();
+	} else if (n <= h->size && n >= h->size / 2) {
+		return p;
+	}
+	q = do_malloc(n);
+	if (!q)
+		return nomem();
+	memcpy(q, p, n < h->size ? n : h->size);
+	do_free(p);
+	return q;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+	return do_realloc(p, n);
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total))
+		return nomem();
+	return do_realloc(p, total);
+}
+
+static void *aligned(size_t align, size_t n)
+{
+	void *p;
+
+	if (align <= SHIM_ALIGN)
+		p = do_malloc(n);
+	else
+		p = large_alloc(n, align);
+	return p ? p : nomem();
+}
+
+EXPORT int posix_memalign(void **memptr, size_t align, size_t n)
+{
+	void *p;
+
+	if (align == 0 || (align & (align - 1)) != 0 || align % sizeof(void *) != 0)
+		return EINVAL;
+	p = aligned(align, n);
+	if (!p)
+		return ENOMEM;
+	*memptr = p;
+	return 0;
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (align & (align - 1)) {
+		size_t a = SHIM_ALIGN;
+		while (a < align)
+			a <<= 1;
+		align = a;
+	}
+	return aligned(align, n);
+}
+
+/* As glibc 2.36 (Debian 12): aligned_alloc is memalign (2.38 refuses non-powers of two). */
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	return memalign(align, n);
+}
+
+EXPORT void *valloc(size_t n)
+{
+	return aligned(page_size(), n);
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+	size_t ps = page_size();
+	size_t r;
+
+	if (__builtin_add_overflow(n, ps - 1, &r))
+		return nomem();
+	r &= ~(ps - 1);
+	return aligned(ps, r ? r : ps);
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	return live_hdr(p, "malloc_usable_size(): invalid pointer")->size;
+}
+
+EXPORT struct mallinfo2 mallinfo2(void)
+{
+	struct mallinfo2 m;
+	struct shim_heap_figures f;
+
+	memset(&m, 0, sizeof(m));
+	if (!shim_heap_ready)
+		shim_heap_init();
+	shim_heap_figures(&f);
+	m.arena = f.mapped;
+	m.uordblks = f.in_use;
+	m.fordblks = f.free_bytes;
+	m.usmblks = f.peak_in_use;
+	m.ordblks = 1;
+	return m;
+}
+
+static int clamp_int(size_t v)
+{
+	return v > (size_t)0x7fffffff ? 0x7fffffff : (int)v;
+}
+
+EXPORT struct mallinfo mallinfo(void)
+{
+	struct mallinfo2 m2 = mallinfo2();
+	struct mallinfo m;
+
+	memset(&m, 0, sizeof(m));
+	m.arena = clamp_int(m2.arena);
+	m.uordblks = clamp_int(m2.uordblks);
+	m.fordblks = clamp_int(m2.fordblks);
+	m.usmblks = clamp_int(m2.usmblks);
+	m.ordblks = clamp_int(m2.ordblks);
+	return m;
+}
+
+/* glibc's tunables have no meaning for kalloc: the documented ones are accepted (return 1,
+ * success, so programs that set them keep working), unknown ones refused (0), as glibc does. */
+EXPORT int mallopt(int param, int value)
+{
+	(void)value;
+	switch (param) {
+	case M_MXFAST:
+	case M_TRIM_THRESHOLD:
+	case M_TOP_PAD:
+	case M_MMAP_THRESHOLD:
+	case M_MMAP_MAX:
+	case M_CHECK_ACTION:
+	case M_PERTURB:
+	case M_ARENA_TEST:
+	case M_ARENA_MAX:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Flush the calling thread's cache and give empty memory back: 1 if some was returned. */
+EXPORT int malloc_trim(size_t pad)
+{
+	int saved = errno;
+	struct shim_heap_figures before, after;
+
+	(void)pad;
+	if (!shim_heap_ready)
+		return 0;
+	/* Empty chunks go back to the system as soon as they empty; flushing this thread's
+	 * cache is what can still empty some. */
+	shim_heap_figures(&before);
+	shim_cache_flush_self();
+	shim_heap_figures(&after);
+	errno = saved;
+	return after.released > before.released ? 1 : 0;
+}
