@@ -123,18 +123,26 @@ found:
 	return (void *)(blk + TINY_HDR);
 }
 
+/* The region whose blocks span `blk`, or NULL. */
+static struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
+{
+	struct tiny_region *r;
+
+	for (r = t->regions; r; r = r->next)
+		if (blk >= r->first && blk < r->fence)
+			break;
+	return r;
+}
+
 /* The block of a pointer the caller claims is live, after the cheap checks: inside a
  * region, aligned like a payload, used bit set, size within the region, and the next
  * block's TINY_PFREE clear. Panics otherwise. */
 static uintptr_t used_block(struct tiny *t, const void *ptr, struct tiny_region **rp)
 {
 	uintptr_t blk = (uintptr_t)ptr - TINY_HDR;
-	struct tiny_region *r;
+	struct tiny_region *r = region_of(t, blk);
 	size_t h, s;
 
-	for (r = t->regions; r; r = r->next)
-		if (blk >= r->first && blk < r->fence)
-			break;
 	if (!r || ((uintptr_t)ptr & (TINY_UNIT - 1)))
 		ka_misuse(&t->head, "pointer not from this heap", ptr);
 	h = *hdrp(blk);
@@ -266,17 +274,6 @@ static int tiny_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 	return 0;
 }
 
-/* A pointer that could be a block header: inside a region and aligned like one. */
-static bool is_block_addr(struct tiny *t, uintptr_t blk)
-{
-	struct tiny_region *r;
-
-	for (r = t->regions; r; r = r->next)
-		if (blk >= r->first && blk < r->fence)
-			return ((blk + TINY_HDR) & (TINY_UNIT - 1)) == 0;
-	return false;
-}
-
 static bool tiny_owns(struct ka_alloc *a, const void *ptr)
 {
 	struct tiny_region *r;
@@ -356,7 +353,8 @@ static unsigned tiny_check(struct ka_alloc *a)
 				ka_check_report(h0, "free lists hold more blocks than the heap", f);
 				return bad + 1;
 			}
-			if (!is_block_addr(t, (uintptr_t)f)) {
+			if (!region_of(t, (uintptr_t)f) ||
+			    (((uintptr_t)f + TINY_HDR) & (TINY_UNIT - 1))) {
 				ka_check_report(h0, "free list link outside the heap", f);
 				bad++;
 				break;
