@@ -8,7 +8,9 @@
  *     them (every block the walker reports lies in usable RAM, outside every reservation);
  *  3. runs the shared conformance suite (tests/conformance) over every backend compiled in,
  *     on an arena taken from the boot heap, and over the global allocator;
- *  4. runs a workload on the global allocator (bytes from sub-heaps, large blocks, pages);
+ *  4. builds a frame allocator and frame page source over a region, grows the global
+ *     allocator and the DMA allocator from it, and runs a workload on each: bytes from
+ *     sub-heaps, large blocks, page runs, page objects, coherent DMA buffers under limits;
  *  5. prints the statistics, checks every heap, and exits QEMU with pass or fail.
  * Command line (multiboot cmdline or /chosen/bootargs): "backend=<name>" picks ka_boot()'s
  * backend; "selftest=fail" makes the kernel commit a double free at the end, which kalloc
@@ -19,8 +21,11 @@
 #include "conformance.h"
 #include "kalloc/alloc.h"
 #include "kalloc/boot.h"
+#include "kalloc/dma.h"
 #include "kalloc/fbitmap.h"
+#include "kalloc/fbuddy.h"
 #include "kalloc/global.h"
+#include "kalloc/page.h"
 #include "kalloc/platform.h"
 
 /* The line the test harness (tests/freestanding/boot_qemu.sh) waits for. */
@@ -219,17 +224,28 @@ static void conformance_backends(struct ka_alloc *heap, struct ka_conf *c)
 	ka_pfree(heap, arena, len / KA_PAGE_SIZE);
 }
 
-/* ---- the global allocator ------------------------------------------------------------ */
+/* ---- the global allocator, page objects and DMA --------------------------------------- */
 
+/*
+ * The memory-management stack a kernel builds after boot: a region of RAM goes to a frame
+ * allocator (buddy over physical frames, metadata at the region's start), wrapped in a
+ * frame page source; the global allocator grows from that source, and so does the DMA
+ * allocator, which needs physical addresses. The kernel is identity mapped, so the
+ * direct-map offset is 0 and bus addresses equal physical ones.
+ */
+static struct ka_fbuddy fbuddy;
 static struct ka_fbitmap fbitmap;
+static struct ka_frame_source frames;
 static struct ka_global global;
+static struct ka_dma dma;
 
 struct global_ctx {
 	void *mem;
 	size_t len;
 };
 
-/* A fresh global allocator over the same region for each conformance case. */
+/* A fresh global allocator over the same region for each conformance case (axalloc's init
+ * path: the region goes to a frame allocator owned by the global allocator). */
 static struct ka_alloc *make_global(void *ctx)
 {
 	struct global_ctx *gc = ctx;
@@ -266,6 +282,14 @@ static bool intact(const unsigned char *p, size_t n, uint32_t seed)
 {
 	for (size_t i = 0; i < n; i++)
 		if (p[i] != (unsigned char)(seed + i * 7u))
+			return false;
+	return true;
+}
+
+static bool all_bytes(const unsigned char *p, size_t n, unsigned char v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
 			return false;
 	return true;
 }
@@ -321,7 +345,7 @@ static void global_workload(void)
 	struct ka_global_stats st;
 	ka_global_stats(&global, &st);
 	kprintf("global: backend %s, %lu allocations (%lu failed), %zu chunks of %zu KiB, "
-		"%zu large blocks, %zu pages in page runs, %zu pages used, used %zu bytes\n",
+		"%zu large blocks, %zu pages in page runs, %zu pages used, %zu bytes live\n",
 		st.backend, allocs, nulls, st.chunks, st.chunk_size >> 10, st.large_blocks,
 		st.page_pages, st.used_pages, st.used_bytes);
 	CHECK(nulls == 0);
@@ -339,7 +363,7 @@ static void global_workload(void)
 		ka_global_free_pages(&global, pages[i], 1u + i);
 	}
 	ka_global_stats(&global, &st);
-	kprintf("global: after freeing everything: %zu bytes used, %zu chunks, %zu pages used, "
+	kprintf("global: after freeing everything: %zu bytes live, %zu chunks, %zu pages used, "
 		"%llu chunks mapped / %llu released\n",
 		st.used_bytes, st.chunks, st.used_pages, (unsigned long long)st.chunks_mapped,
 		(unsigned long long)st.chunks_released);
@@ -348,6 +372,80 @@ static void global_workload(void)
 	CHECK(st.large_blocks == 0);
 	CHECK(st.page_pages == 0);
 	CHECK(ka_global_check(&global) == 0);
+}
+
+/* Page objects from the global allocator: one page, zeroed pages, an aligned run. */
+static void page_objects(void)
+{
+	struct ka_alloc *g = ka_global_alloc_iface(&global);
+	struct ka_page one, zero, run;
+
+	CHECK(ka_page_alloc(g, &one) == 0);
+	CHECK(ka_page_alloc_zeroed(g, &zero) == 0);
+	CHECK(ka_page_alloc_contiguous(g, 16, 16 * KA_PAGE_SIZE, &run) == 0);
+	if (!ka_page_vaddr(&one) || !ka_page_vaddr(&zero) || !ka_page_vaddr(&run)) {
+		fail("page objects");
+		return;
+	}
+	CHECK(ka_page_size(&one) == KA_PAGE_SIZE && ka_page_count(&run) == 16);
+	CHECK(((uintptr_t)ka_page_vaddr(&one) & (KA_PAGE_SIZE - 1)) == 0);
+	CHECK(((uintptr_t)ka_page_vaddr(&run) & (16 * KA_PAGE_SIZE - 1)) == 0);
+	CHECK(all_bytes(ka_page_vaddr(&zero), KA_PAGE_SIZE, 0));
+	/* Identity-mapped kernel: a page's physical address is its virtual one. */
+	CHECK(ka_page_paddr(&run, NULL) == (ka_paddr_t)(uintptr_t)ka_page_vaddr(&run));
+	ka_page_fill(&run, 0xa5);
+	CHECK(all_bytes(ka_page_vaddr(&run), ka_page_size(&run), 0xa5));
+	ka_page_zero(&run);
+	CHECK(all_bytes(ka_page_vaddr(&run), ka_page_size(&run), 0));
+	kprintf("pages: one page at %p, zeroed page at %p, 16-page run at %p (phys %p)\n",
+		ka_page_vaddr(&one), ka_page_vaddr(&zero), ka_page_vaddr(&run),
+		(void *)(uintptr_t)ka_page_paddr(&run, NULL));
+	ka_page_free(&one);
+	ka_page_free(&zero);
+	ka_page_free(&run);
+	CHECK(ka_page_vaddr(&run) == NULL);
+	CHECK(ka_global_check(&global) == 0);
+}
+
+/* Coherent DMA buffers: small ones from uncached sub-heaps, large ones as whole frames,
+ * some under an address limit a device might have. */
+static void dma_workload(uintptr_t region, size_t region_len)
+{
+	static const size_t sizes[] = {64, 200, 1500, 4096, 3 * 4096 + 1, 64 << 10};
+	struct ka_dma_buf buf[2 * sizeof(sizes) / sizeof(sizes[0])];
+	size_t n = sizeof(sizes) / sizeof(sizes[0]);
+	/* A limit inside our region: the upper half of it is out of the device's reach. */
+	ka_paddr_t limit = (ka_paddr_t)region + region_len / 2;
+	unsigned ok = 0;
+
+	for (size_t i = 0; i < 2 * n; i++) {
+		size_t sz = sizes[i % n];
+		ka_paddr_t lim = i < n ? KA_DMA_LIMIT_32 : limit;
+
+		if (ka_dma_alloc_coherent(&dma, sz, 64, lim, &buf[i]) != 0 || !buf[i].cpu) {
+			kprintf("FAIL: dma: %zu bytes below %llx\n", sz, (unsigned long long)lim);
+			failures++;
+			buf[i].cpu = NULL;
+			continue;
+		}
+		CHECK(((uintptr_t)buf[i].cpu & 63) == 0);
+		CHECK(buf[i].bus == ka_dma_virt_to_bus(&dma, buf[i].cpu));
+		CHECK(buf[i].bus == (ka_paddr_t)(uintptr_t)buf[i].cpu); /* identity, offset 0 */
+		CHECK(buf[i].bus + sz <= lim);
+		CHECK(all_bytes(buf[i].cpu, sz, 0)); /* coherent memory comes zeroed */
+		fill(buf[i].cpu, sz, (uint32_t)i);
+		ok++;
+	}
+	kprintf("dma: %u coherent buffers (64 B .. 64 KiB, half below bus %llx), %zu sub-heaps\n",
+		ok, (unsigned long long)limit, ka_dma_heap_count(&dma));
+	CHECK(ka_dma_check(&dma) == 0);
+	for (size_t i = 0; i < 2 * n; i++) {
+		if (!buf[i].cpu)
+			continue;
+		CHECK(intact(buf[i].cpu, sizes[i % n], (uint32_t)i));
+		ka_dma_free_coherent(&dma, &buf[i]);
+	}
+	CHECK(ka_dma_check(&dma) == 0);
 }
 
 static void global_tests(struct ka_alloc *heap, struct ka_conf *c)
@@ -373,12 +471,35 @@ static void global_tests(struct ka_alloc *heap, struct ka_conf *c)
 	ka_conformance_target(c, &tg);
 	kprintf("conformance: %-8s %u passed, %u failed, %u skipped\n", "global", c->passed - p0,
 		c->failed - f0, c->skipped - s0);
+	ka_global_destroy(&global);
 
-	if (!make_global(&gc)) {
-		fail("ka_global_init_region (workload)");
+	/* The same region again, now as the kernel's physical memory for everything below. */
+	struct ka_page_source *src = ka_frame_source_init(&frames, ka_fbuddy_init(&fbuddy), 0);
+	struct ka_dma_config dcfg = {.frames = &frames};
+	int rc;
+
+	if (!src || (rc = ka_page_source_add_memory(src, gc.mem, gc.len)) != 0) {
+		fail("frame source over the region");
+	} else if ((rc = ka_global_init(&global, src, NULL)) != 0) {
+		kprintf("FAIL: ka_global_init: %d\n", rc);
+		failures++;
+	} else if ((rc = ka_dma_init(&dma, &dcfg)) != 0) {
+		kprintf("FAIL: ka_dma_init: %d\n", rc);
+		failures++;
 	} else {
+		kprintf("frames: %zu frames of %zu KiB from %p, %zu free after the global "
+			"allocator's first chunk\n",
+			ka_ftotal_frames(&fbuddy.fa), KA_PAGE_SIZE >> 10, gc.mem,
+			ka_page_source_avail(src));
 		global_workload();
+		page_objects();
+		dma_workload((uintptr_t)gc.mem, gc.len);
 		ka_global_destroy(&global);
+		CHECK(ka_page_source_check(src) == 0);
+		kprintf("frames: %zu free of %zu after everything was given back (the DMA "
+			"allocator keeps %zu empty sub-heap(s) cached)\n",
+			ka_ffree_frames(&fbuddy.fa), ka_ftotal_frames(&fbuddy.fa),
+			ka_dma_heap_count(&dma));
 	}
 	ka_pfree(heap, gc.mem, len / KA_PAGE_SIZE);
 }
