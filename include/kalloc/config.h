@@ -42,11 +42,13 @@
  * Non-zero when the target has a count-leading/trailing-zeros instruction the compiler emits
  * inline. When zero, kalloc uses its own bit scans instead of `__builtin_clz` (which would
  * otherwise call libgcc's `__clzsi2`/`__clzdi2` on e.g. rv64gc without Zbb or Cortex-M0).
+ * On Arm the ACLE macro `__ARM_FEATURE_CLZ` says it for the current instruction set: the
+ * architecture version alone does not (Thumb-1 code on ARMv5TE/ARMv6 and ARMv8-M Baseline,
+ * e.g. Cortex-M23, have no CLZ).
  */
 #ifndef KA_CFG_HAVE_CLZ
-#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) ||                          \
-	(defined(__ARM_ARCH) && __ARM_ARCH >= 5 && !defined(__ARM_ARCH_6M__)) ||                 \
-	defined(__riscv_zbb)
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) ||                            \
+    defined(__ARM_FEATURE_CLZ) || defined(__riscv_zbb)
 #define KA_CFG_HAVE_CLZ 1
 #else
 #define KA_CFG_HAVE_CLZ 0
