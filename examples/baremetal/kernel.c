@@ -87,10 +87,23 @@ void boot_add(struct boot_params *bp, uint64_t base, uint64_t len, unsigned type
 			bp->ignored += len;
 		return;
 	}
-	if (len - 1 > UINTPTR_MAX - base) {
+	/* Cut what lies beyond the address space (and what a size_t length cannot express).
+	 * A usable entry must also end a page below the top: ka_boot() works on
+	 * [base, base + len) and drops entries whose end wraps around to 0. */
+	uint64_t max_last = (uint64_t)UINTPTR_MAX - base; /* largest len - 1 that fits */
+	if (max_last > (uint64_t)SIZE_MAX - 1)
+		max_last = (uint64_t)SIZE_MAX - 1;
+	if (type == KA_MEM_USABLE) {
+		if (max_last < KA_PAGE_SIZE) {
+			bp->ignored += len;
+			return;
+		}
+		max_last -= KA_PAGE_SIZE;
+	}
+	if (len - 1 > max_last) {
 		if (type == KA_MEM_USABLE)
-			bp->ignored += len - ((uint64_t)UINTPTR_MAX - base + 1);
-		len = (uint64_t)UINTPTR_MAX - base + 1;
+			bp->ignored += len - 1 - max_last;
+		len = max_last + 1;
 	}
 	bp->map[bp->count].base = (uintptr_t)base;
 	bp->map[bp->count].len = (size_t)len;
