@@ -202,7 +202,8 @@ static size_t align_rel(const struct ka_fbitmap_region *r, size_t i, uint64_t a,
  * First start s in [lo, hi - n] of n free frames whose frame number is a multiple of a (a
  * power of two, in frames), or NONE. Needs lo < hi <= r->frames.
  */
-static size_t search(const struct ka_fbitmap_region *r, size_t lo, size_t hi, size_t n, uint64_t a)
+static size_t search_from(const struct ka_fbitmap_region *r, size_t lo, size_t hi, size_t n,
+			  uint64_t a)
 {
 	const size_t *bm = r->any[0];
 	size_t pos = lo;
@@ -259,6 +260,124 @@ static size_t search(const struct ka_fbitmap_region *r, size_t lo, size_t hi, si
 	}
 }
 
+#define GSH KA_FBM_GSHIFT
+#define CAP KA_FBM_GMAX_CAP
+
+/* Longest run of set bits in x: each step shortens every run by one. O(result). */
+static unsigned word_maxrun(size_t x)
+{
+	unsigned k = 0;
+
+	while (x) {
+		x &= x >> 1;
+		k++;
+	}
+	return k;
+}
+
+/* Exact longest free run inside group g (the parts inside it of runs crossing its edges),
+ * capped at CAP. O(W) words. */
+static unsigned group_maxrun(const struct ka_fbitmap_region *r, size_t g)
+{
+	const size_t *bm = r->any[0];
+	size_t w0 = g << SH, w1 = w0 + W < r->nwords[0] ? w0 + W : r->nwords[0];
+	size_t run = 0, best = 0;
+
+	for (size_t w = w0; w < w1 && best < CAP; w++) {
+		size_t x = bm[w];
+		unsigned m;
+
+		if (x == ONES) {
+			run += W;
+			continue;
+		}
+		if (x == 0) {
+			best = run > best ? run : best;
+			run = 0;
+			continue;
+		}
+		run += ka_ffs(~x);
+		best = run > best ? run : best;
+		m = word_maxrun(x);
+		best = m > best ? m : best;
+		run = clo(x);
+	}
+	best = run > best ? run : best;
+	return best > CAP ? CAP : (unsigned)best;
+}
+
+/*
+ * First-fit search for 2..CAP frames, group by group: inside a group only when its bound
+ * allows a run of n (recomputing the bound when the group holds none after all), and across
+ * each group edge whose two frames are free. O(groups + W words per group searched).
+ */
+static size_t search_groups(struct ka_fbitmap_region *r, size_t lo, size_t hi, size_t n, uint64_t a)
+{
+	const size_t *bm = r->any[0];
+
+	for (size_t g = lo >> GSH; (g << GSH) < hi; g++) {
+		size_t gs = g << GSH, ge = gs + ((size_t)1 << GSH);
+		size_t glo = lo > gs ? lo : gs, ghi = hi < ge ? hi : ge, s;
+
+		if (r->gmax[g] >= n) {
+			s = search_from(r, glo, ghi, n, a);
+			if (s != NONE)
+				return s;
+			r->gmax[g] = (uint8_t)group_maxrun(r, g);
+		}
+		/* A run crossing into group g+1 starts in the last n-1 frames of group g and,
+		 * as n <= CAP < group size, ends inside group g+1. */
+		if (ge < hi && bit_get(bm, ge - 1) && bit_get(bm, ge)) {
+			size_t cs = ge - (n - 1) > glo ? ge - (n - 1) : glo;
+			size_t ce = ge + (n - 1) < hi ? ge + (n - 1) : hi;
+
+			s = search_from(r, cs, ce, n, a);
+			if (s != NONE)
+				return s;
+		}
+	}
+	return NONE;
+}
+
+/* Smallest k with 2^k >= n (n >= 1). */
+static unsigned ceil_log2(size_t n)
+{
+	return n == 1 ? 0 : ka_fls(n - 1) + 1;
+}
+
+/*
+ * search_from() started at the hint for n's size class (fbitmap_priv.h, "Search hints").
+ * When the search covered everything from that hint to the region end with no alignment,
+ * its result also bounds the runs of n or more frames, so the hints of classes 2^c >= n
+ * move up to it.
+ */
+static size_t search(struct ka_fbitmap_region *r, size_t lo, size_t hi, size_t n, uint64_t a)
+{
+	unsigned j = ka_fls(n);
+	size_t pos = lo, s;
+	bool exact;
+
+	if (j >= r->classes)
+		return NONE; /* longer than the region */
+	exact = lo <= r->hint[j] && a == 1 && hi == r->frames;
+	if (pos < r->hint[j])
+		pos = r->hint[j];
+	if (pos >= hi)
+		s = NONE;
+	else if (n >= 2 && n <= CAP)
+		s = search_groups(r, pos, hi, n, a);
+	else
+		s = search_from(r, pos, hi, n, a);
+	if (exact) {
+		size_t bound = s == NONE ? r->frames : s;
+
+		for (unsigned c = ceil_log2(n); c < r->classes; c++)
+			if (r->hint[c] < bound)
+				r->hint[c] = bound;
+	}
+	return s;
+}
+
 /* ---- region operations --------------------------------------------------------------------- */
 
 static void take(struct ka_fbitmap *fb, struct ka_fbitmap_region *r, size_t s, size_t n)
@@ -271,6 +390,15 @@ static void take(struct ka_fbitmap *fb, struct ka_fbitmap_region *r, size_t s, s
 
 static void give(struct ka_fbitmap *fb, struct ka_fbitmap_region *r, size_t s, size_t n)
 {
+	for (size_t g = s >> GSH; g <= (s + n - 1) >> GSH; g++)
+		r->gmax[g] = CAP;
+	for (unsigned j = 0; j < r->classes; j++) {
+		size_t d = ((size_t)1 << j) - 1;
+		size_t h = s > d ? s - d : 0;
+
+		if (r->hint[j] > h)
+			r->hint[j] = h;
+	}
 	bits_put(r->any[0], s, s + n, true);
 	propagate(r, s >> SH, (s + n - 1) >> SH);
 	r->free += n;
@@ -425,6 +553,11 @@ static unsigned level_words(size_t frames, size_t nwords[KA_FBM_MAX_LEVELS + 1])
 	return k;
 }
 
+static size_t groups_of(size_t frames)
+{
+	return (frames >> GSH) + ((frames & (((size_t)1 << GSH) - 1)) != 0);
+}
+
 static size_t header_size(void)
 {
 	return ka_align_up(sizeof(struct ka_fbitmap_region), 8);
@@ -446,7 +579,8 @@ static size_t fbm_metadata_size(struct ka_frame_alloc *fa, size_t frames)
 			return 0;
 	}
 	if (ka_mul_overflow(words, sizeof(size_t), &bytes) ||
-	    ka_add_overflow(bytes, header_size(), &bytes))
+	    ka_add_overflow(bytes, header_size(), &bytes) ||
+	    ka_add_overflow(bytes, ka_align_up(groups_of(frames), 8), &bytes))
 		return 0;
 	return bytes;
 }
@@ -483,6 +617,9 @@ static int fbm_add_memory(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t 
 	r->free = frames;
 	r->dm_off = dm_off;
 	r->levels = level_words(frames, r->nwords);
+	r->classes = ka_fls(frames) + 1;
+	for (unsigned j = 0; j < KA_FBM_W; j++)
+		r->hint[j] = 0;
 	w = (size_t *)((char *)metadata + header_size());
 	r->any[0] = r->full[0] = w;
 	w += r->nwords[0];
@@ -494,6 +631,9 @@ static int fbm_add_memory(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t 
 		memset(r->any[k], 0, r->nwords[k] * sizeof(size_t));
 		memset(r->full[k], 0xff, r->nwords[k] * sizeof(size_t));
 	}
+	r->ngroups = groups_of(frames);
+	r->gmax = (uint8_t *)w;
+	memset(r->gmax, CAP, r->ngroups);
 	memset(r->any[0], 0, r->nwords[0] * sizeof(size_t));
 	bits_put(r->any[0], 0, frames, true);
 	propagate(r, 0, r->nwords[0] - 1);
@@ -535,6 +675,27 @@ static void report(struct checker *c, const char *what, uint64_t pfn)
 	ka_plat_log(KA_LOG_ERR, buf);
 }
 
+/* Every free run of 2^j or more frames must start at or above hint[j]. One pass over the
+ * free runs, found through the summaries: O(frames / W + runs + classes). */
+static void check_hints(struct checker *c, const struct ka_fbitmap_region *r)
+{
+	unsigned seen = 0; /* classes whose lowest run start is known */
+
+	if (r->classes != ka_fls(r->frames) + 1) {
+		report(c, "size class count corrupted", r->base);
+		return;
+	}
+	for (size_t x = next_free(r, 0); x != NONE && seen < r->classes;) {
+		size_t y = next_used(r, x);
+		unsigned top = ka_fls(y - x);
+
+		for (; seen <= top; seen++)
+			if (x < r->hint[seen])
+				report(c, "search hint above a free run of its size", r->base + x);
+		x = next_free(r, y);
+	}
+}
+
 static void check_region(struct checker *c, const struct ka_fbitmap_region *r)
 {
 	size_t nwords[KA_FBM_MAX_LEVELS + 1];
@@ -560,6 +721,14 @@ static void check_region(struct checker *c, const struct ka_fbitmap_region *r)
 		report(c, "free count differs from the bitmap", r->base);
 	if (r->free > r->frames)
 		report(c, "more free frames than frames", r->base);
+	check_hints(c, r);
+	if (r->ngroups != groups_of(r->frames))
+		report(c, "group count corrupted", r->base);
+	else
+		for (size_t g = 0; g < r->ngroups; g++)
+			if (r->gmax[g] < group_maxrun(r, g))
+				report(c, "group bound below a free run inside the group",
+				       r->base + ((uint64_t)g << GSH));
 	for (unsigned k = 0; k < r->levels; k++) {
 		size_t cap = r->nwords[k + 1] << SH;
 

@@ -15,7 +15,24 @@
  *                              W^k frames below are all free; padding 1, so that an
  *                              all-free upper word reads as all ones.
  *   (W = bits per size_t word; level 0 is shared: any[0] == full[0].)
+ *   gmax: ngroups bytes     per group of W * W frames (one level-1 word's worth): an upper
+ *                              bound of the longest free run inside the group, capped at
+ *                              KA_FBM_GMAX_CAP (which also means "unknown").
  * nwords[k] = ceil(nwords[k-1] / W) and the top level has exactly one word.
+ *
+ * Group bounds: allocation only shortens runs, so it leaves every gmax an upper bound; a free
+ * sets the groups it touches to the cap; a search that looked inside a group and found no
+ * run recomputes that group's bound exactly. Searches for 2..KA_FBM_GMAX_CAP frames skip
+ * every group whose bound is below the request (runs crossing a group edge are tried
+ * separately), which keeps a fragmented map from being scanned word by word.
+ *
+ * Search hints (in the header): hint[j] is a frame index such that no free run of 2^j or more
+ * frames starts below it. Searches for n frames start at hint[floor(log2 n)]; a search that
+ * started there and found its run at s (or none) raises hint[c] to s (or to the region end)
+ * for every 2^c >= n. Allocation never creates a run, so it leaves the hints true; freeing
+ * [s, e) can only create runs that start at s - L, where L < 2^j is the free run ending at
+ * s - 1 when it is too short to have been bounded already, so it lowers hint[j] to
+ * s - (2^j - 1). The hints keep first-fit searches from rescanning a fragmented low end.
  */
 #ifndef KALLOC_FBITMAP_PRIV_H
 #define KALLOC_FBITMAP_PRIV_H
@@ -25,6 +42,12 @@
 /** Bits per bitmap word and its log2. */
 #define KA_FBM_W     ((unsigned)(sizeof(size_t) * 8))
 #define KA_FBM_SHIFT (SIZE_MAX > 0xffffffffu ? 6u : 5u)
+
+/** log2 of the frames in one group (gmax granularity): W words of W frames. */
+#define KA_FBM_GSHIFT (2 * KA_FBM_SHIFT)
+
+/** Largest value of a group bound; it stands for "this long or longer, or unknown". */
+#define KA_FBM_GMAX_CAP 255u
 
 /** Most summary levels: ceil(log_W(SIZE_MAX / 4)) is 10 for W = 64 and 6 for W = 32. */
 #define KA_FBM_MAX_LEVELS 11
@@ -37,9 +60,13 @@ struct ka_fbitmap_region {
 	size_t free;			/* free frames in the region */
 	uintptr_t dm_off;		/* direct-map offset or KA_DM_NONE */
 	unsigned levels;		/* summary levels above level 0 */
+	unsigned classes;		/* size classes in hint[]: floor(log2 frames) + 1 */
+	size_t hint[KA_FBM_W];		/* see "Search hints" above */
 	size_t nwords[KA_FBM_MAX_LEVELS + 1];
 	size_t *any[KA_FBM_MAX_LEVELS + 1];
 	size_t *full[KA_FBM_MAX_LEVELS + 1];
+	size_t ngroups; /* ceil(frames / 2^KA_FBM_GSHIFT) */
+	uint8_t *gmax;	/* group bounds, see "Group bounds" above */
 };
 
 #endif /* KALLOC_FBITMAP_PRIV_H */

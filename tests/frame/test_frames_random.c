@@ -18,17 +18,23 @@
 
 #include "frame_harness.h"
 
-#define NPFN 4200
-#define OPS  6000
+#define MAXPFN 24000
+#define OPS    6000
 
-/* Regions in frame numbers: at 0, an odd base, two physically adjacent ones, a big one. */
-static const struct {
+struct rgn {
 	size_t base, frames;
-} regions[] = {{0, 700}, {1001, 999}, {2100, 37}, {2137, 63}, {2300, 1800}};
-#define NREGIONS (sizeof(regions) / sizeof(regions[0]))
+};
 
-static int region_of[NPFN]; /* -1: not managed */
-static unsigned char used[NPFN];
+/* Small map: regions at 0, at an odd base, two physically adjacent ones. */
+static const struct rgn small_map[] = {{0, 700}, {1001, 999}, {2100, 37}, {2137, 63}, {2300, 1800}};
+/* Wide map: regions spanning several bitmap groups (4096 frames on 64-bit hosts), so
+ * searches cross group edges. */
+static const struct rgn wide_map[] = {{0, 9000}, {9000, 40}, {12003, 7900}};
+
+static const struct rgn *regions;
+static size_t NREGIONS, NPFN;
+static int region_of[MAXPFN]; /* -1: not managed */
+static unsigned char used[MAXPFN];
 static uint64_t rng;
 
 static uint64_t rnd(void)
@@ -55,14 +61,23 @@ static bool run_free(size_t s, size_t n)
 	return true;
 }
 
-/* Any aligned free run of n frames with its start in [lo, hi - n]? */
+/* Any aligned free run of n frames, in one region, inside [lo, hi)? Every possible end i
+ * is tried once: the run [i+1-n, i] exists iff the free run ending at i is >= n long. */
 static bool model_has_run(size_t lo, size_t hi, size_t n, size_t a)
 {
-	size_t s = (lo + a - 1) & ~(a - 1);
+	size_t run = 0;
 
-	for (; s < hi && n <= hi - s; s += a)
-		if (run_free(s, n))
+	for (size_t i = lo; i < hi; i++) {
+		if (region_of[i] < 0 || used[i]) {
+			run = 0;
+			continue;
+		}
+		if (run && region_of[i] != region_of[i - 1])
+			run = 0;
+		run++;
+		if (run >= n && ((i + 1 - n) & (a - 1)) == 0)
 			return true;
+	}
 	return false;
 }
 
@@ -95,13 +110,17 @@ static size_t size_pick(void)
 	return 1 + rnd_below(400);
 }
 
-static void run(enum fh_kind kind, uint64_t seed)
+static void run(enum fh_kind kind, uint64_t seed, const struct rgn *map, size_t nmap)
 {
 	struct fh h;
 	struct ka_frame_alloc *fa;
 	unsigned counts[6] = {0};
 	size_t fill_sum = 0;
 
+	regions = map;
+	NREGIONS = nmap;
+	NPFN = map[nmap - 1].base + map[nmap - 1].frames + 100;
+	assert_true(NPFN <= MAXPFN);
 	fh_init(&h, kind);
 	fa = h.fa;
 	memset(region_of, 0xff, sizeof(region_of));
@@ -238,18 +257,22 @@ static uint64_t seed_base(void)
 	return env ? strtoull(env, NULL, 0) : 0x9e3779b97f4a7c15ull;
 }
 
+#define MAP(m) m, sizeof(m) / sizeof(m[0])
+
 static void t_random_buddy(void **state)
 {
 	(void)state;
 	for (uint64_t i = 0; i < 3; i++)
-		run(FH_BUDDY, seed_base() + i);
+		run(FH_BUDDY, seed_base() + i, MAP(small_map));
+	run(FH_BUDDY, seed_base() + 3, MAP(wide_map));
 }
 
 static void t_random_bitmap(void **state)
 {
 	(void)state;
 	for (uint64_t i = 0; i < 3; i++)
-		run(FH_BITMAP, seed_base() + i);
+		run(FH_BITMAP, seed_base() + i, MAP(small_map));
+	run(FH_BITMAP, seed_base() + 3, MAP(wide_map));
 }
 
 int main(void)

@@ -59,7 +59,7 @@ static void env_free(struct env *e)
 /* Expected metadata bytes, from the layout described in fbitmap_priv.h. */
 static size_t expected_meta(size_t frames, unsigned *levels)
 {
-	size_t w = (frames + KA_FBM_W - 1) / KA_FBM_W, words = w;
+	size_t w = (frames + KA_FBM_W - 1) / KA_FBM_W, words = w, groups;
 	unsigned k = 0;
 
 	while (w > 1) {
@@ -68,7 +68,9 @@ static size_t expected_meta(size_t frames, unsigned *levels)
 		k++;
 	}
 	*levels = k;
-	return ((sizeof(struct ka_fbitmap_region) + 7) & ~(size_t)7) + words * sizeof(size_t);
+	groups = (frames + ((size_t)1 << KA_FBM_GSHIFT) - 1) >> KA_FBM_GSHIFT;
+	return ((sizeof(struct ka_fbitmap_region) + 7) & ~(size_t)7) + words * sizeof(size_t) +
+	       ((groups + 7) & ~(size_t)7);
 }
 
 static bool bit(const size_t *a, size_t i)
@@ -125,8 +127,8 @@ static void t_metadata_proportional(void **state)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		assert_int_equal(ka_fmetadata_size(e->fa, sizes[i]),
 				 expected_meta(sizes[i], &levels));
-	/* 1 TiB (256M frames): 32 MiB + about 1/32 of it for summaries */
-	assert_true(ka_fmetadata_size(e->fa, (size_t)1 << 28) < ((size_t)32 << 20) / 30 * 31);
+	/* 1 TiB (256M frames): 32 MiB + about 1/32 of it for summaries and group bounds */
+	assert_true(ka_fmetadata_size(e->fa, (size_t)1 << 28) < ((size_t)32 << 20) / 25 * 26);
 	assert_int_equal(ka_fmetadata_size(e->fa, KA_FBITMAP_MAX_FRAMES + 1), 0);
 	env_free(e);
 }
@@ -270,6 +272,43 @@ static void t_check_finds_corruption(void **state)
 	env_free(e);
 }
 
+/* Group bounds and search hints: kept as upper/lower bounds, tightened by searches, and
+ * checked. */
+static void t_bounds_and_hints(void **state)
+{
+	struct env *e = env_new();
+	size_t G = (size_t)1 << KA_FBM_GSHIFT, frames = 3 * G;
+	struct ka_fbitmap_region *r = env_add(e, 0, frames);
+
+	(void)state;
+	assert_int_equal(r->ngroups, 3);
+	assert_int_equal(ka_falloc_at(e->fa, 0, frames), 0);
+	/* group 0: free single frames only; group 1: one run of 10; group 2: full */
+	for (size_t i = 0; i < G; i += 2)
+		assert_int_equal(ka_ffree(e->fa, i * PG, 1), 0);
+	assert_int_equal(ka_ffree(e->fa, (G + 100) * PG, 10), 0);
+	assert_int_equal(r->gmax[0], KA_FBM_GMAX_CAP); /* unknown after frees */
+	assert_int_equal(ka_falloc(e->fa, 10), (G + 100) * PG);
+	/* the search looked into group 0, found nothing and tightened its bound */
+	assert_int_equal(r->gmax[0], 1);
+	/* no run of 16 or more (2^ceil(log2 10)) starts below the run found */
+	assert_int_equal(r->hint[4], G + 100);
+	assert_int_equal(ka_fcheck(e->fa), 0);
+	/* a bound below a real run, a hint above one: both found by the checker */
+	r->gmax[0] = 0;
+	assert_int_equal(ka_fcheck(e->fa), 1);
+	r->gmax[0] = 1;
+	r->hint[0] = 1;
+	assert_int_equal(ka_fcheck(e->fa), 1);
+	r->hint[0] = 0;
+	/* a free lowers the hints enough for the runs it can create */
+	assert_int_equal(ka_ffree(e->fa, 1 * PG, 1), 0);
+	assert_int_equal(r->hint[4], 0);
+	assert_int_equal(ka_falloc(e->fa, 3), 0);
+	assert_int_equal(ka_fcheck(e->fa), 0);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +318,7 @@ int main(void)
 	    cmocka_unit_test(t_search_paths),
 	    cmocka_unit_test(t_refused_free_unchanged),
 	    cmocka_unit_test(t_check_finds_corruption),
+	    cmocka_unit_test(t_bounds_and_hints),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
