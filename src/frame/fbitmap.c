@@ -323,10 +323,10 @@ static size_t search_groups(struct ka_fbitmap_region *r, size_t lo, size_t hi, s
 			s = search_from(r, glo, ghi, n, a);
 			if (s != NONE)
 				return s;
-			r->gmax[g] = (uint8_t)group_maxrun(r, g);
+			r->gmax[g] = (uint16_t)group_maxrun(r, g);
 		}
 		/* A run crossing into group g+1 starts in the last n-1 frames of group g and,
-		 * as n <= CAP < group size, ends inside group g+1. */
+		 * as n <= CAP = group size, ends inside group g+1. */
 		if (ge < hi && bit_get(bm, ge - 1) && bit_get(bm, ge)) {
 			size_t cs = ge - (n - 1) > glo ? ge - (n - 1) : glo;
 			size_t ce = ge + (n - 1) < hi ? ge + (n - 1) : hi;
@@ -580,7 +580,7 @@ static size_t fbm_metadata_size(struct ka_frame_alloc *fa, size_t frames)
 	}
 	if (ka_mul_overflow(words, sizeof(size_t), &bytes) ||
 	    ka_add_overflow(bytes, header_size(), &bytes) ||
-	    ka_add_overflow(bytes, ka_align_up(groups_of(frames), 8), &bytes))
+	    ka_add_overflow(bytes, ka_align_up(groups_of(frames) * sizeof(uint16_t), 8), &bytes))
 		return 0;
 	return bytes;
 }
@@ -632,8 +632,9 @@ static int fbm_add_memory(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t 
 		memset(r->full[k], 0xff, r->nwords[k] * sizeof(size_t));
 	}
 	r->ngroups = groups_of(frames);
-	r->gmax = (uint8_t *)w;
-	memset(r->gmax, CAP, r->ngroups);
+	r->gmax = (uint16_t *)w;
+	for (size_t g = 0; g < r->ngroups; g++)
+		r->gmax[g] = CAP;
 	memset(r->any[0], 0, r->nwords[0] * sizeof(size_t));
 	bits_put(r->any[0], 0, frames, true);
 	propagate(r, 0, r->nwords[0] - 1);

@@ -15,9 +15,9 @@
  *                              W^k frames below are all free; padding 1, so that an
  *                              all-free upper word reads as all ones.
  *   (W = bits per size_t word; level 0 is shared: any[0] == full[0].)
- *   gmax: ngroups bytes     per group of W * W frames (one level-1 word's worth): an upper
- *                              bound of the longest free run inside the group, capped at
- *                              KA_FBM_GMAX_CAP (which also means "unknown").
+ *   gmax: ngroups uint16_t  per group of W * W frames (one level-1 word's worth): an upper
+ *                              bound of the longest free run inside the group; the group
+ *                              size itself, KA_FBM_GMAX_CAP, also stands for "unknown".
  * nwords[k] = ceil(nwords[k-1] / W) and the top level has exactly one word.
  *
  * Group bounds: allocation only shortens runs, so it leaves every gmax an upper bound; a free
@@ -46,8 +46,8 @@
 /** log2 of the frames in one group (gmax granularity): W words of W frames. */
 #define KA_FBM_GSHIFT (2 * KA_FBM_SHIFT)
 
-/** Largest value of a group bound; it stands for "this long or longer, or unknown". */
-#define KA_FBM_GMAX_CAP 255u
+/** Largest group bound: the group size (a whole free group), also used for "unknown". */
+#define KA_FBM_GMAX_CAP ((unsigned)1 << KA_FBM_GSHIFT)
 
 /** Most summary levels: ceil(log_W(SIZE_MAX / 4)) is 10 for W = 64 and 6 for W = 32. */
 #define KA_FBM_MAX_LEVELS 11
@@ -66,7 +66,7 @@ struct ka_fbitmap_region {
 	size_t *any[KA_FBM_MAX_LEVELS + 1];
 	size_t *full[KA_FBM_MAX_LEVELS + 1];
 	size_t ngroups; /* ceil(frames / 2^KA_FBM_GSHIFT) */
-	uint8_t *gmax;	/* group bounds, see "Group bounds" above */
+	uint16_t *gmax; /* group bounds, see "Group bounds" above */
 };
 
 #endif /* KALLOC_FBITMAP_PRIV_H */

@@ -70,7 +70,7 @@ static size_t expected_meta(size_t frames, unsigned *levels)
 	*levels = k;
 	groups = (frames + ((size_t)1 << KA_FBM_GSHIFT) - 1) >> KA_FBM_GSHIFT;
 	return ((sizeof(struct ka_fbitmap_region) + 7) & ~(size_t)7) + words * sizeof(size_t) +
-	       ((groups + 7) & ~(size_t)7);
+	       ((groups * sizeof(uint16_t) + 7) & ~(size_t)7);
 }
 
 static bool bit(const size_t *a, size_t i)
