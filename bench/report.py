@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: MIT
+"""Summarise bench/peers.sh's results.csv: medians per workload and contender, ratios to
+mimalloc, geometric means over the workloads, and a gnuplot PNG of the ratios.
+
+usage: python3 bench/report.py <results.csv> <output dir>
+Writes <output dir>/table.txt (also printed; Markdown) and <output dir>/peers.png.
+"""
+import csv
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+
+def main():
+    path, out = sys.argv[1], sys.argv[2]
+    runs = {}
+    workloads, contenders = [], []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            w, c = row["workload"], row["contender"]
+            if w not in workloads:
+                workloads.append(w)
+            if c not in contenders:
+                contenders.append(c)
+            try:
+                runs.setdefault((w, c), []).append(
+                    (float(row["wall_s"]), float(row["cpu_s"]), float(row["maxrss_kb"])))
+            except ValueError:
+                pass
+    ref = "mimalloc" if "mimalloc" in contenders else contenders[0]
+    med = {}
+    for key, vals in runs.items():
+        med[key] = tuple(statistics.median(v[i] for v in vals) for i in range(3))
+
+    lines = []
+    nrounds = max(len(v) for v in runs.values())
+    lines.append(f"Medians of {nrounds} round(s); ratios are to {ref} (lower is better).")
+    lines.append("")
+    lines.append("| workload | allocator | wall s | x " + ref + " | cpu s | peak RSS MiB | x " + ref + " |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|")
+    ratios = {c: ([], []) for c in contenders}
+    for w in workloads:
+        r = med.get((w, ref))
+        for c in contenders:
+            m = med.get((w, c))
+            if not m:
+                continue
+            tr = m[0] / r[0] if r and r[0] > 0 else float("nan")
+            mr = m[2] / r[2] if r and r[2] > 0 else float("nan")
+            if not math.isnan(tr):
+                ratios[c][0].append(tr)
+            if not math.isnan(mr):
+                ratios[c][1].append(mr)
+            lines.append(f"| {w} | {c} | {m[0]:.2f} | {tr:.2f} | {m[1]:.2f} | {m[2] / 1024:.1f} | {mr:.2f} |")
+    lines.append("")
+    lines.append("| allocator | geomean time x " + ref + " | geomean RSS x " + ref + " | worst time x | worst RSS x |")
+    lines.append("|---|---:|---:|---:|---:|")
+
+    def gm(v):
+        return math.exp(sum(math.log(x) for x in v) / len(v)) if v else float("nan")
+
+    for c in contenders:
+        t, m = ratios[c]
+        lines.append(f"| {c} | {gm(t):.2f} | {gm(m):.2f} | {max(t) if t else float('nan'):.2f} | "
+                     f"{max(m) if m else float('nan'):.2f} |")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(out, "table.txt"), "w") as f:
+        f.write(text)
+    print(text)
+
+    # Chart: time and RSS ratios per workload, one bar per allocator.
+    dat = os.path.join(out, "ratios.dat")
+    with open(dat, "w") as f:
+        f.write("workload " + " ".join(contenders) + "\n")
+        for kind in (0, 2):
+            for w in workloads:
+                r = med.get((w, ref))
+                vals = []
+                for c in contenders:
+                    m = med.get((w, c))
+                    vals.append(f"{m[kind] / r[kind]:.3f}" if m and r and r[kind] > 0 else "NaN")
+                f.write(f"{w} " + " ".join(vals) + "\n")
+            f.write("\n\n")
+    if not shutil.which("gnuplot"):
+        print("gnuplot not installed: no chart")
+        return
+    n = len(contenders)
+    gp = f"""
+set terminal pngcairo size 1400,900 noenhanced
+set output '{os.path.join(out, "peers.png")}'
+set multiplot layout 2,1
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key outside right top
+set grid ytics
+set yrange [0:*]
+set title 'wall time / {ref} (lower is better)'
+plot for [i=2:{n + 1}] '{dat}' index 0 using i:xtic(1) title columnheader(i)
+set title 'peak RSS / {ref} (lower is better)'
+plot for [i=2:{n + 1}] '{dat}' index 1 using i:xtic(1) title columnheader(i)
+unset multiplot
+"""
+    subprocess.run(["gnuplot"], input=gp.encode(), check=False)
+    print("chart:", os.path.join(out, "peers.png"))
+
+
+if __name__ == "__main__":
+    main()
