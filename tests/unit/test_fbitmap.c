@@ -127,8 +127,10 @@ static void t_metadata_proportional(void **state)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		assert_int_equal(ka_fmetadata_size(e->fa, sizes[i]),
 				 expected_meta(sizes[i], &levels));
-	/* 1 TiB (256M frames): 32 MiB + about 1/32 of it for summaries and group bounds */
-	assert_true(ka_fmetadata_size(e->fa, (size_t)1 << 28) < ((size_t)32 << 20) / 25 * 26);
+	/* 1 TiB (256M frames): 32 MiB + about 2/W of it for summaries and 16/W^2 for group bounds
+	 */
+	assert_true(ka_fmetadata_size(e->fa, (size_t)1 << 28) <
+		    ((size_t)32 << 20) + ((size_t)32 << 20) / KA_FBM_W * 3);
 	assert_int_equal(ka_fmetadata_size(e->fa, KA_FBITMAP_MAX_FRAMES + 1), 0);
 	env_free(e);
 }
