@@ -15,7 +15,9 @@
  * (its head carries KA_ALLOC_NOSTATS) but copies the inner allocator's statistics into its
  * head, under the lock, after every operation, so ka_stats() on the adapter shows them. The
  * one exception is nb_enomem: on the adapter it counts the requests that failed as seen by
- * its callers (rejected arguments included; a request rescued by the retry is not a failure).
+ * its callers (rejected arguments included; a request rescued by the retry is not a failure),
+ * bumped atomically on 64-bit targets; on 32-bit targets two failures at the same instant
+ * may count as one (a 64-bit atomic would need libatomic there).
  *
  * Rescue (rCore's LockedHeapWithRescue): an optional function called when an allocation
  * fails, WITHOUT the lock held, after which the request is retried once. It may add memory

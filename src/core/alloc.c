@@ -66,11 +66,13 @@ static inline bool keep_stats(const struct ka_alloc *a)
 
 /* Heads without statistics may be shared between threads (the locking adapter, whose
  * figures are copied in under its lock): the failure count, which only this layer can see
- * for requests it rejects, is then bumped atomically where the target can do so without
- * libatomic. */
+ * for requests it rejects, is then bumped atomically on 64-bit targets. 32-bit targets would
+ * need libatomic for a 64-bit counter (i386 aligns it to 4 bytes only), so there a failure
+ * that races with another may go uncounted. */
 static void *fail(struct ka_alloc *a)
 {
-#if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE == 2
+#if UINTPTR_MAX > 0xffffffffu && defined(__GCC_ATOMIC_LLONG_LOCK_FREE) &&                          \
+    __GCC_ATOMIC_LLONG_LOCK_FREE == 2
 	if (a->flags & KA_ALLOC_NOSTATS) {
 		__atomic_fetch_add(&a->stats.nb_enomem, 1, __ATOMIC_RELAXED);
 		return NULL;

@@ -223,7 +223,8 @@ void ka_locked_stats(struct ka_locked *l, struct ka_stats *out)
 
 	copy_stats(out, &l->inner->stats);
 	ka_plat_lock_release(&l->lock, f);
-#if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE == 2
+#if UINTPTR_MAX > 0xffffffffu && defined(__GCC_ATOMIC_LLONG_LOCK_FREE) &&                          \
+    __GCC_ATOMIC_LLONG_LOCK_FREE == 2
 	out->nb_enomem = __atomic_load_n(&l->a.stats.nb_enomem, __ATOMIC_RELAXED);
 #else
 	out->nb_enomem = l->a.stats.nb_enomem;
