@@ -14,7 +14,7 @@
  *
  * Bounds. bound(class) = clamp(32 KiB / class size, 4, 128) blocks: 128 blocks for classes up
  * to 256 bytes, 32 of 1 KiB, 8 of 4 KiB, 4 of 16 KiB. A thread therefore keeps at most about
- * 1 MiB of free blocks (sum over the 36 classes of bound x size, headers included); the
+ * 1 MiB of free blocks (sum over the 36 classes of bound x class size); the
  * figure is computed at start-up in cache_setup() (cached_bytes_max). Requests above
  * SHIM_SMALL_MAX (16 KiB) bypass the cache.
  *
@@ -71,7 +71,7 @@ static void release_all(struct tcache *t)
 		while (b->head) {
 			void *p = b->head;
 			b->head = *(void **)p;
-			shim_heap_free_locked((char *)p - SHIM_HDR);
+			shim_heap_free_locked(p);
 		}
 		b->count = 0;
 	}
@@ -107,7 +107,7 @@ void shim_cache_init_key(void)
 		if (n > 128)
 			n = 128;
 		bounds[c] = (uint32_t)n;
-		cached_bytes_max += n * (sz + SHIM_HDR);
+		cached_bytes_max += n * sz;
 	}
 	tc_key_ok = pthread_key_create(&tc_key, tc_destructor) == 0;
 }
@@ -129,29 +129,16 @@ static void *refill(unsigned c)
 {
 	struct bin *b = &tc.bins[c];
 	size_t sz = shim_class_size(c);
-	uint32_t want = b->bound / 2;
-	void *ret = NULL;
+	uint32_t want = tc.state == TC_DEAD ? 0 : b->bound / 2;
+	void *ret;
 
-	if (tc.state == TC_DEAD)
-		want = 0;
 	shim_heap_lock();
-	for (uint32_t i = 0; i <= want; i++) {
-		char *blk = shim_heap_alloc_locked(SHIM_HDR + sz, SHIM_ALIGN);
-		struct shim_hdr *h;
-		void *p;
+	ret = shim_heap_alloc_locked(sz, SHIM_ALIGN);
+	for (uint32_t i = 0; ret && i < want; i++) {
+		void *p = shim_heap_alloc_locked(sz, SHIM_ALIGN);
 
-		if (!blk)
+		if (!p)
 			break;
-		p = blk + SHIM_HDR;
-		h = shim_hdr_of(p);
-		h->off = (uint32_t)SHIM_HDR;
-		h->cls = (uint16_t)c;
-		h->size = sz;
-		if (!ret) {
-			ret = p;
-			continue;
-		}
-		h->tag = SHIM_TAG_FREE;
 		*(void **)p = b->head;
 		b->head = p;
 		b->count++;
@@ -169,18 +156,14 @@ void *shim_cache_alloc(unsigned c)
 		b->head = *(void **)p;
 		b->count--;
 		tc.hits++;
-	} else {
-		if (!shim_heap_ready)
-			shim_heap_init();
-		if (tc.state == TC_NEW)
-			tc_register();
-		tc.misses++;
-		p = refill(c);
-		if (!p)
-			return NULL;
+		return p;
 	}
-	shim_hdr_of(p)->tag = SHIM_TAG_LIVE;
-	return p;
+	if (!shim_heap_ready)
+		shim_heap_init();
+	if (tc.state == TC_NEW)
+		tc_register();
+	tc.misses++;
+	return refill(c);
 }
 
 static void flush(struct bin *b, uint32_t keep)
@@ -190,16 +173,19 @@ static void flush(struct bin *b, uint32_t keep)
 		void *p = b->head;
 		b->head = *(void **)p;
 		b->count--;
-		shim_heap_free_locked((char *)p - SHIM_HDR);
+		shim_heap_free_locked(p);
 	}
 	shim_heap_unlock();
 }
 
-void shim_cache_free(void *p, struct shim_hdr *h)
+void shim_cache_free(void *p, size_t u)
 {
-	struct bin *b = &tc.bins[h->cls];
+	struct bin *b = &tc.bins[shim_class_floor(u)];
 
-	h->tag = SHIM_TAG_FREE;
+	/* The one double free a magazine can see cheaply: the same block freed twice in a row.
+	 * Other double frees reach the backend's own checks when the block goes back. */
+	if (__builtin_expect(b->head == p, 0))
+		shim_misuse("double free", p);
 	if (__builtin_expect(b->count < b->bound, 1)) {
 		*(void **)p = b->head;
 		b->head = p;
@@ -210,7 +196,7 @@ void shim_cache_free(void *p, struct shim_hdr *h)
 	if (tc.state == TC_NEW) {
 		tc_register();
 		if (tc.state == TC_ACTIVE) {
-			shim_cache_free(p, h);
+			shim_cache_free(p, u);
 			return;
 		}
 	}

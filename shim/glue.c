@@ -7,7 +7,8 @@
  * Locking: the global allocator's own locking adapter is the heap lock. The thread caches
  * take it once per batch (ka_locked_lock) and call the single-threaded core inside
  * (ka_locked_inner), so a refill of 64 blocks costs one lock round trip, not 64. Inside it
- * the page source's lock nests (global.h's lock order).
+ * the page source's lock nests (global.h's lock order). The one call made without the lock
+ * is the usable size of a block the caller owns (shim_heap_usable, see there).
  *
  * Chunks: the global allocator maps sub-heap chunks of 2^KALLOC_CHUNK_SHIFT bytes (default
  * 2^22 = 4 MiB; the pages are mapped MAP_NORESERVE, so untouched parts cost no memory) and
@@ -25,6 +26,8 @@ static struct ka_global gheap;
 static struct ka_alloc *core;
 static unsigned long lock_flags;
 static char names[256];
+/* Counted under the heap lock. */
+static uint64_t n_allocs, n_frees, n_enomem;
 
 /* Backends the shim accepts: those that reuse freed memory and take any size. */
 static bool usable_backend(const struct ka_backend *b)
@@ -65,6 +68,9 @@ int shim_glue_create(const char *name, unsigned chunk_shift)
 	if (ka_global_init_hosted(&gheap, 0, &cfg) != 0)
 		return -2;
 	core = ka_locked_inner(&gheap.locked);
+	/* The thread caches sit above: per-call statistics here would cost two usable_size
+	 * look-ups per block and say nothing the figures below do not. */
+	core->flags |= KA_ALLOC_NOSTATS;
 	return 0;
 }
 
@@ -90,15 +96,27 @@ void shim_heap_lock_reinit(void)
 
 void *shim_heap_alloc_locked(size_t size, size_t align)
 {
-	return align <= KA_CFG_MIN_ALIGN ? ka_malloc(core, size) : ka_memalign(core, align, size);
+	void *p =
+	    align <= KA_CFG_MIN_ALIGN ? ka_malloc(core, size) : ka_memalign(core, align, size);
+
+	if (p)
+		n_allocs++;
+	else
+		n_enomem++;
+	return p;
 }
 
 void shim_heap_free_locked(void *block)
 {
+	n_frees++;
 	ka_free(core, block);
 }
 
-size_t shim_heap_usable_locked(void *block)
+/* Without the lock, on purpose: this is the free() fast path's only question to the
+ * heap. It reads the chunk header (fixed while the chunk holds a live block, and the caller
+ * owns one) and the block's own in-band size (which only the block's owner changes; a
+ * neighbour's free may rewrite flag bits of the same word under the lock, never the size). */
+size_t shim_heap_usable(const void *block)
 {
 	return ka_usable_size(core, block);
 }
@@ -111,16 +129,17 @@ void *shim_heap_realloc_locked(void *block, size_t size)
 void shim_heap_figures(struct shim_heap_figures *out)
 {
 	struct ka_global_stats gs;
-	struct ka_stats st;
 
 	ka_global_stats(&gheap, &gs);
-	ka_locked_stats(&gheap.locked, &st);
 	out->mapped = gs.used_pages * KA_PAGE_SIZE;
 	out->in_use = gs.used_bytes;
 	out->free_bytes = gs.avail_bytes;
-	out->peak_in_use = st.max_mem_use;
-	out->allocs = st.nb_allocs;
-	out->frees = st.nb_frees;
-	out->enomem = st.nb_enomem;
+	out->chunks = gs.chunks;
+	out->large = gs.large_blocks;
+	shim_heap_lock();
+	out->allocs = n_allocs;
+	out->frees = n_frees;
+	out->enomem = n_enomem;
+	shim_heap_unlock();
 	out->released = gs.chunks_released;
 }

@@ -262,7 +262,8 @@ __attribute__((destructor)) static void shim_print_stats(void)
 	field(&l, "mapped", f.mapped);
 	field(&l, "in_use", f.in_use);
 	field(&l, "free", f.free_bytes);
-	field(&l, "peak_in_use", f.peak_in_use);
+	field(&l, "chunks", f.chunks);
+	field(&l, "large_blocks", f.large);
 	field(&l, "heap_allocs", f.allocs);
 	field(&l, "heap_frees", f.frees);
 	field(&l, "enomem", f.enomem);

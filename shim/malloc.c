@@ -13,12 +13,13 @@
  * and aligned_alloc (the same function in glibc 2.36) round an alignment that is not a power of two
  * up to the next one and give EINVAL only above SIZE_MAX/2+1, as glibc does;
  *  - valloc/pvalloc align to the page size; pvalloc also rounds the size up to whole pages.
- * Misuse detected on free/realloc/malloc_usable_size (double free, a pointer kalloc did not
- * hand out) prints a message and aborts, like glibc's "free(): invalid pointer".
+ * Misuse detected on free/realloc/malloc_usable_size (a pointer the global allocator did not
+ * hand out, a block freed twice in a row, double frees the backend sees) prints a message
+ * and aborts, like glibc's "free(): invalid pointer".
  *
  * Small requests (<= 16 KiB) go through the per-thread cache (cache.c); the rest, and every
- * alignment above malloc's, go to the global allocator under the heap lock (glue.c). Every
- * block carries the header described in shim.h.
+ * alignment above malloc's, go to the global allocator under the heap lock (glue.c). Blocks
+ * are the backend's own, without a header of the shim (shim.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,8 +31,6 @@
 #include "shim.h"
 
 #define EXPORT __attribute__((visibility("default")))
-
-_Static_assert(sizeof(struct shim_hdr) <= SHIM_HDR, "header does not fit its slot");
 
 static size_t page_size(void)
 {
@@ -64,44 +63,17 @@ void shim_misuse(const char *what, const void *p)
 	abort();
 }
 
-/* The header of a pointer the caller gives back; stops on a pointer that is not live. */
-static struct shim_hdr *live_hdr(const void *p, const char *op)
-{
-	struct shim_hdr *h = shim_hdr_of(p);
-
-	if (((uintptr_t)p & (SHIM_ALIGN - 1)) != 0)
-		shim_misuse(op, p);
-	if (__builtin_expect(h->tag != SHIM_TAG_LIVE, 0)) {
-		if (h->tag == SHIM_TAG_FREE)
-			shim_misuse("double free or use of a freed pointer", p);
-		shim_misuse(op, p);
-	}
-	return h;
-}
-
-/* A block straight from the global allocator: `align` >= SHIM_ALIGN, a power of two. */
+/* A block straight from the global allocator, under the heap lock (large or over-aligned). */
 static void *large_alloc(size_t size, size_t align)
 {
-	size_t off = align > SHIM_HDR ? align : SHIM_HDR;
-	char *blk, *p;
-	struct shim_hdr *h;
+	void *p;
 
 	if (!shim_heap_ready)
 		shim_heap_init();
-	if (size > SHIM_MAX_REQUEST || align > SHIM_MAX_REQUEST - size)
+	if (size > SHIM_MAX_REQUEST)
 		return NULL;
 	shim_heap_lock();
-	blk = shim_heap_alloc_locked(off + size, align);
-	if (!blk) {
-		shim_heap_unlock();
-		return NULL;
-	}
-	p = blk + off;
-	h = shim_hdr_of(p);
-	h->off = (uint32_t)off;
-	h->cls = SHIM_CLS_LARGE;
-	h->tag = SHIM_TAG_LIVE;
-	h->size = shim_heap_usable_locked(blk) - off;
+	p = shim_heap_alloc_locked(size, align);
 	shim_heap_unlock();
 	return p;
 }
@@ -113,20 +85,27 @@ static void *do_malloc(size_t n)
 	return large_alloc(n, SHIM_ALIGN);
 }
 
+/* Misaligned pointers are refused before the heap reads anything around them. */
+static size_t usable_of(const void *p, const char *op)
+{
+	if (((uintptr_t)p & (SHIM_ALIGN - 1)) != 0)
+		shim_misuse(op, p);
+	return shim_heap_usable(p);
+}
+
 static void do_free(void *p)
 {
-	struct shim_hdr *h = live_hdr(p, "free(): invalid pointer");
+	size_t u = usable_of(p, "free(): invalid pointer");
 
-	if (__builtin_expect(h->cls != SHIM_CLS_LARGE, 1)) {
-		shim_cache_free(p, h);
+	if (__builtin_expect(u <= SHIM_SMALL_MAX, 1)) {
+		shim_cache_free(p, u);
 		return;
 	}
 	{
 		int saved = errno; /* munmap inside may set it; free keeps the caller's */
 
-		h->tag = SHIM_TAG_FREE;
 		shim_heap_lock();
-		shim_heap_free_locked((char *)p - h->off);
+		shim_heap_free_locked(p);
 		shim_heap_unlock();
 		errno = saved;
 	}
@@ -167,46 +146,32 @@ EXPORT void *calloc(size_t n, size_t size)
 
 static void *do_realloc(void *p, size_t n)
 {
-	struct shim_hdr *h;
+	size_t u;
 	void *q;
 
 	if (!p)
 		return malloc(n);
-	h = live_hdr(p, "realloc(): invalid pointer");
+	u = usable_of(p, "realloc(): invalid pointer");
 	if (n == 0) {
 		do_free(p);
 		return NULL;
 	}
-	if (h->cls != SHIM_CLS_LARGE) {
-		/* Keep the block while the new size still belongs to its class or one below. */
-		if (n <= h->size) {
-			unsigned c = shim_class_of(n);
-			if (c + 1 >= h->cls)
-				return p;
-		}
-	} else if (h->off == SHIM_HDR && n > SHIM_SMALL_MAX / 2) {
-		/* A plain large block: let the backend resize in place where it can. */
-		char *blk;
-
-		if (n <= h->size && n >= h->size / 2)
-			return p;
-		if (n > SHIM_MAX_REQUEST)
-			return nomem();
-		shim_heap_lock();
-		blk = shim_heap_realloc_locked((char *)p - SHIM_HDR, SHIM_HDR + n);
-		if (blk) {
-			q = blk + SHIM_HDR;
-			shim_hdr_of(q)->size = shim_heap_usable_locked(blk) - SHIM_HDR;
-		}
-		shim_heap_unlock();
-		return blk ? q : nomem();
-	} else if (n <= h->size && n >= h->size / 2) {
+	if (n > SHIM_MAX_REQUEST)
+		return nomem();
+	/* Keep the block while it is big enough and not more than twice what is needed. */
+	if (n <= u && n >= u / 2)
 		return p;
+	if (u > SHIM_SMALL_MAX && n > SHIM_SMALL_MAX) {
+		/* Large to large: the global allocator resizes in place where it can. */
+		shim_heap_lock();
+		q = shim_heap_realloc_locked(p, n);
+		shim_heap_unlock();
+		return q ? q : nomem();
 	}
 	q = do_malloc(n);
 	if (!q)
 		return nomem();
-	memcpy(q, p, n < h->size ? n : h->size);
+	memcpy(q, p, n < u ? n : u);
 	do_free(p);
 	return q;
 }
@@ -290,7 +255,7 @@ EXPORT size_t malloc_usable_size(void *p)
 {
 	if (!p)
 		return 0;
-	return live_hdr(p, "malloc_usable_size(): invalid pointer")->size;
+	return usable_of(p, "malloc_usable_size(): invalid pointer");
 }
 
 EXPORT struct mallinfo2 mallinfo2(void)
@@ -305,8 +270,8 @@ EXPORT struct mallinfo2 mallinfo2(void)
 	m.arena = f.mapped;
 	m.uordblks = f.in_use;
 	m.fordblks = f.free_bytes;
-	m.usmblks = f.peak_in_use;
-	m.ordblks = 1;
+	m.ordblks = f.chunks;
+	m.hblks = f.large;
 	return m;
 }
 
@@ -324,8 +289,8 @@ EXPORT struct mallinfo mallinfo(void)
 	m.arena = clamp_int(m2.arena);
 	m.uordblks = clamp_int(m2.uordblks);
 	m.fordblks = clamp_int(m2.fordblks);
-	m.usmblks = clamp_int(m2.usmblks);
 	m.ordblks = clamp_int(m2.ordblks);
+	m.hblks = clamp_int(m2.hblks);
 	return m;
 }
 

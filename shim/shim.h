@@ -6,22 +6,14 @@
  *  - heap.c:   the process heap, the kalloc global allocator behind one lock, lazily set up
  *              from the environment (KALLOC_BACKEND, KALLOC_STATS), fork handlers, statistics.
  *
- * Block format. Every pointer the shim hands out is preceded by a struct shim_hdr, in the
- * SHIM_HDR bytes just below it, inside the block the global allocator returned:
- *
- *     backend block start                         user pointer
- *     |<------------- off ------------------------>|
- *     [ (alignment padding) ... | off cls tag size ][ user bytes (size) ...            ]
- *
- *  - off:  bytes from the start of the global allocator's block to the user pointer
- *          (SHIM_HDR for ordinary blocks; the alignment for memalign-family blocks);
- *  - cls:  the size class (0 .. SHIM_NCLS-1) for blocks the thread caches may keep, or
- *          SHIM_CLS_LARGE for blocks that always go back to the global allocator;
- *  - tag:  SHIM_TAG_LIVE while the caller owns the block, SHIM_TAG_FREE once freed (also while
- *          it sits in a thread cache). free() checks it: a second free or a pointer that is not
- *          kalloc's stops the process with a message instead of corrupting the heap;
- *  - size: bytes usable by the caller (malloc_usable_size()).
- * A cached (free) block stores the next pointer of its cache list in its first user word.
+ * Block format: none of the shim's own. Every pointer the shim hands out is a block of the
+ * global allocator, exactly as the byte backend returned it, so the backend's layout and
+ * per-block overhead are what a program sees (testing a backend on a real workload is one
+ * purpose of the shim). The size class of a freed block is derived from its usable size,
+ * which the backend keeps in band (shim_heap_usable(), no lock: see glue.c). A block of
+ * usable size u can serve any class of size <= u, so it joins the magazine of the largest
+ * such class. A block in a magazine stores the magazine's next pointer in its first word;
+ * for the backend it is still allocated.
  */
 #ifndef KALLOC_SHIM_H
 #define KALLOC_SHIM_H
@@ -30,20 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHIM_TAG_LIVE  0xa11cu
-#define SHIM_TAG_FREE  0xf4eeu
-#define SHIM_CLS_LARGE 0xffffu
-
-struct shim_hdr {
-	uint32_t off;
-	uint16_t cls;
-	uint16_t tag;
-	size_t size;
-};
-
-/* The header occupies a whole alignment unit so user pointers keep malloc's alignment. */
 #define SHIM_ALIGN _Alignof(max_align_t)
-#define SHIM_HDR   (sizeof(struct shim_hdr) <= SHIM_ALIGN ? SHIM_ALIGN : 2 * SHIM_ALIGN)
 
 /* Size classes: 16-byte steps up to 128, then four classes per power of two up to 16 KiB. */
 #define SHIM_NCLS      36
@@ -51,11 +30,6 @@ struct shim_hdr {
 
 /* Requests above this fail with ENOMEM before any arithmetic can overflow. */
 #define SHIM_MAX_REQUEST (SIZE_MAX / 2 - 65536)
-
-static inline struct shim_hdr *shim_hdr_of(const void *p)
-{
-	return (struct shim_hdr *)(void *)((char *)(uintptr_t)p - SHIM_HDR);
-}
 
 static inline unsigned shim_fls(size_t x)
 {
@@ -71,6 +45,12 @@ static inline unsigned shim_class_of(size_t n)
 		return n == 0 ? 0 : (unsigned)((n + 15) >> 4) - 1;
 	e = shim_fls(n - 1);
 	return 8 + (e - 7) * 4 + (unsigned)((n - 1) >> (e - 2)) - 4;
+}
+
+/* The largest class whose blocks fit in u usable bytes (16 <= u <= SHIM_SMALL_MAX). */
+static inline unsigned shim_class_floor(size_t u)
+{
+	return u >= SHIM_SMALL_MAX ? SHIM_NCLS - 1 : shim_class_of(u + 1) - 1;
 }
 
 /* Bytes a block of class c offers the caller. */
@@ -108,21 +88,24 @@ void shim_heap_lock_reinit(void);
 /* With the heap lock held: a block of >= size bytes aligned to align (power of two), or NULL. */
 void *shim_heap_alloc_locked(size_t size, size_t align);
 void shim_heap_free_locked(void *block);
-/* With the heap lock held: usable bytes of a block from shim_heap_alloc_locked(). */
-size_t shim_heap_usable_locked(void *block);
+/* Usable bytes of a live block from shim_heap_alloc_locked(), WITHOUT the heap lock (the
+ * block's own in-band header and its chunk's header, which only the owner of a live block
+ * can change). Stops the process on a pointer the global allocator did not hand out. */
+size_t shim_heap_usable(const void *block);
 /* With the heap lock held: resize (may move, keeps contents); NULL with the block intact. */
 void *shim_heap_realloc_locked(void *block, size_t size);
 
 /* Figures for mallinfo2() and the exit statistics. */
 struct shim_heap_figures {
-	size_t mapped;	    /* bytes the global allocator holds from the system */
-	size_t in_use;	    /* bytes in live global-allocator blocks (thread caches included) */
-	size_t free_bytes;  /* bytes free inside what is mapped */
-	size_t peak_in_use; /* most bytes ever live at once */
-	uint64_t allocs;    /* global-allocator allocations */
-	uint64_t frees;	    /* global-allocator frees */
-	uint64_t enomem;    /* failed requests */
-	uint64_t released;  /* chunks given back to the system so far */
+	size_t mapped;	   /* bytes the global allocator holds from the system */
+	size_t in_use;	   /* bytes in live global-allocator blocks (thread caches included) */
+	size_t free_bytes; /* bytes free inside what is mapped */
+	size_t chunks;	   /* sub-heap chunks mapped now */
+	size_t large;	   /* live blocks served straight from pages */
+	uint64_t allocs;   /* global-allocator allocations */
+	uint64_t frees;	   /* global-allocator frees */
+	uint64_t enomem;   /* failed requests */
+	uint64_t released; /* chunks given back to the system so far */
 };
 /* Takes the heap lock. */
 void shim_heap_figures(struct shim_heap_figures *out);
@@ -131,8 +114,8 @@ void shim_heap_figures(struct shim_heap_figures *out);
 
 /* Small block of class c from the calling thread's cache (refilled under the heap lock). */
 void *shim_cache_alloc(unsigned c);
-/* Return a small block (its header already checked) to the calling thread's cache. */
-void shim_cache_free(void *p, struct shim_hdr *h);
+/* Return a block of usable size u (<= SHIM_SMALL_MAX) to the calling thread's cache. */
+void shim_cache_free(void *p, size_t u);
 /* Give every block of the calling thread's cache back to the global allocator. */
 void shim_cache_flush_self(void);
 /* Called once by heap.c's initialisation: bounds and the thread-exit key. */
