@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -32,7 +35,7 @@ struct opts {
 	size_t heap;
 	size_t live;
 	uint64_t seed;
-	bool csv, sweep, stats;
+	bool csv, sweep, stats, in_process;
 };
 
 /* One contender's figures for one workload and round. */
@@ -44,7 +47,15 @@ struct cell {
 
 static uint64_t total_outliers, total_ops;
 
-static struct hist hist; /* big: static rather than on the stack */
+/* What a run in a child process hands back (MAP_SHARED, so the parent sees it). */
+struct shared {
+	struct result r;
+	struct hist h;
+	size_t fp_base, fp_peak;
+	char why[96];
+};
+
+static struct shared *sh;
 
 static double now_s(void)
 {
@@ -129,51 +140,96 @@ static double median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Run one workload on one contender and turn the raw result into table figures. */
+/* One run: begin, workload, end, results into *sh. In a child process unless in_process. */
+static void run_once(const struct workload *w, const struct contender *c, const struct opts *o,
+		     size_t heap, size_t live, uint64_t seed)
+{
+	struct session s;
+	const char *why = NULL;
+
+	sh->why[0] = '\0';
+	if (!contender_begin(&s, c, heap, o->stats, &why)) {
+		snprintf(sh->why, sizeof(sh->why), "%s", why);
+		return;
+	}
+	w->run(&s, o->ops, seed, &sh->h, &sh->r, live);
+	contender_end(&s);
+	sh->fp_base = s.fp_base;
+	sh->fp_peak = s.fp_peak;
+}
+
+/*
+ * Run one workload on one contender and turn the raw result into table figures. Each run
+ * happens in a fresh fork() of this process, so every allocator starts from the same
+ * state: glibc's arena and mimalloc's segments carry nothing over from earlier runs (glibc
+ * keeps freed chunks in its per-thread cache, which pins its heap at the extent the largest
+ * earlier run reached), and a backend that panics costs one cell, not the whole table.
+ */
 static void run_cell(const struct workload *w, const struct contender *c, const struct opts *o,
 		     size_t heap, size_t live, uint64_t seed, struct cell *out)
 {
-	struct session s;
-	struct result r;
-	const char *why = NULL;
+	struct result *r = &sh->r;
 	double tpn = bench_ticks_per_ns();
 
 	memset(out, 0, sizeof(*out));
+	memset(&sh->r, 0, sizeof(sh->r));
+	snprintf(sh->why, sizeof(sh->why), "run did not finish");
 	out->ran = true;
-	if (!contender_begin(&s, c, heap, o->stats, &why)) {
-		snprintf(out->why, sizeof(out->why), "%s", why);
+	if (o->in_process) {
+		run_once(w, c, o, heap, live, seed);
+	} else {
+		int st = 0;
+		fflush(stdout);
+		fflush(stderr);
+		pid_t pid = fork();
+		if (pid < 0) {
+			snprintf(out->why, sizeof(out->why), "fork failed");
+			return;
+		}
+		if (pid == 0) {
+			run_once(w, c, o, heap, live, seed);
+			_exit(0);
+		}
+		while (waitpid(pid, &st, 0) < 0)
+			;
+		if (WIFSIGNALED(st)) {
+			snprintf(out->why, sizeof(out->why), "crashed with signal %d (%s)",
+				 WTERMSIG(st), strsignal(WTERMSIG(st)));
+			return;
+		}
+	}
+	if (sh->why[0]) {
+		snprintf(out->why, sizeof(out->why), "%s", sh->why);
 		return;
 	}
-	w->run(&s, o->ops, seed, &hist, &r, live);
-	contender_end(&s);
-	total_outliers += r.outliers;
-	total_ops += r.ops;
-	if (!r.ok) {
-		snprintf(out->why, sizeof(out->why), "%s", r.why);
+	total_outliers += r->outliers;
+	total_ops += r->ops;
+	if (!r->ok) {
+		snprintf(out->why, sizeof(out->why), "%s", r->why);
 		return;
 	}
-	uint64_t ticks = r.t_alloc + r.t_free + r.t_realloc;
-	uint64_t calls = r.n_alloc + r.n_free + r.n_realloc;
+	uint64_t ticks = r->t_alloc + r->t_free + r->t_realloc;
+	uint64_t calls = r->n_alloc + r->n_free + r->n_realloc;
 	out->ok = true;
-	out->outliers = (double)r.outliers;
+	out->outliers = (double)r->outliers;
 	out->mops = ticks ? (double)calls / ((double)ticks / tpn) * 1e3 : 0;
-	if (r.n_realloc > r.n_alloc + r.n_free)
-		out->ns_pair = (double)r.t_realloc / (double)r.n_realloc / tpn;
+	if (r->n_realloc > r->n_alloc + r->n_free)
+		out->ns_pair = (double)r->t_realloc / (double)r->n_realloc / tpn;
 	else
-		out->ns_pair = ((r.n_alloc ? (double)r.t_alloc / (double)r.n_alloc : 0) +
-				(r.n_free ? (double)r.t_free / (double)r.n_free : 0)) /
+		out->ns_pair = ((r->n_alloc ? (double)r->t_alloc / (double)r->n_alloc : 0) +
+				(r->n_free ? (double)r->t_free / (double)r->n_free : 0)) /
 			       tpn;
-	out->p999 = (double)r.p999;
-	out->worst = (double)r.worst;
-	out->live = (double)r.peak_live;
-	out->foot = (double)(s.fp_peak - s.fp_base);
+	out->p999 = (double)r->p999;
+	out->worst = (double)r->worst;
+	out->live = (double)r->peak_live;
+	out->foot = sh->fp_peak > sh->fp_base ? (double)(sh->fp_peak - sh->fp_base) : 0;
 }
 
 /* Median of each figure over the rounds; not ok if any round failed (first reason kept). */
 static struct cell summarize(const struct cell *cells, unsigned rounds)
 {
 	struct cell m;
-	double v[6][MAX_ROUNDS];
+	double v[7][MAX_ROUNDS];
 
 	memset(&m, 0, sizeof(m));
 	m.ok = true;
@@ -189,6 +245,7 @@ static struct cell summarize(const struct cell *cells, unsigned rounds)
 		v[3][i] = cells[i].worst;
 		v[4][i] = cells[i].live;
 		v[5][i] = cells[i].foot;
+		v[6][i] = cells[i].outliers;
 	}
 	m.mops = median(v[0], rounds);
 	m.ns_pair = median(v[1], rounds);
@@ -196,19 +253,20 @@ static struct cell summarize(const struct cell *cells, unsigned rounds)
 	m.worst = median(v[3], rounds);
 	m.live = median(v[4], rounds);
 	m.foot = median(v[5], rounds);
+	m.outliers = median(v[6], rounds);
 	return m;
 }
 
 static void print_header(const struct opts *o)
 {
 	if (o->csv) {
-		printf("workload,allocator,status,mops,ns_pair,p999_%s,worst_%s,peak_live,"
+		printf("workload,allocator,status,mops,ns_pair,p999_%s,worst_%s,over_1ms,peak_live,"
 		       "footprint,foot_per_live,reason\n",
 		       BENCH_TICK_UNIT, BENCH_TICK_UNIT);
 		return;
 	}
-	printf("%-9s %-9s %8s %8s %10s %10s %11s %11s %9s\n", "workload", "allocator", "Mops/s",
-	       "ns/a+f", "p99.9", "worst", "peak live", "footprint", "foot/live");
+	printf("%-9s %-9s %8s %8s %8s %8s %5s %11s %11s %9s\n", "workload", "allocator", "Mops/s",
+	       "ns/a+f", "p99.9", "worst", ">1ms", "peak live", "footprint", "foot/live");
 }
 
 static void print_row(const struct opts *o, const char *w, const char *c, const struct cell *m,
@@ -218,10 +276,10 @@ static void print_row(const struct opts *o, const char *w, const char *c, const 
 
 	if (o->csv) {
 		if (na || !m->ok)
-			printf("%s,%s,n/a,,,,,,,,\"%s\"\n", w, c, na ? na : m->why);
+			printf("%s,%s,n/a,,,,,,,,,\"%s\"\n", w, c, na ? na : m->why);
 		else
-			printf("%s,%s,ok,%.3f,%.1f,%.0f,%.0f,%.0f,%.0f,%.3f,\n", w, c, m->mops,
-			       m->ns_pair, m->p999, m->worst, m->live, m->foot,
+			printf("%s,%s,ok,%.3f,%.1f,%.0f,%.0f,%.0f,%.0f,%.0f,%.3f,\n", w, c, m->mops,
+			       m->ns_pair, m->p999, m->worst, m->outliers, m->live, m->foot,
 			       m->live > 0 ? m->foot / m->live : 0);
 		return;
 	}
@@ -237,8 +295,8 @@ static void print_row(const struct opts *o, const char *w, const char *c, const 
 		snprintf(foot, sizeof(foot), "-");
 		snprintf(ratio, sizeof(ratio), "-");
 	}
-	printf("%-9s %-9s %8.2f %8.1f %10.0f %10.0f %11s %11s %9s\n", w, c, m->mops, m->ns_pair,
-	       m->p999, m->worst, live, foot, ratio);
+	printf("%-9s %-9s %8.2f %8.1f %8.0f %8.0f %5.0f %11s %11s %9s\n", w, c, m->mops, m->ns_pair,
+	       m->p999, m->worst, m->outliers, live, foot, ratio);
 }
 
 static int run_table(const struct opts *o, struct contender *all, size_t nall)
@@ -313,11 +371,12 @@ static int run_sweep(const struct opts *o, struct contender *all, size_t nall)
 		return 2;
 	}
 	if (o->csv)
-		printf("backend,workload,live,heap,status,mops,ns_pair,p999_%s,worst_%s,reason\n",
+		printf("backend,workload,live,heap,status,mops,ns_pair,p999_%s,worst_%s,over_1ms,"
+		       "reason\n",
 		       BENCH_TICK_UNIT, BENCH_TICK_UNIT);
 	else
-		printf("%-8s %-8s %5s %9s %8s %8s %10s %10s\n", "backend", "workload", "live",
-		       "heap", "Mops/s", "ns/a+f", "p99.9", "worst");
+		printf("%-8s %-8s %5s %9s %8s %8s %8s %8s %5s\n", "backend", "workload", "live",
+		       "heap", "Mops/s", "ns/a+f", "p99.9", "worst", ">1ms");
 	for (size_t wi = 0; wi < sizeof(sw) / sizeof(sw[0]); wi++) {
 		const struct workload *w = NULL;
 		double lo[2] = {1e300, 1e300}, hi[2] = {0, 0};
@@ -342,7 +401,7 @@ static int run_sweep(const struct opts *o, struct contender *all, size_t nall)
 			if (!m.ok) {
 				all_ok = false;
 				if (o->csv)
-					printf("%s,%s,%zu,%zu,n/a,,,,,\"%s\"\n", c->name, w->name,
+					printf("%s,%s,%zu,%zu,n/a,,,,,,\"%s\"\n", c->name, w->name,
 					       live, heaps[h], m.why);
 				else
 					printf("%-8s %-8s %5zu %9s n/a (%s)\n", c->name, w->name,
@@ -358,11 +417,13 @@ static int run_sweep(const struct opts *o, struct contender *all, size_t nall)
 			if (m.worst > hi[1])
 				hi[1] = m.worst;
 			if (o->csv)
-				printf("%s,%s,%zu,%zu,ok,%.3f,%.1f,%.0f,%.0f,\n", c->name, w->name,
-				       live, heaps[h], m.mops, m.ns_pair, m.p999, m.worst);
+				printf("%s,%s,%zu,%zu,ok,%.3f,%.1f,%.0f,%.0f,%.0f,\n", c->name,
+				       w->name, live, heaps[h], m.mops, m.ns_pair, m.p999, m.worst,
+				       m.outliers);
 			else
-				printf("%-8s %-8s %5zu %9s %8.2f %8.1f %10.0f %10.0f\n", c->name,
-				       w->name, live, hb, m.mops, m.ns_pair, m.p999, m.worst);
+				printf("%-8s %-8s %5zu %9s %8.2f %8.1f %8.0f %8.0f %5.0f\n",
+				       c->name, w->name, live, hb, m.mops, m.ns_pair, m.p999,
+				       m.worst, m.outliers);
 		}
 		if (!o->csv && all_ok && lo[0] > 0 && lo[1] > 0)
 			printf(
@@ -390,6 +451,8 @@ static void usage(FILE *f)
 		"  -S, --heap-sweep     one backend (--backend, default tlsf) on heaps of\n"
 		"                       1 MiB..1 GiB: are worst and p99.9 flat?\n"
 		"      --stats          keep kalloc statistics during runs (default off)\n"
+		"      --in-process     run everything in this process instead of one fork()\n"
+		"                       per run (glibc then carries state between runs)\n"
 		"  -L, --list           list workloads and allocators, then exit\n"
 		"  -h, --help           this text\n",
 		MAX_ROUNDS);
@@ -426,7 +489,7 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct opts o = {NULL, NULL, 5, 200000, (size_t)64 << 20, 0, 1, false, false, false};
+	struct opts o = {NULL, NULL, 5, 200000, (size_t)64 << 20, 0, 1, false, false, false, false};
 	struct contender all[MAX_CONTENDERS];
 	size_t nall = contenders_all(all, MAX_CONTENDERS);
 	bool list = false;
@@ -484,6 +547,9 @@ int main(int argc, char **argv)
 		case 1:
 			o.stats = true;
 			break;
+		case 2:
+			o.in_process = true;
+			break;
 		case 'L':
 			list = true;
 			break;
@@ -505,6 +571,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	bench_timing_init();
+	bench_glibc_resolve();
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED) {
+		perror("kalloc-bench: mmap");
+		return 2;
+	}
 	double t0 = now_s();
 	if (!o.csv) {
 		char hb[32];
@@ -521,7 +593,7 @@ int main(int argc, char **argv)
 	if (!o.csv)
 		printf(
 		    "elapsed %.1f s; %llu of %llu timed calls took over 1 ms (preemption) and are"
-		    " left out of Mops/s and ns/a+f\n",
+		    " left out of Mops/s, ns/a+f and worst\n",
 		    now_s() - t0, (unsigned long long)total_outliers,
 		    (unsigned long long)total_ops);
 	return rc;

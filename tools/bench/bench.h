@@ -49,8 +49,8 @@ double bench_ticks_per_ns(void);
 uint64_t bench_tick_overhead(void);
 /**
  * Samples of this many ticks (1 ms) or more are the OS taking the CPU away (preemption on a
- * shared machine), not allocator work: they count in the histogram (p99.9, worst) but not
- * in the sums behind ops/s and ns per call.
+ * shared machine), not allocator work: they count in the histogram (p99.9) and are counted
+ * apart, but stay out of the sums behind ops/s and ns per call and out of "worst".
  */
 uint64_t bench_outlier_ticks(void);
 
@@ -114,6 +114,9 @@ bool contender_begin(struct session *s, const struct contender *c, size_t heap_l
 void contender_sample(struct session *s);
 /** End a run: final footprint (kalloc: pages of the heap ever touched), heap released. */
 void contender_end(struct session *s);
+
+/** Look glibc's allocator up in libc.so.6 (once; before forking runs). */
+void bench_glibc_resolve(void);
 
 /** True if mimalloc was linked in. */
 bool bench_have_mimalloc(void);

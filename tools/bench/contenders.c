@@ -71,9 +71,8 @@ static void *(*g_malloc)(size_t);
 static void (*g_free)(void *);
 static void *(*g_realloc)(void *, size_t);
 static struct mallinfo2 (*g_mallinfo2)(void);
-static int (*g_trim)(size_t);
 
-static void glibc_resolve(void)
+void bench_glibc_resolve(void)
 {
 	void *h;
 
@@ -85,7 +84,6 @@ static void glibc_resolve(void)
 		g_free = (void (*)(void *))dlsym(h, "free");
 		g_realloc = (void *(*)(void *, size_t))dlsym(h, "realloc");
 		g_mallinfo2 = (struct mallinfo2(*)(void))dlsym(h, "mallinfo2");
-		g_trim = (int (*)(size_t))dlsym(h, "malloc_trim");
 	}
 	if (!g_malloc || !g_free || !g_realloc) {
 		/* Not glibc's libc.so.6: the plain names are the system allocator. */
@@ -115,7 +113,8 @@ static void *c_realloc(void *ctx, void *p, size_t n)
 
 static const struct api glibc_api = {c_malloc, c_free, c_realloc};
 
-/* Bytes glibc holds from the OS: the main arena's extent plus mmapped chunks. */
+/* Bytes glibc holds from the OS: the extent of its heaps (arena) plus mmapped chunks. Each
+ * run starts in a fresh fork() of the bench (bench.c), so the extent is this run's alone. */
 static size_t glibc_footprint(void)
 {
 	if (!g_mallinfo2)
@@ -234,14 +233,10 @@ bool contender_begin(struct session *s, const struct contender *c, size_t heap_l
 		break;
 	}
 	case C_GLIBC:
-		glibc_resolve();
-		/* Give back what earlier runs left so that this run starts from the same place. */
-		if (g_trim)
-			g_trim(0);
+		bench_glibc_resolve();
+		/* The baseline is what is in use for others (libc itself): the free space glibc
+		 * keeps from the OS (its 128 KiB top pad, holes) counts in this run's footprint. */
 		s->api = &glibc_api;
-		/* What glibc holds for others (it is not this process's malloc when mimalloc is
-		 * linked, but libc uses it internally): the bytes in use now. The arena's free
-		 * top that glibc keeps from the OS counts in the footprint. */
 		if (g_mallinfo2) {
 			struct mallinfo2 mi = g_mallinfo2();
 			s->fp_base = mi.uordblks + mi.hblkhd;

@@ -54,6 +54,8 @@ static inline void account(struct wctx *x, uint64_t dt, uint64_t *sum, uint64_t 
 	}
 	*sum += dt;
 	(*count)++;
+	if (dt > x->r->worst)
+		x->r->worst = dt;
 }
 
 /* Write one byte per page and the last byte: the block is really used, and every page it
@@ -71,13 +73,17 @@ static void touch(void *p, size_t n, unsigned char tag)
 static void note_live(struct wctx *x, size_t plus, size_t minus)
 {
 	x->live = x->live + plus - minus;
-	/* Footprint samples at every new peak of live bytes and every 256 operations: the
-	 * footprint can peak after the live bytes do (fragmentation). */
+	/* Footprint samples at new peaks of live bytes (at most every 16 operations) and
+	 * every 256 operations: the footprint can peak after the live bytes do
+	 * (fragmentation). */
+	x->since_sample++;
 	if (x->live > x->r->peak_live) {
 		x->r->peak_live = x->live;
-		contender_sample(x->s);
-		x->since_sample = 0;
-	} else if (++x->since_sample >= 256) {
+		if (x->since_sample >= 16) {
+			contender_sample(x->s);
+			x->since_sample = 0;
+		}
+	} else if (x->since_sample >= 256) {
 		contender_sample(x->s);
 		x->since_sample = 0;
 	}
@@ -174,7 +180,6 @@ static void begin(struct wctx *x, struct session *s, uint64_t seed, struct hist 
 static void finish(struct wctx *x)
 {
 	x->r->p999 = hist_quantile(x->h, 0.999);
-	x->r->worst = x->h->max;
 }
 
 /* ---- churn: random allocs and frees around a live target ----------------------------- */
