@@ -37,6 +37,9 @@
 
 #include "alloc.h"
 
+/** @brief Registry entry ("tlsf"): caps FREE, ANYSIZE, ADDMEM, REALLOC, WALK, OWNS. */
+extern const struct ka_backend ka_backend_tlsf;
+
 /**
  * @brief Build a TLSF heap in [base, base+len): the control structure at the (aligned) start,
  * the rest becomes the first pool.

@@ -12,8 +12,24 @@
 #include "tlsf_priv.h"
 #include "kstring.h"
 
+/* The hot path is a handful of small steps; inlining them all into alloc and free saves the
+ * calls and lets the compiler keep the control structure's fields in registers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TLSF_HOT	 static inline __attribute__((always_inline))
+#define TLSF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define TLSF_HOT	 static inline
+#define TLSF_UNLIKELY(x) (x)
+#endif
+
 /* ---- free lists ---------------------------------------------------------------------------- */
 
+/*
+ * The list operations below are written without data-dependent branches where a list may or
+ * may not be empty: that outcome is random under a random workload, and a mispredicted branch
+ * costs more than the few instructions of a conditional move. Writes that would go through a
+ * NULL link go to t->scratch instead.
+ */
 static inline void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 {
 	unsigned fl, sl;
@@ -23,8 +39,7 @@ static inline void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 	h = t->heads[fl][sl];
 	b->next_free = h;
 	b->prev_free = NULL;
-	if (h)
-		h->prev_free = b;
+	(h ? h : &t->scratch)->prev_free = b;
 	t->heads[fl][sl] = b;
 	t->fl_bitmap |= (size_t)1 << fl;
 	t->sl_bitmap[fl] |= (uint32_t)1 << sl;
@@ -32,40 +47,48 @@ static inline void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 }
 
 /*
- * Unlink b from list (fl, sl). The neighbours' links must point back at b (a safe unlink, as
- * glibc does): a free block whose links were overwritten is reported instead of letting the
- * splice write through forged pointers.
+ * Unlink b from list (fl, sl). The links must point into the heap and back at b (a safe
+ * unlink, as glibc does): links overwritten after a free are reported instead of being
+ * followed or written through.
  */
 static inline void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, unsigned fl, unsigned sl,
 			       size_t stride)
 {
 	struct tlsf_block *prev = b->prev_free, *next = b->next_free;
-	uintptr_t low = t->lo - TLSF_HDR, span = t->hi - low;
+	struct tlsf_block *nt = next ? next : &t->scratch;
+	struct tlsf_block **pnext = prev ? &prev->next_free : &t->heads[fl][sl];
 
-	/* Links overwritten after a free (use after free) usually point outside the heap:
-	 * refuse to follow them rather than fault. */
-	if ((next && (uintptr_t)next - low >= span) || (prev && (uintptr_t)prev - low >= span))
+	if ((((uintptr_t)next - t->blo >= t->bspan) & (next != NULL)) |
+	    (((uintptr_t)prev - t->blo >= t->bspan) & (prev != NULL)))
 		ka_misuse(&t->base, "corrupted free list (use after free?)", tlsf_payload(b));
-	if (next) {
-		if (next->prev_free != b)
-			ka_misuse(&t->base, "corrupted free list (next link)", tlsf_payload(b));
-		next->prev_free = prev;
-	}
-	if (prev) {
-		if (prev->next_free != b)
-			ka_misuse(&t->base, "corrupted free list (prev link)", tlsf_payload(b));
-		prev->next_free = next;
-	} else {
-		if (t->heads[fl][sl] != b)
-			ka_misuse(&t->base, "corrupted free list (head)", tlsf_payload(b));
-		t->heads[fl][sl] = next;
-		if (!next) {
-			t->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
-			if (!t->sl_bitmap[fl])
-				t->fl_bitmap &= ~((size_t)1 << fl);
-		}
-	}
+	t->scratch.prev_free = b;
+	if ((nt->prev_free != b) | (*pnext != b))
+		ka_misuse(&t->base, "corrupted free list (links do not point back)",
+			  tlsf_payload(b));
+	nt->prev_free = prev;
+	*pnext = next;
+	t->sl_bitmap[fl] &= ~((uint32_t)(t->heads[fl][sl] == NULL) << sl);
+	t->fl_bitmap &= ~((size_t)(t->sl_bitmap[fl] == 0) << fl);
 	t->avail -= stride - TLSF_HDR;
+}
+
+/* unlink_free() for the head of its list, the allocation path: fewer links to verify. */
+static inline void unlink_head(struct ka_tlsf *t, struct tlsf_block *b, unsigned fl, unsigned sl)
+{
+	struct tlsf_block *next = b->next_free;
+	struct tlsf_block *nt = next ? next : &t->scratch;
+
+	if ((((uintptr_t)next - t->blo >= t->bspan) & (next != NULL)) | (b->prev_free != NULL))
+		ka_misuse(&t->base, "corrupted free list (use after free?)", tlsf_payload(b));
+	t->scratch.prev_free = b;
+	if (nt->prev_free != b)
+		ka_misuse(&t->base, "corrupted free list (links do not point back)",
+			  tlsf_payload(b));
+	nt->prev_free = NULL;
+	t->heads[fl][sl] = next;
+	t->sl_bitmap[fl] &= ~((uint32_t)(next == NULL) << sl);
+	t->fl_bitmap &= ~((size_t)(t->sl_bitmap[fl] == 0) << fl);
+	t->avail -= tlsf_stride(b) - TLSF_HDR;
 }
 
 static inline void remove_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
@@ -102,7 +125,7 @@ static inline struct tlsf_block *search_lists(const struct ka_tlsf *t, unsigned 
  * fit: one comparison, no list walk. That second look makes every request up to the size
  * info() reports as maxalloc succeed.
  */
-static inline struct tlsf_block *take_block(struct ka_tlsf *t, size_t stride)
+TLSF_HOT struct tlsf_block *take_block(struct ka_tlsf *t, size_t stride)
 {
 	unsigned fl, sl;
 	struct tlsf_block *b;
@@ -115,7 +138,7 @@ static inline struct tlsf_block *take_block(struct ka_tlsf *t, size_t stride)
 		if (!b || tlsf_stride(b) < stride)
 			return NULL;
 	}
-	unlink_free(t, b, fl, sl, tlsf_stride(b));
+	unlink_head(t, b, fl, sl);
 	return b;
 }
 
@@ -124,7 +147,7 @@ static inline struct tlsf_block *take_block(struct ka_tlsf *t, size_t stride)
  * large enough for a block back to the free lists. b's next neighbour is used (I3), so the
  * remainder never needs merging.
  */
-static inline void use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+TLSF_HOT void use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 {
 	size_t bs = tlsf_stride(b);
 	struct tlsf_block *next = (struct tlsf_block *)((uintptr_t)b + bs);
@@ -168,15 +191,15 @@ static noreturn void bad_block(const struct ka_tlsf *t, const void *ptr, size_t 
  * block's always-valid prev_phys points back at it. An interior or forged pointer would need
  * all of these to hold by chance.
  */
-static inline struct tlsf_block *live_block(struct ka_tlsf *t, const void *ptr)
+TLSF_HOT struct tlsf_block *live_block(struct ka_tlsf *t, const void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr;
 	struct tlsf_block *b;
 	size_t sz, s;
 
-	if ((p & (TLSF_ALIGN - 1)) != 0 || p - t->lo >= t->hi - t->lo)
-		ka_misuse(&t->base, "pointer not from this heap (foreign or misaligned)", ptr);
 	b = tlsf_from_payload(ptr);
+	if ((p & (TLSF_ALIGN - 1)) != 0 || (uintptr_t)b - t->blo >= t->bspan)
+		ka_misuse(&t->base, "pointer not from this heap (foreign or misaligned)", ptr);
 	sz = b->size;
 	s = sz & ~TLSF_FLAGS;
 	if ((sz & TLSF_FREE) || s < TLSF_MIN_STRIDE || (s & (TLSF_ALIGN - 1)) != 0 ||
@@ -221,8 +244,8 @@ static void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align)
 	p = (uintptr_t)tlsf_payload(b);
 	ap = (p + (align - 1)) & ~(uintptr_t)(align - 1);
 	gap = ap - p;
-	if (gap != 0 && gap < TLSF_MIN_STRIDE)
-		gap += align;
+	if (gap != 0 && gap < TLSF_MIN_STRIDE) /* next boundaries until a block fits */
+		gap += ka_align_up(TLSF_MIN_STRIDE - gap, align);
 	if (gap != 0) {
 		size_t bs = tlsf_stride(b);
 		struct tlsf_block *nb = (struct tlsf_block *)((uintptr_t)b + gap);
@@ -274,9 +297,8 @@ static void tlsf_free(struct ka_alloc *a, void *ptr)
 		size_t ps;
 
 		/* prev must lie in [first block of the lowest pool, b) before we read it. */
-		uintptr_t low = t->lo - TLSF_HDR;
-
-		if ((uintptr_t)prev - low >= (uintptr_t)b - low || !(prev->size & TLSF_FREE) ||
+		if ((uintptr_t)prev - t->blo >= (uintptr_t)b - t->blo ||
+		    !(prev->size & TLSF_FREE) ||
 		    (uintptr_t)prev + tlsf_stride(prev) != (uintptr_t)b)
 			ka_misuse(a, "corrupted header of the previous block", ptr);
 		ps = tlsf_stride(prev);
@@ -409,10 +431,11 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	s->size = TLSF_PREV_FREE;
 	insert_free(t, b, sent - first);
 
-	if (first + TLSF_HDR < t->lo)
-		t->lo = first + TLSF_HDR;
+	if (first < t->blo)
+		t->blo = first;
 	if (sent > t->hi)
 		t->hi = sent;
+	t->bspan = t->hi - t->blo;
 	t->total += end - raw;
 	t->meta += (end - raw) - (sent - first - TLSF_HDR);
 	return 0;
@@ -510,7 +533,7 @@ struct ka_alloc *ka_tlsf_init(void *base, size_t len)
 	t = (struct ka_tlsf *)c;
 	memset(t, 0, sizeof(*t));
 	ka_alloc_init(&t->base, &tlsf_ops, "tlsf");
-	t->lo = UINTPTR_MAX;
+	t->blo = UINTPTR_MAX;
 	t->hi = 0;
 	t->pool_tail = &t->pools;
 	if (add_pool(t, raw, c + sizeof(*t), end) != 0)

@@ -134,14 +134,16 @@ struct ka_tlsf {
 	size_t fl_bitmap;		   /* bit fl: sl_bitmap[fl] != 0 */
 	uint32_t sl_bitmap[TLSF_FL_COUNT]; /* bit sl: heads[fl][sl] != NULL */
 	struct tlsf_block *heads[TLSF_FL_COUNT][TLSF_SL_COUNT];
-	uintptr_t lo;		 /* lowest payload address of any pool */
+	uintptr_t blo;		 /* lowest first-block address of any pool */
 	uintptr_t hi;		 /* highest sentinel address of any pool */
+	uintptr_t bspan;	 /* hi - blo: every block header lies in [blo, hi] */
 	size_t avail;		 /* sum of usable sizes of free blocks (I6) */
 	size_t total;		 /* bytes handed to init + add_memory */
 	size_t meta;		 /* bytes never usable: control, pool headers, ... */
 	struct tlsf_pool *pools; /* in the order they were added */
 	struct tlsf_pool **pool_tail;
 	size_t npools;
+	struct tlsf_block scratch; /* target of list writes through a NULL link; never read */
 };
 
 /** Bytes the control structure takes at the start of init's region, worst case. */

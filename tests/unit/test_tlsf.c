@@ -322,8 +322,11 @@ static void test_coalesce(void **state)
 	assert_ptr_equal(blk(guard)->prev_phys, blk(x));
 	assert_int_equal(ka_check(a), 0);
 
-	/* The merged block is reused as a whole. */
-	void *w = ka_malloc(a, sx + sy + sz - TLSF_HDR);
+	/* The merged block is the smallest free one, so good fit picks it for any request its
+	 * list guarantees (the list's smallest stride). */
+	unsigned mfl, msl;
+	tlsf_mapping(sx + sy + sz, &mfl, &msl);
+	void *w = ka_malloc(a, tlsf_list_min(mfl, msl) - TLSF_HDR);
 	assert_ptr_equal(w, x);
 	ka_free(a, w);
 
