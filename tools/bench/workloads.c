@@ -5,8 +5,9 @@
  * its own, writes into every page of every block it gets (as a program would, and so that
  * the page-based footprint sees it), and tracks the bytes requested and live.
  *
- * Only the steady state is timed: the churn workloads first fill up to their live target
- * untimed, the others run a quarter of their operations as an untimed warm-up.
+ * Only the steady state is timed: every workload first runs a quarter of its operations
+ * untimed (the churn workloads after filling up to their live target), so that first-touch
+ * page faults of a fresh heap mostly fall outside the timed part.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -205,9 +206,9 @@ static size_t size_powerlaw(struct wctx *x)
 	return ((size_t)1 << e) + (size_t)(rnd(x) % ((uint64_t)1 << e));
 }
 
-/* Fill to `live` blocks untimed, then `ops` timed operations: below 3/4 of the target
- * always allocate, above 5/4 always free, in between toss a coin; frees hit a random
- * live block. */
+/* Fill to `live` blocks untimed, then ops/4 untimed and `ops` timed operations: below 3/4
+ * of the target always allocate, above 5/4 always free, in between toss a coin; frees hit
+ * a random live block. */
 static void churn(struct session *s, uint64_t ops, uint64_t seed, struct hist *h, struct result *r,
 		  size_t live, size_fn pick)
 {
@@ -227,8 +228,8 @@ static void churn(struct session *s, uint64_t ops, uint64_t seed, struct hist *h
 		t.p[t.count] = p;
 		t.n[t.count++] = n;
 	}
-	x.timed = true;
-	for (uint64_t op = 0; op < ops; op++) {
+	for (uint64_t op = 0, warm = ops / 4; op < warm + ops; op++) {
+		x.timed = op >= warm;
 		bool alloc = t.count < lo ? true : t.count >= hi ? false : (rnd(&x) & 1);
 		if (alloc) {
 			size_t n = pick(&x);
