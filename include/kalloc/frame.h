@@ -89,7 +89,11 @@ struct ka_frame_ops {
 	 */
 	int (*add_memory)(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
 			  size_t frames, uintptr_t dm_off);
-	/** Bytes of metadata add_memory needs for `frames` frames; 0 if frames is 0 or too many. */
+	/**
+	 * Bytes of metadata add_memory needs for `frames` frames; 0 if frames is 0 or too many.
+	 * Never decreases as `frames` grows, so an area sized for N frames serves any fewer
+	 * (callers carve the area from the region itself and add the rest).
+	 */
 	size_t (*metadata_size)(struct ka_frame_alloc *fa, size_t frames);
 	/** Count inconsistencies (each logged through ka_plat_log), never abort. */
 	unsigned (*check)(struct ka_frame_alloc *fa);

@@ -435,9 +435,22 @@ static int finish_alloc(struct ka_fbitmap *fb, struct ka_fbitmap_region *r, size
 	return 0;
 }
 
+/* At KA_CFG_DEBUG 3 every operation that changes the allocator is followed by a full
+ * check, so corruption is reported next to the operation that caused it. */
+static int debug_check(struct ka_frame_alloc *fa, int rc)
+{
+#if KA_CFG_DEBUG >= 3
+	if (fa->ops->check(fa) != 0)
+		ka_plat_panic("kalloc: frame allocator check failed after an operation");
+#else
+	(void)fa;
+#endif
+	return rc;
+}
+
 /* ---- ops ----------------------------------------------------------------------------------- */
 
-static int fbm_alloc(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames, unsigned flags)
+static int fbm_alloc_op(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames, unsigned flags)
 {
 	struct ka_fbitmap *fb = to_fbm(fa);
 	struct ka_fbitmap_region *r;
@@ -476,8 +489,8 @@ static int fbm_alloc(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames
 	return finish_alloc(fb, r, rel, frames, flags, paddr);
 }
 
-static int fbm_alloc_range(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames,
-			   ka_paddr_t min, ka_paddr_t max, size_t align, unsigned flags)
+static int fbm_alloc_range_op(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames,
+			      ka_paddr_t min, ka_paddr_t max, size_t align, unsigned flags)
 {
 	struct ka_fbitmap *fb = to_fbm(fa);
 	uint64_t minpfn, maxpfn, a;
@@ -506,7 +519,7 @@ static int fbm_alloc_range(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t 
 	return KA_ENOMEM;
 }
 
-static int fbm_free(struct ka_frame_alloc *fa, ka_paddr_t paddr, size_t frames)
+static int fbm_free_op(struct ka_frame_alloc *fa, ka_paddr_t paddr, size_t frames)
 {
 	struct ka_fbitmap *fb = to_fbm(fa);
 	uint64_t pfn;
@@ -585,8 +598,8 @@ static size_t fbm_metadata_size(struct ka_frame_alloc *fa, size_t frames)
 	return bytes;
 }
 
-static int fbm_add_memory(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
-			  size_t frames, uintptr_t dm_off)
+static int fbm_add_memory_op(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
+			     size_t frames, uintptr_t dm_off)
 {
 	struct ka_fbitmap *fb = to_fbm(fa);
 	struct ka_fbitmap_region *r, **link;
@@ -774,6 +787,28 @@ static unsigned fbm_check(struct ka_frame_alloc *fa)
 	if (nfree != fa->free_frames)
 		report(&c, "free frame count differs from the regions", 0);
 	return c.found;
+}
+
+static int fbm_alloc(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames, unsigned flags)
+{
+	return debug_check(fa, fbm_alloc_op(fa, paddr, frames, flags));
+}
+
+static int fbm_alloc_range(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames,
+			   ka_paddr_t min, ka_paddr_t max, size_t align, unsigned flags)
+{
+	return debug_check(fa, fbm_alloc_range_op(fa, paddr, frames, min, max, align, flags));
+}
+
+static int fbm_free(struct ka_frame_alloc *fa, ka_paddr_t paddr, size_t frames)
+{
+	return debug_check(fa, fbm_free_op(fa, paddr, frames));
+}
+
+static int fbm_add_memory(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
+			  size_t frames, uintptr_t dm_off)
+{
+	return debug_check(fa, fbm_add_memory_op(fa, metadata, paddr, frames, dm_off));
 }
 
 static const struct ka_frame_ops fbm_ops = {

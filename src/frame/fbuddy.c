@@ -271,6 +271,19 @@ static size_t search(const struct ka_fbuddy_region *r, size_t lo, size_t hi, siz
 	return s != NONE ? s : scan_search(r, lo, hi, n, a);
 }
 
+/* At KA_CFG_DEBUG 3 every operation that changes the allocator is followed by a full
+ * check, so corruption is reported next to the operation that caused it. */
+static int debug_check(struct ka_frame_alloc *fa, int rc)
+{
+#if KA_CFG_DEBUG >= 3
+	if (fa->ops->check(fa) != 0)
+		ka_plat_panic("kalloc: frame allocator check failed after an operation");
+#else
+	(void)fa;
+#endif
+	return rc;
+}
+
 /* ---- ops ------------------------------------------------------------------------------------- */
 
 static struct ka_fbuddy_region *find_region(struct ka_fbuddy *fb, uint64_t pfn)
@@ -299,7 +312,7 @@ static int finish_alloc(struct ka_fbuddy *fb, struct ka_fbuddy_region *r, size_t
 	return 0;
 }
 
-static int fbd_alloc(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames, unsigned flags)
+static int fbd_alloc_op(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames, unsigned flags)
 {
 	struct ka_fbuddy *fb = to_fbd(fa);
 	struct ka_fbuddy_region *r;
@@ -355,8 +368,8 @@ static int fbd_alloc(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames
 	return finish_alloc(fb, r, rel, frames, flags, paddr);
 }
 
-static int fbd_alloc_range(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames,
-			   ka_paddr_t min, ka_paddr_t max, size_t align, unsigned flags)
+static int fbd_alloc_range_op(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames,
+			      ka_paddr_t min, ka_paddr_t max, size_t align, unsigned flags)
 {
 	struct ka_fbuddy *fb = to_fbd(fa);
 	uint64_t minpfn, maxpfn, a;
@@ -385,7 +398,7 @@ static int fbd_alloc_range(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t 
 	return KA_ENOMEM;
 }
 
-static int fbd_free(struct ka_frame_alloc *fa, ka_paddr_t paddr, size_t frames)
+static int fbd_free_op(struct ka_frame_alloc *fa, ka_paddr_t paddr, size_t frames)
 {
 	struct ka_fbuddy *fb = to_fbd(fa);
 	uint64_t pfn;
@@ -453,8 +466,8 @@ static size_t fbd_metadata_size(struct ka_frame_alloc *fa, size_t frames)
 	return layout_of(frames, &l) ? l.total : 0;
 }
 
-static int fbd_add_memory(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
-			  size_t frames, uintptr_t dm_off)
+static int fbd_add_memory_op(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
+			     size_t frames, uintptr_t dm_off)
 {
 	struct ka_fbuddy *fb = to_fbd(fa);
 	struct ka_fbuddy_region *r, **link;
@@ -632,6 +645,28 @@ static unsigned fbd_check(struct ka_frame_alloc *fa)
 	if (nfree != fa->free_frames)
 		report(&c, "free frame count differs from the regions", 0);
 	return c.found;
+}
+
+static int fbd_alloc(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames, unsigned flags)
+{
+	return debug_check(fa, fbd_alloc_op(fa, paddr, frames, flags));
+}
+
+static int fbd_alloc_range(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames,
+			   ka_paddr_t min, ka_paddr_t max, size_t align, unsigned flags)
+{
+	return debug_check(fa, fbd_alloc_range_op(fa, paddr, frames, min, max, align, flags));
+}
+
+static int fbd_free(struct ka_frame_alloc *fa, ka_paddr_t paddr, size_t frames)
+{
+	return debug_check(fa, fbd_free_op(fa, paddr, frames));
+}
+
+static int fbd_add_memory(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
+			  size_t frames, uintptr_t dm_off)
+{
+	return debug_check(fa, fbd_add_memory_op(fa, metadata, paddr, frames, dm_off));
 }
 
 static const struct ka_frame_ops fbd_ops = {

@@ -409,6 +409,22 @@ static void t_add_errors(void **state)
 	H->meta[H->nmeta++] = meta;
 }
 
+/* metadata_size never decreases with the frame count (callers size an area once for a
+ * region and give the allocator fewer frames), and is small per frame. */
+static void t_metadata_monotonic(void **state)
+{
+	struct ka_frame_alloc *fa = H->fa;
+	size_t prev = 0;
+
+	for (size_t f = 1; f < 70000; f += 1 + f / 64) {
+		size_t m = ka_fmetadata_size(fa, f);
+		assert_true(m > 0);
+		assert_true(m >= prev);
+		assert_true(m <= 1024 + f * 10);
+		prev = m;
+	}
+}
+
 #define BOTH(f)                                                                                    \
 	cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &kind_buddy),                 \
 	    cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &kind_bitmap)
@@ -428,6 +444,7 @@ int main(void)
 	    BOTH(t_align_past_region),
 	    BOTH(t_zero),
 	    BOTH(t_add_errors),
+	    BOTH(t_metadata_monotonic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

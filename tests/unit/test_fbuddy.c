@@ -5,6 +5,7 @@
  * across regions, the smallest fitting block chosen, the metadata layout size, the checker
  * finding corruption, and refused frees leaving the metadata byte for byte unchanged.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,9 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kalloc/fbuddy.h"
 #include "frame/fbuddy_priv.h"
@@ -247,13 +251,38 @@ static void t_check_finds_corruption(void **state)
 	env_free(e);
 }
 
+/* At KA_CFG_DEBUG 3 an operation on a corrupted allocator stops the program (the check after
+ * every operation); at lower levels this test has nothing to test and is skipped. */
+static void t_debug3_panics(void **state)
+{
+	(void)state;
+#if KA_CFG_DEBUG >= 3
+	pid_t pid = fork();
+	int st = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct env *e = env_new();
+		struct ka_fbuddy_region *r = env_add(e, 0, 100);
+
+		r->ord[1] = 0; /* a stray head */
+		ka_falloc(e->fa, 1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+#else
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(t_split_maximal),		cmocka_unit_test(t_no_merge_across_regions),
 	    cmocka_unit_test(t_smallest_block_first),	cmocka_unit_test(t_partial_free_merges),
 	    cmocka_unit_test(t_metadata_size),		cmocka_unit_test(t_refused_free_unchanged),
-	    cmocka_unit_test(t_check_finds_corruption),
+	    cmocka_unit_test(t_check_finds_corruption), cmocka_unit_test(t_debug3_panics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
