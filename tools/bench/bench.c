@@ -447,7 +447,7 @@ static void usage(FILE *f)
 		"  -w, --workload LIST  comma-separated workloads, or all (default)\n"
 		"  -r, --rounds N       rounds; each runs every allocator once, order rotated\n"
 		"                       (default 5, at most %d); figures are medians\n"
-		"  -n, --ops N          timed operations per run (default 200000)\n"
+		"  -n, --ops N          timed operations per run (default 100000)\n"
 		"  -H, --heap SIZE      kalloc heap per run, e.g. 64M (default), 1G\n"
 		"  -b, --backend LIST   comma-separated allocators (kalloc backends, glibc,\n"
 		"                       mimalloc), or all (default)\n"
@@ -495,7 +495,7 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct opts o = {NULL, NULL, 5, 200000, (size_t)64 << 20, 0, 1, false, false, false, false};
+	struct opts o = {NULL, NULL, 5, 100000, (size_t)64 << 20, 0, 1, false, false, false, false};
 	struct contender all[MAX_CONTENDERS];
 	size_t nall = contenders_all(all, MAX_CONTENDERS);
 	bool list = false;

@@ -274,9 +274,9 @@ static void run_powerlaw(struct session *s, uint64_t ops, uint64_t seed, struct 
 /* ---- realloc growth ------------------------------------------------------------------ */
 
 /* `live` buffers grow like strings being appended to: each operation picks a buffer; an
- * empty one is allocated (16-64 B), a full one (past its cap, log-uniform 1 KiB-256 KiB) is
- * freed, any other grows by 16 B to half its size. The first byte and the old last byte
- * must survive each realloc. */
+ * empty one is allocated (16-64 B), a full one (past its cap: 1 KiB << 0..8, plus up to as
+ * much again, so 1 KiB-512 KiB) is freed, any other grows by 16 B to half its size. The first byte
+ * and the old last byte must survive each realloc. */
 static void run_realloc(struct session *s, uint64_t ops, uint64_t seed, struct hist *h,
 			struct result *r, size_t live)
 {
@@ -425,7 +425,7 @@ const struct workload bench_workloads[] = {
     {"small", "8-256 B uniform, ~300 live, random frees", KA_CAP_FREE | KA_CAP_ANYSIZE, run_small},
     {"powerlaw", "16 B-1 MiB log-uniform, ~150 live, random frees", KA_CAP_FREE | KA_CAP_ANYSIZE,
      run_powerlaw},
-    {"realloc", "256 buffers growing by realloc to 1-256 KiB, then freed",
+    {"realloc", "256 buffers growing by realloc to 1-512 KiB, then freed",
      KA_CAP_FREE | KA_CAP_ANYSIZE, run_realloc},
     {"frag", "alternating short/long lifetimes, 8000 long-lived, 512 B-4 KiB misfits",
      KA_CAP_FREE | KA_CAP_ANYSIZE, run_frag},
