@@ -275,8 +275,8 @@ static void run_powerlaw(struct session *s, uint64_t ops, uint64_t seed, struct 
 
 /* `live` buffers grow like strings being appended to: each operation picks a buffer; an
  * empty one is allocated (16-64 B), a full one (past its cap: 1 KiB << 0..8, plus up to as
- * much again, so 1 KiB-512 KiB) is freed, any other grows by 16 B to half its size. The first byte
- * and the old last byte must survive each realloc. */
+ * much again, so 1 KiB-512 KiB) is freed, any other grows by 16 B to half its size. The
+ * first byte and the old last byte must survive each realloc. */
 static void run_realloc(struct session *s, uint64_t ops, uint64_t seed, struct hist *h,
 			struct result *r, size_t live)
 {
