@@ -13,7 +13,9 @@
 # "selftest=fail" on the kernel command line, where the kernel double-frees a block: it must
 # end with the failure status (i386: 35, riscv64: 1), the failure line and no success line.
 #
-# Usage: boot_qemu.sh [-o OUTDIR] [ARCH...]     ARCH: i386 riscv64 (default: both)
+# Usage: boot_qemu.sh [-o OUTDIR] [ARCH...]
+#   ARCH: i386 riscv64 (default: both), or clang-i386 clang-riscv64 (kernel and library built
+#   with clang and lld through cmake/toolchain-clang-<arch>.cmake).
 # Serial logs: OUTDIR/boot-<arch>-<case>.log (OUTDIR default: build/freestanding).
 set -eu
 
@@ -24,7 +26,7 @@ arches=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-o) out=$2; shift 2 ;;
-	-h | --help) sed -n '3,18p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,20p' "$0"; exit 0 ;;
 	-*) echo "boot_qemu: unknown option $1" >&2; exit 2 ;;
 	*) arches="$arches $1"; shift ;;
 	esac
@@ -49,7 +51,7 @@ boot() {
 	arch=$1 case=$2 mem=$3 want=$4 append=$5
 	log=$out/boot-$arch-$case.log
 	rm -f "$log"
-	case $arch in
+	case ${arch#clang-} in
 	i386)
 		set -- qemu-system-i386 -machine pc -accel tcg -m "$mem" -display none -no-reboot \
 			-nic none -serial "file:$log" -monitor none \
@@ -78,7 +80,7 @@ boot() {
 }
 
 for arch in $arches; do
-	case $arch in
+	case ${arch#clang-} in
 	# i386 also boots with 5 GiB: the map then has RAM above 4 GiB, which a 32-bit kernel
 	# must leave out, and a heap near 3 GiB tests 32-bit size arithmetic.
 	i386) pass=33 failst=35 qemu=qemu-system-i386 sizes="64 1024 5120" ;;
@@ -121,7 +123,7 @@ for arch in $arches; do
 		fi
 		heap=$(sed -n 's/.*(heap-mib=\([0-9]*\)).*/\1/p' "$log" | head -1)
 		reach=$mem
-		[ "$arch" != i386 ] || [ "$reach" -le 3072 ] || reach=3072 # QEMU pc: RAM above 3 GiB moves above 4 GiB
+		[ "${arch#clang-}" != i386 ] || [ "$reach" -le 3072 ] || reach=3072 # QEMU pc: RAM above 3 GiB moves above 4 GiB
 		if [ -z "$heap" ] || [ "$heap" -lt $((reach - 16)) ] || [ "$heap" -gt "$mem" ]; then
 			bad "$arch -m $mem: heap of '${heap:-no}' MiB, expected about $reach MiB"
 			continue

@@ -7,11 +7,13 @@
 # no constructors, no large stack frames).
 #
 # Usage: build_all.sh [-o OUTDIR] [--selftest] [TARGET...]
-#   TARGET    x86_64 i386 riscv64 aarch64 cortex-m4 (default: all of them)
+#   TARGET    x86_64 i386 riscv64 aarch64 cortex-m4 clang-i386 clang-riscv64 (default: all;
+#             the clang-* targets build with clang instead of gcc)
 #   -o DIR    build directories go to DIR/<target> (default: build/freestanding)
 #   --selftest  after the builds, prove the checker can fail: it must reject a copy of the
 #             x86_64 archive with an object calling an unknown function, one with a static
-#             constructor, one with thread-local data, and a build whose compiler is missing.
+#             constructor, one with thread-local data, one whose memcpy calls memset, and a
+#             build whose compiler is missing.
 # A target whose compiler is missing is a failure, never a skip (CI installs them all).
 # Exit status 0 iff every target built and passed.
 set -eu
@@ -25,12 +27,12 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	-o) out=$2; shift 2 ;;
 	--selftest) selftest=1; shift ;;
-	-h | --help) sed -n '3,16p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,18p' "$0"; exit 0 ;;
 	-*) echo "build_all: unknown option $1" >&2; exit 2 ;;
 	*) targets="$targets $1"; shift ;;
 	esac
 done
-[ -n "$targets" ] || targets="x86_64 i386 riscv64 aarch64 cortex-m4"
+[ -n "$targets" ] || targets="x86_64 i386 riscv64 aarch64 cortex-m4 clang-i386 clang-riscv64"
 mkdir -p "$out"
 jobs=${KA_JOBS:-2}
 
@@ -103,8 +105,18 @@ _Thread_local int ka_selftest_tls;
 int *ka_selftest_tls_addr(void);
 int *ka_selftest_tls_addr(void) { return &ka_selftest_tls; }
 EOC
-	for case in extern ctor tls; do
-		"$cc_" -m64 -ffreestanding -c "$st/$case.c" -o "$st/$case.o"
+	cat >"$st/memrec.c" <<'EOC'
+#include <stddef.h>
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *restrict d, const void *restrict s, size_t n);
+__attribute__((weak)) void *memcpy(void *restrict d, const void *restrict s, size_t n)
+{
+	(void)s;
+	return memset(d, 0, n);
+}
+EOC
+	for case in extern ctor tls memrec; do
+		"$cc_" -m64 -O2 -ffreestanding -c "$st/$case.c" -o "$st/$case.o"
 		cp "$ref/libkalloc.a" "$st/$case.a"
 		ar r "$st/$case.a" "$st/$case.o" 2>/dev/null
 		if "$here/check_symbols.sh" --nm "$nm_" --objdump "$od_" "$st/$case.a" 2>"$st/$case.err"; then

@@ -8,8 +8,11 @@
 #     libatomic (__atomic_*), TLS (__tls_get_addr) or a stack protector reference;
 #  2. no thread-local data (.tdata/.tbss) and no static constructors or destructors
 #     (.init_array/.fini_array/.ctors/.dtors), which a kernel does not run;
-#  3. with --stack-usage DIR: no function frame above KA_STACK_LIMIT bytes (default 1024)
-#     and no dynamic frame (VLA/alloca), from gcc's -fstack-usage .su files under DIR.
+#  3. the library's own memset/memcpy/memmove/memcmp (the weak fallbacks) hold no call to
+#     any of the four: a compiler that turns their loops back into library calls (gcc's
+#     loop distribution, clang's idiom recognition) would make them recurse forever;
+#  4. with --stack-usage DIR: no function frame above KA_STACK_LIMIT bytes (default 1024)
+#     and no dynamic frame (VLA/alloca), from the compiler's -fstack-usage .su files.
 #
 # Usage: check_symbols.sh [--nm NM] [--objdump OBJDUMP] [--stack-usage DIR] ARCHIVE [ALLOWED]
 # Exit status 0 when clean, 1 with one line per problem on stderr otherwise.
@@ -68,6 +71,16 @@ for sec in .tdata .tbss .init_array .fini_array .ctors .dtors; do
 		fail=1
 	fi
 done
+
+# Relocations naming a mem* function inside the body of a mem* function are calls (jumps
+# within a function refer to local labels or the section, not to these symbols).
+"$OBJDUMP" -dr "$ar" | awk '
+	/^[0-9a-f]+ <[^>]+>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
+	/^In archive|file format/ { fn = "" }
+	fn ~ /^(memset|memcpy|memmove|memcmp)$/ && /R_[A-Z0-9_]+[ \t]+(memset|memcpy|memmove|memcmp)([^a-z_]|$)/ {
+		print "check_symbols: FAIL: " fn " calls itself or another mem* function: " $0; bad = 1
+	}
+	END { exit bad }' >&2 || fail=1
 
 if [ -n "$SUDIR" ]; then
 	find "$SUDIR" -name '*.su' -exec cat {} + >"$tmp/su" 2>/dev/null || true
