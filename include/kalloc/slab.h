@@ -44,8 +44,8 @@
 #endif
 
 /**
- * @brief Bytes of caller memory ka_slab_create() needs for the allocator's state.
- * O(1), thread safe.
+ * @brief Bytes of caller memory ka_slab_create() needs for the allocator's state, at any
+ * alignment of that memory (the state is aligned to a cache line inside it). O(1), thread safe.
  */
 size_t ka_slab_state_size(void);
 
@@ -57,8 +57,8 @@ size_t ka_slab_state_size(void);
  * anything that calls ka_free() on the slab allocator's pages. It is asked for blocks of
  * KA_SLAB_SIZE pages aligned to KA_SLAB_SIZE (buddy hands these out without waste) and for
  * page runs of any length aligned to KA_PAGE_SIZE or to the caller's alignment.
- * @return the allocator, or NULL iff state_mem or page_source is NULL or state_len is
- * below ka_slab_state_size() (after rounding state_mem up to KA_CFG_MIN_ALIGN).
+ * @return the allocator, or NULL iff state_mem or page_source is NULL or state_len is too
+ * small: ka_slab_state_size() bytes always suffice, whatever the alignment of state_mem.
  * O(number of classes * slab size / 16) once, to lay out the classes. Not thread safe.
  */
 struct ka_alloc *ka_slab_create(void *state_mem, size_t state_len, struct ka_alloc *page_source);

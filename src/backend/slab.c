@@ -8,14 +8,20 @@
  *
  * Why this shape: ArceOS's slab allocator scanned its slabs on free and took 380 ms on a
  * random-free pattern that TLSF handled in 0.7 ms. Here no path loops over slabs or objects:
- * the slab is found by masking the pointer, the slot by a multiply, liveness by one bitmap
- * bit, and the slab moves between the full and partial lists in O(1) (doubly linked).
+ * the slab is found by masking the pointer, the slot by a multiply, a double free by one
+ * per-object mark, and the slab moves between the full and partial lists in O(1) (doubly
+ * linked).
  */
 #include "slab_priv.h"
 #include "kalloc/buddy.h"
 #include "kstring.h"
 
 static const struct ka_alloc_ops slab_ops;
+
+/* Keep the slow paths out of line so the fast paths need no callee-saved registers. */
+#define KA_SLAB_COLD	    __attribute__((noinline, cold))
+#define KA_SLAB_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define KA_SLAB_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 _Static_assert(KA_SLAB_SHIFT >= 15 && KA_SLAB_SHIFT <= 20, "slab size out of range");
 _Static_assert(sizeof(struct ka_slab_large) <= KA_SLAB_LH, "large header too big");
@@ -27,11 +33,6 @@ _Static_assert(KA_SLAB_NCLASSES == 16 + 8 * 4, "class table and KA_SLAB_MAX_SMAL
 static inline struct ka_slab_state *st_of(struct ka_alloc *a)
 {
 	return (struct ka_slab_state *)a;
-}
-
-static inline uintptr_t slab_mark(const struct ka_slab *s)
-{
-	return KA_SLAB_MAGIC ^ (uintptr_t)s;
 }
 
 static inline uintptr_t large_mark(const struct ka_slab_large *l)
@@ -53,18 +54,16 @@ static uint32_t count_usable(struct ka_slab_class *c, uint32_t off, uint32_t nob
 }
 
 /*
- * Lay out one class: the header and bitmap first, then the objects from a multiple of
+ * Lay out one class: colour area and header first, then the objects from a multiple of
  * KA_SLAB_OBJ_ALIGN. Of the first few candidate offsets the one with the most usable slots
  * wins, so that classes whose slots would fall on reserved page offsets (a multiple of the
  * page size, e.g. 4096) are shifted off them instead of losing whole columns of slots.
  */
 static void layout_class(struct ka_slab_class *c, uint32_t size)
 {
-	uint32_t hdr = (uint32_t)sizeof(struct ka_slab), best_off = 0, best_n = 0, best_u = 0;
-	uint32_t guess = (uint32_t)((KA_SLAB_SIZE - hdr) / size);
-	uint32_t words = (guess + (uint32_t)KA_SLAB_WBITS - 1) >> KA_SLAB_WSHIFT;
-	uint32_t min_off =
-	    (uint32_t)ka_align_up(hdr + words * (uint32_t)sizeof(size_t), KA_SLAB_OBJ_ALIGN);
+	uint32_t hdr = (uint32_t)(sizeof(struct ka_slab) + (KA_SLAB_NCOLOURS - 1) * KA_SLAB_LINE);
+	uint32_t best_off = 0, best_n = 0, best_u = 0;
+	uint32_t min_off = (uint32_t)ka_align_up(hdr, KA_SLAB_OBJ_ALIGN);
 
 	c->size = size;
 	for (uint32_t k = 0; k < 4; k++) {
@@ -83,7 +82,7 @@ static void layout_class(struct ka_slab_class *c, uint32_t size)
 	c->obj_off = best_off;
 	c->nobj = best_n;
 	c->usable = best_u;
-	c->map_words = (best_n + (uint32_t)KA_SLAB_WBITS - 1) >> KA_SLAB_WSHIFT;
+	c->span = best_n * size;
 	c->recip = (uint32_t)(0xffffffffu / size) + 1;
 	c->first = 0;
 	while (ka_slab_reserved(c, c->first))
@@ -92,9 +91,9 @@ static void layout_class(struct ka_slab_class *c, uint32_t size)
 	c->nslabs = 0;
 }
 
-static inline uint32_t slot_index(const struct ka_slab_class *c, size_t off)
+static inline uint32_t slot_index(uint32_t recip, size_t off)
 {
-	return (uint32_t)(((uint64_t)off * c->recip) >> 32);
+	return (uint32_t)(((uint64_t)off * recip) >> 32);
 }
 
 /* ---- lists ------------------------------------------------------------------------------ */
@@ -142,11 +141,10 @@ static void release_slab(struct ka_slab_state *st, struct ka_slab_class *c, stru
 		c->spare = NULL;
 	c->nslabs--;
 	st->nslabs--;
-	st->free_bytes -= (size_t)c->usable * c->size;
+	st->slab_bytes -= (size_t)c->usable * c->size;
 	s->magic = 0;
-	s->owner = NULL;
 	st->page_frees++;
-	ka_pfree(st->ps, s, KA_SLAB_PAGES);
+	ka_pfree(st->ps, (void *)ka_slab_base(s), KA_SLAB_PAGES);
 }
 
 static size_t trim(struct ka_slab_state *st)
@@ -182,33 +180,38 @@ static void *get_pages(struct ka_slab_state *st, size_t npages, size_t align)
 static struct ka_slab *new_slab(struct ka_slab_state *st, unsigned ci)
 {
 	struct ka_slab_class *c = &st->cls[ci];
-	struct ka_slab *s = get_pages(st, KA_SLAB_PAGES, KA_SLAB_SIZE);
+	void *base = get_pages(st, KA_SLAB_PAGES, KA_SLAB_SIZE);
+	struct ka_slab *s;
 
-	if (!s)
+	if (!base)
 		return NULL;
-	s->magic = slab_mark(s);
-	s->owner = st;
+	s = ka_slab_hdr((uintptr_t)base);
+	s->magic = ka_slab_mark(s, st);
 	s->free = NULL;
+	s->size = c->size;
+	s->recip = c->recip;
+	s->obj_off = c->obj_off;
+	s->span = c->span;
 	s->inuse = 0;
 	s->bump = c->first;
 	s->cls = (uint16_t)ci;
 	s->list = KA_SLAB_ON_PARTIAL;
-	memset(s->map, 0, (size_t)c->map_words * sizeof(size_t));
 	list_push(&c->partial, s);
 	c->spare = s;
 	c->nslabs++;
 	st->nslabs++;
-	st->free_bytes += (size_t)c->usable * c->size;
+	st->slab_bytes += (size_t)c->usable * c->size;
 	return s;
 }
 
 /* ---- small objects ---------------------------------------------------------------------- */
 
-static void *class_alloc(struct ka_slab_state *st, unsigned ci)
+/* Allocation from class ci in general: a new slab when none is partial, never-used slots,
+ * moving a slab to the full list. slab_alloc() inlines the common case. */
+static KA_SLAB_COLD void *class_alloc(struct ka_slab_state *st, unsigned ci)
 {
 	struct ka_slab_class *c = &st->cls[ci];
 	struct ka_slab *s = c->partial;
-	uint32_t idx;
 	void *obj;
 
 	if (!s) {
@@ -219,22 +222,20 @@ static void *class_alloc(struct ka_slab_state *st, unsigned ci)
 	obj = s->free;
 	if (obj) {
 		s->free = *(void **)obj;
-		idx = slot_index(c, (uintptr_t)obj - (uintptr_t)s - c->obj_off);
 	} else {
 		/* Never-used slots are handed out in order, so a new slab costs no loop over
 		 * its objects. At most two reserved slots follow each other (their page
 		 * offsets, 0 and KA_SLAB_LH, are 64 bytes apart and a class is >= 16 bytes). */
-		idx = s->bump;
-		obj = (char *)s + c->obj_off + (size_t)idx * c->size;
+		obj = (char *)ka_slab_base(s) + s->obj_off + (size_t)s->bump * s->size;
 		do {
 			s->bump++;
 			st->steps++;
 		} while (s->bump < c->nobj && ka_slab_reserved(c, s->bump));
 	}
-	s->map[idx >> KA_SLAB_WSHIFT] |= (size_t)1 << (idx & (KA_SLAB_WBITS - 1));
+	((uintptr_t *)obj)[1] = 0; /* no free mark on a live object */
 	if (s->inuse++ == 0)
 		c->spare = NULL;
-	st->free_bytes -= c->size;
+	st->live_bytes += s->size;
 	if (!s->free && s->bump >= c->nobj) {
 		list_del(&c->partial, s);
 		list_push(&c->full, s);
@@ -244,54 +245,42 @@ static void *class_alloc(struct ka_slab_state *st, unsigned ci)
 }
 
 /*
- * Validate an object pointer and return its slab and slot, or panic. Every check is O(1):
- * the hull check keeps the header read inside memory the page source gave us; the mark
- * and owner catch foreign memory; the multiply-back catches interior pointers.
+ * Validate an object pointer and return its slab and slot, or panic. Every check is O(1)
+ * and reads only the header's first line: the hull check keeps the header read inside
+ * memory the page source gave us; the mark catches foreign memory and other allocators'
+ * slabs; the bound and the multiply-back catch header and interior pointers.
  */
-static struct ka_slab *obj_lookup(struct ka_slab_state *st, const void *ptr, uint32_t *out_idx)
+static inline struct ka_slab *obj_lookup(struct ka_slab_state *st, const void *ptr,
+					 uint32_t *out_idx)
 {
-	uintptr_t p = (uintptr_t)ptr;
-	struct ka_slab *s = (struct ka_slab *)(p & ~(uintptr_t)(KA_SLAB_SIZE - 1));
-	const struct ka_slab_class *c;
-	size_t off, span;
+	uintptr_t p = (uintptr_t)ptr, base = p & ~(uintptr_t)(KA_SLAB_SIZE - 1);
+	struct ka_slab *s = ka_slab_hdr(base);
+	size_t off;
 	uint32_t idx;
 
-	if ((uintptr_t)s < st->lo || s->magic != slab_mark(s) || s->owner != st ||
-	    s->cls >= KA_SLAB_NCLASSES)
+	if (KA_SLAB_UNLIKELY(base < st->lo || s->magic != ka_slab_mark(s, st)))
 		ka_misuse(&st->head, "pointer is not from this slab allocator", ptr);
-	c = &st->cls[s->cls];
-	off = p - (uintptr_t)s - c->obj_off;
-	span = (size_t)c->nobj * c->size;
-	if (p < (uintptr_t)s + c->obj_off || off >= span)
+	off = p - base - s->obj_off; /* wraps to a huge value below the first slot */
+	if (KA_SLAB_UNLIKELY(off >= s->span))
 		ka_misuse(&st->head, "pointer inside a slab header", ptr);
-	idx = slot_index(c, off);
-	if ((size_t)idx * c->size != off)
+	idx = slot_index(s->recip, off);
+	if (KA_SLAB_UNLIKELY((size_t)idx * s->size != off))
 		ka_misuse(&st->head, "interior pointer into a slab object", ptr);
 	*out_idx = idx;
 	return s;
 }
 
-static void obj_free(struct ka_slab_state *st, void *ptr)
+/* The rare part of a free: the slab leaves the full list, or becomes empty. */
+static KA_SLAB_COLD void free_slow(struct ka_slab_state *st, struct ka_slab *s)
 {
-	uint32_t idx;
-	struct ka_slab *s = obj_lookup(st, ptr, &idx);
 	struct ka_slab_class *c = &st->cls[s->cls];
-	size_t *w = &s->map[idx >> KA_SLAB_WSHIFT];
-	size_t bit = (size_t)1 << (idx & (KA_SLAB_WBITS - 1));
 
-	if (!(*w & bit))
-		ka_misuse(&st->head,
-			  idx < s->bump ? "double free" : "free of a slot never allocated", ptr);
-	*w &= ~bit;
-	*(void **)ptr = s->free;
-	s->free = ptr;
-	st->free_bytes += c->size;
 	if (s->list == KA_SLAB_ON_FULL) {
 		list_del(&c->full, s);
 		list_push(&c->partial, s);
 		s->list = KA_SLAB_ON_PARTIAL;
 	}
-	if (--s->inuse == 0) {
+	if (s->inuse == 0) {
 		/* Keep one empty slab per class so that a class that oscillates around a
 		 * slab boundary does not call the page source on every operation. */
 		if (c->spare)
@@ -301,9 +290,28 @@ static void obj_free(struct ka_slab_state *st, void *ptr)
 	}
 }
 
+static inline void obj_free(struct ka_slab_state *st, void *ptr)
+{
+	uint32_t idx;
+	struct ka_slab *s = obj_lookup(st, ptr, &idx);
+	uintptr_t mark = ka_slab_free_mark(st, ptr);
+
+	if (KA_SLAB_UNLIKELY(idx >= s->bump))
+		ka_misuse(&st->head, "free of a slot never allocated", ptr);
+	if (KA_SLAB_UNLIKELY(((uintptr_t *)ptr)[1] == mark))
+		ka_misuse(&st->head, "double free", ptr);
+	((uintptr_t *)ptr)[1] = mark;
+	*(void **)ptr = s->free;
+	s->free = ptr;
+	st->live_bytes -= s->size;
+	s->inuse--;
+	if (KA_SLAB_UNLIKELY(s->list == KA_SLAB_ON_FULL || s->inuse == 0))
+		free_slow(st, s);
+}
+
 /* ---- large blocks ----------------------------------------------------------------------- */
 
-static void *large_alloc(struct ka_slab_state *st, size_t size, size_t align)
+static KA_SLAB_COLD void *large_alloc(struct ka_slab_state *st, size_t size, size_t align)
 {
 	size_t u =
 	    KA_SLAB_LH % align == 0 ? KA_SLAB_LH : (align > KA_PAGE_SIZE ? align : KA_PAGE_SIZE);
@@ -349,7 +357,7 @@ static size_t large_usable(const struct ka_slab_large *l)
 	return (l->npages << KA_CFG_PAGE_SHIFT) - ((uintptr_t)l + KA_SLAB_LH - (uintptr_t)l->base);
 }
 
-static void large_free(struct ka_slab_state *st, void *ptr)
+static KA_SLAB_COLD void large_free(struct ka_slab_state *st, void *ptr)
 {
 	struct ka_slab_large *l = large_lookup(st, ptr);
 
@@ -378,30 +386,56 @@ static inline bool is_large_ptr(uintptr_t p)
 
 static inline void check_hull(struct ka_slab_state *st, const void *ptr)
 {
-	if ((uintptr_t)ptr - st->lo >= st->hi - st->lo)
+	if (KA_SLAB_UNLIKELY((uintptr_t)ptr - st->lo >= st->hi - st->lo))
 		ka_misuse(&st->head, "pointer outside the slab allocator's memory", ptr);
 }
 
-static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
+/* Requests that are large, above the lookup table, or aligned beyond KA_CFG_MIN_ALIGN. */
+static KA_SLAB_COLD void *alloc_other(struct ka_slab_state *st, size_t size, size_t align)
 {
-	struct ka_slab_state *st = st_of(a);
 	unsigned ci;
 
 	if (size > KA_SLAB_MAX_SMALL || align > KA_SLAB_OBJ_ALIGN)
 		return large_alloc(st, size, align);
-	if (size <= KA_SLAB_LUT_MAX)
-		ci = st->lut[(size + 15) >> 4];
-	else
-		ci = ka_slab_class_index(size);
-	if (align > KA_CFG_MIN_ALIGN) {
-		/* Classes that are multiples of `align` hold aligned objects (object areas
-		 * start at a multiple of KA_SLAB_OBJ_ALIGN); one exists within 4 classes. */
-		while (st->cls[ci].size & (align - 1)) {
-			ci++;
-			st->steps++;
-		}
+	ci = ka_slab_class_index(size);
+	/* Classes that are multiples of `align` hold aligned objects (object areas start at
+	 * a multiple of KA_SLAB_OBJ_ALIGN); one exists within 4 classes. */
+	while (st->cls[ci].size & (align - 1)) {
+		ci++;
+		st->steps++;
 	}
 	return class_alloc(st, ci);
+}
+
+/*
+ * The fast path: table lookup of the class, pop from the head slab's free list, set the
+ * slot's live bit. Everything else (new slab, never-used slots, the slab filling up, large
+ * or aligned requests) is in the cold functions above, so this stays a few dozen
+ * instructions without saving registers.
+ */
+static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	struct ka_slab_state *st = st_of(a);
+
+	if (KA_SLAB_LIKELY(size <= KA_SLAB_LUT_MAX && align <= KA_CFG_MIN_ALIGN)) {
+		unsigned ci = st->lut[(size + 15) >> 4];
+		struct ka_slab_class *c = &st->cls[ci];
+		struct ka_slab *s = c->partial;
+		void *obj, *next;
+
+		if (KA_SLAB_UNLIKELY(!s || !(obj = s->free)))
+			return class_alloc(st, ci);
+		next = *(void **)obj;
+		if (KA_SLAB_UNLIKELY(!next && s->bump >= c->nobj))
+			return class_alloc(st, ci); /* last free slot: the slab becomes full */
+		s->free = next;
+		((uintptr_t *)obj)[1] = 0; /* no free mark on a live object */
+		st->live_bytes += s->size;
+		if (KA_SLAB_UNLIKELY(s->inuse++ == 0))
+			c->spare = NULL;
+		return obj;
+	}
+	return alloc_other(st, size, align);
 }
 
 static void slab_free(struct ka_alloc *a, void *ptr)
@@ -409,7 +443,7 @@ static void slab_free(struct ka_alloc *a, void *ptr)
 	struct ka_slab_state *st = st_of(a);
 
 	check_hull(st, ptr);
-	if (is_large_ptr((uintptr_t)ptr))
+	if (KA_SLAB_UNLIKELY(is_large_ptr((uintptr_t)ptr)))
 		large_free(st, ptr);
 	else
 		obj_free(st, ptr);
@@ -425,9 +459,9 @@ static size_t slab_usable_size(struct ka_alloc *a, const void *ptr)
 	if (is_large_ptr((uintptr_t)ptr))
 		return large_usable(large_lookup(st, ptr));
 	s = obj_lookup(st, ptr, &idx);
-	if (!(s->map[idx >> KA_SLAB_WSHIFT] & ((size_t)1 << (idx & (KA_SLAB_WBITS - 1)))))
+	if (idx >= s->bump || ((const uintptr_t *)ptr)[1] == ka_slab_free_mark(st, ptr))
 		ka_misuse(a, "block is not live (double free?)", ptr);
-	return st->cls[s->cls].size;
+	return s->size;
 }
 
 /* Page runs for ka_palloc(): straight from the page source, outside the slab bookkeeping
@@ -475,7 +509,7 @@ static void slab_info(struct ka_alloc *a, struct ka_info *out)
 		meta += (size_t)st->cls[i].nslabs *
 			(KA_SLAB_SIZE - (size_t)st->cls[i].usable * st->cls[i].size);
 	out->total = pi.total + (st->own_hi - st->own_lo);
-	out->avail = pi.avail + st->free_bytes;
+	out->avail = pi.avail + ka_slab_free_bytes(st);
 	out->maxalloc = big;
 	out->meta = pi.meta + meta + st->nlarge * KA_SLAB_LH;
 }
@@ -490,43 +524,41 @@ static bool slab_owns(struct ka_alloc *a, const void *ptr)
 
 /* ---- check and walk --------------------------------------------------------------------- */
 
-static unsigned popcount(size_t x)
+static inline bool has_mark(const struct ka_slab_state *st, const struct ka_slab *s,
+			    const struct ka_slab_class *c, uint32_t i)
 {
-	unsigned n = 0;
+	const uintptr_t *o =
+	    (const uintptr_t *)(ka_slab_base(s) + c->obj_off + (size_t)i * c->size);
 
-	while (x) {
-		x &= x - 1;
-		n++;
-	}
-	return n;
-}
-
-static inline bool map_bit(const struct ka_slab *s, uint32_t i)
-{
-	return (s->map[i >> KA_SLAB_WSHIFT] >> (i & (KA_SLAB_WBITS - 1))) & 1;
+	return o[1] == ka_slab_free_mark(st, o);
 }
 
 /* Check one slab of class ci found on list `list`; returns the inconsistencies. */
 static unsigned check_slab(struct ka_slab_state *st, unsigned ci, struct ka_slab *s, unsigned list,
-			   size_t *free_bytes)
+			   size_t *live_sum)
 {
 	struct ka_slab_class *c = &st->cls[ci];
 	const struct ka_alloc *a = &st->head;
 	unsigned bad = 0, live = 0, nfree = 0, below = 0;
 	uint32_t want_free;
 
-	if (((uintptr_t)s & (KA_SLAB_SIZE - 1)) != 0 || (uintptr_t)s < st->lo ||
-	    (uintptr_t)s + KA_SLAB_SIZE > st->hi) {
+	if (ka_slab_hdr(ka_slab_base(s)) != s || ka_slab_base(s) < st->lo ||
+	    ka_slab_base(s) + KA_SLAB_SIZE > st->hi) {
 		ka_check_report(a, "slab outside the page source's memory or misaligned", s);
 		return 1;
 	}
-	if (s->magic != slab_mark(s) || s->owner != st) {
-		ka_check_report(a, "slab header mark or owner corrupted", s);
+	if (s->magic != ka_slab_mark(s, st)) {
+		ka_check_report(a, "slab header mark corrupted (or another allocator's)", s);
 		return 1;
 	}
 	if (s->cls != ci) {
 		ka_check_report(a, "slab on the list of another class", s);
 		return 1;
+	}
+	if (s->size != c->size || s->recip != c->recip || s->obj_off != c->obj_off ||
+	    s->span != c->span) {
+		ka_check_report(a, "slab's copy of its class geometry corrupted", s);
+		return bad + 1;
 	}
 	if (s->list != list) {
 		ka_check_report(a, "slab list tag disagrees with its list", s);
@@ -537,31 +569,20 @@ static unsigned check_slab(struct ka_slab_state *st, unsigned ci, struct ka_slab
 		ka_check_report(a, "slab bump index out of range or on a reserved slot", s);
 		return bad + 1;
 	}
-	for (uint32_t w = 0; w < c->map_words; w++)
-		live += popcount(s->map[w]);
+	/* Live objects: the slots handed out (below bump, not reserved) without a free mark. */
+	for (uint32_t i = 0; i < s->bump; i++)
+		if (!ka_slab_reserved(c, i)) {
+			below++;
+			live += !has_mark(st, s, c, i);
+		}
 	if (live != s->inuse) {
-		ka_check_report(a, "slab live count disagrees with its bitmap", s);
+		ka_check_report(a, "slab live count disagrees with its free marks", s);
 		bad++;
 	}
-	*free_bytes += (size_t)(c->usable - (live < c->usable ? live : c->usable)) * c->size;
-	for (uint32_t i = 0; i < c->nobj; i++) {
-		bool r = ka_slab_reserved(c, i);
-
-		if (map_bit(s, i) && (r || i >= s->bump)) {
-			ka_check_report(a, "bitmap marks a reserved or never-used slot live", s);
-			bad++;
-		}
-		below += (i < s->bump && !r);
-	}
-	for (uint32_t i = c->nobj; i < c->map_words * KA_SLAB_WBITS; i++)
-		if (map_bit(s, i)) {
-			ka_check_report(a, "bitmap bit set past the last slot", s);
-			bad++;
-			break;
-		}
+	*live_sum += (size_t)live * c->size;
 	want_free = below - (live < below ? live : below);
 	for (void *f = s->free; f; f = *(void **)f) {
-		uintptr_t p = (uintptr_t)f, base = (uintptr_t)s + c->obj_off;
+		uintptr_t p = (uintptr_t)f, base = ka_slab_base(s) + c->obj_off;
 		size_t off = p - base;
 		uint32_t idx;
 
@@ -573,7 +594,7 @@ static unsigned check_slab(struct ka_slab_state *st, unsigned ci, struct ka_slab
 			ka_check_report(a, "free-list entry not a slot of its slab", f);
 			return bad + 1;
 		}
-		idx = slot_index(c, off);
+		idx = slot_index(c->recip, off);
 		if ((size_t)idx * c->size != off) {
 			ka_check_report(a, "free-list entry not at a slot boundary", f);
 			return bad + 1;
@@ -581,9 +602,9 @@ static unsigned check_slab(struct ka_slab_state *st, unsigned ci, struct ka_slab
 		if (idx >= s->bump || ka_slab_reserved(c, idx)) {
 			ka_check_report(a, "free-list entry is a reserved or never-used slot", f);
 			bad++;
-		}
-		if (map_bit(s, idx)) {
-			ka_check_report(a, "free-list entry marked live in the bitmap", f);
+		} else if (!has_mark(st, s, c, idx)) {
+			ka_check_report(a, "free-list entry lost its free mark (use after free?)",
+					f);
 			bad++;
 		}
 	}
@@ -603,7 +624,7 @@ static unsigned check_slab(struct ka_slab_state *st, unsigned ci, struct ka_slab
 }
 
 static unsigned check_list(struct ka_slab_state *st, unsigned ci, struct ka_slab *head,
-			   unsigned list, unsigned *count, unsigned *empty, size_t *free_bytes)
+			   unsigned list, unsigned *count, unsigned *empty, size_t *live_sum)
 {
 	struct ka_slab_class *c = &st->cls[ci];
 	struct ka_slab *prev = NULL;
@@ -620,9 +641,9 @@ static unsigned check_list(struct ka_slab_state *st, unsigned ci, struct ka_slab
 			ka_check_report(&st->head, "slab list back link broken", s);
 			bad++;
 		}
-		b = check_slab(st, ci, s, list, free_bytes);
+		b = check_slab(st, ci, s, list, live_sum);
 		bad += b;
-		if (b != 0 && (s->magic != slab_mark(s) || s->cls != ci))
+		if (b != 0 && (s->magic != ka_slab_mark(s, st) || s->cls != ci))
 			return bad; /* its links cannot be trusted */
 		if (s->inuse == 0) {
 			++*empty;
@@ -639,21 +660,21 @@ static unsigned slab_check(struct ka_alloc *a)
 {
 	struct ka_slab_state *st = st_of(a);
 	unsigned bad = 0;
-	size_t free_bytes = 0, nslabs = 0, nlarge = 0, pages = 0;
+	size_t nslabs = 0, nlarge = 0, pages = 0, live_bytes = 0, slab_bytes = 0;
 	struct ka_slab_large *prev = NULL;
 
 	for (unsigned i = 0; i < KA_SLAB_NCLASSES; i++) {
 		struct ka_slab_class *c = &st->cls[i];
 		unsigned count = 0, empty = 0;
+		size_t live = 0;
 
 		if (c->size != ka_slab_class_bytes(i)) {
 			ka_check_report(a, "class size corrupted", c);
 			bad++;
 			continue;
 		}
-		bad +=
-		    check_list(st, i, c->partial, KA_SLAB_ON_PARTIAL, &count, &empty, &free_bytes);
-		bad += check_list(st, i, c->full, KA_SLAB_ON_FULL, &count, &empty, &free_bytes);
+		bad += check_list(st, i, c->partial, KA_SLAB_ON_PARTIAL, &count, &empty, &live);
+		bad += check_list(st, i, c->full, KA_SLAB_ON_FULL, &count, &empty, &live);
 		if (count != c->nslabs) {
 			ka_check_report(a, "class slab count disagrees with its lists", c);
 			bad++;
@@ -664,13 +685,15 @@ static unsigned slab_check(struct ka_alloc *a)
 			bad++;
 		}
 		nslabs += count;
+		live_bytes += live;
+		slab_bytes += (size_t)count * c->usable * c->size;
+	}
+	if (live_bytes != st->live_bytes || slab_bytes != st->slab_bytes) {
+		ka_check_report(a, "live or slab byte counters disagree with the slabs", st);
+		bad++;
 	}
 	if (nslabs != st->nslabs) {
 		ka_check_report(a, "total slab count disagrees with the classes", st);
-		bad++;
-	}
-	if (free_bytes != st->free_bytes) {
-		ka_check_report(a, "free-byte counter disagrees with the slabs", st);
 		bad++;
 	}
 	for (struct ka_slab_large *l = st->large; l; prev = l, l = l->next) {
@@ -712,8 +735,8 @@ static int walk_list(struct ka_slab_state *st, struct ka_slab *s, ka_walk_fn fn,
 
 			if (ka_slab_reserved(c, i))
 				continue;
-			rc = fn((char *)s + c->obj_off + (size_t)i * c->size, c->size,
-				map_bit(s, i), arg);
+			rc = fn((char *)ka_slab_base(s) + c->obj_off + (size_t)i * c->size, c->size,
+				i < s->bump && !has_mark(st, s, c, i), arg);
 			if (rc)
 				return rc;
 		}
@@ -763,7 +786,7 @@ static const struct ka_alloc_ops slab_ops = {
 
 size_t ka_slab_state_size(void)
 {
-	return sizeof(struct ka_slab_state);
+	return sizeof(struct ka_slab_state) + alignof(struct ka_slab_state) - 1;
 }
 
 size_t ka_slab_class_size(size_t size)
@@ -780,13 +803,14 @@ struct ka_alloc *ka_slab_create(void *state_mem, size_t state_len, struct ka_all
 
 	if (!state_mem || !page_source)
 		return NULL;
-	q = ka_align_up(p, KA_CFG_MIN_ALIGN);
+	q = ka_align_up(p, alignof(struct ka_slab_state));
 	if (q < p || state_len < q - p || state_len - (q - p) < sizeof(*st))
 		return NULL;
 	st = (struct ka_slab_state *)q;
 	memset(st, 0, sizeof(*st));
 	ka_alloc_init(&st->head, &slab_ops, "slab");
 	st->ps = page_source;
+	st->secret = (uintptr_t)st ^ KA_SLAB_FSALT;
 	st->own_lo = q;
 	st->own_hi = q + sizeof(*st);
 	for (unsigned i = 0; i < KA_SLAB_NCLASSES; i++)
@@ -807,8 +831,8 @@ struct ka_alloc *ka_slab_init(void *base, size_t len)
 
 	if (!base || len < SLAB_MIN_SIZE)
 		return NULL;
-	start = ka_align_up(b, KA_CFG_MIN_ALIGN);
-	skip = (start - b) + ka_align_up(sizeof(struct ka_slab_state), KA_SLAB_OBJ_ALIGN);
+	start = ka_align_up(b, alignof(struct ka_slab_state));
+	skip = (start - b) + sizeof(struct ka_slab_state);
 	ps = ka_buddy_init((char *)base + skip, len - skip);
 	if (!ps)
 		return NULL;

@@ -5,12 +5,26 @@
  *
  * In-band encoding.
  *
- * Slab: a KA_SLAB_SIZE chunk aligned to KA_SLAB_SIZE. It starts with struct ka_slab (the
- * header) followed by the allocation bitmap (bit i set = slot i is live). Slot i of class c
- * starts at slab + cls[c].obj_off + i * cls[c].size. A free slot that has been handed out
- * before holds the next free slot's address in its first word (the intrusive free list);
- * slots at or above `bump` have never been handed out and hold nothing. The header of the
- * slab of an object pointer p is p & ~(KA_SLAB_SIZE - 1).
+ * Slab: a KA_SLAB_SIZE chunk aligned to KA_SLAB_SIZE, holding struct ka_slab (the header,
+ * one cache line) and then the objects: slot i of class c starts at
+ * slab + cls[c].obj_off + i * cls[c].size. Slots at or above `bump` have never been handed
+ * out and hold nothing. A free slot that was handed out before holds two words:
+ *   word 0: the next free slot of the slab (the intrusive free list), or NULL;
+ *   word 1: the free mark, its own address XOR the allocator's secret (ka_slab_free_mark()).
+ * Allocation clears word 1, so a live object carries the mark only if the program stores
+ * exactly that value there; free() refuses a slot that carries it (double free). This is the
+ * per-object marker the design allows instead of a bitmap: it costs one load and two stores
+ * on the fast paths where a bitmap cost a multiply and a read-modify-write of a separate
+ * line. What it cannot see: a double free after the program overwrote word 1 of the freed
+ * object (a use after free); ka_check() reports that case (an entry without its mark).
+ *
+ * Cache colouring: the header does not sit at the slab's first byte but KA_SLAB_COLOUR(base)
+ * cache lines into it, a function of the slab's address bits just above the slab size. Slabs
+ * are aligned to 32 KiB, so headers at offset 0 of every slab would all fall into one L1
+ * cache set and evict each other whenever more than 8 classes are busy; the colour spreads
+ * them over KA_SLAB_NCOLOURS sets. The header of the slab of an object pointer p is thus
+ * ka_slab_hdr(p & ~(KA_SLAB_SIZE - 1)), computed from p alone. The colour area in front of
+ * the header is unused (at most 7 lines of a 32 KiB slab: 1.4%).
  *
  * Large block: a run of pages from the page source. The caller's pointer p sits `u` bytes
  * after the start of the run, and struct ka_slab_large occupies [p - KA_SLAB_LH, p):
@@ -23,12 +37,15 @@
  * ("reserved" slots; at most two per page, and each class's object offset is chosen to
  * keep them rare). So free() looks at p's page offset first.
  *
- * Both headers carry a mark: the constant KA_SLAB_MAGIC (or KA_SLAB_LMAGIC) XOR the
- * header's own address, plus a pointer to the owning allocator, so a stray pointer or a
+ * Both headers carry a mark: for a slab, the constant KA_SLAB_MAGIC XOR the header's own
+ * address XOR the owning allocator's address (one compare checks both); for a large block,
+ * KA_SLAB_LMAGIC XOR its address, plus a pointer to the owner. So a stray pointer or a
  * pointer of another allocator is caught before anything is written.
  */
 #ifndef KALLOC_SLAB_PRIV_H
 #define KALLOC_SLAB_PRIV_H
+
+#include <stdalign.h>
 
 #include "kalloc/alloc_impl.h"
 #include "kalloc/slab.h"
@@ -46,6 +63,9 @@
 /** Object areas start at a multiple of this, so classes that are multiples of it hold
  * objects aligned to it (aligned small requests use them). */
 #define KA_SLAB_OBJ_ALIGN 64
+/** Cache-line colours of slab headers (see the encoding comment). */
+#define KA_SLAB_NCOLOURS 8
+#define KA_SLAB_LINE	 64
 /** Bytes reserved in front of a large block's pointer for struct ka_slab_large. */
 #define KA_SLAB_LH 64
 /** Requests up to this use the class lookup table. */
@@ -57,42 +77,50 @@
 /** Which list of its class a slab is on. */
 enum ka_slab_list { KA_SLAB_ON_PARTIAL = 1, KA_SLAB_ON_FULL = 2 };
 
-#define KA_SLAB_WBITS (sizeof(size_t) * 8)
-#if SIZE_MAX > 0xffffffffu
-#define KA_SLAB_WSHIFT 6
+/* Salt of the free mark; its top bits are set so that on 64-bit targets a mark is never a
+ * canonical user-space pointer, the most common content of a live object's second word. */
+#if UINTPTR_MAX > 0xffffffffu
+#define KA_SLAB_FSALT ((uintptr_t)0xfa11c0de5eed0000u)
 #else
-#define KA_SLAB_WSHIFT 5
+#define KA_SLAB_FSALT ((uintptr_t)0xfa11c0deu)
 #endif
 
 struct ka_slab_state;
 
-/** Header at the start of every slab. */
+/**
+ * Slab header. The first line holds everything alloc and free read, including copies of the
+ * class's geometry, so that a free reads no class data unless the slab changes lists.
+ */
 struct ka_slab {
-	uintptr_t magic;	     /* KA_SLAB_MAGIC ^ (uintptr_t)this */
-	struct ka_slab_state *owner; /* the allocator this slab belongs to */
-	struct ka_slab *prev;	     /* neighbours on the class's partial or full list */
+	uintptr_t magic;      /* KA_SLAB_MAGIC ^ (uintptr_t)this ^ (uintptr_t)owner */
+	void *free;	      /* intrusive list of free slots handed out before */
+	uint32_t inuse;	      /* live objects */
+	uint32_t bump;	      /* next never-used usable slot; nobj when none left */
+	uint32_t size;	      /* object size (copy of the class's) */
+	uint32_t recip;	      /* slot index = ((p - base - obj_off) * recip) >> 32 (copy) */
+	uint32_t obj_off;     /* offset of slot 0 from the slab start (copy) */
+	uint32_t span;	      /* nobj * size (copy) */
+	uint16_t cls;	      /* class index */
+	uint16_t list;	      /* enum ka_slab_list */
+	struct ka_slab *prev; /* neighbours on the class's partial or full list */
 	struct ka_slab *next;
-	void *free;	/* intrusive list of free slots handed out before */
-	uint32_t inuse; /* live objects */
-	uint32_t bump;	/* next never-used usable slot; nobj when none left */
-	uint16_t cls;	/* class index */
-	uint16_t list;	/* enum ka_slab_list */
-	size_t map[];	/* allocation bitmap, cls.map_words words */
 };
 
-/** One size class. */
+/** One size class: one cache line, the fields the fast paths read first. */
 struct ka_slab_class {
-	struct ka_slab *partial; /* slabs with a free slot; allocation takes the head */
-	struct ka_slab *full;	 /* slabs without a free slot */
-	struct ka_slab *spare;	 /* the one empty slab kept (on the partial list), or NULL */
-	uint32_t size;		 /* object size */
-	uint32_t nobj;		 /* slots per slab, reserved ones included */
-	uint32_t usable;	 /* slots per slab that can be handed out */
-	uint32_t first;		 /* first usable slot */
-	uint32_t obj_off;	 /* offset of slot 0 from the slab start */
-	uint32_t recip;		 /* ceil(2^32 / size): slot index = (off * recip) >> 32 */
-	uint32_t map_words;	 /* bitmap words per slab */
-	uint32_t nslabs;	 /* slabs of this class */
+	alignas(64) struct ka_slab *partial; /* slabs with a free slot; allocation takes the head */
+	uint32_t size;			     /* object size */
+	uint32_t recip;			     /* ceil(2^32 / size): slot = (off * recip) >> 32 */
+	uint32_t obj_off;		     /* offset of slot 0 from the slab start */
+	uint32_t span;			     /* nobj * size */
+	uint32_t nslabs;		     /* slabs of this class */
+	uint32_t pad;
+	struct ka_slab *full;  /* slabs without a free slot */
+	struct ka_slab *spare; /* the one empty slab kept (on the partial list) */
+	uint32_t nobj;	       /* slots per slab, reserved ones included */
+	uint32_t usable;       /* slots per slab that can be handed out */
+	uint32_t first;	       /* first usable slot */
+	uint32_t pad2;
 };
 
 /** Header of a large block, just below the caller's pointer. */
@@ -110,11 +138,13 @@ struct ka_slab_state {
 	struct ka_alloc head;
 	struct ka_alloc *ps;	     /* page source */
 	uintptr_t lo, hi;	     /* hull of every page run ever taken from ps */
+	uintptr_t secret;	     /* free marks are slot ^ secret (ka_slab_free_mark) */
+	size_t live_bytes;	     /* bytes of live slab objects (class sizes) */
+	size_t slab_bytes;	     /* bytes of usable slots in all slabs */
 	uintptr_t own_lo, own_hi;    /* the state's own memory */
 	struct ka_slab_large *large; /* all large blocks */
 	size_t nlarge;		     /* large blocks */
 	size_t large_pages;	     /* pages held by large blocks */
-	size_t free_bytes;	     /* bytes of free usable slots in all slabs */
 	size_t nslabs;		     /* slabs of all classes */
 	/* Debug counters, always kept (one add on slow paths only): iterations of every loop
 	 * that runs inside an alloc/free, and page-source calls. Tests bound them. */
@@ -124,6 +154,43 @@ struct ka_slab_state {
 	uint8_t lut[KA_SLAB_LUT_MAX / 16 + 1]; /* (size + 15) / 16 -> class, size <= LUT_MAX */
 	struct ka_slab_class cls[KA_SLAB_NCLASSES];
 };
+
+/** Header of the slab starting at `base` (KA_SLAB_SIZE aligned). */
+static inline struct ka_slab *ka_slab_hdr(uintptr_t base)
+{
+	return (struct ka_slab *)(base + ((base >> KA_SLAB_SHIFT) & (KA_SLAB_NCOLOURS - 1)) *
+					     KA_SLAB_LINE);
+}
+
+/** Start of the slab whose header is s. */
+static inline uintptr_t ka_slab_base(const struct ka_slab *s)
+{
+	return (uintptr_t)s & ~(uintptr_t)(KA_SLAB_SIZE - 1);
+}
+
+/** Header of the slab holding object pointer p (p must lie in a slab). */
+static inline struct ka_slab *ka_slab_of(const void *p)
+{
+	return ka_slab_hdr((uintptr_t)p & ~(uintptr_t)(KA_SLAB_SIZE - 1));
+}
+
+/** Bytes of free usable slots in all slabs. O(1). */
+static inline size_t ka_slab_free_bytes(const struct ka_slab_state *st)
+{
+	return st->slab_bytes - st->live_bytes;
+}
+
+/** The free mark of slot p (see the encoding comment). */
+static inline uintptr_t ka_slab_free_mark(const struct ka_slab_state *st, const void *p)
+{
+	return (uintptr_t)p ^ st->secret;
+}
+
+/** Mark of a slab header of allocator st. */
+static inline uintptr_t ka_slab_mark(const struct ka_slab *s, const struct ka_slab_state *st)
+{
+	return KA_SLAB_MAGIC ^ (uintptr_t)s ^ (uintptr_t)st;
+}
 
 /** Size of class i (the table is computed, not stored, so it cannot drift). */
 static inline size_t ka_slab_class_bytes(unsigned i)

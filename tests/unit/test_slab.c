@@ -163,7 +163,7 @@ static struct ka_slab_state *S(struct ka_alloc *a)
 
 static struct ka_slab *slab_of(const void *p)
 {
-	return (struct ka_slab *)((uintptr_t)p & ~(uintptr_t)(KA_SLAB_SIZE - 1));
+	return ka_slab_of(p);
 }
 
 /* Deterministic generator for shuffles (xorshift32). */
@@ -220,7 +220,7 @@ static void class_table_waste(void **state)
 	assert_int_equal(ka_slab_class_bytes(KA_SLAB_NCLASSES - 1), KA_SLAB_MAX_SMALL);
 }
 
-/* Per class: the bitmap fits before the objects, objects fit in the slab, reserved slots
+/* Per class: the header fits before the objects, objects fit in the slab, reserved slots
  * are few, and the slab's tail plus header waste at most 1/8 of it. */
 static void class_geometry(void **state)
 {
@@ -229,12 +229,12 @@ static void class_geometry(void **state)
 	(void)state;
 	for (unsigned i = 0; i < KA_SLAB_NCLASSES; i++) {
 		const struct ka_slab_class *c = &S(a)->cls[i];
-		size_t hdr = sizeof(struct ka_slab) + c->map_words * sizeof(size_t);
+		size_t hdr = (KA_SLAB_NCOLOURS - 1) * KA_SLAB_LINE + sizeof(struct ka_slab);
 		unsigned reserved = 0;
 
 		assert_true(c->obj_off >= hdr);
 		assert_int_equal(c->obj_off % KA_SLAB_OBJ_ALIGN, 0);
-		assert_true(c->map_words * KA_SLAB_WBITS >= c->nobj);
+		assert_true(sizeof(struct ka_slab) <= KA_SLAB_LINE);
 		assert_true(c->obj_off + (size_t)c->nobj * c->size <= KA_SLAB_SIZE);
 		assert_true(c->obj_off + (size_t)(c->nobj + 1) * c->size > KA_SLAB_SIZE);
 		for (uint32_t k = 0; k < c->nobj; k++)
@@ -281,7 +281,7 @@ static void slabs_return_when_empty(void **state)
 	assert_int_equal(ka_slab_trim(a), KA_SLAB_SIZE);
 	assert_int_equal(tps.used_pages, 0);
 	assert_int_equal(S(a)->nslabs, 0);
-	assert_int_equal(S(a)->free_bytes, 0);
+	assert_int_equal(ka_slab_free_bytes(S(a)), 0);
 	assert_int_equal(ka_check(a), 0);
 	free(v);
 }
@@ -492,7 +492,8 @@ static void walk_info_owns(void **state)
 	assert_int_equal(ka_walk(a, stop_cb, &calls), 42);
 	ka_info(a, &in);
 	assert_true(in.avail <= in.total && in.maxalloc <= in.avail);
-	assert_int_equal(in.avail, (TPS_PAGES - tps.used_pages) * KA_PAGE_SIZE + S(a)->free_bytes);
+	assert_int_equal(in.avail,
+			 (TPS_PAGES - tps.used_pages) * KA_PAGE_SIZE + ka_slab_free_bytes(S(a)));
 	assert_true(ka_owns(a, p[3]));
 	assert_true(ka_owns(a, state_mem + 100));
 	assert_false(ka_owns(a, &c));
@@ -698,9 +699,13 @@ static void checker_counts_corruption(void **state)
 	assert_int_equal(ka_check(a), 1);
 	c->nslabs--;
 
-	S(a)->free_bytes += 16;
+	S(a)->live_bytes += 16;
 	assert_int_equal(ka_check(a), 1);
-	S(a)->free_bytes -= 16;
+	S(a)->live_bytes -= 16;
+
+	s->span += 64;
+	assert_int_equal(ka_check(a), 2); /* the copy, and the live bytes it hides */
+	s->span -= 64;
 
 	s->list = KA_SLAB_ON_FULL;
 	assert_int_equal(ka_check(a), 1);
@@ -722,10 +727,18 @@ static void checker_counts_corruption(void **state)
 		*(void **)f = NULL;
 	}
 
-	/* a freed object marked live again: live count, and the list entry */
-	s->map[0] ^= 1;			  /* slot 0 is live[0] */
-	assert_int_equal(ka_check(a), 3); /* live count, free bytes, list too short */
-	s->map[0] ^= 1;
+	/* the head of the free list loses its free mark (a use after free): the slab's live
+	 * count, the live bytes, the entry itself, and the list is now one too long */
+	save = ((void **)s->free)[1];
+	((void **)s->free)[1] = NULL;
+	assert_int_equal(ka_check(a), 4);
+	((void **)s->free)[1] = save;
+
+	/* a live object that happens to carry the mark looks free: live count, live bytes, and
+	 * the free list is one shorter than the free-looking slots */
+	((uintptr_t *)live[2])[1] = ka_slab_free_mark(S(a), live[2]);
+	assert_int_equal(ka_check(a), 3);
+	((uintptr_t *)live[2])[1] = 0;
 
 	l->npages++;
 	assert_int_equal(ka_check(a), 1);
