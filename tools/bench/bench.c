@@ -403,7 +403,7 @@ static int run_sweep(const struct opts *o, struct contender *all, size_t nall)
 			if (!m.ok) {
 				all_ok = false;
 				if (o->csv)
-					printf("%s,%s,%zu,%zu,n/a,,,,,,\"%s\"\n", c->name, w->name,
+					printf("%s,%s,%zu,%zu,n/a,,,,,,,\"%s\"\n", c->name, w->name,
 					       live, heaps[h], m.why);
 				else
 					printf("%-8s %-8s %5zu %9s n/a (%s)\n", c->name, w->name,
