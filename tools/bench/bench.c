@@ -389,6 +389,15 @@ static int run_sweep(const struct opts *o, struct contender *all, size_t nall)
 		if (!w || (o->workloads && !listed(o->workloads, w->name)))
 			continue;
 		size_t live = o->live ? o->live : sw[wi].live;
+		const char *na = contender_unfit(c, w->need);
+		if (na) {
+			if (o->csv)
+				printf("%s,%s,%zu,,n/a,,,,,,,\"%s\"\n", c->name, w->name, live, na);
+			else
+				printf("%-8s %-8s %5zu %9s n/a (%s)\n", c->name, w->name, live, "-",
+				       na);
+			continue;
+		}
 		memset(cells, 0, sizeof(cells));
 		for (unsigned r = 0; r < o->rounds; r++)
 			for (size_t k = 0; k < NH; k++) {
