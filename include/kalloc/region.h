@@ -43,7 +43,7 @@
  * @brief Make a region allocator whose state and first heap region are [base, base+len).
  *
  * The allocator state and the first region descriptor live at the start of the memory (about
- * 100 bytes on 64-bit targets); the rest is the heap. More memory is added with
+ * 200 bytes on x86-64); the rest is the heap. More memory is added with
  * ka_add_memory().
  * @param base start of the memory (any alignment; it is rounded up internally)
  * @param len  bytes at base
