@@ -155,8 +155,8 @@ int fdt_read(const void *fdt, struct boot_params *bp)
 				lv[depth].addr_cells = be32(val);
 			else if (str_eq(pname, "#size-cells") && len == 4)
 				lv[depth].size_cells = be32(val);
-			else if (str_eq(pname, "device_type") && depth == 2 &&
-				 str_eq((const char *)val, "memory"))
+			else if (str_eq(pname, "device_type") && depth == 2 && len == 7 &&
+				 str_eq((const char *)val, "memory")) /* 7: "memory" and its NUL */
 				lv[depth].memory = true;
 			/* A node named memory[@...] is RAM from its first property on (QEMU writes
 			 * reg before device_type); other names count once device_type = "memory"

@@ -589,6 +589,15 @@ noreturn void kernel_main(struct boot_params *bp)
 	CHECK(w.bad == 0);
 	CHECK(ka_check(heap) == 0);
 
+	/* Which backends could have served as the boot heap (any request size; a pool of
+	 * fixed-size objects cannot): the test harness boots once with each of them through
+	 * "backend=<name>". */
+	kputs("boot-heap backends:");
+	for (size_t i = 0; ka_backend_at(i); i++)
+		if (ka_backend_at(i)->caps & KA_CAP_ANYSIZE)
+			kprintf(" %s", ka_backend_at(i)->name);
+	kputc('\n');
+
 	conformance_backends(heap, &conf);
 	global_tests(heap, &conf);
 	kprintf("conformance: total %u passed, %u failed, %u skipped\n", conf.passed, conf.failed,

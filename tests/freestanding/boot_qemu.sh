@@ -9,7 +9,9 @@
 #     33; riscv64: SiFive test finisher 0x5555 -> 0), and
 #   - the serial console shows the success line "kalloc-kernel: ALL TESTS PASSED" and the
 #     RAM size the kernel read from the firmware's map matches -m (so the map is real).
-# (Status alone proves nothing: a triple fault makes QEMU exit 0.) Then one boot with
+# (Status alone proves nothing: a triple fault makes QEMU exit 0.) Then one boot at 64 MiB
+# per other backend able to be the boot heap ("backend=<name>" on the command line; the
+# kernel lists them), which must pass and use that backend. Last, one boot with
 # "selftest=fail" on the kernel command line, where the kernel double-frees a block: it must
 # end with the failure status (i386: 35, riscv64: 1), the failure line and no success line.
 #
@@ -26,7 +28,7 @@ arches=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-o) out=$2; shift 2 ;;
-	-h | --help) sed -n '3,20p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,23p' "$0"; exit 0 ;;
 	-*) echo "boot_qemu: unknown option $1" >&2; exit 2 ;;
 	*) arches="$arches $1"; shift ;;
 	esac
@@ -129,6 +131,25 @@ for arch in $arches; do
 			continue
 		fi
 		echo "boot_qemu: $arch -m $mem: PASS (firmware map: $seen MiB usable, heap $heap MiB)"
+	done
+
+	# ka_boot() by name at run time: one boot per backend the kernel lists as able to be
+	# the boot heap (the default one was used above).
+	log=$out/boot-$arch-m64.log
+	dflt=$(sed -n 's/^ka_boot: backend \([a-z0-9]*\),.*/\1/p' "$log" | head -1)
+	for b in $(sed -n 's/^boot-heap backends://p' "$log" | head -1); do
+		[ "$b" != "$dflt" ] || continue
+		boot "$arch" "backend-$b" 64 "$pass" "backend=$b"
+		blog=$out/boot-$arch-backend-$b.log
+		[ "$status_ok" -eq 1 ] || continue
+		if ! grep -qxF "$PASS_LINE" "$blog"; then
+			bad "$arch backend=$b: no success line on the serial console"
+			tail -n 25 "$blog" >&2
+		elif ! grep -q "^ka_boot: backend $b," "$blog"; then
+			bad "$arch backend=$b: ka_boot did not use $b"
+		else
+			echo "boot_qemu: $arch backend=$b: PASS"
+		fi
 	done
 
 	boot "$arch" selftest-fail 64 "$failst" "selftest=fail"
