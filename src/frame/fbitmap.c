@@ -13,6 +13,11 @@
  * per bitmap word bounded: runs of at most W frames are found with word-parallel bit
  * operations on two adjacent words, and longer runs can only start inside the free run at
  * the top of a word, so after a failed candidate the search jumps to the next such run.
+ * Two more structures keep first-fit searches off fragmented memory they have already seen:
+ * per-size-class hints (where runs of 2^j frames can start at the earliest) and per-group
+ * upper bounds of the longest free run (groups of W^2 frames that cannot hold the request
+ * are skipped). Both are bounds, kept valid cheaply and tightened by the searches
+ * themselves; fbitmap_priv.h states their invariants. Entry point: ka_fbitmap_init().
  */
 #include "kalloc/alloc_impl.h"
 #include "kalloc/fbitmap.h"
