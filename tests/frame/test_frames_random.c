@@ -19,7 +19,7 @@
 #include "frame_harness.h"
 
 #define MAXPFN 24000
-#define OPS    6000
+#define OPS    4000
 
 struct rgn {
 	size_t base, frames;
@@ -262,17 +262,17 @@ static uint64_t seed_base(void)
 static void t_random_buddy(void **state)
 {
 	(void)state;
-	for (uint64_t i = 0; i < 3; i++)
+	for (uint64_t i = 0; i < 2; i++)
 		run(FH_BUDDY, seed_base() + i, MAP(small_map));
-	run(FH_BUDDY, seed_base() + 3, MAP(wide_map));
+	run(FH_BUDDY, seed_base() + 2, MAP(wide_map));
 }
 
 static void t_random_bitmap(void **state)
 {
 	(void)state;
-	for (uint64_t i = 0; i < 3; i++)
+	for (uint64_t i = 0; i < 2; i++)
 		run(FH_BITMAP, seed_base() + i, MAP(small_map));
-	run(FH_BITMAP, seed_base() + 3, MAP(wide_map));
+	run(FH_BITMAP, seed_base() + 2, MAP(wide_map));
 }
 
 int main(void)
