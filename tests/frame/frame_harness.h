@@ -15,7 +15,7 @@
 
 enum fh_kind { FH_BUDDY, FH_BITMAP };
 
-#define FH_MAX_REGIONS 16
+#define FH_MAX_REGIONS 64
 
 struct fh {
 	union {

@@ -409,6 +409,54 @@ static void t_add_errors(void **state)
 	H->meta[H->nmeta++] = meta;
 }
 
+/* Any number of regions, added in any order, down to single frames. */
+static void t_many_regions(void **state)
+{
+	struct ka_frame_alloc *fa = H->fa;
+	enum { NR = 40 };
+	size_t base[NR], len[NR], order[NR], total = 0, pfn = 5;
+	ka_paddr_t *got;
+
+	for (size_t i = 0; i < NR; i++) {
+		len[i] = i % 7 == 0 ? 1 : 1 + (i * 37) % 50;
+		base[i] = pfn;
+		pfn += len[i] + (i % 3 == 0 ? 0 : 1 + i % 5); /* some physically adjacent */
+		order[i] = i;
+		total += len[i];
+	}
+	for (size_t i = NR - 1; i > 0; i--) { /* a fixed shuffle */
+		size_t j = (i * 7919) % (i + 1), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < NR; i++)
+		assert_int_equal(fh_add(H, base[order[i]] * PG, len[order[i]], KA_DM_NONE), 0);
+	assert_int_equal(ka_ftotal_frames(fa), total);
+	assert_int_equal(ka_fcheck(fa), 0);
+	got = calloc(total, sizeof(*got));
+	assert_non_null(got);
+	for (size_t i = 0; i < total; i++) {
+		got[i] = ka_falloc(fa, 1);
+		assert_true(got[i] != KA_PADDR_INV);
+		for (size_t j = 0; j < i; j++)
+			assert_true(got[j] != got[i]);
+	}
+	assert_true(ka_falloc(fa, 1) == KA_PADDR_INV);
+	assert_int_equal(ka_fcheck(fa), 0);
+	for (size_t i = 0; i < total; i++)
+		assert_int_equal(ka_ffree(fa, got[i], 1), 0);
+	for (size_t i = 0; i < NR; i++) {
+		assert_int_equal(ka_falloc_at(fa, base[i] * PG, len[i]), 0);
+		/* one frame more, reaching into the frame below, is never granted */
+		assert_true(ka_falloc_at(fa, (base[i] - 1) * PG, len[i] + 1) != 0);
+	}
+	assert_int_equal(ka_ffree_frames(fa), 0);
+	for (size_t i = 0; i < NR; i++)
+		assert_int_equal(ka_ffree(fa, base[i] * PG, len[i]), 0);
+	assert_int_equal(ka_ffree_frames(fa), total);
+	free(got);
+}
+
 /* metadata_size never decreases with the frame count (callers size an area once for a
  * region and give the allocator fewer frames), and is small per frame. */
 static void t_metadata_monotonic(void **state)
@@ -445,6 +493,7 @@ int main(void)
 	    BOTH(t_zero),
 	    BOTH(t_add_errors),
 	    BOTH(t_metadata_monotonic),
+	    BOTH(t_many_regions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
