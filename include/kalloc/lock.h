@@ -29,6 +29,11 @@
  * own (the global allocator's page source does), those nest INSIDE this one. Walk callbacks
  * run with the lock held and must not call back into the same adapter (the lock is not
  * recursive: that would deadlock).
+ *
+ * check() and walk() are safe against the heap's other operations, but a backend's checker
+ * may read the bytes of live blocks (slab tells free from used objects by a mark inside
+ * each object), so running them while other threads write into their blocks is a data race
+ * on that memory: harmless to the heap, reported by ThreadSanitizer. Check when quiescent.
  */
 #ifndef KALLOC_LOCK_H
 #define KALLOC_LOCK_H
