@@ -101,6 +101,7 @@ static struct ka_gchunk *chunk_new(struct ka_global *g)
 	c->pages = chunk_pages(g);
 	c->heap = heap;
 	c->live = 0;
+	c->miss = SIZE_MAX;
 	c->ptr = NULL;
 	c->size = 0;
 	set_magic(c, KA_GCHUNK_HEAP);
@@ -137,8 +138,11 @@ static void *heap_try(struct ka_global *g, struct ka_gchunk *c, size_t size, siz
 {
 	void *p = c->heap->ops->alloc(c->heap, size, align);
 
-	if (!p)
+	if (!p) {
+		if (align <= KA_CFG_MIN_ALIGN && size < c->miss)
+			c->miss = size;
 		return NULL;
+	}
 	c->live++;
 	if (g->empty == c)
 		g->empty = NULL;
@@ -151,6 +155,12 @@ static void *heap_try(struct ka_global *g, struct ka_gchunk *c, size_t size, siz
  * The last successful sub-heap first (allocation runs tend to continue where they left
  * off), then the others, then a new chunk. No new chunk while an empty one exists: the
  * request did not fit an empty chunk, so it will not fit a fresh one either.
+ *
+ * The miss hint keeps a heap of full chunks from costing one backend call per chunk on
+ * every miss: a chunk where a request of `miss` bytes failed since its last free is passed
+ * over for requests at least that large. The hint is a guess (with size classes a larger
+ * request may fit where a smaller one did not), so before the allocator answers NULL the
+ * passed-over chunks are tried after all: a failure is always certain.
  */
 static void *heaps_alloc(struct ka_global *g, size_t size, size_t align)
 {
@@ -163,19 +173,29 @@ static void *heaps_alloc(struct ka_global *g, size_t size, size_t align)
 			return p;
 	}
 	for (c = g->heaps; c; c = c->next) {
-		if (c == g->cur)
+		if (c == g->cur || size >= c->miss)
 			continue;
 		p = heap_try(g, c, size, align);
 		if (p)
 			return p;
 	}
-	if (g->empty)
-		return NULL;
-	c = chunk_new(g);
-	if (!c)
-		return NULL;
-	g->empty = c;
-	return heap_try(g, c, size, align);
+	if (!g->empty) {
+		c = chunk_new(g);
+		if (c) {
+			g->empty = c;
+			p = heap_try(g, c, size, align);
+			if (p)
+				return p;
+		}
+	}
+	for (c = g->heaps; c; c = c->next) {
+		if (c == g->cur || size < c->miss)
+			continue;
+		p = heap_try(g, c, size, align);
+		if (p)
+			return p;
+	}
+	return NULL;
 }
 
 /* ---- large blocks ------------------------------------------------------------------- */
@@ -201,6 +221,7 @@ static void *large_alloc(struct ka_global *g, size_t size, size_t align)
 	c->pages = pages;
 	c->heap = NULL;
 	c->live = 1;
+	c->miss = SIZE_MAX;
 	c->ptr = p;
 	c->size = (pages << KA_CFG_PAGE_SHIFT) - off;
 	set_magic(c, KA_GCHUNK_LARGE);
@@ -251,6 +272,7 @@ static void core_free(struct ka_alloc *a, void *ptr)
 		ka_misuse(a, "free in a chunk with no live block", ptr);
 	n = c->heap->ops->usable_size(c->heap, ptr);
 	c->heap->ops->free(c->heap, ptr);
+	c->miss = SIZE_MAX;
 	c->live--;
 	g->used_bytes -= n;
 	if (c->live == 0)
@@ -282,6 +304,7 @@ static void *core_realloc(struct ka_alloc *a, void *ptr, size_t size)
 		if (c->heap->ops->realloc && size <= g->large_threshold) {
 			n = c->heap->ops->realloc(c->heap, ptr, size);
 			if (n) {
+				c->miss = SIZE_MAX; /* it may have shrunk or moved */
 				g->used_bytes =
 				    g->used_bytes - old + c->heap->ops->usable_size(c->heap, n);
 				return n;

@@ -36,6 +36,7 @@ struct ka_gchunk {
 	/* sub-heap chunk */
 	struct ka_alloc *heap; /* the backend instance over the chunk's tail */
 	size_t live;	       /* blocks live in it */
+	size_t miss;	       /* smallest size that failed here since the last free (hint) */
 	/* large block */
 	void *ptr;   /* the user pointer */
 	size_t size; /* its usable bytes */

@@ -100,6 +100,33 @@ static void test_grow_shrink(void **state)
 			assert_true(intact(blocks[i], 1000, (unsigned)i));
 		}
 		assert_int_equal(ka_global_check(&G), 0);
+		/* Room freed in an old, full chunk is found again before the heap grows (its
+		 * miss hint is reset by the frees). */
+		{
+			struct ka_gchunk *old = ka_gchunk_of(&G, blocks[0]);
+			uint64_t mapped = st.chunks_mapped;
+			size_t k = 0;
+
+			assert_ptr_not_equal(old, G.cur);
+			for (size_t i = 1; i < n; i++) {
+				if (blocks[i] && ka_gchunk_of(&G, blocks[i]) == old) {
+					ka_global_free(&G, blocks[i]);
+					blocks[i] = NULL;
+					k++;
+				}
+			}
+			assert_true(k > 10);
+			for (size_t i = 1; i < n; i++) {
+				if (!blocks[i]) {
+					blocks[i] = ka_global_alloc(&G, 1000, 16);
+					assert_non_null(blocks[i]);
+					fill(blocks[i], 1000, (unsigned)i);
+				}
+			}
+			ka_global_stats(&G, &st);
+			assert_int_equal(st.chunks_mapped, mapped);
+			assert_int_equal(ka_global_check(&G), 0);
+		}
 		for (size_t i = 0; i < n; i++)
 			ka_global_free(&G, blocks[i]);
 		ka_global_stats(&G, &st);
