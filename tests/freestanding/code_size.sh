@@ -41,16 +41,18 @@ parts() {
 		case $n in *_*) ;; *) echo "frame/$n" ;; esac
 	done
 	for d in global boot core; do
-		ls "$root"/src/$d/*.c >/dev/null 2>&1 && echo "$d/*"
+		for f in "$root"/src/$d/*.c; do
+			[ -e "$f" ] && echo "$d/$(basename "$f" .c)=file"
+		done
 	done
-	echo "platform/freestanding"
+	echo "platform/freestanding=file"
 }
 
 # objects PART TARGET: the object files of one part.
 objects() {
 	objdir=$out/size-$2/CMakeFiles/kalloc.dir/src
 	case $1 in
-	*/\*) ls "$objdir/${1%/*}"/*.c.obj ;;
+	*=file) ls "$objdir/${1%=file}.c.obj" ;;
 	*) ls "$objdir/$1.c.obj" "$objdir/$1"_*.c.obj 2>/dev/null || true ;;
 	esac
 }
@@ -67,13 +69,20 @@ sizes() {
 }
 
 label() {
-	case $1 in
+	case ${1%=file} in
 	backend/*) echo "backend \`${1#backend/}\`" ;;
 	frame/*) echo "frame allocator \`${1#frame/}\`" ;;
-	global/*) echo "global allocator, page sources (src/global)" ;;
-	boot/*) echo "boot-time setup \`ka_boot\` (src/boot)" ;;
-	core/*) echo "generic layer, registry, adapters (src/core)" ;;
-	platform/*) echo "freestanding platform layer + weak mem*" ;;
+	global/global) echo "global allocator (global/global.c)" ;;
+	global/pgsrc) echo "page sources (global/pgsrc.c)" ;;
+	global/page) echo "page objects (global/page.c)" ;;
+	global/dma) echo "DMA allocator (global/dma.c)" ;;
+	boot/boot) echo "boot-time setup \`ka_boot\` (boot/boot.c)" ;;
+	core/alloc) echo "generic layer (core/alloc.c)" ;;
+	core/registry) echo "backend registry (core/registry.c)" ;;
+	core/report) echo "misuse/check reports, formatter (core/report.c)" ;;
+	core/locked) echo "locking adapter (core/locked.c)" ;;
+	platform/freestanding) echo "freestanding platform layer + weak mem* (platform/freestanding.c)" ;;
+	*) echo "${1%=file}.c" ;;
 	esac
 }
 
