@@ -75,7 +75,7 @@ build() {
 failed=
 for t in $targets; do
 	echo "== $t"
-	rm -rf "$out/$t"
+	rm -rf "${out:?}/$t"
 	if ! build "$t" "$out/$t"; then
 		failed="$failed $t"
 	fi

@@ -19,8 +19,8 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-NM=nm
-OBJDUMP=objdump
+NM="nm"
+OBJDUMP="objdump"
 SUDIR=
 LIMIT=${KA_STACK_LIMIT:-1024}
 while [ $# -gt 0 ]; do

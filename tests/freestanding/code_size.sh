@@ -41,7 +41,7 @@ parts() {
 		case $n in *_*) ;; *) echo "frame/$n" ;; esac
 	done
 	for d in global boot core; do
-		for f in "$root"/src/$d/*.c; do
+		for f in "$root/src/$d"/*.c; do
 			[ -e "$f" ] && echo "$d/$(basename "$f" .c)=file"
 		done
 	done
@@ -113,6 +113,7 @@ Regenerate with \`tests/freestanding/code_size.sh > docs/code-size.md\`.
 EOD
 tc=0 td=0 tb=0 rc=0 rd=0 rb=0
 for p in $(parts); do
+	# shellcheck disable=SC2046 # sizes prints three numbers to split
 	set -- $(sizes "$p" cortex-m4) $(sizes "$p" riscv64)
 	echo "| $(label "$p") | $1 | $2 | $3 | $4 | $5 | $6 |"
 	case $1 in -) ;; *) tc=$((tc + $1)) td=$((td + $2)) tb=$((tb + $3)) ;; esac
