@@ -421,7 +421,8 @@ static void page_objects(void)
 }
 
 /* Coherent DMA buffers: small ones from uncached sub-heaps, large ones as whole frames,
- * some under an address limit a device might have. */
+ * half of them under an address limit a device might have (inside the region, which may lie
+ * anywhere in RAM, even above 4 GiB), and one limit no frame can meet. */
 static void dma_workload(uintptr_t region, size_t region_len)
 {
 	static const size_t sizes[] = {64, 200, 1500, 4096, 3 * 4096 + 1, 64 << 10};
@@ -433,7 +434,7 @@ static void dma_workload(uintptr_t region, size_t region_len)
 
 	for (size_t i = 0; i < 2 * n; i++) {
 		size_t sz = sizes[i % n];
-		ka_paddr_t lim = i < n ? KA_DMA_LIMIT_32 : limit;
+		ka_paddr_t lim = i < n ? KA_DMA_LIMIT_NONE : limit;
 
 		if (ka_dma_alloc_coherent(&dma, sz, 64, lim, &buf[i]) != 0 || !buf[i].cpu) {
 			kprintf("FAIL: dma: %zu bytes below %llx\n", sz, (unsigned long long)lim);
@@ -444,11 +445,15 @@ static void dma_workload(uintptr_t region, size_t region_len)
 		CHECK(((uintptr_t)buf[i].cpu & 63) == 0);
 		CHECK(buf[i].bus == ka_dma_virt_to_bus(&dma, buf[i].cpu));
 		CHECK(buf[i].bus == (ka_paddr_t)(uintptr_t)buf[i].cpu); /* identity, offset 0 */
-		CHECK(buf[i].bus + sz <= lim);
+		CHECK(lim == KA_DMA_LIMIT_NONE || buf[i].bus + sz <= lim);
 		CHECK(all_bytes(buf[i].cpu, sz, 0)); /* coherent memory comes zeroed */
 		fill(buf[i].cpu, sz, (uint32_t)i);
 		ok++;
 	}
+	/* A device that reaches only memory below the region: nothing can satisfy it. */
+	struct ka_dma_buf none;
+	CHECK(ka_dma_alloc_coherent(&dma, 4096, 64, (ka_paddr_t)region, &none) == KA_ENOMEM);
+	CHECK(none.cpu == NULL);
 	kprintf("dma: %u coherent buffers (64 B .. 64 KiB, half below bus %llx), %zu sub-heaps\n",
 		ok, (unsigned long long)limit, ka_dma_heap_count(&dma));
 	CHECK(ka_dma_check(&dma) == 0);

@@ -3,9 +3,10 @@
 #
 # Build the example kernel (examples/baremetal) for each architecture and boot it in QEMU
 # (TCG, never KVM; stdin from /dev/null; under `timeout`), at 64 MiB and at 1 GiB of RAM
-# (i386 also at 5 GiB, of which a 32-bit kernel can use only what lies below 4 GiB).
+# (x86 also at 5 GiB: RAM above 4 GiB, which the i386 kernel must leave out and the x86_64
+# kernel uses).
 # A boot passes only if BOTH hold:
-#   - QEMU's exit status is the kernel's pass status (i386: isa-debug-exit value 0x10 ->
+#   - QEMU's exit status is the kernel's pass status (x86: isa-debug-exit value 0x10 ->
 #     33; riscv64: SiFive test finisher 0x5555 -> 0), and
 #   - the serial console shows the success line "kalloc-kernel: ALL TESTS PASSED" and the
 #     RAM size the kernel read from the firmware's map matches -m (so the map is real).
@@ -13,11 +14,11 @@
 # per other backend able to be the boot heap ("backend=<name>" on the command line; the
 # kernel lists them), which must pass and use that backend. Last, one boot with
 # "selftest=fail" on the kernel command line, where the kernel double-frees a block: it must
-# end with the failure status (i386: 35, riscv64: 1), the failure line and no success line.
+# end with the failure status (x86: 35, riscv64: 1), the failure line and no success line.
 #
 # Usage: boot_qemu.sh [-o OUTDIR] [ARCH...]
-#   ARCH: i386 riscv64 (default: both), or clang-i386 clang-riscv64 (kernel and library built
-#   with clang and lld through cmake/toolchain-clang-<arch>.cmake).
+#   ARCH: i386 x86_64 riscv64 (default: all three), or clang-i386 clang-riscv64 (kernel and
+#   library built with clang and lld through cmake/toolchain-clang-<arch>.cmake).
 # Serial logs: OUTDIR/boot-<arch>-<case>.log (OUTDIR default: build/freestanding).
 set -eu
 
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
 	*) arches="$arches $1"; shift ;;
 	esac
 done
-[ -n "$arches" ] || arches="i386 riscv64"
+[ -n "$arches" ] || arches="i386 x86_64 riscv64"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 jobs=${KA_JOBS:-2}
@@ -54,8 +55,8 @@ boot() {
 	log=$out/boot-$arch-$case.log
 	rm -f "$log"
 	case ${arch#clang-} in
-	i386)
-		set -- qemu-system-i386 -machine pc -accel tcg -m "$mem" -display none -no-reboot \
+	i386 | x86_64)
+		set -- "$qemu" -machine pc -accel tcg -m "$mem" -display none -no-reboot \
 			-nic none -serial "file:$log" -monitor none \
 			-device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$kernel"
 		;;
@@ -85,8 +86,10 @@ for arch in $arches; do
 	case ${arch#clang-} in
 	# i386 also boots with 5 GiB: the map then has RAM above 4 GiB, which a 32-bit kernel
 	# must leave out, and a heap near 3 GiB tests 32-bit size arithmetic.
-	i386) pass=33 failst=35 qemu=qemu-system-i386 sizes="64 1024 5120" ;;
-	riscv64) pass=0 failst=1 qemu=qemu-system-riscv64 sizes="64 1024" ;;
+	i386) pass=33 failst=35 qemu=qemu-system-i386 sizes="64 1024 5120" image=kernel.elf ;;
+	# x86_64 at 5 GiB: RAM above 4 GiB is in the map and in the heap.
+	x86_64) pass=33 failst=35 qemu=qemu-system-x86_64 sizes="64 1024 5120" image=kernel32.elf ;;
+	riscv64) pass=0 failst=1 qemu=qemu-system-riscv64 sizes="64 1024" image=kernel.elf ;;
 	*) bad "unknown architecture $arch"; continue ;;
 	esac
 	echo "== $arch"
@@ -95,7 +98,7 @@ for arch in $arches; do
 		continue
 	fi
 	bdir=$out/kernel-$arch
-	kernel=$bdir/kernel.elf
+	kernel=$bdir/$image
 	rm -f "$kernel"
 	if ! cmake -S "$root/examples/baremetal" -B "$bdir" \
 		-DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-$arch.cmake" >"$bdir.configure.log" 2>&1 ||

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * i386 on QEMU's pc machine, booted by QEMU's own multiboot loader: COM1 (a 16550 at I/O
- * port 0x3f8) for the console, isa-debug-exit (-device isa-debug-exit,iobase=0xf4,
- * iosize=0x04) to leave QEMU, and the multiboot memory map (BIOS e820) for the memory map.
+ * x86 (i386 and x86_64) on QEMU's pc machine, booted by QEMU's own multiboot loader: COM1
+ * (a 16550 at I/O port 0x3f8) for the console, isa-debug-exit (-device isa-debug-exit,
+ * iobase=0xf4,iosize=0x04) to leave QEMU, and the multiboot memory map (BIOS e820) for the
+ * memory map. arch/<arch>/start.S gets there (x86_64: through long mode and an identity
+ * map of the first KERNEL_IDMAP_GIB GiB).
  *
  * The multiboot information lies in RAM the heap will take (QEMU puts it right after the
  * kernel image), so everything needed from it is copied into BSS before ka_boot() runs.
@@ -17,6 +19,8 @@
 #define MB_BOOT_MAGIC	0x2BADB002u
 #define MB_INFO_CMDLINE (1u << 2)
 #define MB_INFO_MMAP	(1u << 6)
+/* Keep in step with arch/x86_64/start.S (IDMAP_PDS: page directories it fills). */
+#define KERNEL_IDMAP_GIB 8
 
 /* The parts of the multiboot information structure (spec 3.3) used here. */
 struct mb_info {
@@ -76,7 +80,11 @@ unsigned long arch_irq_save(void)
 {
 	unsigned long flags;
 
+#if defined(__x86_64__)
+	__asm__ volatile("pushfq; popq %0; cli" : "=r"(flags) : : "memory");
+#else
 	__asm__ volatile("pushfl; popl %0; cli" : "=r"(flags) : : "memory");
+#endif
 	return flags;
 }
 
@@ -86,11 +94,11 @@ void arch_irq_restore(unsigned long flags)
 		__asm__ volatile("sti" : : : "memory");
 }
 
-noreturn void arch_exception(uint32_t vector, uint32_t error, uint32_t eip);
-noreturn void arch_exception(uint32_t vector, uint32_t error, uint32_t eip)
+noreturn void arch_exception(unsigned long vector, unsigned long error, unsigned long ip);
+noreturn void arch_exception(unsigned long vector, unsigned long error, unsigned long ip)
 {
-	kprintf("EXCEPTION: vector %u, error code %x, eip %x\nkalloc-kernel: TESTS FAILED\n",
-		vector, error, eip);
+	kprintf("EXCEPTION: vector %lu, error code %lx, ip %lx\nkalloc-kernel: TESTS FAILED\n",
+		vector, error, ip);
 	arch_exit(false);
 }
 
@@ -121,7 +129,11 @@ noreturn void arch_main(uint32_t magic, const struct mb_info *mbi)
 	outb(COM1 + 3, 0x03);
 	outb(COM1 + 2, 0xc7);
 
+#if defined(__x86_64__)
+	bp.arch = "x86_64";
+#else
 	bp.arch = "i386";
+#endif
 	bp.firmware = "multiboot";
 	if (magic != MB_BOOT_MAGIC || !(mbi->flags & MB_INFO_MMAP)) {
 		kprintf("not booted by multiboot with a memory map (magic %x)\n"
@@ -150,6 +162,12 @@ noreturn void arch_main(uint32_t magic, const struct mb_info *mbi)
 	/* Real-mode IVT, BIOS data, EBDA, VGA and option ROMs: never heap, even where the
 	 * map calls part of it usable (and address 0 would look like NULL). */
 	boot_add(&bp, 0, 0x100000, KA_MEM_RESERVED, "low 1 MiB (BIOS)");
+#if defined(__x86_64__)
+	/* start.S identity-maps only the first KERNEL_IDMAP_GIB GiB. */
+	boot_add(&bp, (uint64_t)KERNEL_IDMAP_GIB << 30,
+		 UINT64_MAX - ((uint64_t)KERNEL_IDMAP_GIB << 30) + 1, KA_MEM_RESERVED,
+		 "beyond the identity map");
+#endif
 	boot_add(&bp, (uintptr_t)kernel_image_start,
 		 (uintptr_t)kernel_image_end - (uintptr_t)kernel_image_start, KA_MEM_RESERVED,
 		 "kernel image");
