@@ -3,7 +3,8 @@
 # programs (CPython's regression tests, sqlite3, xz/pigz/sort with threads) preloaded with
 # kalloc on each general-purpose backend, compared with the same runs on the system
 # allocator. Scripts exit 77 (skipped) when a program they need is not installed; the
-# Debian packages are listed in docs/shim.md.
+# Debian packages are listed in docs/shim.md. Each takes well under a minute of CPU; the
+# timeouts are generous because shared CI machines can be heavily oversubscribed.
 if(TEST shim_test_semantics)
   # Exits 77 in sanitizer builds, where the sanitizer owns malloc.
   set_tests_properties(shim_test_semantics PROPERTIES SKIP_RETURN_CODE 77)
@@ -29,7 +30,7 @@ foreach(b ${KA_SHIM_BACKENDS})
 
   foreach(s env sqlite threads)
     add_test(NAME shim_${s}_${b} COMMAND sh ${KA_SHIM_DIR}/${s}.sh ${KA_SHIM_LIB} ${b} ${KA_SHIM_WORK})
-    set_tests_properties(shim_${s}_${b} PROPERTIES LABELS shim TIMEOUT 300 SKIP_RETURN_CODE 77)
+    set_tests_properties(shim_${s}_${b} PROPERTIES LABELS shim TIMEOUT 900 SKIP_RETURN_CODE 77)
   endforeach()
 
   # The full CPython subset on the default backend, a shorter one on the others (budget:
@@ -41,5 +42,5 @@ foreach(b ${KA_SHIM_BACKENDS})
   endif()
   add_test(NAME shim_python_${b}
     COMMAND sh ${KA_SHIM_DIR}/python.sh ${KA_SHIM_LIB} ${b} ${KA_SHIM_WORK} ${list})
-  set_tests_properties(shim_python_${b} PROPERTIES LABELS shim TIMEOUT 900 SKIP_RETURN_CODE 77)
+  set_tests_properties(shim_python_${b} PROPERTIES LABELS shim TIMEOUT 1800 SKIP_RETURN_CODE 77)
 endforeach()
