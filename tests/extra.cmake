@@ -25,7 +25,7 @@ endforeach()
 
 foreach(b ${KA_SHIM_BACKENDS})
   add_test(NAME shim_semantics_${b} COMMAND shim_test_semantics)
-  set_tests_properties(shim_semantics_${b} PROPERTIES LABELS shim TIMEOUT 120
+  set_tests_properties(shim_semantics_${b} PROPERTIES LABELS shim TIMEOUT 300
     ENVIRONMENT "LD_PRELOAD=${KA_SHIM_LIB};KALLOC_BACKEND=${b}")
 
   foreach(s env sqlite threads)
