@@ -181,13 +181,13 @@ static void test_coalesce(void **state)
 	assert_int_equal(tiny_size(*(size_t *)blk_of(p[1])), s1 + s2);
 	assert_int_equal(ka_check(a), 0);
 
-	/* Free merging backward (free p[1..2] + p[3]) and forward into nothing. */
+	/* Free merging backward only (free p[1..2] + p[3]; p[4] is used). */
 	ka_free(a, p[3]);
 	assert_int_equal(census(a).nfree, 2);
 	assert_int_equal(tiny_size(*(size_t *)blk_of(p[1])), s1 + s2 + s3);
 	assert_int_equal(ka_check(a), 0);
 
-	/* Free merging backward only (next block p[5] is used). */
+	/* The same with p[4] (p[5] is used). */
 	ka_free(a, p[4]);
 	assert_int_equal(census(a).nfree, 2);
 	/* Free merging both ways: p[5] sits between free p[1..4] and the free top block. */
@@ -224,7 +224,7 @@ static void test_coalesce_random(void **state)
 			p[i] = ka_malloc(a, 1 + (x >> 9) % 700);
 			assert_non_null(p[i]);
 		}
-		/* Never two free blocks in a row: the walk alternates or has used runs. */
+		/* The checker also verifies that no two free blocks are adjacent. */
 		if (step % 500 == 0)
 			assert_int_equal(ka_check(a), 0);
 	}
