@@ -487,19 +487,13 @@ static void list_all(struct contender *all, size_t nall)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-	    {"workload", required_argument, NULL, 'w'},
-	    {"rounds", required_argument, NULL, 'r'},
-	    {"ops", required_argument, NULL, 'n'},
-	    {"heap", required_argument, NULL, 'H'},
-	    {"backend", required_argument, NULL, 'b'},
-	    {"live", required_argument, NULL, 'l'},
-	    {"seed", required_argument, NULL, 's'},
-	    {"csv", no_argument, NULL, 'c'},
-	    {"heap-sweep", no_argument, NULL, 'S'},
-	    {"stats", no_argument, NULL, 1},
-	    {"list", no_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"workload", required_argument, NULL, 'w'}, {"rounds", required_argument, NULL, 'r'},
+	    {"ops", required_argument, NULL, 'n'},	{"heap", required_argument, NULL, 'H'},
+	    {"backend", required_argument, NULL, 'b'},	{"live", required_argument, NULL, 'l'},
+	    {"seed", required_argument, NULL, 's'},	{"csv", no_argument, NULL, 'c'},
+	    {"heap-sweep", no_argument, NULL, 'S'},	{"stats", no_argument, NULL, 1},
+	    {"in-process", no_argument, NULL, 2},	{"list", no_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {NULL, NULL, 5, 100000, (size_t)64 << 20, 0, 1, false, false, false, false};
 	struct contender all[MAX_CONTENDERS];
@@ -581,6 +575,14 @@ int main(int argc, char **argv)
 	if (list) {
 		list_all(all, nall);
 		return 0;
+	}
+	bool any = false;
+	for (size_t i = 0; i < bench_nworkloads; i++)
+		any |= listed(o.workloads, bench_workloads[i].name);
+	if (!any) {
+		fprintf(stderr, "kalloc-bench: no workload matches --workload %s (see --list)\n",
+			o.workloads);
+		return 2;
 	}
 	bench_timing_init();
 	bench_glibc_resolve();
