@@ -14,7 +14,9 @@
 # per other backend able to be the boot heap ("backend=<name>" on the command line; the
 # kernel lists them), which must pass and use that backend. Last, one boot with
 # "selftest=fail" on the kernel command line, where the kernel double-frees a block: it must
-# end with the failure status (x86: 35, riscv64: 1), the failure line and no success line.
+# end with the failure status (x86: 35, riscv64: 1), the failure line and no success line;
+# and one with "selftest=noline", where the kernel exits at once with the PASS status but
+# without the success line: the success-line check must reject it.
 #
 # Usage: boot_qemu.sh [-o OUTDIR] [ARCH...]
 #   ARCH: i386 x86_64 riscv64 (default: all three), or clang-i386 clang-riscv64 (kernel and
@@ -29,7 +31,7 @@ arches=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-o) out=$2; shift 2 ;;
-	-h | --help) sed -n '3,23p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,25p' "$0"; exit 0 ;;
 	-*) echo "boot_qemu: unknown option $1" >&2; exit 2 ;;
 	*) arches="$arches $1"; shift ;;
 	esac
@@ -43,6 +45,11 @@ PASS_LINE="kalloc-kernel: ALL TESTS PASSED"
 FAIL_LINE="kalloc-kernel: TESTS FAILED"
 
 failed=
+# The success line, alone on its line, exactly: required for every passing boot.
+has_pass_line() {
+	grep -qxF "$PASS_LINE" "$1"
+}
+
 bad() {
 	echo "boot_qemu: FAIL: $*" >&2
 	failed="$failed
@@ -113,7 +120,7 @@ for arch in $arches; do
 		boot "$arch" "m$mem" "$mem" "$pass" ""
 		log=$out/boot-$arch-m$mem.log
 		[ "$status_ok" -eq 1 ] || continue
-		if ! grep -qxF "$PASS_LINE" "$log"; then
+		if ! has_pass_line "$log"; then
 			bad "$arch -m $mem: no success line \"$PASS_LINE\" on the serial console"
 			tail -n 25 "$log" >&2
 			continue
@@ -145,7 +152,7 @@ for arch in $arches; do
 		boot "$arch" "backend-$b" 64 "$pass" "backend=$b"
 		blog=$out/boot-$arch-backend-$b.log
 		[ "$status_ok" -eq 1 ] || continue
-		if ! grep -qxF "$PASS_LINE" "$blog"; then
+		if ! has_pass_line "$blog"; then
 			bad "$arch backend=$b: no success line on the serial console"
 			tail -n 25 "$blog" >&2
 		elif ! grep -q "^ka_boot: backend $b," "$blog"; then
@@ -154,6 +161,14 @@ for arch in $arches; do
 			echo "boot_qemu: $arch backend=$b: PASS"
 		fi
 	done
+
+	# The harness itself: the pass status without the success line must be rejected.
+	boot "$arch" selftest-noline 64 "$pass" "selftest=noline"
+	if has_pass_line "$out/boot-$arch-selftest-noline.log"; then
+		bad "$arch selftest=noline: the success-line check accepted a boot without it"
+	elif [ "$status_ok" -eq 1 ]; then
+		echo "boot_qemu: $arch selftest=noline: pass status without the success line rejected as expected"
+	fi
 
 	boot "$arch" selftest-fail 64 "$failst" "selftest=fail"
 	log=$out/boot-$arch-selftest-fail.log
