@@ -54,7 +54,7 @@ static inline void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t s
  * before they are written through: both must point into the heap (or be NULL), and a block
  * without a predecessor must be its list's head. The links' targets are NOT read back (no
  * glibc-style "does next->prev point at me" check): on a large heap each such read is a cache
- * miss on the critical path (about 10% of the uniform workload's throughput), and a forged
+ * miss on the critical path (see docs/backend-tlsf.md for the measured cost), and a forged
  * in-heap link is left to the checker.
  */
 static inline void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, unsigned fl, unsigned sl,
@@ -194,10 +194,10 @@ static noreturn void bad_block(const struct ka_tlsf *t, const void *ptr, size_t 
 }
 
 /*
- * The O(1) misuse checks shared by free, usable_size and realloc. A live block's payload lies
- * in [lo, hi), is aligned, its header has TLSF_FREE clear and a plausible stride, and the next
- * block's always-valid prev_phys points back at it. An interior or forged pointer would need
- * all of these to hold by chance.
+ * The O(1) misuse checks shared by free, usable_size and realloc. A live block's payload is
+ * aligned, its header lies in [blo, hi) (the hull of all pools), has TLSF_FREE clear and a
+ * plausible stride, and the next block's always-valid prev_phys points back at it. An interior or
+ * forged pointer would need all of these to hold by chance.
  */
 TLSF_HOT struct tlsf_block *live_block(struct ka_tlsf *t, const void *ptr)
 {
@@ -258,8 +258,7 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align)
 		size_t bs = tlsf_stride(b);
 		struct tlsf_block *nb = (struct tlsf_block *)((uintptr_t)b + gap);
 
-		/* b's previous block is used (b was free, I3), so the gap stays a lone free block.
-		 */
+		/* b's predecessor is used (b was free, I3): the gap stays a lone free block. */
 		nb->prev_phys = b;
 		nb->size = (bs - gap) | TLSF_PREV_FREE;
 		tlsf_next(nb)->prev_phys = nb;
