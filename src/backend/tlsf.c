@@ -28,6 +28,10 @@
 /* ---- free lists ---------------------------------------------------------------------------- */
 
 /*
+ * Free-byte accounting (t->avail, invariant I6) is not done here but once per operation, as
+ * the net change of that operation: a list splice happens up to three times per call, the
+ * operation's net effect is one addition.
+ *
  * The list operations below are written without data-dependent branches where a list may or
  * may not be empty: that outcome is random under a random workload, and a mispredicted branch
  * costs more than the few instructions of a conditional move. Writes that would go through a
@@ -46,7 +50,6 @@ static inline void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 	t->heads[fl][sl] = b;
 	t->fl_bitmap |= (size_t)1 << fl;
 	t->sl_bitmap[fl] |= (uint32_t)1 << sl;
-	t->avail += stride - TLSF_HDR;
 }
 
 /*
@@ -57,8 +60,7 @@ static inline void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t s
  * miss on the critical path (see docs/backend-tlsf.md for the measured cost), and a forged
  * in-heap link is left to the checker.
  */
-static inline void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, unsigned fl, unsigned sl,
-			       size_t stride)
+static inline void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, unsigned fl, unsigned sl)
 {
 	struct tlsf_block *prev = b->prev_free, *next = b->next_free;
 	struct tlsf_block *nt = next ? next : &t->scratch;
@@ -72,7 +74,6 @@ static inline void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, unsigned
 	*pnext = next;
 	t->sl_bitmap[fl] &= ~((uint32_t)(t->heads[fl][sl] == NULL) << sl);
 	t->fl_bitmap &= ~((size_t)(t->sl_bitmap[fl] == 0) << fl);
-	t->avail -= stride - TLSF_HDR;
 }
 
 /* unlink_free() for the head of its list, the allocation path. */
@@ -88,7 +89,6 @@ static inline void unlink_head(struct ka_tlsf *t, struct tlsf_block *b, unsigned
 	t->heads[fl][sl] = next;
 	t->sl_bitmap[fl] &= ~((uint32_t)(next == NULL) << sl);
 	t->fl_bitmap &= ~((size_t)(t->sl_bitmap[fl] == 0) << fl);
-	t->avail -= tlsf_stride(b) - TLSF_HDR;
 }
 
 static inline void remove_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
@@ -96,7 +96,7 @@ static inline void remove_free(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 	unsigned fl, sl;
 
 	tlsf_mapping(stride, &fl, &sl);
-	unlink_free(t, b, fl, sl, stride);
+	unlink_free(t, b, fl, sl);
 }
 
 /*
@@ -155,6 +155,7 @@ TLSF_OUTLINE void split_tail(struct ka_tlsf *t, struct tlsf_block *b, size_t str
 	((struct tlsf_block *)((uintptr_t)b + bs))->prev_phys = r;
 	b->size = stride | (b->size & TLSF_PREV_FREE);
 	insert_free(t, r, bs - stride);
+	t->avail -= stride; /* bs - HDR left the lists, bs - stride - HDR came back */
 }
 
 /*
@@ -172,6 +173,7 @@ TLSF_HOT void use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 	} else {
 		b->size = bs | (b->size & TLSF_PREV_FREE);
 		((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
+		t->avail -= bs - TLSF_HDR;
 	}
 }
 
@@ -264,6 +266,9 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align)
 		tlsf_next(nb)->prev_phys = nb;
 		b->size = gap | TLSF_FREE | (b->size & TLSF_PREV_FREE);
 		insert_free(t, b, gap);
+		/* One free block became two (gap and nb, which use_block() accounts for as the
+		 * block it takes): one more header. */
+		t->avail -= TLSF_HDR;
 		b = nb;
 	}
 	use_block(t, b, stride);
@@ -296,6 +301,7 @@ TLSF_OUTLINE void free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
 			     struct tlsf_block *next)
 {
 	size_t s = sz & ~TLSF_FLAGS;
+	size_t gain = s - TLSF_HDR; /* b's bytes, plus a header per merge */
 
 	if (sz & TLSF_PREV_FREE) {
 		struct tlsf_block *prev = b->prev_phys;
@@ -310,6 +316,7 @@ TLSF_OUTLINE void free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
 		ps = tlsf_stride(prev);
 		remove_free(t, prev, ps);
 		s += ps;
+		gain += TLSF_HDR;
 		b = prev;
 	}
 	if (next->size & TLSF_FREE) {
@@ -317,6 +324,7 @@ TLSF_OUTLINE void free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
 
 		remove_free(t, next, ns);
 		s += ns;
+		gain += TLSF_HDR;
 		next = (struct tlsf_block *)((uintptr_t)next + ns);
 	} else {
 		next->size |= TLSF_PREV_FREE;
@@ -324,6 +332,7 @@ TLSF_OUTLINE void free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
 	next->prev_phys = b;
 	b->size = s | TLSF_FREE;
 	insert_free(t, b, s);
+	t->avail += gain;
 }
 
 static void tlsf_free(struct ka_alloc *a, void *ptr)
@@ -343,6 +352,7 @@ static void tlsf_free(struct ka_alloc *a, void *ptr)
 	}
 	next->size |= TLSF_PREV_FREE;
 	insert_free(t, b, s);
+	t->avail += s - TLSF_HDR;
 }
 
 static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
@@ -366,11 +376,14 @@ static void trim_used(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 	rs = bs - stride;
 	b->size = stride | (b->size & TLSF_PREV_FREE);
 	r->prev_phys = b;
+	/* The tail's bytes come back; merged into a free next block it also frees no header. */
+	t->avail += rs - TLSF_HDR;
 	if (next->size & TLSF_FREE) {
 		size_t ns = free_neighbour(t, next);
 
 		remove_free(t, next, ns);
 		rs += ns;
+		t->avail += TLSF_HDR;
 		next = (struct tlsf_block *)((uintptr_t)next + ns);
 	} else {
 		next->size |= TLSF_PREV_FREE;
@@ -398,6 +411,7 @@ static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
 			size_t ns = free_neighbour(t, next);
 
 			remove_free(t, next, ns);
+			t->avail -= ns - TLSF_HDR;
 			cur += ns;
 			next = (struct tlsf_block *)((uintptr_t)next + ns);
 			next->prev_phys = b;
@@ -455,6 +469,7 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	s->prev_phys = b;
 	s->size = TLSF_PREV_FREE;
 	insert_free(t, b, sent - first);
+	t->avail += sent - first - TLSF_HDR;
 
 	if (first < t->blo)
 		t->blo = first;
