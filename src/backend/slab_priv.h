@@ -69,7 +69,7 @@
 /** Bytes reserved in front of a large block's pointer for struct ka_slab_large. */
 #define KA_SLAB_LH 64
 /** Requests up to this use the class lookup table. */
-#define KA_SLAB_LUT_MAX 1024
+#define KA_SLAB_LUT_MAX KA_SLAB_MAX_SMALL
 
 #define KA_SLAB_MAGIC  ((uintptr_t)0x51ab5eedu)
 #define KA_SLAB_LMAGIC ((uintptr_t)0x1a49eb1cu)
