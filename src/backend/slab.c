@@ -96,6 +96,18 @@ static inline uint32_t slot_index(uint32_t recip, size_t off)
 	return (uint32_t)(((uint64_t)off * recip) >> 32);
 }
 
+/*
+ * Whether off is a multiple of the class size, from the same product: with
+ * recip = ceil(2^32 / size) and off = q * size + r, the low half of off * recip is
+ * q * (size * recip - 2^32) + r * recip, which is below recip iff r == 0 as long as
+ * off < 2^32 / size (the same bound that makes slot_index() exact). One compare instead of
+ * multiplying the index back; tests/unit/test_slab.c checks every offset of every class.
+ */
+static inline bool slot_exact(uint32_t recip, size_t off)
+{
+	return (uint32_t)((uint64_t)off * recip) < recip;
+}
+
 /* ---- lists ------------------------------------------------------------------------------ */
 
 static inline void list_push(struct ka_slab **head, struct ka_slab *s)
@@ -264,7 +276,7 @@ static inline struct ka_slab *obj_lookup(struct ka_slab_state *st, const void *p
 	if (KA_SLAB_UNLIKELY(off >= s->span))
 		ka_misuse(&st->head, "pointer inside a slab header", ptr);
 	idx = slot_index(s->recip, off);
-	if (KA_SLAB_UNLIKELY((size_t)idx * s->size != off))
+	if (KA_SLAB_UNLIKELY(!slot_exact(s->recip, off)))
 		ka_misuse(&st->head, "interior pointer into a slab object", ptr);
 	*out_idx = idx;
 	return s;

@@ -243,9 +243,14 @@ static void class_geometry(void **state)
 		assert_true(reserved <= 2 * KA_SLAB_PAGES);
 		assert_true((KA_SLAB_SIZE - (size_t)c->usable * c->size) * 8 <= KA_SLAB_SIZE);
 		assert_true(c->nobj >= 7);
-		for (uint32_t off = 0; off < KA_SLAB_SIZE - c->obj_off; off += 8) {
-			uint32_t want = off / c->size;
-			assert_int_equal((uint32_t)(((uint64_t)off * c->recip) >> 32), want);
+		/* the multiply-shift slot index and divisibility test, for every offset */
+		for (uint32_t off = 0; off < KA_SLAB_SIZE - c->obj_off; off++) {
+			uint64_t prod = (uint64_t)off * c->recip;
+
+			if ((uint32_t)(prod >> 32) != off / c->size)
+				fail_msg("class %u: index of offset %u", c->size, off);
+			if (((uint32_t)prod < c->recip) != (off % c->size == 0))
+				fail_msg("class %u: divisibility of offset %u", c->size, off);
 		}
 	}
 }
