@@ -74,8 +74,9 @@ def main():
     # Chart: time and RSS ratios per workload, one bar per allocator.
     dat = os.path.join(out, "ratios.dat")
     with open(dat, "w") as f:
-        f.write("workload " + " ".join(contenders) + "\n")
         for kind in (0, 2):
+            # Each gnuplot data block needs its own header row (columnheader).
+            f.write("workload " + " ".join(contenders) + "\n")
             for w in workloads:
                 r = med.get((w, ref))
                 vals = []
