@@ -11,16 +11,22 @@
  * given back when they become empty (one empty slab per class is kept to damp thrashing).
  * Larger requests go to the page source directly, with a small header in front.
  *
- * Costs: ka_malloc() and ka_free() are O(1) on every path (no loop over slabs, objects or
- * classes), apart from the page source's own cost when a slab or a large block is taken or
- * given back. The slab of an object is found by masking the pointer; a per-slab allocation
- * bitmap makes double frees detectable in O(1).
+ * Costs: ka_malloc() and ka_free() are O(1) on every path (no loop over slabs or objects),
+ * apart from the page source's own cost when a slab or a large block is taken or given
+ * back; when the page source runs dry, the cached empty slabs of the 48 classes are given
+ * back and the request retried once. The slab of an object is found by masking the
+ * pointer; a free object carries a per-object free mark, so a double free is detected in
+ * O(1). ka_palloc()/ka_pfree() pass straight to the page source. ka_usable_size(): O(1).
+ * Zero-fill: never (ka_calloc() zeroes). Alignment: KA_CFG_MIN_ALIGN; up to 64 bytes from
+ * the size classes, larger alignments (any power of two) as page runs.
  *
  * Misuse detected, always on, through ka_misuse(): a pointer outside the memory the page
  * source ever gave this allocator, a slab or large-block header that does not carry this
  * allocator's mark, an interior pointer, a double free, a pointer to a slot never handed
- * out. A foreign pointer inside the hull of the page source's memory but in a hole between
- * its regions can fault instead (the header read is not guarded by a page-table walk).
+ * out. Not detected: a second free after the program overwrote the second word of the freed
+ * object (a use after free; ka_check() reports it). A foreign pointer inside the hull of the
+ * page source's memory but in a hole between its regions can fault instead (the header read
+ * is not guarded by a page-table walk).
  *
  * Thread safety: none (wrap it in a locked adapter to share it).
  */
