@@ -16,7 +16,8 @@ if ! $PY -c 'import test.libregrtest' 2>/dev/null; then
 	exit 77
 fi
 MODULES=$(grep -v '^#' "$LIST" | tr '\n' ' ')
-NAME=$(basename "$LIST" .txt)
+# The cached baseline is named after the list and its contents, so an edited list gets a new one.
+NAME=$(basename "$LIST" .txt)-$(cksum <"$LIST" | cut -d" " -f1)
 export PYTHONMALLOC=malloc
 
 # Module statuses from regrtest's progress lines ("[3/60] test_x passed (1.2 sec)").
