@@ -11,8 +11,7 @@ if(KA_FUZZ)
   if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
     message(FATAL_ERROR "KA_FUZZ needs clang")
   endif()
-  get_target_property(ka_srcs kalloc SOURCES)
-  add_library(kalloc_fuzz STATIC ${ka_srcs})
+  add_library(kalloc_fuzz STATIC ${KA_LIB_SOURCES})
   target_include_directories(kalloc_fuzz PUBLIC ${CMAKE_SOURCE_DIR}/include
     PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/src/core ${CMAKE_BINARY_DIR}/generated)
   target_compile_definitions(kalloc_fuzz PUBLIC KA_CFG_DEBUG=1
