@@ -157,13 +157,13 @@ bool ka_owns(struct ka_alloc *a, const void *ptr);
 /* ---- backends by name ------------------------------------------------------------------- */
 
 /** Capabilities a backend advertises (struct ka_backend.caps, struct ka_alloc_ops.caps). */
-#define KA_CAP_FREE	0x1u /**< free() makes memory reusable (not so for region) */
-#define KA_CAP_ANYSIZE	0x2u /**< any size up to the heap's is allowed (not so for pool) */
-#define KA_CAP_ADDMEM	0x4u /**< add_memory() works */
-#define KA_CAP_PAGES	0x8u /**< native page allocation */
-#define KA_CAP_REALLOC	0x10u /**< native in-place realloc */
-#define KA_CAP_WALK	0x20u /**< walk() supported */
-#define KA_CAP_OWNS	0x40u /**< owns() supported */
+#define KA_CAP_FREE    0x1u  /**< free() makes memory reusable (not so for region) */
+#define KA_CAP_ANYSIZE 0x2u  /**< any size up to the heap's is allowed (not so for pool) */
+#define KA_CAP_ADDMEM  0x4u  /**< add_memory() works */
+#define KA_CAP_PAGES   0x8u  /**< native page allocation */
+#define KA_CAP_REALLOC 0x10u /**< native in-place realloc */
+#define KA_CAP_WALK    0x20u /**< walk() supported */
+#define KA_CAP_OWNS    0x40u /**< owns() supported */
 
 /** @brief A backend known to the registry. */
 struct ka_backend {

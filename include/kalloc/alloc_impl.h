@@ -165,13 +165,13 @@ static inline unsigned ka_ffs(size_t x)
  * src/core/track.h, which backends include privately. */
 
 #if KA_CFG_DEBUG >= 1
-#define KA_ASSERT(cond)                                                                          \
+#define KA_ASSERT(cond)                                                                            \
 	do {                                                                                       \
 		if (!(cond))                                                                       \
 			ka_assert_fail(#cond, __FILE__, __LINE__);                                 \
 	} while (0)
 #else
-#define KA_ASSERT(cond)                                                                          \
+#define KA_ASSERT(cond)                                                                            \
 	do {                                                                                       \
 	} while (0)
 #endif

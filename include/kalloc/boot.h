@@ -48,12 +48,12 @@ struct ka_mem_region {
 
 /** What ka_boot() did. */
 struct ka_boot_info {
-	const char *backend;	 /**< name of the backend used (NULL if none was found) */
-	size_t regions_used;	 /**< regions given to the allocator (init + added) */
-	size_t regions_skipped;	 /**< usable pieces too small or refused by the backend */
-	size_t regions_dropped;	 /**< usable pieces beyond KA_CFG_BOOT_MAX_REGIONS */
-	size_t bytes_managed;	 /**< sum of the lengths of the regions used */
-	uintptr_t first_base;	 /**< region that made the allocator */
+	const char *backend;	/**< name of the backend used (NULL if none was found) */
+	size_t regions_used;	/**< regions given to the allocator (init + added) */
+	size_t regions_skipped; /**< usable pieces too small or refused by the backend */
+	size_t regions_dropped; /**< usable pieces beyond KA_CFG_BOOT_MAX_REGIONS */
+	size_t bytes_managed;	/**< sum of the lengths of the regions used */
+	uintptr_t first_base;	/**< region that made the allocator */
 	size_t first_len;
 };
 

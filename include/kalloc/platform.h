@@ -120,7 +120,7 @@ unsigned ka_plat_cpu_id(void);
  */
 struct ka_platform_hooks {
 	void (*panic)(const char *msg);		  /**< must not return */
-	void (*log)(int level, const char *msg); /**< write one line */
+	void (*log)(int level, const char *msg);  /**< write one line */
 	unsigned long (*irq_save)(void);	  /**< disable interrupts, return old state */
 	void (*irq_restore)(unsigned long flags); /**< restore the state irq_save returned */
 	void *(*page_map)(size_t len, size_t align);

@@ -21,13 +21,13 @@ struct ka_stats {
 	size_t last_alloc_size; /**< size of the last successful request */
 	size_t min_alloc_size;	/**< smallest successful request (SIZE_MAX before the first) */
 	size_t max_alloc_size;	/**< largest successful request */
-	uint64_t nb_allocs;	/**< successful allocations (malloc, palloc, memalign, realloc moves) */
-	uint64_t nb_frees;	/**< frees (free, pfree, realloc moves) */
-	uint64_t nb_enomem;	/**< requests that returned NULL / KA_ENOMEM */
-	size_t cur_nb_allocs;	/**< live blocks now */
-	size_t max_nb_allocs;	/**< peak live blocks */
-	size_t cur_mem_use;	/**< live bytes now */
-	size_t max_mem_use;	/**< peak live bytes */
+	uint64_t nb_allocs; /**< successful allocations (malloc, palloc, memalign, realloc moves) */
+	uint64_t nb_frees;  /**< frees (free, pfree, realloc moves) */
+	uint64_t nb_enomem; /**< requests that returned NULL / KA_ENOMEM */
+	size_t cur_nb_allocs; /**< live blocks now */
+	size_t max_nb_allocs; /**< peak live blocks */
+	size_t cur_mem_use;   /**< live bytes now */
+	size_t max_mem_use;   /**< peak live bytes */
 };
 
 /** @brief Memory figures a backend reports (see ka_info()). */

@@ -13,7 +13,7 @@
 #define KA_BACKEND(n) &ka_backend_##n,
 static const struct ka_backend *const backends[] = {
 #include "ka_backends.inc"
-	NULL,
+    NULL,
 };
 #undef KA_BACKEND
 

@@ -19,7 +19,7 @@
 
 #include "kalloc/boot.h"
 
-#define MIB ((size_t)1 << 20)
+#define MIB	((size_t)1 << 20)
 #define SIM_LEN (64 * MIB)
 
 static unsigned char *sim;
@@ -42,12 +42,13 @@ static size_t build_map(struct ka_mem_region *m)
 	m[n++] = (struct ka_mem_region){b + 12 * MIB, 8 * MIB, KA_MEM_USABLE}; /* overlaps next */
 	m[n++] = (struct ka_mem_region){b + 8 * MIB, 8 * MIB, KA_MEM_USABLE};
 	m[n++] = (struct ka_mem_region){b + 10 * MIB, 1 * MIB, KA_MEM_RESERVED}; /* inside */
-	m[n++] = (struct ka_mem_region){b + 55 * MIB + 100, 2 * MIB, KA_MEM_ACPI_NVS}; /* across end */
+	m[n++] =
+	    (struct ka_mem_region){b + 55 * MIB + 100, 2 * MIB, KA_MEM_ACPI_NVS};  /* across end */
 	m[n++] = (struct ka_mem_region){b + 0x1000 + 123, 4 * MIB, KA_MEM_USABLE}; /* unaligned */
 	m[n++] = (struct ka_mem_region){b + 30 * MIB, 0x800, KA_MEM_USABLE};	   /* < a page */
 	m[n++] = (struct ka_mem_region){b + 32 * MIB, 0, KA_MEM_USABLE};	   /* empty */
 	m[n++] = (struct ka_mem_region){UINTPTR_MAX - 100, 1000, KA_MEM_USABLE};   /* wraps */
-	m[n++] = (struct ka_mem_region){b + 36 * MIB, 2 * MIB, 77};		   /* unknown type */
+	m[n++] = (struct ka_mem_region){b + 36 * MIB, 2 * MIB, 77};	       /* unknown type */
 	m[n++] = (struct ka_mem_region){b + 36 * MIB, 4 * MIB, KA_MEM_USABLE}; /* half reserved */
 
 	nexpect = 0;
@@ -72,8 +73,8 @@ static bool inside_expected(uintptr_t p, size_t n, size_t *which)
 static int setup(void **state)
 {
 	(void)state;
-	sim = mmap(NULL, SIM_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
+	sim = mmap(NULL, SIM_LEN, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return sim == MAP_FAILED ? -1 : 0;
 }
 
@@ -107,8 +108,8 @@ static void test_unknown_backend(void **state)
 static void test_only_reserved(void **state)
 {
 	struct ka_mem_region m[2] = {
-		{(uintptr_t)sim, 8 * MIB, KA_MEM_RESERVED},
-		{(uintptr_t)sim + 8 * MIB, 8 * MIB, KA_MEM_BAD},
+	    {(uintptr_t)sim, 8 * MIB, KA_MEM_RESERVED},
+	    {(uintptr_t)sim + 8 * MIB, 8 * MIB, KA_MEM_BAD},
 	};
 
 	(void)state;
@@ -120,9 +121,9 @@ static void test_only_reserved(void **state)
 static void test_reserved_wins(void **state)
 {
 	struct ka_mem_region m[3] = {
-		{(uintptr_t)sim + 4 * MIB, 4 * MIB, KA_MEM_RESERVED},
-		{(uintptr_t)sim, 8 * MIB, KA_MEM_USABLE},
-		{(uintptr_t)sim, 4 * MIB + 1, KA_MEM_RESERVED},
+	    {(uintptr_t)sim + 4 * MIB, 4 * MIB, KA_MEM_RESERVED},
+	    {(uintptr_t)sim, 8 * MIB, KA_MEM_USABLE},
+	    {(uintptr_t)sim, 4 * MIB + 1, KA_MEM_RESERVED},
 	};
 
 	(void)state;
@@ -181,7 +182,8 @@ static void test_every_backend(void **state)
 	(void)state;
 	for (size_t i = 0; ka_backend_at(i); i++) {
 		const struct ka_backend *b = ka_backend_at(i);
-		if ((b->caps & (KA_CAP_ADDMEM | KA_CAP_ANYSIZE)) != (KA_CAP_ADDMEM | KA_CAP_ANYSIZE))
+		if ((b->caps & (KA_CAP_ADDMEM | KA_CAP_ANYSIZE)) !=
+		    (KA_CAP_ADDMEM | KA_CAP_ANYSIZE))
 			continue;
 		print_message("booting %s\n", b->name);
 		boot_one(b);
@@ -212,8 +214,8 @@ static void test_too_many_pieces(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < KA_CFG_BOOT_MAX_REGIONS + 10; i++)
-		m[i] = (struct ka_mem_region){(uintptr_t)sim + i * stride, stride / 2,
-					      KA_MEM_USABLE};
+		m[i] =
+		    (struct ka_mem_region){(uintptr_t)sim + i * stride, stride / 2, KA_MEM_USABLE};
 	struct ka_alloc *a = ka_boot(m, KA_CFG_BOOT_MAX_REGIONS + 10, NULL, &info);
 	assert_non_null(a);
 	assert_int_equal(info.regions_dropped, 10);
@@ -224,13 +226,10 @@ static void test_too_many_pieces(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_no_map),
-		cmocka_unit_test(test_unknown_backend),
-		cmocka_unit_test(test_only_reserved),
-		cmocka_unit_test(test_reserved_wins),
-		cmocka_unit_test(test_every_backend),
-		cmocka_unit_test(test_default_backend),
-		cmocka_unit_test(test_too_many_pieces),
+	    cmocka_unit_test(test_no_map),	    cmocka_unit_test(test_unknown_backend),
+	    cmocka_unit_test(test_only_reserved),   cmocka_unit_test(test_reserved_wins),
+	    cmocka_unit_test(test_every_backend),   cmocka_unit_test(test_default_backend),
+	    cmocka_unit_test(test_too_many_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

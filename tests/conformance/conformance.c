@@ -54,7 +54,7 @@ static void say(struct tctx *t, const char *status, const char *what, int line)
 	t->c->print(buf);
 }
 
-#define EXPECT(cond)                                                                             \
+#define EXPECT(cond)                                                                               \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
 			t->failed = 1;                                                             \
@@ -119,10 +119,9 @@ static bool has(const struct tctx *t, unsigned cap)
 /* ka_malloc: minimum alignment, usable size, no overlap, contents kept until free. */
 static void case_malloc_sizes(struct tctx *t)
 {
-	static const size_t sizes[] = {1,   2,	 3,    7,    8,	   15,	 16,   17,    31,
-				       32,  33,	 63,   64,   100,  127,	 128,  255,   256,
-				       500, 512, 1000, 1024, 2000, 4095, 4096, 4097, 10000,
-				       65536};
+	static const size_t sizes[] = {1,    2,	   3,	 7,    8,    15,   16,	  17,	31,  32,
+				       33,   63,   64,	 100,  127,  128,  255,	  256,	500, 512,
+				       1000, 1024, 2000, 4095, 4096, 4097, 10000, 65536};
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -250,8 +249,7 @@ static void case_posix_memalign(struct tctx *t)
 	EXPECT(ka_posix_memalign(t->a, &p, 3, 16) == KA_EINVAL && p == sentinel);
 	EXPECT(ka_posix_memalign(t->a, &p, 24, 16) == KA_EINVAL && p == sentinel);
 	EXPECT(ka_posix_memalign(t->a, &p, sizeof(void *) / 2, 16) == KA_EINVAL && p == sentinel);
-	EXPECT(ka_posix_memalign(t->a, &p, sizeof(void *), SIZE_MAX) == KA_ENOMEM &&
-	       p == sentinel);
+	EXPECT(ka_posix_memalign(t->a, &p, sizeof(void *), SIZE_MAX) == KA_ENOMEM && p == sentinel);
 	EXPECT(ka_posix_memalign(t->a, &p, sizeof(void *), 24) == 0);
 	EXPECT(p != sentinel && aligned(p, sizeof(void *)));
 	ka_free(t->a, p);
@@ -580,18 +578,18 @@ struct conf_case {
 };
 
 static const struct conf_case cases[] = {
-	{"malloc_sizes", case_malloc_sizes},
-	{"zero_size", case_zero_size},
-	{"calloc", case_calloc},
-	{"memalign", case_memalign},
-	{"posix_memalign", case_posix_memalign},
-	{"realloc", case_realloc},
-	{"oom", case_oom},
-	{"stats", case_stats},
-	{"walk_info", case_walk_info},
-	{"pages", case_pages},
-	{"add_memory", case_add_memory},
-	{"random", case_random},
+    {"malloc_sizes", case_malloc_sizes},
+    {"zero_size", case_zero_size},
+    {"calloc", case_calloc},
+    {"memalign", case_memalign},
+    {"posix_memalign", case_posix_memalign},
+    {"realloc", case_realloc},
+    {"oom", case_oom},
+    {"stats", case_stats},
+    {"walk_info", case_walk_info},
+    {"pages", case_pages},
+    {"add_memory", case_add_memory},
+    {"random", case_random},
 };
 
 void ka_conformance_target(struct ka_conf *c, const struct ka_conf_target *tg)
@@ -658,12 +656,8 @@ void ka_conformance_backend(struct ka_conf *c, const struct ka_backend *b, void 
 {
 	size_t main_len = (len / 4 * 3) & ~(KA_PAGE_SIZE - 1);
 	struct backend_ctx bc = {b, mem, main_len};
-	struct ka_conf_target tg = {b->name,
-				    b->caps,
-				    make_backend,
-				    &bc,
-				    (char *)mem + main_len,
-				    len - main_len};
+	struct ka_conf_target tg = {
+	    b->name, b->caps, make_backend, &bc, (char *)mem + main_len, len - main_len};
 
 	init_refusals(c, b, mem);
 	ka_conformance_target(c, &tg);

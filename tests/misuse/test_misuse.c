@@ -133,18 +133,18 @@ struct mcase {
 };
 
 static const struct mcase cases[] = {
-	{"double free", m_double_free},
-	{"double free after reuse", m_double_free_after_reuse},
-	{"free of a stack pointer", m_free_stack},
-	{"free of a global pointer", m_free_global},
-	{"free of another heap's pointer", m_free_foreign},
-	{"free of an interior pointer", m_free_interior},
-	{"free of a misaligned pointer", m_free_misaligned},
-	{"1-byte overflow into the next header", m_overflow_1},
-	{"16-byte overflow into the next header", m_overflow_16},
-	{"write after free", m_write_after_free},
-	{"realloc of a freed pointer", m_realloc_freed},
-	{"pfree with the wrong page count", m_pfree_wrong_count},
+    {"double free", m_double_free},
+    {"double free after reuse", m_double_free_after_reuse},
+    {"free of a stack pointer", m_free_stack},
+    {"free of a global pointer", m_free_global},
+    {"free of another heap's pointer", m_free_foreign},
+    {"free of an interior pointer", m_free_interior},
+    {"free of a misaligned pointer", m_free_misaligned},
+    {"1-byte overflow into the next header", m_overflow_1},
+    {"16-byte overflow into the next header", m_overflow_16},
+    {"write after free", m_write_after_free},
+    {"realloc of a freed pointer", m_realloc_freed},
+    {"pfree with the wrong page count", m_pfree_wrong_count},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -222,14 +222,15 @@ int main(void)
 			detected += v == DETECTED;
 			checker += v == CHECKER_ONLY;
 			printf("  %-9s %-40s %s%s%s\n", b->name, cases[k].name,
-			       v == DETECTED	 ? "detected"
+			       v == DETECTED	   ? "detected"
 			       : v == CHECKER_ONLY ? "checker only"
 						   : "missed",
 			       line[0] ? ": " : "", line);
 		}
 		for (size_t k = 0; k < sizeof(must_all) / sizeof(must_all[0]); k++)
 			if (!got[must_all[k]]) {
-				printf("  %s must detect \"%s\"\n", b->name, cases[must_all[k]].name);
+				printf("  %s must detect \"%s\"\n", b->name,
+				       cases[must_all[k]].name);
 				failed++;
 			}
 		printf("misuse %s: detected %u/%zu (first ten: %u/10), checker-only %u\n", b->name,

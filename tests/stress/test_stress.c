@@ -20,8 +20,8 @@
 
 #include "kalloc/alloc.h"
 
-#define HEAP_LEN   ((size_t)8 << 20)
-#define MAX_LIVE   4096
+#define HEAP_LEN    ((size_t)8 << 20)
+#define MAX_LIVE    4096
 #define CHECK_EVERY 997
 
 struct blk {
@@ -49,7 +49,7 @@ static unsigned char pat(uint64_t seed, size_t i)
 	return (unsigned char)((seed >> (i & 31)) ^ i ^ (i >> 9));
 }
 
-#define FAILF(...)                                                                               \
+#define FAILF(...)                                                                                 \
 	do {                                                                                       \
 		fprintf(stderr, __VA_ARGS__);                                                      \
 		fputc('\n', stderr);                                                               \
@@ -205,8 +205,8 @@ static bool run_level(const struct ka_backend *b, void *mem, bool full, unsigned
 		fprintf(stderr, "%s: heap not empty/healthy after freeing everything\n", b->name);
 		failures++;
 	}
-	printf("stress %-8s %-4s ops=%lu oom_events=%lu %s\n", b->name, full ? "full" : "half",
-	       ops, ooms, failures == before ? "ok" : "FAILED");
+	printf("stress %-8s %-4s ops=%lu oom_events=%lu %s\n", b->name, full ? "full" : "half", ops,
+	       ooms, failures == before ? "ok" : "FAILED");
 	return failures == before;
 }
 

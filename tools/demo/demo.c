@@ -20,8 +20,8 @@
 #include "kalloc/alloc.h"
 #include "kalloc/boot.h"
 
-#define MIB ((size_t)1 << 20)
-#define SIM_LEN (256 * MIB)
+#define MIB	 ((size_t)1 << 20)
+#define SIM_LEN	 (256 * MIB)
 #define MAX_LIVE 4000
 
 static unsigned char *sim;
@@ -183,8 +183,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kalloc-demo: unknown backend '%s'\n", only);
 		return 2;
 	}
-	sim = mmap(NULL, SIM_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
+	sim = mmap(NULL, SIM_LEN, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (sim == MAP_FAILED) {
 		perror("mmap");
 		return 1;
@@ -201,8 +201,8 @@ int main(int argc, char **argv)
 	printf("workload: %lu mixed operations (malloc/calloc/memalign/realloc/free), "
 	       "16 B - 64 KiB, up to %d live blocks\n\n",
 	       ops, MAX_LIVE);
-	printf("%-9s %8s %12s %14s %12s %7s %8s %s\n", "backend", "regions", "ops/s",
-	       "peak in use", "peak live", "ratio", "failed", "check");
+	printf("%-9s %8s %12s %14s %12s %7s %8s %s\n", "backend", "regions", "ops/s", "peak in use",
+	       "peak live", "ratio", "failed", "check");
 	for (size_t i = 0; ka_backend_at(i); i++) {
 		const struct ka_backend *b = ka_backend_at(i);
 		struct result r;
