@@ -15,7 +15,7 @@ endif()
 
 set(KA_SHIM_LIB $<TARGET_FILE:kalloc-malloc>)
 set(KA_SHIM_DIR ${CMAKE_CURRENT_SOURCE_DIR}/shim)
-set(KA_SHIM_WORK ${CMAKE_BINARY_DIR}/shim-work)
+set(KA_SHIM_WORK ${PROJECT_BINARY_DIR}/shim-work)
 set(KA_SHIM_BACKENDS "")
 foreach(b tlsf slab buddy tiny)
   if(b IN_LIST KA_BACKENDS)
