@@ -94,10 +94,8 @@ cat <<EOD
 Bytes of each part of kalloc built freestanding at \`-Os\` (\`CMAKE_BUILD_TYPE=MinSizeRel\`,
 \`KA_DEBUG=0\`, statistics on), as \`size\` reports them for the object files: **text**
 includes read-only data (ops tables, strings), **data** is initialised writable data, **bss**
-zeroed data. The library is compiled position-independent (\`-fPIC\`, as the top-level
-CMakeLists.txt sets for every build): that is why each backend shows data bytes: its
-\`const\` ops table and registry entry hold pointers, so they land in \`.data.rel.ro\`; in a
-non-PIC kernel build they are read-only data (text) and the code is a little smaller.
+zeroed data. The freestanding build is position dependent, so the \`const\` ops tables and registry
+entries are read-only data (counted in text) and no object references a GOT.
 
 - Cortex-M4: \`$(basename "$cm_cc")\` $("$cm_cc" -dumpversion), \`-mcpu=cortex-m4 -mthumb -mfloat-abi=soft\`
 - riscv64: \`$(basename "$rv_cc")\` $("$rv_cc" -dumpversion), \`-march=rv64imac_zicsr_zifencei -mabi=lp64 -mcmodel=medany\`
