@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "abort_helper.h"
 #include "kalloc/buddy.h"
 #include "backend/buddy_priv.h"
 
@@ -81,22 +82,7 @@ static size_t count_list(struct bd_state *b, unsigned k)
 
 static void expect_abort(void (*fn)(struct ka_alloc *, void *), struct ka_alloc *a, void *arg)
 {
-	pid_t pid;
-	int st;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);
-		fn(a, arg);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), SIGABRT);
+	ka_test_expect_abort(fn, a, arg);
 }
 
 /* ---- arithmetic ------------------------------------------------------------------------- */

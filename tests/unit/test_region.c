@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "abort_helper.h"
 #include "kalloc/region.h"
 #include "backend/region_priv.h"
 
@@ -48,22 +49,7 @@ static struct rg_hdr *hdr_of(const void *p)
 
 static void expect_abort(void (*fn)(struct ka_alloc *, void *), struct ka_alloc *a, void *arg)
 {
-	pid_t pid;
-	int st;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);
-		fn(a, arg);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), SIGABRT);
+	ka_test_expect_abort(fn, a, arg);
 }
 
 struct census {
