@@ -502,6 +502,9 @@ int main(int argc, char **argv)
 	char *end;
 	int ch, rc;
 
+	/* `kalloc-bench replay FILE ...` replays a recorded trace (replay.c) instead. */
+	if (argc > 1 && strcmp(argv[1], "replay") == 0)
+		return bench_replay_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "w:r:n:H:b:l:s:cSLh", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'w':

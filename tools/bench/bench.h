@@ -153,4 +153,10 @@ extern const size_t bench_nworkloads;
 void *bench_scratch(size_t bytes);
 void bench_scratch_free(void *p, size_t bytes);
 
+/**
+ * @brief `kalloc-bench replay FILE [options]`: replay a KALLOC_TRACE recording on every
+ * contender (replay.c). argv[0] is "replay". Returns the process exit status.
+ */
+int bench_replay_main(int argc, char **argv);
+
 #endif /* KALLOC_BENCH_H */
