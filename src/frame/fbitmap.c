@@ -22,7 +22,7 @@
 #include "kalloc/alloc_impl.h"
 #include "kalloc/fbitmap.h"
 #include "frame/fbitmap_priv.h"
-#include "fmt.h"
+#include "frame/frame_common.h"
 #include "kstring.h"
 
 #define W      KA_FBM_W
@@ -440,19 +440,6 @@ static int finish_alloc(struct ka_fbitmap *fb, struct ka_fbitmap_region *r, size
 	return 0;
 }
 
-/* At KA_CFG_DEBUG 3 every operation that changes the allocator is followed by a full
- * check, so corruption is reported next to the operation that caused it. */
-static int debug_check(struct ka_frame_alloc *fa, int rc)
-{
-#if KA_CFG_DEBUG >= 3
-	if (fa->ops->check(fa) != 0)
-		ka_plat_panic("kalloc: frame allocator check failed after an operation");
-#else
-	(void)fa;
-#endif
-	return rc;
-}
-
 /* ---- ops ----------------------------------------------------------------------------------- */
 
 static int fbm_alloc_op(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames, unsigned flags)
@@ -667,41 +654,14 @@ static int fbm_add_memory_op(struct ka_frame_alloc *fa, void *metadata, ka_paddr
 
 /* ---- checker --------------------------------------------------------------------------------- */
 
-/* Findings logged per check() call; the rest are only counted, so a badly broken bitmap
- * cannot flood the log. */
-#define MAX_LOGGED 16
-
-struct checker {
-	const struct ka_frame_alloc *fa;
-	unsigned found;
-};
-
-static void report(struct checker *c, const char *what, uint64_t pfn)
-{
-	char buf[160];
-	struct ka_fmt f;
-
-	if (c->found++ >= MAX_LOGGED)
-		return;
-	ka_fmt_init(&f, buf, sizeof(buf));
-	ka_fmt_str(&f, "kalloc: ");
-	ka_fmt_str(&f, c->fa->name);
-	ka_fmt_str(&f, ": check: ");
-	ka_fmt_str(&f, what);
-	ka_fmt_str(&f, " (at frame ");
-	ka_fmt_hex(&f, pfn);
-	ka_fmt_str(&f, ")");
-	ka_plat_log(KA_LOG_ERR, buf);
-}
-
 /* Every free run of 2^j or more frames must start at or above hint[j]. One pass over the
  * free runs, found through the summaries: O(frames / W + runs + classes). */
-static void check_hints(struct checker *c, const struct ka_fbitmap_region *r)
+static void check_hints(struct ka_frame_checker *c, const struct ka_fbitmap_region *r)
 {
 	unsigned seen = 0; /* classes whose lowest run start is known */
 
 	if (r->classes != ka_fls(r->frames) + 1) {
-		report(c, "size class count corrupted", r->base);
+		ka_frame_report(c, "size class count corrupted", r->base);
 		return;
 	}
 	for (size_t x = next_free(r, 0); x != NONE && seen < r->classes;) {
@@ -710,12 +670,13 @@ static void check_hints(struct checker *c, const struct ka_fbitmap_region *r)
 
 		for (; seen <= top; seen++)
 			if (x < r->hint[seen])
-				report(c, "search hint above a free run of its size", r->base + x);
+				ka_frame_report(c, "search hint above a free run of its size",
+						r->base + x);
 		x = next_free(r, y);
 	}
 }
 
-static void check_region(struct checker *c, const struct ka_fbitmap_region *r)
+static void check_region(struct ka_frame_checker *c, const struct ka_fbitmap_region *r)
 {
 	size_t nwords[KA_FBM_MAX_LEVELS + 1];
 	size_t bits = 0;
@@ -723,31 +684,32 @@ static void check_region(struct checker *c, const struct ka_fbitmap_region *r)
 
 	if (r->frames == 0 || r->frames > KA_FBITMAP_MAX_FRAMES ||
 	    level_words(r->frames, nwords) != r->levels) {
-		report(c, "region header corrupted", r->base);
+		ka_frame_report(c, "region header corrupted", r->base);
 		return;
 	}
 	for (unsigned k = 0; k <= r->levels; k++) {
 		if (nwords[k] != r->nwords[k]) {
-			report(c, "region word counts corrupted", r->base);
+			ka_frame_report(c, "region word counts corrupted", r->base);
 			return;
 		}
 	}
 	for (size_t j = 0; j < r->nwords[0]; j++)
 		bits += popcount(r->any[0][j]);
 	if (tail && (r->any[0][r->nwords[0] - 1] >> tail) != 0)
-		report(c, "padding bits past the last frame marked free", r->base + r->frames);
+		ka_frame_report(c, "padding bits past the last frame marked free",
+				r->base + r->frames);
 	if (bits != r->free)
-		report(c, "free count differs from the bitmap", r->base);
+		ka_frame_report(c, "free count differs from the bitmap", r->base);
 	if (r->free > r->frames)
-		report(c, "more free frames than frames", r->base);
+		ka_frame_report(c, "more free frames than frames", r->base);
 	check_hints(c, r);
 	if (r->ngroups != groups_of(r->frames))
-		report(c, "group count corrupted", r->base);
+		ka_frame_report(c, "group count corrupted", r->base);
 	else
 		for (size_t g = 0; g < r->ngroups; g++)
 			if (r->gmax[g] < group_maxrun(r, g))
-				report(c, "group bound below a free run inside the group",
-				       r->base + ((uint64_t)g << GSH));
+				ka_frame_report(c, "group bound below a free run inside the group",
+						r->base + ((uint64_t)g << GSH));
 	for (unsigned k = 0; k < r->levels; k++) {
 		size_t cap = r->nwords[k + 1] << SH;
 
@@ -759,78 +721,39 @@ static void check_region(struct checker *c, const struct ka_fbitmap_region *r)
 			uint64_t at = r->base + (sh < 64 ? (uint64_t)j << sh : 0);
 
 			if (bit_get(r->any[k + 1], j) != any)
-				report(c, "any-free summary bit wrong", at);
+				ka_frame_report(c, "any-free summary bit wrong", at);
 			if (bit_get(r->full[k + 1], j) != full)
-				report(c, "all-free summary bit wrong", at);
+				ka_frame_report(c, "all-free summary bit wrong", at);
 		}
 	}
+}
+
+/* One region for ka_frame_check_regions(). */
+static const void *visit_region(struct ka_frame_checker *c, const void *region,
+				struct ka_frame_region_view *v)
+{
+	const struct ka_fbitmap_region *r = region;
+
+	check_region(c, r);
+	v->base = r->base;
+	v->frames = r->frames;
+	v->free = r->free;
+	return r->next;
 }
 
 static unsigned fbm_check(struct ka_frame_alloc *fa)
 {
 	struct ka_fbitmap *fb = to_fbm(fa);
-	struct checker c = {fa, 0};
-	size_t total = 0, nfree = 0, n = 0;
-	uint64_t prev_end = 0;
 
-	for (struct ka_fbitmap_region *r = fb->regions; r; r = r->next) {
-		if (n++ > fb->nregions) {
-			report(&c, "region list longer than the region count (loop?)", 0);
-			break;
-		}
-		if (r->base < prev_end)
-			report(&c, "regions unsorted or overlapping", r->base);
-		prev_end = r->base + r->frames;
-		check_region(&c, r);
-		total += r->frames;
-		nfree += r->free;
-	}
-	if (n != fb->nregions)
-		report(&c, "region count differs from the list", 0);
-	if (total != fa->total_frames)
-		report(&c, "total frame count differs from the regions", 0);
-	if (nfree != fa->free_frames)
-		report(&c, "free frame count differs from the regions", 0);
-	return c.found;
+	return ka_frame_check_regions(fa, fb->regions, fb->nregions, visit_region);
 }
 
-static int fbm_alloc(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames, unsigned flags)
-{
-	return debug_check(fa, fbm_alloc_op(fa, paddr, frames, flags));
-}
-
-static int fbm_alloc_range(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames,
-			   ka_paddr_t min, ka_paddr_t max, size_t align, unsigned flags)
-{
-	return debug_check(fa, fbm_alloc_range_op(fa, paddr, frames, min, max, align, flags));
-}
-
-static int fbm_free(struct ka_frame_alloc *fa, ka_paddr_t paddr, size_t frames)
-{
-	return debug_check(fa, fbm_free_op(fa, paddr, frames));
-}
-
-static int fbm_add_memory(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
-			  size_t frames, uintptr_t dm_off)
-{
-	return debug_check(fa, fbm_add_memory_op(fa, metadata, paddr, frames, dm_off));
-}
-
-static const struct ka_frame_ops fbm_ops = {
-    .alloc = fbm_alloc,
-    .alloc_range = fbm_alloc_range,
-    .free = fbm_free,
-    .add_memory = fbm_add_memory,
-    .metadata_size = fbm_metadata_size,
-    .check = fbm_check,
-};
+KA_FRAME_IMPL(fbm_impl, fbm_alloc_op, fbm_alloc_range_op, fbm_free_op, fbm_add_memory_op,
+	      fbm_metadata_size, fbm_check);
 
 struct ka_frame_alloc *ka_fbitmap_init(struct ka_fbitmap *fb)
 {
-	fb->fa.ops = &fbm_ops;
-	fb->fa.name = "fbitmap";
-	fb->fa.free_frames = 0;
-	fb->fa.total_frames = 0;
+	ka_frame_init_head(&fb->fa, &fbm_impl, "fbitmap");
 	fb->regions = NULL;
 	fb->nregions = 0;
 	return &fb->fa;

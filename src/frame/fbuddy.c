@@ -17,7 +17,7 @@
 #include "kalloc/alloc_impl.h"
 #include "kalloc/fbuddy.h"
 #include "frame/fbuddy_priv.h"
-#include "fmt.h"
+#include "frame/frame_common.h"
 #include "kstring.h"
 
 #define W	  ((unsigned)(sizeof(size_t) * 8))
@@ -271,19 +271,6 @@ static size_t search(const struct ka_fbuddy_region *r, size_t lo, size_t hi, siz
 	return s != NONE ? s : scan_search(r, lo, hi, n, a);
 }
 
-/* At KA_CFG_DEBUG 3 every operation that changes the allocator is followed by a full
- * check, so corruption is reported next to the operation that caused it. */
-static int debug_check(struct ka_frame_alloc *fa, int rc)
-{
-#if KA_CFG_DEBUG >= 3
-	if (fa->ops->check(fa) != 0)
-		ka_plat_panic("kalloc: frame allocator check failed after an operation");
-#else
-	(void)fa;
-#endif
-	return rc;
-}
-
 /* ---- ops ------------------------------------------------------------------------------------- */
 
 static struct ka_fbuddy_region *find_region(struct ka_fbuddy *fb, uint64_t pfn)
@@ -519,72 +506,47 @@ static int fbd_add_memory_op(struct ka_frame_alloc *fa, void *metadata, ka_paddr
 
 /* ---- checker ------------------------------------------------------------------------------- */
 
-/* Findings logged per check() call; the rest are only counted. */
-#define MAX_LOGGED 16
-
-struct checker {
-	const struct ka_frame_alloc *fa;
-	unsigned found;
-};
-
-static void report(struct checker *c, const char *what, uint64_t pfn)
-{
-	char buf[160];
-	struct ka_fmt f;
-
-	if (c->found++ >= MAX_LOGGED)
-		return;
-	ka_fmt_init(&f, buf, sizeof(buf));
-	ka_fmt_str(&f, "kalloc: ");
-	ka_fmt_str(&f, c->fa->name);
-	ka_fmt_str(&f, ": check: ");
-	ka_fmt_str(&f, what);
-	ka_fmt_str(&f, " (at frame ");
-	ka_fmt_hex(&f, pfn);
-	ka_fmt_str(&f, ")");
-	ka_plat_log(KA_LOG_ERR, buf);
-}
-
-static void check_region(struct checker *c, const struct ka_fbuddy_region *r)
+static void check_region(struct ka_frame_checker *c, const struct ka_fbuddy_region *r)
 {
 	size_t words, blocks = 0, heads = 0, in_lists = 0, zeros = 0;
 
 	if (r->frames == 0 || r->frames > KA_FBUDDY_MAX_FRAMES) {
-		report(c, "region header corrupted", r->base);
+		ka_frame_report(c, "region header corrupted", r->base);
 		return;
 	}
 	words = (r->frames >> SH) + ((r->frames & (W - 1)) != 0);
 	if ((r->frames & (W - 1)) && scan(r->used, r->frames, words << SH, false) != words << SH)
-		report(c, "padding bits past the last frame marked free", r->base + r->frames);
+		ka_frame_report(c, "padding bits past the last frame marked free",
+				r->base + r->frames);
 
 	for (unsigned k = 0; k < KA_FBUDDY_ORDERS; k++) {
 		uint32_t prev = NIL;
 		size_t n = 0;
 
 		if (((r->orders >> k) & 1u) != (r->head[k] != NIL))
-			report(c, "order mask disagrees with the free list", r->base);
+			ka_frame_report(c, "order mask disagrees with the free list", r->base);
 		for (uint32_t h = r->head[k]; h != NIL; prev = h, h = r->link[h].next) {
 			uint64_t pfn = r->base + h, bp;
 
 			if (++n > r->frames || h >= r->frames) {
-				report(c, "free list loops or leaves the region", pfn);
+				ka_frame_report(c, "free list loops or leaves the region", pfn);
 				break;
 			}
 			if (r->link[h].prev != prev)
-				report(c, "free list back link broken", pfn);
+				ka_frame_report(c, "free list back link broken", pfn);
 			if (r->ord[h] != k)
-				report(c, "order byte differs from the list's order", pfn);
+				ka_frame_report(c, "order byte differs from the list's order", pfn);
 			if (pfn & (((uint64_t)1 << k) - 1))
-				report(c, "free block misaligned", pfn);
+				ka_frame_report(c, "free block misaligned", pfn);
 			if (r->frames - h < BLK(k)) {
-				report(c, "free block runs past the region", pfn);
+				ka_frame_report(c, "free block runs past the region", pfn);
 				continue;
 			}
 			if (scan(r->used, h, h + BLK(k), true) != h + BLK(k))
-				report(c, "free block holds allocated frames", pfn);
+				ka_frame_report(c, "free block holds allocated frames", pfn);
 			bp = pfn ^ ((uint64_t)1 << k);
 			if (k < MAX_ORDER && in_region(r, bp, k) && r->ord[bp - r->base] == k)
-				report(c, "free buddies not merged", pfn);
+				ka_frame_report(c, "free buddies not merged", pfn);
 			blocks++;
 			in_lists += BLK(k);
 		}
@@ -593,18 +555,18 @@ static void check_region(struct checker *c, const struct ka_fbuddy_region *r)
 		if (r->ord[i] != NOT_HEAD) {
 			heads++;
 			if (r->ord[i] > MAX_ORDER)
-				report(c, "order byte out of range", r->base + i);
+				ka_frame_report(c, "order byte out of range", r->base + i);
 		}
 	}
 	if (heads != blocks)
-		report(c, "order bytes mark heads that are not on a free list", r->base);
+		ka_frame_report(c, "order bytes mark heads that are not on a free list", r->base);
 	/* Every free frame must lie in a listed block: walk free frames block by block. */
 	for (size_t i = scan(r->used, 0, r->frames, false); i < r->frames;) {
 		unsigned k = 0;
 		size_t h = find_block(r, i, &k), end;
 
 		if (h == NONE) {
-			report(c, "free frame outside every free block", r->base + i);
+			ka_frame_report(c, "free frame outside every free block", r->base + i);
 			zeros++;
 			i = scan(r->used, i + 1, r->frames, false);
 			continue;
@@ -614,76 +576,37 @@ static void check_region(struct checker *c, const struct ka_fbuddy_region *r)
 		i = scan(r->used, end, r->frames, false);
 	}
 	if (zeros != in_lists)
-		report(c, "free frames differ from the frames in free blocks", r->base);
+		ka_frame_report(c, "free frames differ from the frames in free blocks", r->base);
 	if (zeros != r->free)
-		report(c, "free count differs from the bitmap", r->base);
+		ka_frame_report(c, "free count differs from the bitmap", r->base);
+}
+
+/* One region for ka_frame_check_regions(). */
+static const void *visit_region(struct ka_frame_checker *c, const void *region,
+				struct ka_frame_region_view *v)
+{
+	const struct ka_fbuddy_region *r = region;
+
+	check_region(c, r);
+	v->base = r->base;
+	v->frames = r->frames;
+	v->free = r->free;
+	return r->next;
 }
 
 static unsigned fbd_check(struct ka_frame_alloc *fa)
 {
 	struct ka_fbuddy *fb = to_fbd(fa);
-	struct checker c = {fa, 0};
-	size_t total = 0, nfree = 0, n = 0;
-	uint64_t prev_end = 0;
 
-	for (struct ka_fbuddy_region *r = fb->regions; r; r = r->next) {
-		if (n++ > fb->nregions) {
-			report(&c, "region list longer than the region count (loop?)", 0);
-			break;
-		}
-		if (r->base < prev_end)
-			report(&c, "regions unsorted or overlapping", r->base);
-		prev_end = r->base + r->frames;
-		check_region(&c, r);
-		total += r->frames;
-		nfree += r->free;
-	}
-	if (n != fb->nregions)
-		report(&c, "region count differs from the list", 0);
-	if (total != fa->total_frames)
-		report(&c, "total frame count differs from the regions", 0);
-	if (nfree != fa->free_frames)
-		report(&c, "free frame count differs from the regions", 0);
-	return c.found;
+	return ka_frame_check_regions(fa, fb->regions, fb->nregions, visit_region);
 }
 
-static int fbd_alloc(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames, unsigned flags)
-{
-	return debug_check(fa, fbd_alloc_op(fa, paddr, frames, flags));
-}
-
-static int fbd_alloc_range(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames,
-			   ka_paddr_t min, ka_paddr_t max, size_t align, unsigned flags)
-{
-	return debug_check(fa, fbd_alloc_range_op(fa, paddr, frames, min, max, align, flags));
-}
-
-static int fbd_free(struct ka_frame_alloc *fa, ka_paddr_t paddr, size_t frames)
-{
-	return debug_check(fa, fbd_free_op(fa, paddr, frames));
-}
-
-static int fbd_add_memory(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
-			  size_t frames, uintptr_t dm_off)
-{
-	return debug_check(fa, fbd_add_memory_op(fa, metadata, paddr, frames, dm_off));
-}
-
-static const struct ka_frame_ops fbd_ops = {
-    .alloc = fbd_alloc,
-    .alloc_range = fbd_alloc_range,
-    .free = fbd_free,
-    .add_memory = fbd_add_memory,
-    .metadata_size = fbd_metadata_size,
-    .check = fbd_check,
-};
+KA_FRAME_IMPL(fbd_impl, fbd_alloc_op, fbd_alloc_range_op, fbd_free_op, fbd_add_memory_op,
+	      fbd_metadata_size, fbd_check);
 
 struct ka_frame_alloc *ka_fbuddy_init(struct ka_fbuddy *fb)
 {
-	fb->fa.ops = &fbd_ops;
-	fb->fa.name = "fbuddy";
-	fb->fa.free_frames = 0;
-	fb->fa.total_frames = 0;
+	ka_frame_init_head(&fb->fa, &fbd_impl, "fbuddy");
 	fb->regions = NULL;
 	fb->nregions = 0;
 	return &fb->fa;

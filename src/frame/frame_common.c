@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* Checker pieces shared by the frame allocators; see frame_common.h. */
+#include "frame/frame_common.h"
+
+#include "kalloc/config.h"
+#include "kalloc/platform.h"
+#include "fmt.h"
+
+/* Findings logged per check() call; the rest are only counted. */
+#define MAX_LOGGED 16
+
+void ka_frame_report(struct ka_frame_checker *c, const char *what, uint64_t pfn)
+{
+	char buf[160];
+	struct ka_fmt f;
+
+	if (c->found++ >= MAX_LOGGED)
+		return;
+	ka_fmt_init(&f, buf, sizeof(buf));
+	ka_fmt_str(&f, "kalloc: ");
+	ka_fmt_str(&f, c->fa->name);
+	ka_fmt_str(&f, ": check: ");
+	ka_fmt_str(&f, what);
+	ka_fmt_str(&f, " (at frame ");
+	ka_fmt_hex(&f, pfn);
+	ka_fmt_str(&f, ")");
+	ka_plat_log(KA_LOG_ERR, buf);
+}
+
+unsigned ka_frame_check_regions(struct ka_frame_alloc *fa, const void *first, size_t nregions,
+				ka_frame_region_fn visit)
+{
+	struct ka_frame_checker c = {fa, 0};
+	size_t total = 0, nfree = 0, n = 0;
+	uint64_t prev_end = 0;
+
+	for (const void *r = first; r;) {
+		struct ka_frame_region_view v;
+
+		if (n++ > nregions) {
+			ka_frame_report(&c, "region list longer than the region count (loop?)", 0);
+			break;
+		}
+		r = visit(&c, r, &v);
+		if (v.base < prev_end)
+			ka_frame_report(&c, "regions unsorted or overlapping", v.base);
+		prev_end = v.base + v.frames;
+		total += v.frames;
+		nfree += v.free;
+	}
+	if (n != nregions)
+		ka_frame_report(&c, "region count differs from the list", 0);
+	if (total != fa->total_frames)
+		ka_frame_report(&c, "total frame count differs from the regions", 0);
+	if (nfree != fa->free_frames)
+		ka_frame_report(&c, "free frame count differs from the regions", 0);
+	return c.found;
+}
+
+static const struct ka_frame_ops *raw(const struct ka_frame_alloc *fa)
+{
+	/* fa->ops is the `pub` member, first in its ka_frame_impl. */
+	return &((const struct ka_frame_impl *)(const void *)fa->ops)->raw;
+}
+
+static int checked(struct ka_frame_alloc *fa, int rc)
+{
+	if (fa->ops->check(fa) != 0)
+		ka_plat_panic("kalloc: frame allocator check failed after an operation");
+	return rc;
+}
+
+int ka_frame_checked_alloc(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames,
+			   unsigned flags)
+{
+	return checked(fa, raw(fa)->alloc(fa, paddr, frames, flags));
+}
+
+int ka_frame_checked_alloc_range(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size_t frames,
+				 ka_paddr_t min, ka_paddr_t max, size_t align, unsigned flags)
+{
+	return checked(fa, raw(fa)->alloc_range(fa, paddr, frames, min, max, align, flags));
+}
+
+int ka_frame_checked_free(struct ka_frame_alloc *fa, ka_paddr_t paddr, size_t frames)
+{
+	return checked(fa, raw(fa)->free(fa, paddr, frames));
+}
+
+int ka_frame_checked_add_memory(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
+				size_t frames, uintptr_t dm_off)
+{
+	return checked(fa, raw(fa)->add_memory(fa, metadata, paddr, frames, dm_off));
+}
+
+void ka_frame_init_head(struct ka_frame_alloc *fa, const struct ka_frame_impl *impl,
+			const char *name)
+{
+	fa->ops = &impl->pub;
+	fa->name = name;
+	fa->free_frames = 0;
+	fa->total_frames = 0;
+}
