@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "trace.h"
 
 extern char **environ;
 
@@ -140,6 +141,7 @@ static void atfork_child(void)
 {
 	shim_heap_lock_reinit();
 	pthread_mutex_init(&init_lock, NULL);
+	shim_trace_atfork_child();
 }
 
 static _Noreturn void fail_init(const char *what, const char *name)
@@ -191,6 +193,7 @@ void shim_heap_init(void)
 		if (rc != 0)
 			fail_init("cannot map the first heap chunk", NULL);
 		shim_cache_init_key();
+		shim_trace_init();
 		__atomic_store_n(&shim_heap_ready, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&init_lock);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "trace.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -121,13 +122,18 @@ EXPORT void *malloc(size_t n)
 {
 	void *p = do_malloc(n);
 
+	if (__builtin_expect(shim_trace_on, 0) && p)
+		shim_trace_alloc(KT_MALLOC, p, n, 0);
 	return p ? p : nomem();
 }
 
 EXPORT void free(void *p)
 {
-	if (p)
+	if (p) {
+		if (__builtin_expect(shim_trace_on, 0))
+			shim_trace_free(p);
 		do_free(p);
+	}
 }
 
 EXPORT void *calloc(size_t n, size_t size)
@@ -141,6 +147,8 @@ EXPORT void *calloc(size_t n, size_t size)
 	if (!p)
 		return nomem();
 	memset(p, 0, total);
+	if (__builtin_expect(shim_trace_on, 0))
+		shim_trace_alloc(KT_CALLOC, p, total, 0);
 	return p;
 }
 
@@ -178,7 +186,12 @@ static void *do_realloc(void *p, size_t n)
 
 EXPORT void *realloc(void *p, size_t n)
 {
-	return do_realloc(p, n);
+	uint64_t seq = __builtin_expect(shim_trace_on, 0) && p ? shim_trace_seq() : 0;
+	void *q = do_realloc(p, n);
+
+	if (__builtin_expect(shim_trace_on, 0) && p)
+		shim_trace_realloc(seq, p, q, n);
+	return q;
 }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t size)
@@ -187,7 +200,7 @@ EXPORT void *reallocarray(void *p, size_t n, size_t size)
 
 	if (__builtin_mul_overflow(n, size, &total))
 		return nomem();
-	return do_realloc(p, total);
+	return realloc(p, total);
 }
 
 static void *aligned(size_t align, size_t n)
@@ -198,6 +211,8 @@ static void *aligned(size_t align, size_t n)
 		p = do_malloc(n);
 	else
 		p = large_alloc(n, align);
+	if (__builtin_expect(shim_trace_on, 0) && p)
+		shim_trace_alloc(KT_ALIGNED, p, n, align);
 	return p ? p : nomem();
 }
 
