@@ -10,12 +10,13 @@
 #include "tiny_priv.h"
 #include "kstring.h"
 
-/* Smallest len ka_tiny_init() accepts for a base aligned to TINY_UNIT: region head, state,
- * the first header's alignment, and one minimum block (whose last word slot holds the fence). */
+/* Smallest len ka_tiny_init() accepts: region head, state, the first header's alignment, one
+ * minimum block (whose last word slot holds the fence), and TINY_UNIT - 1 bytes for rounding
+ * up a base of any alignment (tiny.h promises that any base works at this length). */
 #define TINY_MIN_SIZE                                                                              \
 	(((sizeof(struct tiny_region) + sizeof(struct tiny) + TINY_HDR + TINY_UNIT - 1) &          \
 	  ~(TINY_UNIT - 1)) +                                                                      \
-	 TINY_MINBLK)
+	 TINY_MINBLK + TINY_UNIT - 1)
 
 static inline size_t *hdrp(uintptr_t blk)
 {
