@@ -60,6 +60,15 @@
 #define KA_CFG_STATS 1
 #endif
 
+/**
+ * Memory-checker annotations (docs/annotate.md): 0 none, 1 Valgrind client requests (hosted,
+ * needs <valgrind/memcheck.h>; one load and branch per call when not on Valgrind), 2 ASan
+ * poisoning (needs -fsanitize=address). CMake sets it from -DKA_ANNOTATE=valgrind|asan.
+ */
+#ifndef KA_CFG_ANNOTATE
+#define KA_CFG_ANNOTATE 0
+#endif
+
 /** Name of the backend ka_backend_default() returns and ka_boot() uses without a name. */
 #ifndef KA_CFG_DEFAULT_BACKEND
 #define KA_CFG_DEFAULT_BACKEND "tlsf"

@@ -7,6 +7,7 @@
  */
 #include "kalloc/alloc_impl.h"
 #include "kalloc/platform.h"
+#include "annotate.h"
 #include "kstring.h"
 
 /* Requests above this cannot be satisfied by any backend (a heap is smaller than half the
@@ -98,6 +99,7 @@ static inline void debug_check(struct ka_alloc *a, const void *ptr)
 static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 {
 	size_t req = size;
+	unsigned an;
 	void *p;
 
 	if (size == 0)
@@ -106,13 +108,19 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 		return fail(a);
 	if (align < KA_CFG_MIN_ALIGN)
 		align = KA_CFG_MIN_ALIGN;
+	an = ka_an_enter(a);
 	p = a->ops->alloc(a, size, align);
-	if (!p)
+	if (!p) {
+		ka_an_leave(an);
 		return fail(a);
+	}
 	KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
 	if (keep_stats(a))
 		stats_alloc(a, req, a->ops->usable_size(a, p));
 	debug_check(a, p);
+	if (an & KA_AN_OUTER)
+		ka_an_alloc(p, req, a->ops->usable_size(a, p));
+	ka_an_leave(an);
 	return p;
 }
 
@@ -156,17 +164,35 @@ int ka_posix_memalign(struct ka_alloc *a, void **memptr, size_t align, size_t si
 
 void ka_free(struct ka_alloc *a, void *ptr)
 {
+	unsigned an;
+
 	if (!ptr)
 		return;
+	an = ka_an_enter(a);
+	if (an & KA_AN_OUTER)
+		ka_an_free(ptr, a->ops->usable_size(a, ptr));
 	if (keep_stats(a))
 		stats_free(a, a->ops->usable_size(a, ptr));
 	a->ops->free(a, ptr);
 	debug_check(a, NULL);
+	ka_an_leave(an);
 }
 
+/* Under a memory checker the usable size is the requested size, as for malloc_usable_size
+ * under memcheck or ASan: the bytes past it are unaddressable. */
 size_t ka_usable_size(struct ka_alloc *a, const void *ptr)
 {
-	return ptr ? a->ops->usable_size(a, ptr) : 0;
+	unsigned an;
+	size_t n;
+
+	if (!ptr)
+		return 0;
+	an = ka_an_enter(a);
+	n = a->ops->usable_size(a, ptr);
+	if (an & KA_AN_OUTER)
+		n = ka_an_live_size(ptr, n);
+	ka_an_leave(an);
+	return n;
 }
 
 /* Generic resize: keep the block when the new size fits and does not waste more than half
@@ -186,9 +212,34 @@ static void *generic_realloc(struct ka_alloc *a, void *ptr, size_t size, size_t 
 	return n;
 }
 
+/* Resize under a memory checker: keep the block on the generic rule (the checker is told the
+ * new size), otherwise move with the copy made here, after the new block is annotated, so the
+ * checker keeps the definedness of the copied bytes. A backend's own realloc would copy
+ * inside the bracket, where the checker cannot follow. malloc under memcheck or ASan always
+ * moves; this moves less. */
+static void *annotated_realloc(struct ka_alloc *a, void *ptr, size_t size, size_t req, size_t old)
+{
+	size_t live = ka_an_live_size(ptr, old);
+	void *n;
+
+	if (size <= old && size >= old / 2) {
+		ka_an_resize(ptr, live, req, old);
+		return ptr;
+	}
+	n = a->ops->alloc(a, size, KA_CFG_MIN_ALIGN);
+	if (!n)
+		return NULL;
+	ka_an_alloc(n, req, a->ops->usable_size(a, n));
+	memcpy(n, ptr, req < live ? req : live);
+	ka_an_free(ptr, old);
+	a->ops->free(a, ptr);
+	return n;
+}
+
 void *ka_realloc(struct ka_alloc *a, void *ptr, size_t size)
 {
 	size_t old, req = size;
+	unsigned an;
 	void *n;
 
 	if (!ptr)
@@ -197,13 +248,18 @@ void *ka_realloc(struct ka_alloc *a, void *ptr, size_t size)
 		size = 1;
 	if (size > KA_MAX_REQUEST)
 		return fail(a);
+	an = ka_an_enter(a);
 	old = a->ops->usable_size(a, ptr);
-	if (a->ops->realloc)
+	if (an & KA_AN_OUTER)
+		n = annotated_realloc(a, ptr, size, req, old);
+	else if (a->ops->realloc)
 		n = a->ops->realloc(a, ptr, size);
 	else
 		n = generic_realloc(a, ptr, size, old);
-	if (!n)
+	if (!n) {
+		ka_an_leave(an);
 		return fail(a);
+	}
 	if (keep_stats(a)) {
 		size_t now = a->ops->usable_size(a, n);
 		if (n != ptr) {
@@ -217,26 +273,34 @@ void *ka_realloc(struct ka_alloc *a, void *ptr, size_t size)
 		}
 	}
 	debug_check(a, n);
+	ka_an_leave(an);
 	return n;
 }
 
 void *ka_palloc_aligned(struct ka_alloc *a, size_t npages, size_t align)
 {
 	size_t bytes;
+	unsigned an;
 	void *p;
 
 	if (npages == 0 || ka_mul_overflow(npages, KA_PAGE_SIZE, &bytes) ||
 	    bytes > KA_MAX_REQUEST || !ka_is_pow2(align) || align < KA_PAGE_SIZE)
 		return fail(a);
+	an = ka_an_enter(a);
 	if (a->ops->palloc)
 		p = a->ops->palloc(a, npages, align);
 	else
 		p = a->ops->alloc(a, bytes, align);
-	if (!p)
+	if (!p) {
+		ka_an_leave(an);
 		return fail(a);
+	}
 	if (keep_stats(a))
 		stats_alloc(a, bytes, bytes);
 	debug_check(a, p);
+	if (an & KA_AN_OUTER)
+		ka_an_alloc(p, bytes, bytes);
+	ka_an_leave(an);
 	return p;
 }
 
@@ -247,6 +311,8 @@ void *ka_palloc(struct ka_alloc *a, size_t npages)
 
 void ka_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 {
+	unsigned an;
+
 	if (!ptr)
 		return;
 	if (npages == 0 || npages > KA_MAX_REQUEST / KA_PAGE_SIZE)
@@ -255,8 +321,11 @@ void ka_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 		ka_misuse(a, "pfree of a pointer that is not page aligned", ptr);
 	/* Without native pages the block came from alloc(); its usable size bounds the count,
 	 * so freeing more pages than were allocated is caught before it corrupts anything. */
+	an = ka_an_enter(a);
 	if (!a->ops->pfree && a->ops->usable_size(a, ptr) < npages * KA_PAGE_SIZE)
 		ka_misuse(a, "pfree with more pages than were allocated", ptr);
+	if (an & KA_AN_OUTER)
+		ka_an_free(ptr, npages * KA_PAGE_SIZE);
 	if (keep_stats(a))
 		stats_free(a, npages * KA_PAGE_SIZE);
 	if (a->ops->pfree)
@@ -264,10 +333,12 @@ void ka_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 	else
 		a->ops->free(a, ptr);
 	debug_check(a, NULL);
+	ka_an_leave(an);
 }
 
 int ka_add_memory(struct ka_alloc *a, void *base, size_t len)
 {
+	unsigned an;
 	int rc;
 
 	if (!base || len == 0)
@@ -276,15 +347,25 @@ int ka_add_memory(struct ka_alloc *a, void *base, size_t len)
 		return KA_EINVAL;
 	if (!a->ops->add_memory)
 		return KA_ENOTSUP;
+	an = ka_an_enter(a);
 	rc = a->ops->add_memory(a, base, len);
 	debug_check(a, base);
+	/* The new memory is free space and the backend's metadata for it: none of it is the
+	 * program's until a block is handed out. */
+	if (an && rc == 0)
+		ka_an_noaccess(base, len);
+	ka_an_leave(an);
 	return rc;
 }
 
 void ka_info(struct ka_alloc *a, struct ka_info *out)
 {
+	unsigned an;
+
 	memset(out, 0, sizeof(*out));
+	an = ka_an_enter(a);
 	a->ops->info(a, out);
+	ka_an_leave(an);
 }
 
 size_t ka_availmem(struct ka_alloc *a)
@@ -315,17 +396,37 @@ const char *ka_name(const struct ka_alloc *a)
 
 unsigned ka_check(struct ka_alloc *a)
 {
-	return a->ops->check(a);
+	unsigned an = ka_an_enter(a), n;
+
+	n = a->ops->check(a);
+	ka_an_leave(an);
+	return n;
 }
 
+/* Under a memory checker the callback runs inside the bracket too (memcheck reports nothing
+ * it does); a walk is a debugging aid, not a place for the program's own work. */
 int ka_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 {
+	unsigned an;
+	int rc;
+
 	if (!a->ops->walk)
 		return KA_ENOTSUP;
-	return a->ops->walk(a, fn, arg);
+	an = ka_an_enter(a);
+	rc = a->ops->walk(a, fn, arg);
+	ka_an_leave(an);
+	return rc;
 }
 
 bool ka_owns(struct ka_alloc *a, const void *ptr)
 {
-	return a->ops->owns ? a->ops->owns(a, ptr) : false;
+	unsigned an;
+	bool r;
+
+	if (!a->ops->owns)
+		return false;
+	an = ka_an_enter(a);
+	r = a->ops->owns(a, ptr);
+	ka_an_leave(an);
+	return r;
 }

@@ -5,6 +5,7 @@
  * each backend defines `const struct ka_backend ka_backend_<name>`.
  */
 #include "kalloc/alloc.h"
+#include "annotate.h"
 
 #define KA_BACKEND(n) extern const struct ka_backend ka_backend_##n;
 #include "ka_backends.inc"
@@ -32,18 +33,18 @@ const struct ka_backend *ka_backend_find(const char *name)
 		return NULL;
 	for (size_t i = 0; backends[i]; i++)
 		if (name_eq(backends[i]->name, name))
-			return backends[i];
+			return ka_an_backend(backends[i]);
 	return NULL;
 }
 
 const struct ka_backend *ka_backend_at(size_t i)
 {
-	return i < sizeof(backends) / sizeof(backends[0]) ? backends[i] : NULL;
+	return i < sizeof(backends) / sizeof(backends[0]) ? ka_an_backend(backends[i]) : NULL;
 }
 
 const struct ka_backend *ka_backend_default(void)
 {
 	const struct ka_backend *b = ka_backend_find(KA_CFG_DEFAULT_BACKEND);
 
-	return b ? b : backends[0];
+	return b ? b : ka_an_backend(backends[0]);
 }
