@@ -114,9 +114,20 @@ int ka_plat_map_uncached(void *addr, size_t len);
 unsigned ka_plat_cpu_id(void);
 
 /**
+ * @brief Fill buf with `len` unpredictable bytes (secrets and seeds of the hardened backend).
+ * Hosted: getrandom() (non-blocking). Freestanding: the kernel's `entropy` hook.
+ * Never fails to fill the buffer: without a source (no hook, or getrandom unavailable) it
+ * writes a weak mix of a call counter, the buffer's address and a stack address, which differs
+ * per call but is guessable, and says so in its return value. O(len), never allocates.
+ * @return 0 when the bytes came from a real source, KA_ENOTSUP when they are the weak mix.
+ */
+int ka_plat_entropy(void *buf, size_t len);
+
+/**
  * @brief What a kernel supplies to the freestanding platform. Any member may be NULL; the
  * defaults are then: panic spins forever, log discards, no IRQ masking, no page source,
- * virt_to_phys subtracts `direct_map_offset`, map_uncached succeeds, cpu_id returns 0.
+ * virt_to_phys subtracts `direct_map_offset`, map_uncached succeeds, cpu_id returns 0,
+ * entropy falls back to a weak mix (see ka_plat_entropy()).
  */
 struct ka_platform_hooks {
 	void (*panic)(const char *msg);		  /**< must not return */
@@ -130,6 +141,8 @@ struct ka_platform_hooks {
 	int (*map_uncached)(void *addr, size_t len);
 	unsigned (*cpu_id)(void);
 	uintptr_t direct_map_offset; /**< vaddr = paddr + offset when the hooks are NULL */
+	/** Fill buf with len random bytes, return 0 (else ka_plat_entropy()'s weak mix). */
+	int (*entropy)(void *buf, size_t len);
 };
 
 /**

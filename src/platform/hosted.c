@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "kalloc/err.h"
@@ -132,6 +133,41 @@ unsigned ka_plat_cpu_id(void)
 	int cpu = sched_getcpu();
 
 	return cpu < 0 ? 0u : (unsigned)cpu;
+}
+
+/* The fallback when no entropy source exists: distinct per call (a counter), per buffer and
+ * per stack (two addresses, randomised where the system has ASLR), but guessable. */
+static void weak_entropy(void *buf, size_t len)
+{
+	static uint64_t calls;
+	unsigned char *b = buf;
+	uint64_t x = ++calls * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)buf ^
+		     ((uint64_t)(uintptr_t)&x << 17);
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		b[i] = (unsigned char)((x * 0x2545f4914f6cdd1du) >> 56);
+	}
+}
+
+int ka_plat_entropy(void *buf, size_t len)
+{
+	unsigned char *b = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = getrandom(b + got, len - got, GRND_NONBLOCK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			weak_entropy(buf, len);
+			return KA_ENOTSUP;
+		}
+		got += (size_t)n;
+	}
+	return 0;
 }
 
 int ka_platform_set_hooks(const struct ka_platform_hooks *hooks)

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file hardened.h
+ * @brief Hardened byte allocator: Oscar-style protection (Unikraft paper) done in software.
+ *
+ * Built for detecting heap misuse rather than for speed (docs/backend-hardened.md measures the
+ * cost against tlsf). What it does, all of it always on:
+ *  - Out-of-band metadata: no header next to any block. Size classes live in runs of slots;
+ *    the per-page table, the per-run slot bitmaps and the quarantine sit in a separate area at
+ *    the start of the region, followed by a guard page (made inaccessible where the platform
+ *    can protect pages, otherwise a canary page the checker verifies), so that no linear
+ *    overflow from a block can reach them.
+ *  - Canaries: the last 8 bytes of every slot hold a per-heap-secret value mixed with the
+ *    slot's address (first byte never 0, so an off-by-one NUL is caught); usable size is the
+ *    slot minus those 8 bytes, so any write past the usable size hits the canary, which free()
+ *    checks.
+ *  - Randomised placement: a new block takes a random free slot of its run (a per-heap
+ *    xorshift generator seeded from ka_plat_entropy()).
+ *  - Quarantine: a freed block is filled with a poison byte and queued (FIFO, at most
+ *    KA_HARDENED_QUARANTINE blocks and 1/8 of the heap's bytes) before it can be reused; the
+ *    poison is verified when it leaves the queue and again when the slot is handed out, so a
+ *    write after free is reported. A request that would fail drains the queue first: the
+ *    quarantine delays reuse, it never makes an allocation fail.
+ *  - Large blocks (above KA_HARDENED_MAX_SMALL bytes, alignments above a page, and all
+ *    ka_palloc() blocks) take whole pages followed by a trailer page. Where the platform can
+ *    protect pages (hosted: mprotect) the trailer is a guard page, and a quarantined guarded
+ *    block is made inaccessible as a whole. Each guard splits a kernel mapping in up to three,
+ *    so at most `guard_limit` guards are live per heap (default KA_HARDENED_GUARD_LIMIT, at
+ *    most 2 * 4096 extra mappings against Linux's default of 65,530): past it, or when the
+ *    kernel refuses, the trailer is a canary page checked on free instead, counted in
+ *    ka_hardened_stats() and logged once at KA_LOG_WARN.
+ *
+ * Misuse reported through ka_misuse() (a panic: "kalloc: hardened: <what> (ptr 0x...)"),
+ * from free(), usable_size() (hence realloc()) and pfree(): a pointer outside the heap (stack,
+ * global, another heap's), a misaligned or interior pointer, a double free (block in
+ * quarantine or already free again), a changed canary (overflow), a changed poison pattern
+ * (write after free), realloc of a freed pointer, ka_pfree() with a page count other than
+ * the one given to ka_palloc(), ka_free() of a ka_palloc() block and ka_pfree() of a
+ * ka_malloc() block.
+ *
+ * Guard pages are protected pages inside the caller's region: ka_hardened_init() makes the
+ * whole region accessible again first, so a region may be reused for a new hardened heap at
+ * any time. Before giving the region to anything else, free every block and call
+ * ka_hardened_release() (or unmap the region).
+ *
+ * Capabilities: FREE, ANYSIZE, PAGES, WALK, OWNS (no add_memory, realloc by the generic
+ * move). Thread safety: none (wrap it in a locked adapter). Nothing here calls libc.
+ */
+#ifndef KALLOC_HARDENED_H
+#define KALLOC_HARDENED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+
+/** Largest request served from size-class slots; larger ones get pages and a trailer page. */
+#define KA_HARDENED_MAX_SMALL (8192 - 8)
+
+#ifndef KA_HARDENED_QUARANTINE
+/** Blocks held in quarantine per heap before the oldest is checked and reused. */
+#define KA_HARDENED_QUARANTINE 32
+#endif
+
+#ifndef KA_HARDENED_GUARD_LIMIT
+/** Default bound on live guard pages per heap (each costs up to two kernel mappings). */
+#define KA_HARDENED_GUARD_LIMIT 4096
+#endif
+
+/** @brief Registry entry ("hardened"): caps FREE, ANYSIZE, PAGES, WALK, OWNS. */
+extern const struct ka_backend ka_backend_hardened;
+
+/**
+ * @brief Build a hardened heap in [base, base+len): control data and metadata first, then the
+ * metadata guard page, then the page-aligned arena.
+ * @return the allocator, or NULL iff base is NULL, base + len overflows or len is below
+ * ka_hardened_min_size(). O(len / KA_PAGE_SIZE) (clears the per-page table; one protect call
+ * over the region and one for the metadata guard). Not thread safe.
+ */
+struct ka_alloc *ka_hardened_init(void *base, size_t len);
+
+/** @brief Smallest len ka_hardened_init() accepts for any base (the registry's min_size). */
+size_t ka_hardened_min_size(void);
+
+/** @brief Security figures of one hardened heap (see ka_hardened_stats()). */
+struct ka_hardened_stats {
+	bool guards_available;	     /**< the platform protected the metadata guard page */
+	bool strong_seed;	     /**< secret and generator came from a real entropy source */
+	size_t guard_limit;	     /**< bound on live guard pages (ka_hardened_set_guard_limit) */
+	size_t guards_live;	     /**< guard pages protected now (metadata guard excluded) */
+	uint64_t guards_made;	     /**< large blocks that got a guard page */
+	uint64_t guard_fallbacks;    /**< large blocks that got a canary page instead */
+	size_t quarantine_len;	     /**< blocks in quarantine now */
+	size_t quarantine_bytes;     /**< their usable bytes */
+	uint64_t quarantine_checked; /**< blocks whose poison was verified on leaving */
+	uint64_t quarantine_drains;  /**< times a failing request emptied the quarantine */
+	size_t runs;		     /**< slot runs in use */
+	size_t large_live;	     /**< large and page blocks live or quarantined */
+};
+
+/**
+ * @brief Copy a hardened heap's security figures into *out.
+ * @return 0, or KA_EINVAL when `a` is not a hardened heap (out untouched). O(1), not thread
+ * safe against operations on the same heap.
+ */
+int ka_hardened_stats(struct ka_alloc *a, struct ka_hardened_stats *out);
+
+/**
+ * @brief Set the bound on live guard pages of this heap (0: never use guards). Guards already
+ * live stay; new large blocks get a canary page while guards_live >= limit.
+ * @return 0, or KA_EINVAL when `a` is not a hardened heap. O(1). Not thread safe.
+ */
+int ka_hardened_set_guard_limit(struct ka_alloc *a, size_t limit);
+
+/**
+ * @brief Drain the quarantine (checking each block) and make every guard page of the heap
+ * accessible again (each becomes a canary page), so that the region can be given to another
+ * allocator once no block is in use. The heap stays usable, without guards from then on.
+ * O(heap pages).
+ * @return 0, or KA_EINVAL when `a` is not a hardened heap.
+ */
+int ka_hardened_release(struct ka_alloc *a);
+
+#endif /* KALLOC_HARDENED_H */

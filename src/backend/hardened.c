@@ -1,0 +1,874 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hardened backend: out-of-band metadata, slot canaries, random slot choice, a poisoned FIFO
+ * quarantine and guard pages for large blocks (see kalloc/hardened.h for the contract and
+ * hardened_priv.h for the layout and invariants; the checker is hardened_validate.c).
+ *
+ * Every pointer handed to free/usable_size/pfree is resolved through the page table, never
+ * through anything stored next to the block, so an overflow can damage only other blocks'
+ * contents, which the canaries and the poison make visible.
+ */
+#include "hardened_priv.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define HD_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define HD_UNLIKELY(x) (x)
+#endif
+
+#define P4   HD_POISON, HD_POISON, HD_POISON, HD_POISON
+#define P16  P4, P4, P4, P4
+#define P64  P16, P16, P16, P16
+#define P256 P64, P64, P64, P64
+static const unsigned char poison_ref[256] = {P256};
+
+static const struct ka_alloc_ops hardened_ops;
+
+bool ka_hd_poisoned(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (; n >= sizeof(poison_ref); n -= sizeof(poison_ref), b += sizeof(poison_ref))
+		if (memcmp(b, poison_ref, sizeof(poison_ref)) != 0)
+			return false;
+	return n == 0 || memcmp(b, poison_ref, n) == 0;
+}
+
+static void canary_page_fill(const struct ka_hardened *h, uintptr_t page)
+{
+	for (uintptr_t w = page; w < page + HD_PAGE; w += 8) {
+		uint64_t c = hd_canary(h->secret, w);
+		memcpy((void *)w, &c, 8);
+	}
+}
+
+bool ka_hd_canary_page_ok(const struct ka_hardened *h, uintptr_t page)
+{
+	uint64_t diff = 0;
+
+	for (uintptr_t w = page; w < page + HD_PAGE; w += 8) {
+		uint64_t v;
+		memcpy(&v, (const void *)w, 8);
+		diff |= v ^ hd_canary(h->secret, w);
+	}
+	return diff == 0;
+}
+
+static uint32_t rnd32(struct ka_hardened *h)
+{
+	uint64_t x = h->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	h->rng = x;
+	return (uint32_t)((x * 0x2545f4914f6cdd1du) >> 32);
+}
+
+/* ---- the free-page pool ------------------------------------------------------------------ */
+
+static void pages_mark(struct ka_hardened *h, size_t pg, size_t n, bool free)
+{
+	for (size_t i = pg; i < pg + n; i++) {
+		size_t bit = (size_t)1 << (i % HD_WBITS);
+		if (free)
+			h->freemap[i / HD_WBITS] |= bit;
+		else
+			h->freemap[i / HD_WBITS] &= ~bit;
+	}
+	if (free)
+		h->free_pages += n;
+	else
+		h->free_pages -= n;
+}
+
+/* First page >= from whose free bit equals `want`, or npages. */
+static size_t next_page(const struct ka_hardened *h, size_t from, bool want)
+{
+	while (from < h->npages) {
+		size_t w = h->freemap[from / HD_WBITS];
+		if (!want)
+			w = ~w;
+		w &= ~(size_t)0 << (from % HD_WBITS);
+		if (w) {
+			size_t i = from - from % HD_WBITS + ka_ffs(w);
+			return i < h->npages ? i : h->npages;
+		}
+		from = from - from % HD_WBITS + HD_WBITS;
+	}
+	return h->npages;
+}
+
+/*
+ * First fit: the lowest run of n free pages whose first page's address is a multiple of
+ * align (a power of two >= HD_PAGE). Returns its index or SIZE_MAX. O(bitmap words + free
+ * ranges): placement of whole pages is not randomised (it would fragment the page pool).
+ */
+static size_t find_pages(const struct ka_hardened *h, size_t n, size_t align)
+{
+	size_t apg = align >> HD_SHIFT, base = h->arena >> HD_SHIFT;
+
+	for (size_t s = next_page(h, 0, true); s < h->npages;) {
+		size_t e = next_page(h, s, false);
+		size_t a = s + ((apg - ((base + s) & (apg - 1))) & (apg - 1));
+		if (a < e && e - a >= n)
+			return a;
+		s = next_page(h, e, true);
+	}
+	return SIZE_MAX;
+}
+
+/* Longest run of free pages (for info). O(bitmap words + free ranges). */
+static size_t longest_free(const struct ka_hardened *h)
+{
+	size_t best = 0;
+
+	for (size_t s = next_page(h, 0, true); s < h->npages;) {
+		size_t e = next_page(h, s, false);
+		if (e - s > best)
+			best = e - s;
+		s = next_page(h, e, true);
+	}
+	return best;
+}
+
+/* ---- runs -------------------------------------------------------------------------------- */
+
+static void partial_push(struct ka_hardened *h, int32_t ri)
+{
+	struct hd_run *r = &h->runs[ri];
+	int32_t head = h->partial[r->cls];
+
+	r->prev = -1;
+	r->next = head;
+	if (head >= 0)
+		h->runs[head].prev = ri;
+	h->partial[r->cls] = ri;
+}
+
+static void partial_unlink(struct ka_hardened *h, int32_t ri)
+{
+	struct hd_run *r = &h->runs[ri];
+
+	if (r->prev >= 0)
+		h->runs[r->prev].next = r->next;
+	else
+		h->partial[r->cls] = r->next;
+	if (r->next >= 0)
+		h->runs[r->next].prev = r->prev;
+	r->next = r->prev = -1;
+}
+
+static int32_t run_new(struct ka_hardened *h, unsigned cls)
+{
+	size_t np = hd_run_pages(cls), pg;
+	int32_t ri = h->unused_runs;
+	struct hd_run *r;
+
+	if (ri < 0)
+		return -1;
+	pg = find_pages(h, np, HD_PAGE);
+	if (pg == SIZE_MAX)
+		return -1;
+	r = &h->runs[ri];
+	h->unused_runs = r->next;
+	h->runs_in_use++;
+	pages_mark(h, pg, np, false);
+	for (size_t i = 0; i < np; i++)
+		h->pm[pg + i].w = HD_PG(HD_PG_RUN, (uint32_t)ri);
+	r->first = (uint32_t)pg;
+	r->npages = (uint32_t)np;
+	r->cls = cls;
+	r->nslots = hd_run_slots(cls);
+	r->nfree = r->nslots;
+	r->nlive = 0;
+	for (size_t w = 0; w < HD_MAP_WORDS; w++) {
+		size_t lo = w * HD_WBITS;
+		r->live[w] = 0;
+		if (lo + HD_WBITS <= r->nslots)
+			r->used[w] = 0;
+		else if (lo >= r->nslots)
+			r->used[w] = ~(size_t)0;
+		else
+			r->used[w] = ~(size_t)0 << (r->nslots - lo);
+	}
+	/* Free slots always hold poison: what a slot holds when handed out is checked. */
+	memset((void *)hd_page_addr(h, pg), HD_POISON, np * HD_PAGE);
+	h->slot_avail += (size_t)r->nslots * (hd_class_size(cls) - HD_CANARY);
+	h->nempty[cls]++;
+	partial_push(h, ri);
+	return ri;
+}
+
+static void run_release(struct ka_hardened *h, int32_t ri)
+{
+	struct hd_run *r = &h->runs[ri];
+
+	partial_unlink(h, ri);
+	for (size_t i = 0; i < r->npages; i++)
+		h->pm[r->first + i].w = HD_PG(HD_PG_FREE, 0);
+	pages_mark(h, r->first, r->npages, true);
+	h->slot_avail -= (size_t)r->nslots * (hd_class_size(r->cls) - HD_CANARY);
+	h->nempty[r->cls]--;
+	r->cls = HD_NCLS;
+	r->next = h->unused_runs;
+	h->unused_runs = ri;
+	h->runs_in_use--;
+}
+
+/* ---- pointer resolution ------------------------------------------------------------------ */
+
+struct hd_ref {
+	struct hd_run *run; /* NULL for a large block */
+	size_t slot;	    /* slot index, or the head page of a large block */
+};
+
+/*
+ * Resolve a pointer the caller says is a live block, or report the misuse. Everything read
+ * here is out-of-band metadata: the pointer is checked against the arena's bounds before any
+ * table lookup, and table contents are range-checked before they are used as indices.
+ */
+static struct hd_ref resolve(struct ka_hardened *h, const void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr, off = p - h->arena;
+	struct hd_ref ref = {NULL, 0};
+	size_t pg;
+	uint32_t w;
+
+	if (HD_UNLIKELY(off >= h->arena_len))
+		ka_misuse(&h->base, "pointer not from this heap (stack, global or foreign)", ptr);
+	if (HD_UNLIKELY(p & (HD_SLOT_ALIGN - 1)))
+		ka_misuse(&h->base, "misaligned pointer (not the start of a block)", ptr);
+	pg = off >> HD_SHIFT;
+	w = h->pm[pg].w;
+	switch (HD_PG_KIND(w)) {
+	case HD_PG_RUN: {
+		struct hd_run *r;
+		size_t roff, cs, s;
+
+		if (HD_UNLIKELY(HD_PG_LOW(w) >= h->nruns))
+			break;
+		r = &h->runs[HD_PG_LOW(w)];
+		if (HD_UNLIKELY(r->cls >= HD_NCLS || pg - r->first >= r->npages))
+			break;
+		cs = hd_class_size(r->cls);
+		roff = p - hd_page_addr(h, r->first);
+		s = roff / cs;
+		if (HD_UNLIKELY(s * cs != roff || s >= r->nslots))
+			ka_misuse(&h->base, "interior pointer (not the start of a block)", ptr);
+		if (HD_UNLIKELY(!((r->live[s / HD_WBITS] >> (s % HD_WBITS)) & 1u))) {
+			if ((r->used[s / HD_WBITS] >> (s % HD_WBITS)) & 1u)
+				ka_misuse(&h->base,
+					  "double free or use after free (block is in quarantine)",
+					  ptr);
+			ka_misuse(&h->base, "double free or use after free (block is free)", ptr);
+		}
+		ref.run = r;
+		ref.slot = s;
+		return ref;
+	}
+	case HD_PG_LARGE:
+		if (HD_UNLIKELY(p & (HD_PAGE - 1)))
+			ka_misuse(&h->base, "interior pointer (not the start of a block)", ptr);
+		if (HD_UNLIKELY(h->pm[pg].aux & HD_L_QUAR))
+			ka_misuse(&h->base,
+				  "double free or use after free (block is in quarantine)", ptr);
+		ref.slot = pg;
+		return ref;
+	case HD_PG_BODY:
+	case HD_PG_TRAIL:
+		ka_misuse(&h->base, "interior pointer (not the start of a block)", ptr);
+	case HD_PG_FREE:
+		ka_misuse(&h->base, "double free or use after free (memory is free)", ptr);
+	default:
+		break;
+	}
+	ka_misuse(&h->base, "corrupted page table", ptr);
+}
+
+/* ---- quarantine -------------------------------------------------------------------------- */
+
+static void slot_release(struct ka_hardened *h, struct hd_run *r, size_t s)
+{
+	int32_t ri = (int32_t)(r - h->runs);
+
+	r->used[s / HD_WBITS] &= ~((size_t)1 << (s % HD_WBITS));
+	r->nfree++;
+	h->slot_avail += hd_class_size(r->cls) - HD_CANARY;
+	if (r->nfree == 1)
+		partial_push(h, ri);
+	if (r->nfree == r->nslots) {
+		/* Keep one empty run per class: a malloc/free pair at a run boundary would
+		 * otherwise create (and poison) a run every time. */
+		h->nempty[r->cls]++;
+		if (h->nempty[r->cls] > 1)
+			run_release(h, ri);
+	}
+}
+
+static void large_release(struct ka_hardened *h, size_t pg)
+{
+	struct hd_page *e = &h->pm[pg];
+	size_t n = HD_PG_LOW(e->w);
+	uintptr_t addr = hd_page_addr(h, pg);
+
+	if (e->aux & HD_L_GUARD) {
+		/* Sealed: block and trailer in one call; else the trailer alone. */
+		if (e->aux & HD_L_SEALED)
+			ka_plat_page_protect((void *)addr, (n + 1) * HD_PAGE, 1);
+		else
+			ka_plat_page_protect((void *)(addr + n * HD_PAGE), HD_PAGE, 1);
+		h->guards_live--;
+	}
+	for (size_t i = 0; i <= n; i++)
+		h->pm[pg + i] = (struct hd_page){HD_PG(HD_PG_FREE, 0), 0};
+	pages_mark(h, pg, n + 1, true);
+	h->large_live--;
+}
+
+/* The oldest block leaves quarantine: its poison must be intact, then it becomes reusable. */
+static void quarantine_evict(struct ka_hardened *h)
+{
+	void *p = h->quar[h->qhead];
+	uintptr_t off = (uintptr_t)p - h->arena;
+	size_t pg = off >> HD_SHIFT;
+	uint32_t w;
+
+	h->qhead = (h->qhead + 1) % HD_QCAP;
+	h->qlen--;
+	h->quarantine_checked++;
+	if (HD_UNLIKELY(off >= h->arena_len))
+		ka_misuse(&h->base, "corrupted quarantine entry", p);
+	w = h->pm[pg].w;
+	if (HD_PG_KIND(w) == HD_PG_RUN && HD_PG_LOW(w) < h->nruns &&
+	    h->runs[HD_PG_LOW(w)].cls < HD_NCLS) {
+		struct hd_run *r = &h->runs[HD_PG_LOW(w)];
+		size_t cs = hd_class_size(r->cls);
+		size_t roff = (uintptr_t)p - hd_page_addr(h, r->first), s = roff / cs;
+
+		if (HD_UNLIKELY(s >= r->nslots || s * cs != roff ||
+				((r->live[s / HD_WBITS] >> (s % HD_WBITS)) & 1u) ||
+				!((r->used[s / HD_WBITS] >> (s % HD_WBITS)) & 1u)))
+			ka_misuse(&h->base, "corrupted quarantine entry", p);
+		if (HD_UNLIKELY(!ka_hd_poisoned(p, cs)))
+			ka_misuse(&h->base, "write after free (poison changed in quarantine)", p);
+		h->qbytes -= cs;
+		slot_release(h, r, s);
+		return;
+	}
+	if (HD_UNLIKELY(HD_PG_KIND(w) != HD_PG_LARGE || !(h->pm[pg].aux & HD_L_QUAR)))
+		ka_misuse(&h->base, "corrupted quarantine entry", p);
+	size_t n = HD_PG_LOW(w);
+	if (!(h->pm[pg].aux & HD_L_SEALED) && HD_UNLIKELY(!ka_hd_poisoned(p, n * HD_PAGE)))
+		ka_misuse(&h->base, "write after free (poison changed in quarantine)", p);
+	h->qbytes -= n * HD_PAGE;
+	large_release(h, pg);
+}
+
+static void quarantine_push(struct ka_hardened *h, void *p, size_t bytes)
+{
+	while (h->qlen > 0 && (h->qlen == HD_QCAP || h->qbytes + bytes > h->qbytes_max))
+		quarantine_evict(h);
+	h->quar[(h->qhead + h->qlen) % HD_QCAP] = p;
+	h->qlen++;
+	h->qbytes += bytes;
+}
+
+/*
+ * A request is about to fail: empty the quarantine (checking every block) and give every
+ * empty run back to the page pool, so that delayed reuse never turns into an out-of-memory.
+ * Returns whether anything was reclaimed.
+ */
+static bool reclaim(struct ka_hardened *h)
+{
+	bool any = h->qlen > 0;
+
+	if (any)
+		h->quarantine_drains++;
+	while (h->qlen > 0)
+		quarantine_evict(h);
+	for (uint32_t i = 0; i < h->nruns; i++) {
+		struct hd_run *r = &h->runs[i];
+		if (r->cls < HD_NCLS && r->nfree == r->nslots) {
+			run_release(h, (int32_t)i);
+			any = true;
+		}
+	}
+	return any;
+}
+
+/* ---- allocation -------------------------------------------------------------------------- */
+
+static void *slot_take(struct ka_hardened *h, unsigned cls)
+{
+	int32_t ri = h->partial[cls];
+	struct hd_run *r;
+	size_t s, cs = hd_class_size(cls);
+	void *p;
+
+	if (ri < 0 && (ri = run_new(h, cls)) < 0)
+		return NULL;
+	r = &h->runs[ri];
+	/* A random free slot: from a random index, the first free one (wrapping around). */
+	s = (size_t)(((uint64_t)rnd32(h) * r->nslots) >> 32);
+	{
+		size_t sw = s / HD_WBITS, m = ~r->used[sw] & (~(size_t)0 << (s % HD_WBITS));
+		size_t i = 0, wi = sw;
+
+		while (!m && ++i <= HD_MAP_WORDS) {
+			wi = (sw + i) % HD_MAP_WORDS;
+			m = ~r->used[wi];
+		}
+		if (HD_UNLIKELY(!m))
+			ka_misuse(&h->base, "corrupted run bitmap",
+				  (void *)hd_page_addr(h, r->first));
+		s = wi * HD_WBITS + ka_ffs(m);
+	}
+	p = (void *)(hd_page_addr(h, r->first) + s * cs);
+	if (HD_UNLIKELY(!ka_hd_poisoned(p, cs)))
+		ka_misuse(&h->base, "write after free (poison of a free slot changed)", p);
+	if (r->nfree == r->nslots)
+		h->nempty[cls]--;
+	r->used[s / HD_WBITS] |= (size_t)1 << (s % HD_WBITS);
+	r->live[s / HD_WBITS] |= (size_t)1 << (s % HD_WBITS);
+	r->nfree--;
+	r->nlive++;
+	h->slot_avail -= cs - HD_CANARY;
+	if (r->nfree == 0)
+		partial_unlink(h, ri);
+	uint64_t c = hd_canary(h->secret, (uintptr_t)p + cs - HD_CANARY);
+	memcpy((char *)p + cs - HD_CANARY, &c, HD_CANARY);
+	return p;
+}
+
+static void note_fallback(struct ka_hardened *h, const char *why)
+{
+	h->guard_fallbacks++;
+	if (!h->warned) {
+		h->warned = true;
+		ka_plat_log(KA_LOG_WARN, why);
+	}
+}
+
+/* n pages plus a trailer page (a guard where possible, else a canary page). */
+static void *large_take(struct ka_hardened *h, size_t n, size_t align, uint32_t flags)
+{
+	size_t pg;
+	uintptr_t addr, trailer;
+
+	if (n >= HD_MAX_PAGES || n + 1 > h->npages)
+		return NULL;
+	pg = find_pages(h, n + 1, align);
+	if (pg == SIZE_MAX)
+		return NULL;
+	pages_mark(h, pg, n + 1, false);
+	h->pm[pg] = (struct hd_page){HD_PG(HD_PG_LARGE, n), flags};
+	for (size_t i = 1; i < n; i++)
+		h->pm[pg + i] = (struct hd_page){HD_PG(HD_PG_BODY, i), 0};
+	h->pm[pg + n] = (struct hd_page){HD_PG(HD_PG_TRAIL, n), 0};
+	addr = hd_page_addr(h, pg);
+	trailer = addr + n * HD_PAGE;
+	h->large_live++;
+	if (h->guards_ok && h->guards_live < h->guard_limit) {
+		if (ka_plat_page_protect((void *)trailer, HD_PAGE, 0) == 0) {
+			h->pm[pg].aux |= HD_L_GUARD;
+			h->guards_live++;
+			h->guards_made++;
+			return (void *)addr;
+		}
+		note_fallback(h, "kalloc: hardened: the platform refused a guard page; large "
+				 "blocks get canary pages instead");
+	} else if (h->guards_ok) {
+		note_fallback(h, "kalloc: hardened: guard page limit reached; large blocks get "
+				 "canary pages instead");
+	} else {
+		h->guard_fallbacks++;
+	}
+	canary_page_fill(h, trailer);
+	return (void *)addr;
+}
+
+static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	struct ka_hardened *h = hd_of(a);
+	void *p;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (align <= HD_PAGE && size <= KA_HARDENED_MAX_SMALL) {
+			/* A class whose slots are multiples of align: every slot is then aligned,
+			 * as runs start on a page. Powers of two are classes, so one exists. */
+			unsigned c =
+			    hd_class_of(size + HD_CANARY < align ? align : size + HD_CANARY);
+			while (c < HD_NCLS && (hd_class_size(c) & (align - 1)) != 0)
+				c++;
+			if (c < HD_NCLS && (p = slot_take(h, c)) != NULL)
+				return p;
+		}
+		p = large_take(h, (size + HD_PAGE - 1) >> HD_SHIFT,
+			       align < HD_PAGE ? HD_PAGE : align, 0);
+		if (p || !reclaim(h))
+			return p;
+	}
+	return NULL;
+}
+
+static void *hd_palloc(struct ka_alloc *a, size_t npages, size_t align)
+{
+	struct ka_hardened *h = hd_of(a);
+	void *p = large_take(h, npages, align, HD_L_PAGES);
+
+	if (!p && reclaim(h))
+		p = large_take(h, npages, align, HD_L_PAGES);
+	return p;
+}
+
+static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
+{
+	struct hd_page *e = &h->pm[pg];
+	size_t n = HD_PG_LOW(e->w);
+
+	if (!(e->aux & HD_L_GUARD) &&
+	    HD_UNLIKELY(!ka_hd_canary_page_ok(h, hd_page_addr(h, pg) + n * HD_PAGE)))
+		ka_misuse(&h->base, "canary page overwritten (overflow past the end of the block)",
+			  ptr);
+	e->aux |= HD_L_QUAR;
+	/* A guarded block in quarantine is made inaccessible as a whole: a use after free then
+	 * faults at once. The range merges with the protected trailer, so no mapping is added. */
+	if ((e->aux & HD_L_GUARD) && ka_plat_page_protect(ptr, n * HD_PAGE, 0) == 0)
+		e->aux |= HD_L_SEALED;
+	else
+		memset(ptr, HD_POISON, n * HD_PAGE);
+	quarantine_push(h, ptr, n * HD_PAGE);
+}
+
+static void hd_free(struct ka_alloc *a, void *ptr)
+{
+	struct ka_hardened *h = hd_of(a);
+	struct hd_ref ref = resolve(h, ptr);
+
+	if (!ref.run) {
+		if (HD_UNLIKELY(h->pm[ref.slot].aux & HD_L_PAGES))
+			ka_misuse(a, "ka_free of a block from ka_palloc (use ka_pfree)", ptr);
+		large_free(h, ptr, ref.slot);
+		return;
+	}
+	struct hd_run *r = ref.run;
+	size_t s = ref.slot, cs = hd_class_size(r->cls);
+	uint64_t c = hd_canary(h->secret, (uintptr_t)ptr + cs - HD_CANARY), v;
+
+	memcpy(&v, (char *)ptr + cs - HD_CANARY, HD_CANARY);
+	if (HD_UNLIKELY(v != c))
+		ka_misuse(a, "canary overwritten (overflow past the end of the block)", ptr);
+	r->live[s / HD_WBITS] &= ~((size_t)1 << (s % HD_WBITS));
+	r->nlive--;
+	memset(ptr, HD_POISON, cs);
+	quarantine_push(h, ptr, cs);
+}
+
+static void hd_pfree(struct ka_alloc *a, void *ptr, size_t npages)
+{
+	struct ka_hardened *h = hd_of(a);
+	struct hd_ref ref = resolve(h, ptr);
+
+	if (ref.run || !(h->pm[ref.slot].aux & HD_L_PAGES))
+		ka_misuse(a, "ka_pfree of a block from ka_malloc (use ka_free)", ptr);
+	if (HD_PG_LOW(h->pm[ref.slot].w) != npages)
+		ka_misuse(a, "pfree with the wrong page count", ptr);
+	large_free(h, ptr, ref.slot);
+}
+
+static size_t hd_usable_size(struct ka_alloc *a, const void *ptr)
+{
+	struct ka_hardened *h = hd_of(a);
+	struct hd_ref ref = resolve(h, ptr);
+
+	if (!ref.run)
+		return (size_t)HD_PG_LOW(h->pm[ref.slot].w) << HD_SHIFT;
+	return hd_class_size(ref.run->cls) - HD_CANARY;
+}
+
+/* ---- figures, walk, ownership ------------------------------------------------------------ */
+
+static void hd_info(struct ka_alloc *a, struct ka_info *out)
+{
+	struct ka_hardened *h = hd_of(a);
+	size_t longest = longest_free(h), small = 0;
+
+	out->total = h->region_end - h->region_start;
+	out->meta = h->meta;
+	out->avail = h->free_pages * HD_PAGE + h->slot_avail;
+	/* Guaranteed sizes only: a large block needs its pages plus the trailer; a small one a
+	 * free slot of its class or room for a new run. */
+	for (unsigned c = HD_NCLS; c-- > 0;)
+		if (h->partial[c] >= 0 || hd_run_pages(c) <= longest) {
+			small = hd_class_size(c) - HD_CANARY;
+			break;
+		}
+	out->maxalloc = longest >= 2 ? (longest - 1) * HD_PAGE : 0;
+	if (small > out->maxalloc)
+		out->maxalloc = small;
+}
+
+static int hd_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	struct ka_hardened *h = hd_of(a);
+	int rc;
+
+	for (size_t pg = 0; pg < h->npages;) {
+		uint32_t w = h->pm[pg].w;
+		uintptr_t addr = hd_page_addr(h, pg);
+
+		switch (HD_PG_KIND(w)) {
+		case HD_PG_FREE: {
+			size_t e = pg + 1;
+			while (e < h->npages && HD_PG_KIND(h->pm[e].w) == HD_PG_FREE)
+				e++;
+			if ((rc = fn((void *)addr, (e - pg) * HD_PAGE, false, arg)) != 0)
+				return rc;
+			pg = e;
+			break;
+		}
+		case HD_PG_RUN: {
+			const struct hd_run *r;
+			size_t cs;
+
+			if (HD_PG_LOW(w) >= h->nruns)
+				return KA_EFAULT;
+			r = &h->runs[HD_PG_LOW(w)];
+			if (r->cls >= HD_NCLS || r->first != pg || r->npages == 0 ||
+			    r->first + r->npages > h->npages)
+				return KA_EFAULT;
+			cs = hd_class_size(r->cls);
+			for (size_t s = 0; s < r->nslots; s++) {
+				bool live = (r->live[s / HD_WBITS] >> (s % HD_WBITS)) & 1u;
+				if ((rc = fn((void *)(addr + s * cs), cs - HD_CANARY, live, arg)) !=
+				    0)
+					return rc;
+			}
+			pg += r->npages;
+			break;
+		}
+		case HD_PG_LARGE: {
+			size_t n = HD_PG_LOW(w);
+			if (n == 0 || n + 1 > h->npages - pg)
+				return KA_EFAULT;
+			if ((rc = fn((void *)addr, n * HD_PAGE, !(h->pm[pg].aux & HD_L_QUAR),
+				     arg)) != 0)
+				return rc;
+			pg += n + 1;
+			break;
+		}
+		default:
+			return KA_EFAULT;
+		}
+	}
+	return 0;
+}
+
+static bool hd_owns(struct ka_alloc *a, const void *ptr)
+{
+	struct ka_hardened *h = hd_of(a);
+	uintptr_t p = (uintptr_t)ptr;
+
+	return p >= h->region_start && p < h->region_end;
+}
+
+static const struct ka_alloc_ops hardened_ops = {
+    .alloc = hd_alloc,
+    .free = hd_free,
+    .usable_size = hd_usable_size,
+    .palloc = hd_palloc,
+    .pfree = hd_pfree,
+    .info = hd_info,
+    .check = ka_hardened_check_impl,
+    .walk = hd_walk,
+    .owns = hd_owns,
+    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_PAGES | KA_CAP_WALK | KA_CAP_OWNS,
+};
+
+/* ---- setup ------------------------------------------------------------------------------- */
+
+#define HD_CTRL_SIZE (sizeof(struct ka_hardened) + 63)
+
+/* Metadata bytes for an arena of n pages: page table, free bitmap, run table, alignment. */
+#define HD_META_BYTES(n)                                                                           \
+	((n) * sizeof(struct hd_page) + ((n) + HD_WBITS - 1) / HD_WBITS * sizeof(size_t) +         \
+	 ((n) / HD_RUN_MIN_PAGES + 1) * sizeof(struct hd_run) + 3 * 16)
+
+/* Control and metadata for the minimum arena, the page-alignment slack, the guard, the arena. */
+#define HD_MIN_SIZE                                                                                \
+	(HD_CTRL_SIZE + HD_META_BYTES(HD_MIN_PAGES) + 2 * HD_PAGE + HD_MIN_PAGES * HD_PAGE)
+
+size_t ka_hardened_min_size(void)
+{
+	return HD_MIN_SIZE;
+}
+
+/* Arena start and end for an arena of n pages whose control structure is at c; returns the
+ * end (0 on overflow). */
+static uintptr_t layout_end(uintptr_t c, size_t n, uintptr_t *arena)
+{
+	uintptr_t m = c + sizeof(struct ka_hardened), e;
+
+	if (ka_add_overflow(m, HD_META_BYTES(n) + 2 * HD_PAGE, &e))
+		return 0;
+	*arena = ka_align_up(e - 2 * HD_PAGE, HD_PAGE) + HD_PAGE;
+	if (ka_add_overflow(*arena, n * HD_PAGE, &e))
+		return 0;
+	return e;
+}
+
+static uintptr_t carve(uintptr_t *cur, size_t bytes)
+{
+	uintptr_t p = ka_align_up(*cur, 16);
+
+	*cur = p + bytes;
+	return p;
+}
+
+static void seed(struct ka_hardened *h)
+{
+	uint64_t s[2];
+
+	h->strong_seed = ka_plat_entropy(s, sizeof(s)) == 0;
+	/* Mix in this heap's address: two heaps seeded by the weak fallback still differ. */
+	h->secret = s[0] ^ ((uint64_t)(uintptr_t)h * 0xbf58476d1ce4e5b9u);
+	h->rng = s[1] | 1u;
+}
+
+struct ka_alloc *ka_hardened_init(void *base, size_t len)
+{
+	uintptr_t raw = (uintptr_t)base, end, c, arena = 0, cur, pstart, pend;
+	struct ka_hardened *h;
+	size_t n, per;
+
+	if (!base || ka_add_overflow(raw, len, &end) || len < HD_MIN_SIZE)
+		return NULL;
+	/* Guards of an earlier heap in this region (abandoned, not released) must go before
+	 * anything is written. The platform may not protect at all: then there are none. */
+	pstart = ka_align_up(raw, HD_PAGE);
+	pend = ka_align_down(end, HD_PAGE);
+	if (pend > pstart)
+		(void)ka_plat_page_protect((void *)pstart, pend - pstart, 1);
+
+	c = ka_align_up(raw, 64);
+	per = HD_PAGE + sizeof(struct hd_page) + sizeof(struct hd_run) / HD_RUN_MIN_PAGES + 1;
+	n = (len - (c - raw) - sizeof(struct ka_hardened) - 3 * HD_PAGE) / per;
+	if (n > HD_MAX_PAGES - 1)
+		n = HD_MAX_PAGES - 1;
+	while (n >= HD_MIN_PAGES) {
+		uintptr_t e = layout_end(c, n, &arena);
+		if (e != 0 && e <= end)
+			break;
+		n--;
+	}
+	if (n < HD_MIN_PAGES)
+		return NULL;
+
+	h = (struct ka_hardened *)c;
+	memset(h, 0, sizeof(*h));
+	ka_alloc_init(&h->base, &hardened_ops, "hardened");
+	h->region_start = raw;
+	h->region_end = end;
+	h->arena = arena;
+	h->npages = n;
+	h->arena_len = n * HD_PAGE;
+	cur = c + sizeof(*h);
+	h->pm = (struct hd_page *)carve(&cur, n * sizeof(struct hd_page));
+	h->freemap_words = (n + HD_WBITS - 1) / HD_WBITS;
+	h->freemap = (size_t *)carve(&cur, h->freemap_words * sizeof(size_t));
+	h->nruns = (uint32_t)(n / HD_RUN_MIN_PAGES + 1);
+	h->runs = (struct hd_run *)carve(&cur, h->nruns * sizeof(struct hd_run));
+	KA_ASSERT(cur <= arena - HD_PAGE);
+	memset(h->pm, 0, n * sizeof(struct hd_page));
+	memset(h->freemap, 0, h->freemap_words * sizeof(size_t));
+	pages_mark(h, 0, n, true);
+	for (uint32_t i = 0; i < h->nruns; i++) {
+		h->runs[i].cls = HD_NCLS;
+		h->runs[i].next = i + 1 < h->nruns ? (int32_t)(i + 1) : -1;
+		h->runs[i].prev = -1;
+	}
+	h->unused_runs = 0;
+	for (unsigned k = 0; k < HD_NCLS; k++)
+		h->partial[k] = -1;
+	h->qbytes_max = h->arena_len / 8;
+	h->guard_limit = KA_HARDENED_GUARD_LIMIT;
+	h->meta = (end - raw) - h->arena_len;
+	seed(h);
+	h->meta_guard = arena - HD_PAGE;
+	h->guards_ok = ka_plat_page_protect((void *)h->meta_guard, HD_PAGE, 0) == 0;
+	if (!h->guards_ok)
+		canary_page_fill(h, h->meta_guard);
+	return &h->base;
+}
+
+static struct ka_hardened *hd_checked(struct ka_alloc *a)
+{
+	return a && a->ops == &hardened_ops ? hd_of(a) : NULL;
+}
+
+int ka_hardened_stats(struct ka_alloc *a, struct ka_hardened_stats *out)
+{
+	struct ka_hardened *h = hd_checked(a);
+
+	if (!h)
+		return KA_EINVAL;
+	out->guards_available = h->guards_ok;
+	out->strong_seed = h->strong_seed;
+	out->guard_limit = h->guard_limit;
+	out->guards_live = h->guards_live;
+	out->guards_made = h->guards_made;
+	out->guard_fallbacks = h->guard_fallbacks;
+	out->quarantine_len = h->qlen;
+	out->quarantine_bytes = h->qbytes;
+	out->quarantine_checked = h->quarantine_checked;
+	out->quarantine_drains = h->quarantine_drains;
+	out->runs = h->runs_in_use;
+	out->large_live = h->large_live;
+	return 0;
+}
+
+int ka_hardened_set_guard_limit(struct ka_alloc *a, size_t limit)
+{
+	struct ka_hardened *h = hd_checked(a);
+
+	if (!h)
+		return KA_EINVAL;
+	h->guard_limit = limit;
+	h->warned = false;
+	return 0;
+}
+
+int ka_hardened_release(struct ka_alloc *a)
+{
+	struct ka_hardened *h = hd_checked(a);
+
+	if (!h)
+		return KA_EINVAL;
+	while (h->qlen > 0)
+		quarantine_evict(h);
+	for (size_t pg = 0; pg < h->npages; pg++) {
+		struct hd_page *e = &h->pm[pg];
+		if (HD_PG_KIND(e->w) != HD_PG_LARGE || !(e->aux & HD_L_GUARD))
+			continue;
+		uintptr_t trailer = hd_page_addr(h, pg) + HD_PG_LOW(e->w) * HD_PAGE;
+		ka_plat_page_protect((void *)trailer, HD_PAGE, 1);
+		canary_page_fill(h, trailer);
+		e->aux &= ~HD_L_GUARD;
+		h->guards_live--;
+	}
+	if (h->guards_ok) {
+		ka_plat_page_protect((void *)h->meta_guard, HD_PAGE, 1);
+		canary_page_fill(h, h->meta_guard);
+		h->guards_ok = false;
+	}
+	return 0;
+}
+
+const struct ka_backend ka_backend_hardened = {
+    .name = "hardened",
+    .desc = "out-of-band metadata, canaries, random slots, quarantine, guard pages",
+    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_PAGES | KA_CAP_WALK | KA_CAP_OWNS,
+    .init = ka_hardened_init,
+    .min_size = HD_MIN_SIZE,
+};

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private layout of the hardened backend (src/backend/hardened.c), shared with its checker
+ * (hardened_validate.c) and the white-box unit test (tests/unit/test_hardened.c).
+ *
+ * Region layout (all metadata out of band, before the arena):
+ *
+ *   [struct ka_hardened][page table][free-page bitmap][run table] pad [meta guard][arena ...]
+ *
+ * The arena is npages pages. Every arena page has one `struct hd_page` entry whose top four
+ * bits say what the page is:
+ *   HD_PG_FREE   in the free-page pool (its bit in freemap is set, nothing else is);
+ *   HD_PG_RUN    part of slot run `low` (an index into the run table);
+ *   HD_PG_LARGE  first page of a large block of `low` pages; `aux` holds HD_L_* flags;
+ *   HD_PG_BODY   page `low` of a large block (low >= 1, counted from the head);
+ *   HD_PG_TRAIL  the trailer page after a large block of `low` pages (guard or canary page).
+ *
+ * A run is hd_run_pages(cls) pages cut into hd_run_slots(cls) slots of hd_class_size(cls)
+ * bytes. Per slot two bits: `used` (not available: live or quarantined) and `live`. Bits at
+ * and above nslots are permanently used (so a search never finds them) and never live.
+ * Slot states: free (used 0), live (used 1, live 1), quarantined (used 1, live 0).
+ *
+ * Contents the checker verifies: a free or quarantined slot is all HD_POISON bytes; a live
+ * slot's last HD_CANARY bytes are hd_canary(secret, their address); a quarantined large block
+ * not sealed (protected) is all poison; a trailer that is not a guard is a canary page
+ * (every 8-byte word w holds hd_canary(secret, &w)); an unprotected metadata guard page too.
+ *
+ * Invariants (checked by ka_hardened_check_impl(), each violation counted once):
+ *   H1  page table: every entry has a valid kind; runs and large blocks tile their pages
+ *       exactly (a run's pages name it, a large head is followed by body pages and a trailer).
+ *   H2  freemap bit set iff the page is HD_PG_FREE; free_pages equals their count.
+ *   H3  runs: descriptor in use, class valid, geometry equals the class's; bits beyond
+ *       nslots used and not live; live implies used; nfree and nlive equal the bitmaps.
+ *   H4  a run is on its class's partial list iff nfree > 0; lists are well linked.
+ *   H5  nempty[c] equals the number of runs of class c with nfree == nslots.
+ *   H6  the quarantine ring holds exactly the quarantined slots and large blocks, qbytes is
+ *       their size.
+ *   H7  slot_avail equals sum of nfree * (class size - HD_CANARY); guards_live equals the
+ *       number of large blocks with a protected trailer; large_live their number.
+ *   H8  contents as above (poison, canaries, canary pages).
+ */
+#ifndef KALLOC_HARDENED_PRIV_H
+#define KALLOC_HARDENED_PRIV_H
+
+#include "kalloc/alloc_impl.h"
+#include "kalloc/hardened.h"
+#include "kstring.h"
+
+#define HD_PAGE	      KA_PAGE_SIZE
+#define HD_SHIFT      KA_CFG_PAGE_SHIFT
+#define HD_CANARY     8u
+#define HD_POISON     0xdbu
+#define HD_NCLS	      32u
+#define HD_QCAP	      KA_HARDENED_QUARANTINE
+#define HD_MAX_CLASS  8192u
+#define HD_SLOT_ALIGN 16u
+
+/* A run is at least 16 KiB (and at least a page, and at least 8 slots). */
+#define HD_RUN_MIN_BYTES ((size_t)16384 > HD_PAGE ? (size_t)16384 : HD_PAGE)
+#define HD_RUN_MIN_PAGES (HD_RUN_MIN_BYTES / HD_PAGE)
+#define HD_WBITS	 (sizeof(size_t) * 8)
+#define HD_MAX_SLOTS	 (HD_RUN_MIN_BYTES / HD_SLOT_ALIGN)
+#define HD_MAP_WORDS	 ((HD_MAX_SLOTS + HD_WBITS - 1) / HD_WBITS)
+
+/* Smallest arena: room for two minimum runs. */
+#define HD_MIN_PAGES (2 * HD_RUN_MIN_PAGES)
+/* Page table entries address at most 2^28 pages. */
+#define HD_MAX_PAGES ((size_t)1 << 28)
+
+_Static_assert(KA_CFG_MIN_ALIGN <= HD_SLOT_ALIGN, "slots are 16-byte aligned");
+_Static_assert(HD_QCAP >= 1 && HD_QCAP <= 65536, "quarantine length out of range");
+
+enum { HD_PG_FREE = 0, HD_PG_RUN = 1, HD_PG_LARGE = 2, HD_PG_BODY = 3, HD_PG_TRAIL = 4 };
+#define HD_PG_KIND(w) ((w) >> 28)
+#define HD_PG_LOW(w)  ((w)&0x0fffffffu)
+#define HD_PG(k, low) (((uint32_t)(k) << 28) | (uint32_t)(low))
+
+/* Flags of a large block (struct hd_page.aux of its head). */
+#define HD_L_PAGES  0x1u /* from palloc: free with pfree and this exact count */
+#define HD_L_QUAR   0x2u /* in quarantine */
+#define HD_L_GUARD  0x4u /* trailer page is protected */
+#define HD_L_SEALED 0x8u /* in quarantine with the whole block protected */
+#define HD_L_ALL    0xfu
+
+struct hd_page {
+	uint32_t w;
+	uint32_t aux;
+};
+
+/** A run of slots of one class. Unused descriptors have cls == HD_NCLS and sit on a list. */
+struct hd_run {
+	uint32_t first;	 /* first arena page */
+	uint32_t npages; /* pages of the run */
+	uint32_t cls;	 /* class index, HD_NCLS when the descriptor is unused */
+	uint32_t nslots;
+	uint32_t nfree; /* slots with used == 0 */
+	uint32_t nlive; /* slots with live == 1 */
+	int32_t next;	/* partial list of the class, or the unused list */
+	int32_t prev;
+	size_t used[HD_MAP_WORDS];
+	size_t live[HD_MAP_WORDS];
+};
+
+struct ka_hardened {
+	struct ka_alloc base;
+	uint64_t secret; /* canary key */
+	uint64_t rng;	 /* xorshift64* state, never 0 */
+	uintptr_t region_start, region_end;
+	uintptr_t arena; /* first arena page */
+	size_t npages;	 /* arena pages */
+	size_t arena_len;
+	struct hd_page *pm;
+	size_t *freemap; /* bit set: page free */
+	size_t freemap_words;
+	struct hd_run *runs;
+	uint32_t nruns;	      /* descriptors in the table */
+	int32_t unused_runs;  /* head of the unused-descriptor list */
+	uint32_t runs_in_use; /* descriptors in use */
+	int32_t partial[HD_NCLS];
+	uint32_t nempty[HD_NCLS];
+	size_t free_pages;
+	size_t slot_avail;
+	size_t large_live;
+	void *quar[HD_QCAP];
+	uint32_t qhead; /* oldest entry */
+	uint32_t qlen;
+	size_t qbytes;
+	size_t qbytes_max;
+	uintptr_t meta_guard; /* the page between metadata and arena */
+	bool guards_ok;	      /* the platform protected the metadata guard */
+	bool strong_seed;
+	bool warned;
+	size_t guard_limit;
+	size_t guards_live;
+	uint64_t guards_made;
+	uint64_t guard_fallbacks;
+	uint64_t quarantine_checked;
+	uint64_t quarantine_drains;
+	size_t meta; /* bytes of the region not in the arena */
+};
+
+/* ---- size classes ------------------------------------------------------------------------ */
+
+/* 16..128 in steps of 16, then four classes per power of two up to 8192. */
+static inline size_t hd_class_size(unsigned c)
+{
+	if (c < 8)
+		return (size_t)(c + 1) * 16;
+	unsigned f = (c - 8) / 4 + 7, k = (c - 8) % 4;
+	return ((size_t)1 << f) + (size_t)(k + 1) * ((size_t)1 << (f - 2));
+}
+
+/* Class of a slot that must hold `need` bytes (1 <= need <= HD_MAX_CLASS). */
+static inline unsigned hd_class_of(size_t need)
+{
+	if (need <= 128)
+		return (unsigned)((need + 15) / 16) - 1;
+	unsigned f = ka_fls(need - 1);
+	return 8 + (f - 7) * 4 + (unsigned)((need - 1 - ((size_t)1 << f)) >> (f - 2));
+}
+
+static inline size_t hd_run_pages(unsigned c)
+{
+	size_t p = (8 * hd_class_size(c) + HD_PAGE - 1) / HD_PAGE;
+	return p < HD_RUN_MIN_PAGES ? HD_RUN_MIN_PAGES : p;
+}
+
+static inline uint32_t hd_run_slots(unsigned c)
+{
+	size_t n = hd_run_pages(c) * HD_PAGE / hd_class_size(c);
+	return (uint32_t)(n > HD_MAX_SLOTS ? HD_MAX_SLOTS : n);
+}
+
+/* Canary of the 8 bytes at `addr`: keyed by the heap's secret; its first byte (in memory
+ * order, on either endianness) is never 0, so writing a string terminator there shows. */
+static inline uint64_t hd_canary(uint64_t secret, uintptr_t addr)
+{
+	uint64_t x = secret ^ ((uint64_t)addr * 0x9e3779b97f4a7c15u);
+	unsigned char b[8];
+
+	x ^= x >> 29;
+	memcpy(b, &x, 8);
+	if (b[0] == 0)
+		b[0] = 0x5a;
+	memcpy(&x, b, 8);
+	return x;
+}
+
+static inline struct ka_hardened *hd_of(struct ka_alloc *a)
+{
+	return (struct ka_hardened *)a;
+}
+
+static inline uintptr_t hd_page_addr(const struct ka_hardened *h, size_t pg)
+{
+	return h->arena + (pg << HD_SHIFT);
+}
+
+static inline bool hd_page_is_free(const struct ka_hardened *h, size_t pg)
+{
+	return (h->freemap[pg / HD_WBITS] >> (pg % HD_WBITS)) & 1u;
+}
+
+/* True iff [p, p+n) is all poison. p aligned to 8, n a multiple of 8. */
+bool ka_hd_poisoned(const void *p, size_t n);
+/* True iff the page at `page` holds its canary pattern. */
+bool ka_hd_canary_page_ok(const struct ka_hardened *h, uintptr_t page);
+
+/** The checker (hardened_validate.c): counts and reports every broken invariant H1..H8. */
+unsigned ka_hardened_check_impl(struct ka_alloc *a);
+
+#endif /* KALLOC_HARDENED_PRIV_H */
