@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Misuse through the LD_PRELOAD shim: each case is one kind of heap misuse committed with
+ * the plain malloc family, run in a child that re-executes this program with
+ * LD_PRELOAD=libkalloc-malloc.so and KALLOC_BACKEND=<backend> (and once without a preload,
+ * on the system allocator, for comparison). A case counts as detected when the child dies
+ * of SIGABRT and, under kalloc, the first line it wrote on stderr starts with "kalloc:"
+ * (the shim's or the backend's report). A child that exits normally, crashes with another
+ * signal or hangs (10 s alarm) counts as missed.
+ *
+ * Usage: shim_misuse LIB BACKEND...   (the driver; prints one line per backend:
+ *   "shim misuse <backend>: detected X/Y (first ten: A/10)" and one for glibc)
+ *        shim_misuse --case K          (a child: commit misuse K and exit 0)
+ * The driver fails if a backend detects fewer cases than its minimum in `minimums` below
+ * (detection may only improve: raise the figures when it does), or if a child did not run
+ * under the preload it asked for.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Per backend: cases that must be detected in all, and among the issue's first ten. What is
+ * detected today; raise these when detection improves. A backend not listed must detect
+ * at least `default_minimum`. */
+static const struct {
+	const char *backend;
+	unsigned all, first_ten;
+} minimums[] = {
+    {"tlsf", 0, 0}, {"slab", 0, 0}, {"buddy", 0, 0}, {"tiny", 0, 0}, {"hardened", 0, 0},
+};
+static const unsigned default_minimum = 0;
+
+/* Keeps the compiler from seeing where a pointer comes from (it would reject or elide the
+ * misuse at compile time). */
+static void *launder(void *p)
+{
+	void *volatile v = p;
+	return v;
+}
+
+static void churn(size_t size)
+{
+	for (int i = 0; i < 64; i++)
+		free(launder(malloc(size)));
+}
+
+static long a_global_object[8];
+
+static void c_double_free(void)
+{
+	void *p = malloc(40);
+	free(p);
+	free(launder(p));
+}
+
+static void c_double_free_after_reuse(void)
+{
+	void *p = malloc(40);
+	free(p);
+	void *q = malloc(40);
+	free(launder(p)); /* if q == p this frees q ... */
+	free(launder(q)); /* ... and this is the double free */
+}
+
+static void c_free_stack(void)
+{
+	long local[8];
+	local[0] = 1;
+	free(launder(&local[2]));
+}
+
+static void c_free_global(void)
+{
+	free(launder(&a_global_object[2]));
+}
+
+static void c_free_foreign(void)
+{
+	/* Memory no allocator handed out: a page of our own. */
+	char *m = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		_exit(5);
+	free(launder(m + 4096 + 32));
+}
+
+static void c_free_interior(void)
+{
+	char *p = malloc(200);
+	free(launder(p + 64));
+}
+
+static void c_free_misaligned(void)
+{
+	char *p = malloc(200);
+	free(launder(p + 1));
+}
+
+static void overflow(size_t by)
+{
+	unsigned char *p = malloc(24), *q = malloc(24);
+	memset(p + malloc_usable_size(p), 0x41, by);
+	free(q);
+	free(p);
+	churn(24);
+}
+
+static void c_overflow_1(void)
+{
+	overflow(1);
+}
+
+static void c_overflow_16(void)
+{
+	overflow(16);
+}
+
+static void c_write_after_free(void)
+{
+	unsigned char *p = malloc(64);
+	size_t n = malloc_usable_size(p);
+	free(p);
+	memset(launder(p), 0x41, n);
+	churn(64);
+}
+
+static void c_realloc_freed(void)
+{
+	void *p = malloc(40);
+	free(p);
+	p = realloc(launder(p), 400);
+	free(p);
+}
+
+static void c_double_free_between(void)
+{
+	void *p = malloc(40), *q = malloc(40);
+	free(p);
+	free(q);
+	free(launder(p));
+}
+
+static void c_free_interior_large(void)
+{
+	char *p = malloc(1 << 20);
+	free(launder(p + 8192));
+}
+
+static void c_double_free_large(void)
+{
+	void *p = malloc(1 << 20);
+	free(p);
+	free(launder(p));
+}
+
+static void c_realloc_interior(void)
+{
+	char *p = malloc(200);
+	p = realloc(launder(p + 64), 1000);
+	free(p);
+}
+
+static void c_free_header_of_block(void)
+{
+	/* Freeing the word just below a block: where in-band allocators keep the header. */
+	char *p = malloc(200);
+	free(launder(p - 16));
+}
+
+static void c_write_after_free_large(void)
+{
+	unsigned char *p = malloc(3000);
+	size_t n = malloc_usable_size(p);
+	free(p);
+	memset(launder(p), 0x41, n);
+	churn(3000);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} cases[] = {
+    {"double free", c_double_free},
+    {"double free after reuse", c_double_free_after_reuse},
+    {"free of a stack pointer", c_free_stack},
+    {"free of a global pointer", c_free_global},
+    {"free of a foreign (mmap) pointer", c_free_foreign},
+    {"free of an interior pointer", c_free_interior},
+    {"free of a misaligned pointer", c_free_misaligned},
+    {"1-byte overflow into the next header", c_overflow_1},
+    {"16-byte overflow into the next header", c_overflow_16},
+    {"write after free", c_write_after_free},
+    {"realloc of a freed pointer", c_realloc_freed},
+    {"double free with a free in between", c_double_free_between},
+    {"free of an interior pointer of a large block", c_free_interior_large},
+    {"double free of a large block", c_double_free_large},
+    {"realloc of an interior pointer", c_realloc_interior},
+    {"free of the address 16 bytes below a block", c_free_header_of_block},
+    {"write after free, 3000-byte block", c_write_after_free_large},
+};
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+/* ---- child ---------------------------------------------------------------------------- */
+
+static int child(size_t k, bool want_kalloc)
+{
+	Dl_info info;
+
+	/* The preload must really be in place (or really absent). */
+	bool is_kalloc = dladdr((void *)(uintptr_t)&malloc, &info) && info.dli_fname &&
+			 strstr(info.dli_fname, "kalloc");
+	if (is_kalloc != want_kalloc)
+		return 4;
+	alarm(10);
+	cases[k].fn();
+	return 0;
+}
+
+/* ---- driver --------------------------------------------------------------------------- */
+
+enum verdict { DETECTED, MISSED, HARNESS };
+
+static enum verdict run_case(const char *self, const char *lib, const char *backend, size_t k,
+			     char *line, size_t cap, int *status)
+{
+	int fds[2];
+	char kbuf[16];
+	pid_t pid;
+
+	snprintf(kbuf, sizeof(kbuf), "%zu", k);
+	if (pipe(fds) != 0)
+		return HARNESS;
+	pid = fork();
+	if (pid < 0)
+		return HARNESS;
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		close(fds[1]);
+		if (lib) {
+			setenv("LD_PRELOAD", lib, 1);
+			setenv("KALLOC_BACKEND", backend, 1);
+		} else {
+			unsetenv("LD_PRELOAD");
+		}
+		execl(self, self, lib ? "--case" : "--case-system", kbuf, (char *)NULL);
+		_exit(6);
+	}
+	close(fds[1]);
+	size_t got = 0;
+	for (;;) {
+		char sink[256];
+		ssize_t n = got < cap - 1 ? read(fds[0], line + got, cap - 1 - got)
+					  : read(fds[0], sink, sizeof(sink));
+		if (n <= 0)
+			break;
+		if (got < cap - 1)
+			got += (size_t)n;
+	}
+	line[got] = '\0';
+	char *nl = strchr(line, '\n');
+	if (nl)
+		*nl = '\0';
+	close(fds[0]);
+	waitpid(pid, status, 0);
+	if (WIFEXITED(*status) && WEXITSTATUS(*status) != 0)
+		return HARNESS;
+	if (WIFSIGNALED(*status) && WTERMSIG(*status) == SIGABRT &&
+	    (!lib || strncmp(line, "kalloc:", 7) == 0))
+		return DETECTED;
+	return MISSED;
+}
+
+static bool run_allocator(const char *self, const char *lib, const char *backend)
+{
+	unsigned detected = 0, first_ten = 0, harness = 0;
+	const char *label = lib ? backend : "glibc";
+
+	for (size_t k = 0; k < NCASES; k++) {
+		char line[256];
+		int st = 0;
+		enum verdict v = run_case(self, lib, backend, k, line, sizeof(line), &st);
+		char how[64];
+
+		if (WIFSIGNALED(st))
+			snprintf(how, sizeof(how), "signal %d", WTERMSIG(st));
+		else
+			snprintf(how, sizeof(how), "exit %d", WEXITSTATUS(st));
+		detected += v == DETECTED;
+		first_ten += v == DETECTED && k < 10;
+		harness += v == HARNESS;
+		printf("  %-8s %-46s %-8s (%s)%s%s\n", label, cases[k].name,
+		       v == DETECTED ? "detected"
+		       : v == MISSED ? "missed"
+				     : "HARNESS",
+		       how, line[0] ? ": " : "", line);
+	}
+	printf("shim misuse %s: detected %u/%zu (first ten: %u/10)\n", label, detected, NCASES,
+	       first_ten);
+	fflush(stdout);
+	if (harness) {
+		printf("  %s: %u children did not run as asked (preload or backend refused)\n",
+		       label, harness);
+		return false;
+	}
+	if (!lib)
+		return true; /* the comparison has no minimum */
+	unsigned min_all = default_minimum, min_ten = 0;
+	for (size_t i = 0; i < sizeof(minimums) / sizeof(minimums[0]); i++)
+		if (strcmp(minimums[i].backend, backend) == 0) {
+			min_all = minimums[i].all;
+			min_ten = minimums[i].first_ten;
+		}
+	if (detected < min_all || first_ten < min_ten) {
+		printf("  %s: below its minimum (%u in all, %u of the first ten)\n", backend,
+		       min_all, min_ten);
+		return false;
+	}
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 &&
+	    (strcmp(argv[1], "--case") == 0 || strcmp(argv[1], "--case-system") == 0)) {
+		size_t k = strtoul(argv[2], NULL, 10);
+		return k < NCASES ? child(k, strcmp(argv[1], "--case") == 0) : 7;
+	}
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s LIB BACKEND...\n", argv[0]);
+		return 2;
+	}
+	/* Core dumps of a hundred aborting children would only cost time. */
+	struct rlimit no_core = {0, 0};
+	setrlimit(RLIMIT_CORE, &no_core);
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return 2;
+	self[n] = '\0';
+	unsigned bad = 0;
+	for (int i = 2; i < argc; i++)
+		bad += !run_allocator(self, argv[1], argv[i]);
+	bad += !run_allocator(self, NULL, NULL);
+	return bad ? 1 : 0;
+}

@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: MIT
+# Reliability tests beyond the tests/<kind>/test_*.c convention:
+#  - the load test runs fewer operations in sanitizer builds (the default run does the full
+#    million per backend);
+#  - shim_misuse (tests/reliability/shim/) commits heap misuse through the LD_PRELOAD shim on
+#    each general-purpose backend and on the system allocator; label `shim` (the sanitizer
+#    jobs skip it, and the shim is not built under ASan/TSan).
+if(KA_SANITIZE AND TEST reliability_test_load)
+  set_tests_properties(reliability_test_load PROPERTIES ENVIRONMENT KA_LOAD_OPS=200000)
+endif()
+
+if(NOT TARGET kalloc-malloc)
+  return()
+endif()
+set(KA_REL_SHIM_BACKENDS "")
+foreach(b tlsf slab buddy tiny hardened)
+  if(b IN_LIST KA_BACKENDS)
+    list(APPEND KA_REL_SHIM_BACKENDS ${b})
+  endif()
+endforeach()
+add_executable(reliability_shim_misuse ${CMAKE_CURRENT_LIST_DIR}/shim/shim_misuse.c)
+# No builtin knowledge of malloc/free: the compiler must not elide or reject the misuse.
+target_compile_options(reliability_shim_misuse PRIVATE ${KA_WARN} -fno-builtin)
+target_link_libraries(reliability_shim_misuse PRIVATE ${CMAKE_DL_LIBS})
+set_target_properties(reliability_shim_misuse PROPERTIES RUNTIME_OUTPUT_DIRECTORY
+  ${PROJECT_BINARY_DIR}/tests)
+add_dependencies(reliability_shim_misuse kalloc-malloc)
+add_test(NAME reliability_shim_misuse
+  COMMAND reliability_shim_misuse $<TARGET_FILE:kalloc-malloc> ${KA_REL_SHIM_BACKENDS})
+set_tests_properties(reliability_shim_misuse PROPERTIES LABELS "shim;reliability" TIMEOUT 600)
