@@ -13,8 +13,9 @@
  *
  * With --out DIR the runs also write, for the report (bench/trace/report.py): time series of
  * live bytes and footprint, the latency histogram, and, for kalloc backends that can walk
- * their heap, the heap's used/free layout at its fragmentation peak (the moment the most
- * free bytes lie outside the largest free block).
+ * their heap, the heap's used/free layout at its fragmentation peak: of the moments when at
+ * least half the trace's peak of live bytes is live, the one when the most touched memory
+ * lies in free holes between used blocks (holes()).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -171,7 +172,7 @@ static void *aligned_alloc_on(struct session *s, size_t align, size_t n)
 /* ---- footprint now --------------------------------------------------------------------- */
 
 static unsigned char *mc_vec;
-static size_t mc_len;
+static size_t mc_len, mc_page = 4096;
 
 /* kalloc: bytes of the heap mapping touched so far (the measure contender_end() takes). */
 static uint64_t resident(const struct session *s)
@@ -179,6 +180,7 @@ static uint64_t resident(const struct session *s)
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = (s->heap_len + page - 1) / page;
 	uint64_t r = 0;
 
+	mc_page = page;
 	if (n > mc_len) {
 		if (mc_vec)
 			bench_scratch_free(mc_vec, mc_len);
@@ -225,15 +227,42 @@ static int walk_cb(void *ptr, size_t size, bool used, void *arg)
 	return 0;
 }
 
-/* Free bytes outside the largest free block: memory a request of that size cannot use. */
-static uint64_t frag_of(struct session *s)
+/* Resident bytes of [off, off+n) of the heap, from the page map resident() last filled. */
+static uint64_t resident_in(uint64_t off, uint64_t n)
 {
-	struct ka_info i;
+	const uint64_t page = mc_page;
+	uint64_t r = 0;
 
-	if (s->c->kind != C_KALLOC)
-		return 0;
-	ka_info(s->ctx, &i);
-	return i.avail > i.maxalloc ? i.avail - i.maxalloc : 0;
+	for (uint64_t a = off; a < off + n;) {
+		uint64_t pg = a / page, end = (pg + 1) * page;
+		if (end > off + n)
+			end = off + n;
+		if (pg < mc_len && (mc_vec[pg] & 1))
+			r += end - a;
+		a = end;
+	}
+	return r;
+}
+
+/* Fragmentation of a walked heap: free bytes in holes (free blocks with used blocks on both
+ * sides) that lie on pages the program has touched: memory paid for that the heap can only
+ * reuse for requests that fit the holes. Untouched free space (a buddy heap's unsplit
+ * halves, the wilderness) does not count. */
+static uint64_t holes(const struct layout *l)
+{
+	size_t first = l->n, last = 0;
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->b[i].used) {
+			if (first == l->n)
+				first = i;
+			last = i;
+		}
+	for (size_t i = first; i < last; i++)
+		if (!l->b[i].used)
+			sum += resident_in(l->b[i].off, l->b[i].size);
+	return sum;
 }
 
 /* ---- one run ----------------------------------------------------------------------------- */
@@ -260,6 +289,7 @@ struct run {
 	size_t npts, maxpts;
 	struct layout snap, best;
 	uint64_t best_frag, best_op, best_live;
+	double walk_s, t0; /* time spent walking; start of the loop */
 };
 
 static void sample(struct run *x, size_t i, uint64_t live)
@@ -274,22 +304,30 @@ static void sample(struct run *x, size_t i, uint64_t live)
 	p->time = i < x->t->nops ? x->t->ops[i].time : x->t->duration;
 	p->live = live;
 	p->foot = footprint_now(x->s);
-	frag = p->frag = frag_of(x->s);
-	/* A new layout only when fragmentation grew by 5%: a few walks, not one per point. */
-	if (x->s->c->kind == C_KALLOC && (x->s->c->kb->caps & KA_CAP_WALK) && frag > 0 &&
-	    frag > x->best_frag + x->best_frag / 20) {
-		struct layout tmp;
+	p->frag = 0;
+	/* Fragmentation (holes(), after footprint_now() filled the page map), from a walk of
+	 * the heap. Walks are O(blocks), so they get at most about half the replay's own time
+	 * (plus 0.2 s): long traces with many live blocks walk at fewer points. */
+	if (x->s->c->kind == C_KALLOC && (x->s->c->kb->caps & KA_CAP_WALK)) {
+		double w0 = now_s();
+		if (x->walk_s > 0.5 * (w0 - x->t0 - x->walk_s) + 0.2 && i < x->t->nops)
+			return;
 		x->snap.n = 0;
 		x->snap.overflow = false;
 		x->snap.base = (uint64_t)(uintptr_t)x->s->mem;
 		if (ka_walk(x->s->ctx, walk_cb, &x->snap) == 0 && !x->snap.overflow) {
-			tmp = x->best;
-			x->best = x->snap;
-			x->snap = tmp;
-			x->best_frag = frag;
-			x->best_op = i;
-			x->best_live = live;
+			frag = p->frag = holes(&x->snap);
+			/* Under load only: at teardown every heap is mostly holes. */
+			if (frag > x->best_frag && 2 * live >= x->t->peak_live) {
+				struct layout tmp = x->best;
+				x->best = x->snap;
+				x->snap = tmp;
+				x->best_frag = frag;
+				x->best_op = i;
+				x->best_live = live;
+			}
 		}
+		x->walk_s += now_s() - w0;
 	}
 }
 
@@ -322,6 +360,8 @@ static void replay_loop(struct run *x)
 	size_t every = x->maxpts > 1 ? t->nops / (x->maxpts - 1) + 1 : 0, since = 0;
 	double t0 = now_s(), next = t0 + 1.0;
 	bool showed = false;
+
+	x->t0 = t0;
 
 	for (size_t i = 0; i < t->nops; i++) {
 		const struct rt_op *o = &t->ops[i];
