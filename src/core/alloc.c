@@ -170,7 +170,7 @@ void ka_free(struct ka_alloc *a, void *ptr)
 		return;
 	an = ka_an_enter(a);
 	if (an & KA_AN_OUTER)
-		ka_an_free(ptr, a->ops->usable_size(a, ptr));
+		ka_an_free(a, ptr, 0);
 	if (keep_stats(a))
 		stats_free(a, a->ops->usable_size(a, ptr));
 	a->ops->free(a, ptr);
@@ -231,7 +231,7 @@ static void *annotated_realloc(struct ka_alloc *a, void *ptr, size_t size, size_
 		return NULL;
 	ka_an_alloc(n, req, a->ops->usable_size(a, n));
 	memcpy(n, ptr, req < live ? req : live);
-	ka_an_free(ptr, old);
+	ka_an_free(a, ptr, old);
 	a->ops->free(a, ptr);
 	return n;
 }
@@ -325,7 +325,7 @@ void ka_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 	if (!a->ops->pfree && a->ops->usable_size(a, ptr) < npages * KA_PAGE_SIZE)
 		ka_misuse(a, "pfree with more pages than were allocated", ptr);
 	if (an & KA_AN_OUTER)
-		ka_an_free(ptr, npages * KA_PAGE_SIZE);
+		ka_an_free(a, ptr, npages * KA_PAGE_SIZE);
 	if (keep_stats(a))
 		stats_free(a, npages * KA_PAGE_SIZE);
 	if (a->ops->pfree)

@@ -99,18 +99,17 @@ void ka_an_alloc(const void *p, size_t req, size_t usable)
 #endif
 }
 
-void ka_an_free(const void *p, size_t usable)
+void ka_an_free(struct ka_alloc *a, const void *p, size_t len)
 {
 #if KA_CFG_ANNOTATE == 1
 	/* Reported, unlike the backend's own accesses: a free of a block memcheck does not know
-	 * as live (double free, foreign pointer) is the program's error. */
+	 * as live (double free, foreign pointer) is the program's error, and is told before the
+	 * backend looks at the block (and may stop the program on its own misuse check). */
 	VALGRIND_ENABLE_ERROR_REPORTING;
 	VALGRIND_FREELIKE_BLOCK(p, 0);
 	VALGRIND_DISABLE_ERROR_REPORTING;
-	VALGRIND_MAKE_MEM_NOACCESS(p, usable);
-#else
-	__asan_poison_memory_region(p, usable);
 #endif
+	ka_an_noaccess(p, len ? len : a->ops->usable_size(a, p));
 }
 
 void ka_an_resize(const void *p, size_t old, size_t req, size_t usable)

@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: MIT
+# Annotation tests (docs/annotate.md), only in builds made with -DKA_ANNOTATE=valgrind|asan:
+# a deliberately wrong program per error kind and backend, whose checker report is asserted
+# by expect.sh; and, under memcheck, the conformance suite, which must run without a report.
+if(NOT KA_ANNOTATE)
+  return()
+endif()
+set(ka_an_dir ${CMAKE_CURRENT_LIST_DIR})
+add_executable(annotate_bugs ${ka_an_dir}/bugs.c)
+target_compile_options(annotate_bugs PRIVATE ${KA_WARN} -O1 -fno-inline)
+target_link_libraries(annotate_bugs PRIVATE kalloc)
+set_target_properties(annotate_bugs PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+
+foreach(b ${KA_BACKENDS})
+  add_test(NAME annotate_${KA_ANNOTATE}_${b}
+    COMMAND bash ${ka_an_dir}/expect.sh ${KA_ANNOTATE} $<TARGET_FILE:annotate_bugs> ${b})
+  set_tests_properties(annotate_${KA_ANNOTATE}_${b} PROPERTIES LABELS annotate TIMEOUT 600)
+endforeach()
+
+if(KA_ANNOTATE STREQUAL "valgrind")
+  find_program(KA_VALGRIND valgrind REQUIRED)
+  # No false positive over the whole conformance suite (heaps made and dropped over one
+  # region for every case). Leak checking stays off: the suite drops heaps with live blocks.
+  add_test(NAME annotate_valgrind_conformance_tlsf
+    COMMAND ${KA_VALGRIND} -q --error-exitcode=99 --leak-check=no
+      $<TARGET_FILE:conformance_test_conformance> tlsf)
+  set_tests_properties(annotate_valgrind_conformance_tlsf PROPERTIES LABELS annotate TIMEOUT 900)
+endif()
