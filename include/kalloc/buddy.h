@@ -14,22 +14,24 @@
  *  - page runs of any length: palloc(3 pages) takes 3 pages, the 4th goes back to the lists;
  *  - several regions of any alignment and size are accepted (add_memory); each is cut into
  *    maximal naturally aligned power-of-two blocks.
- * Requests up to about half a page are served from slabs (one page cut into objects of one
- * size class: 16-byte steps to 128 bytes, then four classes per power of two); larger ones
- * from page runs. The format is written down in src/backend/buddy_priv.h and
+ * Requests up to 7/8 of a page are served from slabs (a block of 1 to 8 pages cut into
+ * objects of one size class: 16-byte steps to 128 bytes, then four classes per power of
+ * two); larger ones from page runs. The format is written down in src/backend/buddy_priv.h and
  * docs/backend-buddy.md.
  *
  * Through the generic interface (kalloc/alloc.h), with n the number of pages managed and
  * Z the number of regions:
  *  - malloc / memalign: O(log n) (find a non-empty order with one bit scan, split at most
- *    log n times, free the tail of a non-power-of-two run: at most log n blocks).
- *    Small requests: O(1) from a partial slab, else O(log n) for a new page. Overhead: small
+ *    log n times, free the tail of a non-power-of-two run: at most log n blocks). When no
+ *    block of that order is free, a run of page alignment is cut from adjacent smaller free
+ *    blocks: O(B log n), B the free blocks of the two orders below.
+ *    Small requests: O(1) from a partial slab, else O(log n) for a new slab. Overhead: small
  *    objects are rounded to their class (at most 25% above 128 bytes, at most 15 bytes
- *    below) plus the slab header per page (48 bytes of 4096 on 64-bit); larger requests are
+ *    below) plus at most 1/8 of each slab (header and gap); larger requests are
  *    rounded up to whole pages, with no header. Alignment: any power of two up to a page for
  *    small requests (a class whose size is a multiple of it is chosen), any power of two for
  *    page runs (the block is aligned to its size, so the order is raised to the alignment).
- *  - free: O(Z) to find the region, then O(1) for small objects (O(log n) when the slab page
+ *  - free: O(Z) to find the region, then O(1) for small objects (O(log n) when the slab
  *    becomes empty) and O(log n) for page runs. Double free, foreign and interior pointers
  *    are detected and reported through ka_misuse() (see docs for the one probabilistic case).
  *  - palloc(npages, align) native: O(log n), exactly npages pages; pfree(ptr, npages) must

@@ -152,6 +152,66 @@ static bool block_alloc(struct bd_state *b, unsigned k, size_t *pfnp, struct bd_
 
 /* ---- page runs ------------------------------------------------------------------------- */
 
+/* Head of the free block of z that ends right before page pfn, or pfn if page pfn - 1 is not
+ * free. Such a block of order j starts at pfn - 2^j, so pfn must be a multiple of 2^j: at most
+ * log n map reads. */
+static size_t free_before(const struct bd_zone *z, size_t pfn)
+{
+	for (unsigned j = 0; j < BD_NORDERS && (pfn & (((size_t)1 << j) - 1)) == 0; j++) {
+		const struct bd_page *d;
+
+		if (((size_t)1 << j) > pfn - z->first_pfn)
+			break;
+		d = bd_desc(z, pfn - ((size_t)1 << j));
+		if (d->kind == BD_FREE && d->order == j)
+			return pfn - ((size_t)1 << j);
+	}
+	return pfn;
+}
+
+/*
+ * The fallback of run_alloc() when no block of order k = ceil(log2 n) is free: cut the run
+ * out of a stretch of adjacent smaller free blocks. Merging keeps the free blocks of a
+ * stretch its maximal aligned pieces, at most two per order, so pieces of orders below k - 2
+ * add up to less than 2^(k-1) < n pages: a stretch of n pages holds a block of order k - 1
+ * or k - 2. Every block on those two lists is extended to its stretch (O(log n) map reads
+ * each way) until one is long enough. Cost O(blocks on the two lists * log n), paid only
+ * where the binary buddy alone would fail; it finds a run whenever n free pages are adjacent.
+ */
+static bool run_fit(struct bd_state *b, size_t n, unsigned k, size_t *pfnp, struct bd_zone **zp)
+{
+	for (unsigned o = k; o-- > 0 && o + 2 >= k;) {
+		for (struct bd_free *f = b->free[o]; f; f = f->next) {
+			struct bd_zone *z = f->zone;
+			size_t zend = z->first_pfn + z->npages;
+			size_t pfn = (uintptr_t)f >> KA_CFG_PAGE_SHIFT, lo = pfn, hi, q;
+
+			for (size_t h; (h = free_before(z, lo)) != lo;)
+				lo = h;
+			hi = pfn + ((size_t)1 << o);
+			while (hi - lo < n && hi < zend && bd_desc(z, hi)->kind == BD_FREE)
+				hi += (size_t)1 << bd_desc(z, hi)->order;
+			if (hi - lo < n)
+				continue;
+			/* Take the blocks covering [lo, lo + n); the last one's excess goes back.
+			 */
+			for (q = lo; q < lo + n;) {
+				unsigned j = bd_desc(z, q)->order;
+
+				list_remove(b, bd_page_addr(q), j);
+				*bd_desc(z, q) = (struct bd_page){0};
+				q += (size_t)1 << j;
+			}
+			if (q > lo + n)
+				range_free(b, z, lo + n, q - (lo + n));
+			*pfnp = lo;
+			*zp = z;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* A run of exactly n pages aligned to align (>= page): the tail of the block goes back. */
 static void *run_alloc(struct bd_state *b, size_t n, size_t align)
 {
@@ -163,10 +223,14 @@ static void *run_alloc(struct bd_state *b, size_t n, size_t align)
 
 	if (ka > k)
 		k = ka;
-	if (k >= BD_NORDERS || n > UINT32_MAX || !block_alloc(b, k, &pfn, &z))
+	if (k >= BD_NORDERS || n > UINT32_MAX)
 		return NULL;
-	if (n < ((size_t)1 << k))
-		range_free(b, z, pfn + n, ((size_t)1 << k) - n);
+	if (block_alloc(b, k, &pfn, &z)) {
+		if (n < ((size_t)1 << k))
+			range_free(b, z, pfn + n, ((size_t)1 << k) - n);
+	} else if (align > KA_PAGE_SIZE || !run_fit(b, n, k, &pfn, &z)) {
+		return NULL;
+	}
 	d = bd_desc(z, pfn);
 	d->kind = BD_RUN;
 	d->npages = (uint32_t)n;
@@ -211,11 +275,11 @@ static void *slab_alloc(struct bd_state *b, unsigned cls)
 		struct bd_page *d;
 		size_t pfn;
 
-		if (!block_alloc(b, 0, &pfn, &z))
+		if (!block_alloc(b, b->sorder[cls], &pfn, &z))
 			return NULL;
 		d = bd_desc(z, pfn);
-		d->kind = BD_SLAB;
-		d->cls = (uint16_t)cls;
+		for (size_t i = 0; i < ((size_t)1 << b->sorder[cls]); i++)
+			d[i] = (struct bd_page){BD_SLAB, 0, (uint16_t)cls, (uint32_t)i};
 		s = bd_page_addr(pfn);
 		s->magic = slab_magic(s);
 		s->cls = (uint16_t)cls;
@@ -230,9 +294,9 @@ static void *slab_alloc(struct bd_state *b, unsigned cls)
 		o = s->free;
 		s->free = o->next;
 	} else {
-		/* Never-used objects are taken from the page end downwards, without a list. */
+		/* Never-used objects are taken from the slab end downwards, without a list. */
 		s->bumped++;
-		o = (struct bd_obj *)((uintptr_t)s + KA_PAGE_SIZE - (size_t)s->bumped * c);
+		o = (struct bd_obj *)((uintptr_t)s + bd_slab_bytes(b, cls) - (size_t)s->bumped * c);
 	}
 	o->key = 0;
 	s->nfree--;
@@ -281,26 +345,33 @@ static void locate(struct bd_state *b, const void *ptr, struct bd_loc *l)
 	l->pfn = pfn;
 	l->d = bd_desc(z, pfn);
 	l->slab = NULL;
-	if ((p & (KA_PAGE_SIZE - 1)) == 0) {
+	if (l->d->kind != BD_SLAB) {
+		if ((p & (KA_PAGE_SIZE - 1)) != 0)
+			ka_misuse(&b->head, "invalid pointer: inside a page run or a free block",
+				  ptr);
 		if (l->d->kind == BD_RUN)
 			return;
 		if (l->d->kind == BD_FREE)
 			ka_misuse(&b->head, "double free (block is free)", ptr);
 		ka_misuse(&b->head, "invalid pointer: not the start of a live block", ptr);
 	}
-	if (l->d->kind != BD_SLAB)
-		ka_misuse(&b->head, "invalid pointer: inside a page run or a free block", ptr);
 	{
-		struct bd_slab *s = bd_page_addr(pfn);
-		uint32_t off = (uint32_t)(((pfn + 1) << KA_CFG_PAGE_SHIFT) - p);
-		uint32_t c;
+		/* A slab page records its distance from the slab's first page (the header). */
+		size_t head = pfn - l->d->npages;
+		struct bd_slab *s = bd_page_addr(head);
+		uint32_t off, c;
 		const struct bd_obj *o = ptr;
 
-		if (s->magic != slab_magic(s) || s->cls != l->d->cls || s->cls >= b->nclasses)
+		if (l->d->npages > pfn - z->first_pfn ||
+		    l->d->npages >= (1u << BD_SLAB_MAX_ORDER) || s->magic != slab_magic(s) ||
+		    s->cls != l->d->cls || s->cls >= b->nclasses)
 			ka_misuse(&b->head, "corrupted slab header", ptr);
+		off = (uint32_t)((uintptr_t)s + bd_slab_bytes(b, s->cls) - p);
 		c = (uint32_t)bd_class_size(s->cls);
 		if (off % c != 0 || off / c > s->bumped)
 			ka_misuse(&b->head, "invalid pointer: not the start of an object", ptr);
+		l->pfn = head;
+		l->d = bd_desc(z, head);
 		if (o->key == ((uintptr_t)o ^ BD_OBJ_KEY))
 			ka_misuse(&b->head, "double free (object is free)", ptr);
 		l->slab = s;
@@ -321,11 +392,15 @@ static void slab_free_obj(struct bd_state *b, struct bd_loc *l, void *ptr)
 	if (s->nfree == 1)
 		partial_push(b, s);
 	if (s->nfree == s->nobj) {
-		/* Empty: give the page back so that it can merge into larger blocks. */
+		/* Empty: give the pages back so that they can merge into larger blocks. */
+		unsigned ord = b->sorder[s->cls];
+
 		partial_remove(b, s);
 		b->slab_free -= (size_t)s->nobj * l->csize;
 		s->magic = 0;
-		block_free(b, l->z, l->pfn, 0);
+		for (size_t i = 1; i < ((size_t)1 << ord); i++)
+			l->d[i] = (struct bd_page){0};
+		block_free(b, l->z, l->pfn, ord);
 	}
 }
 
@@ -547,7 +622,6 @@ struct ka_alloc *ka_buddy_init(void *base, size_t len)
 {
 	uintptr_t bs = (uintptr_t)base, sp;
 	struct bd_state *b;
-	uint32_t room = (uint32_t)(KA_PAGE_SIZE - BD_SLAB_HDR);
 
 	if (!base || len < BD_MIN_SIZE || bs + len < bs)
 		return NULL;
@@ -555,10 +629,22 @@ struct ka_alloc *ka_buddy_init(void *base, size_t len)
 	b = (struct bd_state *)sp;
 	memset(b, 0, sizeof(*b));
 	ka_alloc_init(&b->head, &bd_ops, "buddy");
-	/* Classes in use hold at least two objects per page: bigger ones would waste as much as
-	 * a page run and gain nothing. */
-	while (b->nclasses < BD_MAX_CLASSES && bd_class_size(b->nclasses) <= room / 2) {
-		b->nobj[b->nclasses] = (uint16_t)(room / (uint32_t)bd_class_size(b->nclasses));
+	/* Classes up to 7/8 of a page (larger requests lose less as a page run). Each gets the
+	 * smallest slab, up to 2^BD_SLAB_MAX_ORDER pages, that wastes at most 1/8 of itself
+	 * (header and the gap below the last object), so no class wastes more than a page run
+	 * of the same size would. */
+	while (b->nclasses < BD_MAX_CLASSES &&
+	       bd_class_size(b->nclasses) <= KA_PAGE_SIZE - KA_PAGE_SIZE / 8) {
+		size_t c = bd_class_size(b->nclasses), o = 0, room;
+
+		for (;; o++) {
+			room = ((size_t)KA_PAGE_SIZE << o) - BD_SLAB_HDR;
+			if (o == BD_SLAB_MAX_ORDER || ((size_t)KA_PAGE_SIZE << o) - room / c * c <=
+							  ((size_t)KA_PAGE_SIZE << o) / 8)
+				break;
+		}
+		b->sorder[b->nclasses] = (uint8_t)o;
+		b->nobj[b->nclasses] = (uint16_t)(room / c);
 		b->nclasses++;
 	}
 	b->small_max = bd_class_size(b->nclasses - 1);

@@ -18,13 +18,18 @@
  * Only the descriptor of the FIRST page of a block means something ("head"):
  *   BD_FREE  head of a free block of order `order`, linked in free[order]
  *   BD_RUN   head of a used run of `npages` pages (malloc of >= a page, or palloc)
- *   BD_SLAB  a used page cut into small objects of class `cls`
- * Every other descriptor is BD_NONE (all zero). Invariant: a BD_FREE descriptor exists iff a
- * free block starts there, so the buddy of a block being freed is found free in O(1) by
- * reading one descriptor; when two buddies merge, the upper one's descriptor is cleared.
+ *   BD_SLAB  a slab of class `cls`: a block of 2^sorder[cls] pages cut into small objects
+ * The other pages of a slab are BD_SLAB too, with `npages` = their distance from the slab's
+ * first page (0 at the first page), so that an object pointer anywhere in the slab finds the
+ * header with one map read. Every other descriptor is BD_NONE (all zero). Invariant: a
+ * BD_FREE descriptor exists iff a free block starts there, so the buddy of a block being
+ * freed is found free in O(1) by reading one descriptor; when two buddies merge, the upper
+ * one's descriptor is cleared.
  * A used run is just a range of pages: it is allocated from one block of order
  * ceil(log2 npages) whose tail beyond npages is freed at once, and it is freed by cutting the
- * range into maximal aligned blocks and freeing each with merging.
+ * range into maximal aligned blocks and freeing each with merging. When no block of that
+ * order is free, a run may also be cut out of a stretch of adjacent smaller free blocks
+ * (run_fit() in buddy.c): runs need page alignment only, not buddy alignment.
  *
  * Free blocks (in band)
  * ---------------------
@@ -34,13 +39,15 @@
  *
  * Small objects (slabs, in band)
  * ------------------------------
- * Requests up to `small_max` bytes (about half a page) use size classes: 16-byte steps up to
- * 128, then four classes per power of two (160, 192, 224, 256, 320, ...). A slab is one page:
+ * Requests up to `small_max` bytes (7/8 of a page) use size classes: 16-byte steps up to
+ * 128, then four classes per power of two (160, 192, 224, 256, 320, ...). A slab of class c
+ * is one buddy block of 2^sorder[c] pages (1 to 8: the smallest that wastes at most 1/8 of
+ * the slab, so that classes above half a page do not leave half of every page unused):
  *   [struct bd_slab, padded to BD_SLAB_HDR][gap] ... [obj nobj-1] ... [obj 1][obj 0]
- * Objects are laid out from the END of the page downwards, object i at
- * page + PAGE - (i+1) * size, so a class whose size is a multiple of a power of two `al` has
- * every object aligned to `al` (page boundaries are). Objects [0, bumped) have been handed out
- * at least once; free ones among them are on the slab's in-band list as `struct bd_obj`,
+ * Objects are laid out from the END of the slab downwards, object i at
+ * slab + (PAGE << sorder) - (i+1) * size, so a class whose size is a multiple of a power of
+ * two `al` has every object aligned to `al` (block boundaries are). Objects [0, bumped) have been
+ * handed out at least once; free ones among them are on the slab's in-band list as `struct bd_obj`,
  * whose `key` is the object's address ^ BD_OBJ_KEY (cleared on allocation): a free() that
  * finds the key already set is a double free. Objects >= bumped have never been used. Slabs
  * with at least one free object and one used object are on partial[cls] (doubly linked); a
@@ -116,6 +123,9 @@ struct bd_obj {
 /** Upper bound on the number of size classes for this page size. */
 #define BD_MAX_CLASSES (8 + 4 * (KA_CFG_PAGE_SHIFT - 7))
 
+/** Largest slab order: a slab is at most 2^BD_SLAB_MAX_ORDER pages. */
+#define BD_SLAB_MAX_ORDER 3u
+
 /** The allocator: lives at the (aligned) start of the memory given to ka_buddy_init(). */
 struct bd_state {
 	struct ka_alloc head;
@@ -130,8 +140,15 @@ struct bd_state {
 	size_t small_max;  /* largest size served by a slab */
 	unsigned nclasses; /* classes in use: those with at least two objects per page */
 	struct bd_slab *partial[BD_MAX_CLASSES];
-	uint16_t nobj[BD_MAX_CLASSES]; /* objects per slab page, per class */
+	uint16_t nobj[BD_MAX_CLASSES];	/* objects per slab, per class */
+	uint8_t sorder[BD_MAX_CLASSES]; /* log2 of the pages of a slab, per class */
 };
+
+/** Bytes of a slab of class c. */
+static inline size_t bd_slab_bytes(const struct bd_state *b, unsigned c)
+{
+	return (size_t)KA_PAGE_SIZE << b->sorder[c];
+}
 
 /** Size in bytes of class `c`. */
 static inline size_t bd_class_size(unsigned c)

@@ -90,13 +90,14 @@ static unsigned check_slab(struct bd_state *b, const struct bd_page *d, struct b
 {
 	unsigned bad = 0;
 	size_t c, listed = 0;
-	uintptr_t end = (uintptr_t)s + KA_PAGE_SIZE;
+	uintptr_t end;
 
 	if (s->magic != (BD_SLAB_MAGIC ^ (uintptr_t)s) || s->cls != d->cls ||
 	    s->cls >= b->nclasses || s->nobj != b->nobj[s->cls] || s->bumped > s->nobj ||
 	    s->nfree > s->nobj)
 		return report(b, "corrupted slab header", s);
 	c = bd_class_size(s->cls);
+	end = (uintptr_t)s + bd_slab_bytes(b, s->cls);
 	for (const struct bd_obj *o = s->free; o; o = o->next) {
 		uintptr_t off = end - (uintptr_t)o;
 
@@ -122,7 +123,8 @@ static unsigned check_slab(struct bd_state *b, const struct bd_page *d, struct b
 	return bad;
 }
 
-/* Zone maps: blocks tile the pages; descriptors other than heads are zero. */
+/* Zone maps: blocks tile the pages; descriptors other than heads are zero, except in a
+ * slab, whose pages all say BD_SLAB, its class and their distance from its first page. */
 static unsigned check_zone(struct bd_state *b, struct bd_zone *z, struct bd_tally *t)
 {
 	unsigned bad = 0;
@@ -147,9 +149,22 @@ static unsigned check_zone(struct bd_state *b, struct bd_zone *z, struct bd_tall
 				       report(b, "bad page run in the page map", bd_page_addr(pfn));
 			break;
 		case BD_SLAB:
-			len = 1;
+			if (d->cls >= b->nclasses || d->npages != 0 ||
+			    ((size_t)1 << b->sorder[d->cls]) > z->npages - i ||
+			    (pfn & (((size_t)1 << b->sorder[d->cls]) - 1)))
+				return bad +
+				       report(b, "bad slab in the page map", bd_page_addr(pfn));
+			len = (size_t)1 << b->sorder[d->cls];
 			bad += check_slab(b, d, bd_page_addr(pfn), t);
-			break;
+			for (size_t j = 1; j < len; j++)
+				if (d[j].kind != BD_SLAB || d[j].cls != d->cls ||
+				    d[j].npages != j) {
+					bad += report(b, "page map: slab page without its slab",
+						      bd_page_addr(pfn + j));
+					break;
+				}
+			i += len;
+			continue;
 		default:
 			return bad +
 			       report(b, "page map: page belongs to no block", bd_page_addr(pfn));
@@ -183,7 +198,8 @@ static unsigned check_partial(struct bd_state *b, struct bd_tally *t)
 
 			if (++n > b->free_pages + t->slabs_nonfull + 1 ||
 			    ((uintptr_t)s & (KA_PAGE_SIZE - 1)) || !z || pfn < z->first_pfn ||
-			    pfn - z->first_pfn >= z->npages || bd_desc(z, pfn)->kind != BD_SLAB) {
+			    pfn - z->first_pfn >= z->npages || bd_desc(z, pfn)->kind != BD_SLAB ||
+			    bd_desc(z, pfn)->npages != 0) {
 				bad += report(b, "partial list entry is not a slab page", s);
 				break;
 			}
@@ -241,10 +257,10 @@ unsigned bd_check(struct ka_alloc *a)
 
 /* ---- walker ------------------------------------------------------------------------------ */
 
-static int walk_slab(struct bd_slab *s, ka_walk_fn fn, void *arg)
+static int walk_slab(const struct bd_state *b, struct bd_slab *s, ka_walk_fn fn, void *arg)
 {
 	size_t c = bd_class_size(s->cls);
-	uintptr_t end = (uintptr_t)s + KA_PAGE_SIZE;
+	uintptr_t end = (uintptr_t)s + bd_slab_bytes(b, s->cls);
 	int rc = 0;
 
 	/* Address order: the highest index is the lowest address. */
@@ -276,9 +292,9 @@ int bd_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 			} else if (d->kind == BD_RUN && d->npages > 0) {
 				len = d->npages;
 				rc = fn(p, len << KA_CFG_PAGE_SHIFT, true, arg);
-			} else if (d->kind == BD_SLAB) {
-				len = 1;
-				rc = walk_slab(p, fn, arg);
+			} else if (d->kind == BD_SLAB && d->cls < b->nclasses && d->npages == 0) {
+				len = (size_t)1 << b->sorder[d->cls];
+				rc = walk_slab(b, p, fn, arg);
 			} else {
 				break; /* a broken map: bd_check() reports it */
 			}

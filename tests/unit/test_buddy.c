@@ -494,7 +494,7 @@ static void test_walk(void **state)
 		size_t lost = 0;
 
 		for (int k = 0; k < 3; k++)
-			lost += P - b->nobj[cls[k]] * bd_class_size(cls[k]);
+			lost += bd_slab_bytes(b, cls[k]) - b->nobj[cls[k]] * bd_class_size(cls[k]);
 		assert_int_equal(acc[1] + acc[2], 64 * P - lost);
 	}
 	for (int k = 0; k < 6; k++) {
@@ -579,6 +579,129 @@ static void do_pfree3(struct ka_alloc *a, void *p)
 static void do_pfree_small(struct ka_alloc *a, void *p)
 {
 	ka_pfree(a, (void *)ka_align_down((uintptr_t)p, P), 1);
+}
+
+/* Classes above half a page use slabs of several pages: every class wastes at most 1/8 of
+ * its slab, objects in the slab's later pages (page aligned ones included) are found from
+ * any page of the slab, and a slab's pages go back as one block. */
+static void test_multipage_slabs(void **state)
+{
+	struct ka_alloc *a = mk_exact(256, 256 * P);
+	struct bd_state *b = B(a);
+	size_t free0 = b->free_pages;
+	static void *o[512];
+
+	(void)state;
+	assert_int_equal(b->small_max, P - P / 8);
+	for (unsigned c = 0; c < b->nclasses; c++) {
+		size_t sb = bd_slab_bytes(b, c), cs = bd_class_size(c), n = b->nobj[c];
+		size_t pages = sb / P, aligned = 0;
+
+		assert_true(b->sorder[c] <= BD_SLAB_MAX_ORDER);
+		assert_true(sb - n * cs <= sb / 8);
+		assert_true(n * cs + BD_SLAB_HDR <= sb);
+		if (b->sorder[c] > 0) /* the next smaller slab would have wasted more */
+			assert_true(sb / 2 - (sb / 2 - BD_SLAB_HDR) / cs * cs > sb / 16);
+		/* One full slab and one more object. */
+		for (size_t i = 0; i <= n; i++) {
+			o[i] = ka_malloc(a, cs);
+			assert_non_null(o[i]);
+			assert_int_equal(ka_usable_size(a, o[i]), cs);
+			memset(o[i], (int)i, cs);
+			aligned += ((uintptr_t)o[i] & (P - 1)) == 0;
+		}
+		assert_int_equal(b->free_pages, free0 - 2 * pages);
+		if (cs == 2048)
+			assert_true(aligned > 0);
+		assert_int_equal(ka_check(a), 0);
+		for (size_t i = n + 1; i-- > 0;) {
+			assert_int_equal(*(unsigned char *)o[i], (unsigned char)i);
+			ka_free(a, o[i]);
+		}
+		assert_int_equal(b->free_pages, free0);
+		assert_int_equal(ka_check(a), 0);
+	}
+	/* Above the classes: page runs. */
+	o[0] = ka_malloc(a, b->small_max + 1);
+	assert_int_equal(((uintptr_t)o[0] & (P - 1)), 0);
+	assert_int_equal(ka_usable_size(a, o[0]), P);
+	ka_free(a, o[0]);
+	/* Interior pointers into an object in a later page of a slab. */
+	o[0] = ka_malloc(a, 2048);
+	o[1] = ka_malloc(a, 2048);
+	o[2] = ka_malloc(a, 2048);
+	expect_abort(do_free, a, (char *)o[2] + 1024);
+	expect_abort(do_free, a, (char *)o[2] + 16);
+	expect_abort(do_double_free, a, o[1]);
+	{
+		/* The checker sees a slab page that lost its link to the slab. */
+		struct bd_zone *z = b->zones;
+		size_t pfn = (uintptr_t)o[0] >> KA_CFG_PAGE_SHIFT;
+		struct bd_page *d = bd_desc(z, pfn), save = *d;
+
+		assert_int_equal(d->kind, BD_SLAB);
+		assert_true(d->npages > 0);
+		d->npages--;
+		assert_int_equal(ka_check(a), 1);
+		*d = save;
+		assert_int_equal(ka_check(a), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		ka_free(a, o[i]);
+	assert_int_equal(b->free_pages, free0);
+	assert_int_equal(ka_check(a), 0);
+}
+
+/* With no free block of order ceil(log2 n), a run is cut from adjacent smaller blocks. */
+static void test_run_fit(void **state)
+{
+	struct ka_alloc *a = mk_exact(16, 16 * P);
+	struct bd_state *b = B(a);
+	unsigned char *pg[16], *base;
+	void *r, *r2;
+
+	(void)state;
+	for (int i = 0; i < 16; i++) {
+		pg[i] = ka_palloc(a, 1);
+		assert_non_null(pg[i]);
+	}
+	base = bd_page_addr(B(a)->zones->first_pfn);
+	/* Free pages 1..6: blocks {1}, {2,3}, {4,5}, {6}; no block of order 2 or more. */
+	for (int i = 1; i <= 6; i++)
+		ka_pfree(a, base + (size_t)i * P, 1);
+	assert_int_equal(b->free_pages, 6);
+	assert_int_equal(b->nonempty, 3);
+	r = ka_palloc(a, 5);
+	assert_ptr_equal(r, base + P);
+	assert_int_equal(ka_check(a), 0);
+	assert_int_equal(b->free_pages, 1);
+	assert_null(ka_palloc(a, 2)); /* one page left */
+	ka_pfree(a, r, 5);
+	assert_int_equal(ka_check(a), 0);
+	/* Exactly the stretch: 6 pages. */
+	r = ka_malloc(a, 5 * P + 1);
+	assert_ptr_equal(r, base + P);
+	assert_int_equal(b->free_pages, 0);
+	assert_int_equal(ka_check(a), 0);
+	/* Two stretches of 3 pages: one run of 3 fits, not one of 4. */
+	ka_free(a, r);
+	ka_pfree(a, base + 8 * P, 1);
+	ka_pfree(a, base + 9 * P, 1);
+	ka_pfree(a, base + 10 * P, 1);
+	r2 = ka_palloc(a, 5); /* pages 1..5 */
+	assert_non_null(r2);
+	assert_null(ka_palloc(a, 4));
+	r = ka_palloc(a, 3);
+	assert_ptr_equal(r, base + 8 * P);
+	assert_int_equal(ka_check(a), 0);
+	ka_pfree(a, r, 3);
+	ka_pfree(a, r2, 5);
+	for (int i = 0; i < 16; i++)
+		if (i == 0 || i == 7 || i > 10)
+			ka_pfree(a, pg[i], 1);
+	assert_int_equal(b->free_pages, 16);
+	assert_int_equal(b->nonempty, (size_t)1 << 4);
+	assert_int_equal(ka_check(a), 0);
 }
 
 static void test_misuse(void **state)
@@ -763,6 +886,8 @@ int main(void)
 	    cmocka_unit_test(test_walk),
 	    cmocka_unit_test(test_resize),
 	    cmocka_unit_test(test_misuse),
+	    cmocka_unit_test(test_multipage_slabs),
+	    cmocka_unit_test(test_run_fit),
 	    cmocka_unit_test(test_check_corruption),
 	};
 
