@@ -115,11 +115,13 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 		return fail(a);
 	}
 	KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
-	if (keep_stats(a))
-		stats_alloc(a, req, a->ops->usable_size(a, p));
-	debug_check(a, p);
+	/* Under a checker the program owns `size` bytes (1 for a zero-size request, whose block
+	 * still has a usable byte) and the statistics count those, as ka_usable_size() does. */
 	if (an & KA_AN_OUTER)
-		ka_an_alloc(p, req, a->ops->usable_size(a, p));
+		ka_an_alloc(p, size, a->ops->usable_size(a, p));
+	if (keep_stats(a))
+		stats_alloc(a, req, (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, p));
+	debug_check(a, p);
 	ka_an_leave(an);
 	return p;
 }
@@ -169,10 +171,13 @@ void ka_free(struct ka_alloc *a, void *ptr)
 	if (!ptr)
 		return;
 	an = ka_an_enter(a);
-	if (an & KA_AN_OUTER)
-		ka_an_free(a, ptr, 0);
-	if (keep_stats(a))
+	if (an & KA_AN_OUTER) {
+		size_t live = ka_an_free(a, ptr, 0);
+		if (keep_stats(a))
+			stats_free(a, live);
+	} else if (keep_stats(a)) {
 		stats_free(a, a->ops->usable_size(a, ptr));
+	}
 	a->ops->free(a, ptr);
 	debug_check(a, NULL);
 	ka_an_leave(an);
@@ -217,20 +222,21 @@ static void *generic_realloc(struct ka_alloc *a, void *ptr, size_t size, size_t 
  * checker keeps the definedness of the copied bytes. A backend's own realloc would copy
  * inside the bracket, where the checker cannot follow. malloc under memcheck or ASan always
  * moves; this moves less. */
-static void *annotated_realloc(struct ka_alloc *a, void *ptr, size_t size, size_t req, size_t old)
+static void *annotated_realloc(struct ka_alloc *a, void *ptr, size_t size, size_t *oldp)
 {
-	size_t live = ka_an_live_size(ptr, old);
+	size_t old = *oldp, live = ka_an_live_size(ptr, old);
 	void *n;
 
+	*oldp = live; /* what the statistics counted for this block */
 	if (size <= old && size >= old / 2) {
-		ka_an_resize(ptr, live, req, old);
+		ka_an_resize(ptr, live, size, old);
 		return ptr;
 	}
 	n = a->ops->alloc(a, size, KA_CFG_MIN_ALIGN);
 	if (!n)
 		return NULL;
-	ka_an_alloc(n, req, a->ops->usable_size(a, n));
-	memcpy(n, ptr, req < live ? req : live);
+	ka_an_alloc(n, size, a->ops->usable_size(a, n));
+	memcpy(n, ptr, size < live ? size : live);
 	ka_an_free(a, ptr, old);
 	a->ops->free(a, ptr);
 	return n;
@@ -251,7 +257,7 @@ void *ka_realloc(struct ka_alloc *a, void *ptr, size_t size)
 	an = ka_an_enter(a);
 	old = a->ops->usable_size(a, ptr);
 	if (an & KA_AN_OUTER)
-		n = annotated_realloc(a, ptr, size, req, old);
+		n = annotated_realloc(a, ptr, size, &old);
 	else if (a->ops->realloc)
 		n = a->ops->realloc(a, ptr, size);
 	else
@@ -261,7 +267,7 @@ void *ka_realloc(struct ka_alloc *a, void *ptr, size_t size)
 		return fail(a);
 	}
 	if (keep_stats(a)) {
-		size_t now = a->ops->usable_size(a, n);
+		size_t now = (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, n);
 		if (n != ptr) {
 			stats_free(a, old);
 			stats_alloc(a, req, now);

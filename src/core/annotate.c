@@ -99,17 +99,29 @@ void ka_an_alloc(const void *p, size_t req, size_t usable)
 #endif
 }
 
-void ka_an_free(struct ka_alloc *a, const void *p, size_t len)
+size_t ka_an_free(struct ka_alloc *a, const void *p, size_t len)
 {
+	size_t live;
+
 #if KA_CFG_ANNOTATE == 1
-	/* Reported, unlike the backend's own accesses: a free of a block memcheck does not know
-	 * as live (double free, foreign pointer) is the program's error, and is told before the
-	 * backend looks at the block (and may stop the program on its own misuse check). */
-	VALGRIND_ENABLE_ERROR_REPORTING;
-	VALGRIND_FREELIKE_BLOCK(p, 0);
-	VALGRIND_DISABLE_ERROR_REPORTING;
+	/* A block memcheck does not know as live (double free, foreign pointer) is the
+	 * program's error: memcheck says so, with the stacks of the block's history, before the
+	 * backend looks at it (and may stop the program on its own misuse check). */
+	if (VALGRIND_CHECK_MEM_IS_ADDRESSABLE(p, 1) != 0) {
+		VALGRIND_ENABLE_ERROR_REPORTING;
+		VALGRIND_FREELIKE_BLOCK(p, 0);
+		VALGRIND_DISABLE_ERROR_REPORTING;
+		return 0;
+	}
 #endif
-	ka_an_noaccess(p, len ? len : a->ops->usable_size(a, p));
+	if (!len)
+		len = a->ops->usable_size(a, p);
+	live = ka_an_live_size(p, len);
+#if KA_CFG_ANNOTATE == 1
+	VALGRIND_FREELIKE_BLOCK(p, 0);
+#endif
+	ka_an_noaccess(p, len);
+	return live;
 }
 
 void ka_an_resize(const void *p, size_t old, size_t req, size_t usable)

@@ -67,8 +67,11 @@ unsigned ka_an_enter_slow(struct ka_alloc *a);
 void ka_an_leave_slow(void);
 /** A block of `req` requested bytes (usable `usable`) now belongs to the program. */
 void ka_an_alloc(const void *p, size_t req, size_t usable);
-/** The block at p (len bytes; 0: its usable size) goes back to the allocator. */
-void ka_an_free(struct ka_alloc *a, const void *p, size_t len);
+/**
+ * The block at p (len bytes; 0: its usable size) goes back to the allocator. Returns the
+ * bytes the program owned (its requested size), 0 for a block that was not live.
+ */
+size_t ka_an_free(struct ka_alloc *a, const void *p, size_t len);
 /** A live block keeps its place and changes from `old` to `req` requested bytes. */
 void ka_an_resize(const void *p, size_t old, size_t req, size_t usable);
 /** Requested size of the live block at p: its addressable prefix (at most `usable`). */
@@ -106,11 +109,11 @@ static inline void ka_an_alloc(const void *p, size_t req, size_t usable)
 	(void)req;
 	(void)usable;
 }
-static inline void ka_an_free(struct ka_alloc *a, const void *p, size_t len)
+static inline size_t ka_an_free(struct ka_alloc *a, const void *p, size_t len)
 {
 	(void)a;
 	(void)p;
-	(void)len;
+	return len;
 }
 static inline void ka_an_resize(const void *p, size_t old, size_t req, size_t usable)
 {

@@ -6,12 +6,14 @@
  * same steps without the error, so a report there is a false positive.
  *
  *   annotate_bugs BACKEND CASE [clean]     exit 0 done, 77 the backend cannot run the case
+ *   annotate_bugs BACKEND all clean        every case without its error, on one heap
  *
  * Every error sits in its own function (bug_<case>), so the expected report names it as the
  * first frame of the access. Accesses go through a volatile pointer: the compiler must not
  * drop or merge them.
  */
 #define _GNU_SOURCE
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +24,23 @@
 #define HEAP_LEN ((size_t)4 << 20)
 #define SKIP	 77
 
-static int clean;
+static int clean, all;
+static jmp_buf next_case;
+
+/* A case the backend cannot run (pool has one object size and no pages) is skipped: the
+ * program ends with SKIP, or in "all" mode goes on with the next case. */
+static void skip(const char *why)
+{
+	printf("skip: %s\n", why);
+	if (all)
+		longjmp(next_case, 1);
+	exit(SKIP);
+}
 
 static void need(void *p)
 {
-	if (!p) {
-		printf("skip: allocation failed\n");
-		exit(SKIP);
-	}
+	if (!p)
+		skip("allocation failed");
 }
 
 __attribute__((noinline)) static void bug_uaf_write(struct ka_alloc *a)
@@ -82,10 +93,8 @@ __attribute__((noinline)) static void bug_overflow_next(struct ka_alloc *a)
 
 	need((void *)p);
 	need((void *)q);
-	if (hi - lo > 4096) {
-		printf("skip: the two blocks are not neighbours\n");
-		exit(SKIP);
-	}
+	if (hi - lo > 4096)
+		skip("the two blocks are not neighbours");
 	for (volatile char *x = lo; x < lo + 40; x++)
 		*x = 3;
 	if (!clean)
@@ -199,6 +208,20 @@ int main(int argc, char **argv)
 	}
 	/* One live block first, so the cases' blocks are not the heap's very first one. */
 	warm = ka_malloc(a, 8);
+	if (clean && strcmp(argv[2], "all") == 0) {
+		/* Every case without its error, one after the other on one heap. */
+		all = 1;
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+			if (setjmp(next_case) == 0)
+				cases[i].fn(a);
+		ka_free(a, warm);
+		if (ka_check(a) != 0) {
+			fprintf(stderr, "heap check failed\n");
+			return 1;
+		}
+		printf("done %s all clean\n", argv[1]);
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strcmp(cases[i].name, argv[2]) != 0)
 			continue;
