@@ -2,6 +2,7 @@
 /* Support for the reliability tests (see rel.h). */
 #define _GNU_SOURCE
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kalloc/alloc.h"
 #include "rel.h"
@@ -57,4 +58,17 @@ bool rel_general(const char *name)
 	const struct ka_backend *b = ka_backend_find(name);
 
 	return b && (b->caps & KA_CAP_FREE) && (b->caps & KA_CAP_ANYSIZE);
+}
+
+void *rel_map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	REL_REQUIRE(p != MAP_FAILED, "mmap of %zu bytes", len);
+	return p;
+}
+
+void rel_unmap(void *p, size_t len)
+{
+	REL_REQUIRE(munmap(p, len) == 0, "munmap");
 }

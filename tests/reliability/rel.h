@@ -28,6 +28,14 @@ void rel_fill(void *p, size_t n, uint32_t tag);
 /** Offset of the first byte that differs from the pattern, or SIZE_MAX when all match. */
 size_t rel_verify(const void *p, size_t n, uint32_t tag);
 
+/**
+ * A fresh anonymous mapping of len bytes (exits on failure). Each heap under test gets its
+ * own: a backend may leave guard pages protected in the memory it was given (hardened), so
+ * memory is never handed from one backend to the next.
+ */
+void *rel_map(size_t len);
+void rel_unmap(void *p, size_t len);
+
 /** Byte backends of the registry that free and take any size (the general-purpose ones). */
 bool rel_general(const char *name);
 

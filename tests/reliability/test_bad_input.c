@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "kalloc/alloc_impl.h"
 #include "kalloc/fbitmap.h"
@@ -502,16 +501,21 @@ static void pool_region_family(void)
 
 int main(void)
 {
-	heap = mmap(NULL, HEAP_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	REL_REQUIRE(heap != MAP_FAILED, "mmap");
+	/* A fresh heap mapping per family (see rel_map). */
+#define FRESH(call)                                                                                \
+	do {                                                                                       \
+		heap = rel_map(HEAP_LEN);                                                          \
+		call;                                                                              \
+		rel_unmap(heap, HEAP_LEN);                                                         \
+	} while (0)
 	for (size_t i = 0; ka_backend_at(i); i++)
-		bytes_family(ka_backend_at(i));
-	global_family();
-	pages_family();
-	frames_family(0);
-	frames_family(1);
+		FRESH(bytes_family(ka_backend_at(i)));
+	FRESH(global_family());
+	FRESH(pages_family());
+	FRESH(frames_family(0));
+	FRESH(frames_family(1));
 	for (size_t i = 0; ka_backend_at(i); i++)
-		init_family(ka_backend_at(i));
-	pool_region_family();
+		FRESH(init_family(ka_backend_at(i)));
+	FRESH(pool_region_family());
 	return failures ? 1 : 0;
 }

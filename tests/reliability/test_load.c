@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "kalloc/alloc.h"
 #include "rel.h"
@@ -215,12 +214,12 @@ int main(int argc, char **argv)
 		nops = strtoul(env, NULL, 0);
 	REL_REQUIRE(nops > 0, "operation count");
 	mem_len = (size_t)1 << 20;
-	mem = mmap(NULL, mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	REL_REQUIRE(mem != MAP_FAILED, "mmap");
 	for (size_t i = 0; ka_backend_at(i); i++) {
 		if (argc > 2 && strcmp(argv[2], ka_backend_at(i)->name) != 0)
 			continue;
+		mem = rel_map(mem_len); /* fresh per backend (see rel_map) */
 		bad += !run_backend(ka_backend_at(i), nops);
+		rel_unmap(mem, mem_len);
 	}
 	return bad ? 1 : 0;
 }

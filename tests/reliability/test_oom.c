@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "kalloc/alloc_impl.h"
 #include "kalloc/buddy.h"
@@ -526,8 +525,7 @@ int main(int argc, char **argv)
 	size_t nc = 0;
 	unsigned bad = 0;
 
-	mem_area = mmap(NULL, MEM_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	REL_REQUIRE(mem_area != MAP_FAILED, "mmap");
+	mem_area = rel_map(MEM_LEN); /* only buddy and the frame allocators use it */
 	for (size_t i = 0; ka_backend_at(i) && nc < 28; i++) {
 		cfgs[nc] =
 		    (struct config){.kind = K_GLOBAL_PLAT, .backend = ka_backend_at(i)->name};
