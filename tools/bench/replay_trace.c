@@ -264,6 +264,52 @@ static int cmp_ev(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/*
+ * The events in sequence-number order, as indices into evs (*idx, n of them). One thread's
+ * chunks come sorted; interleaved threads do not. Every event has its own number and the
+ * numbers are nearly dense (gaps: failed reallocs, lost buffers), so each event's index is
+ * scattered to its number's rank in one pass; sparse traces fall back to qsort.
+ */
+static int order(struct ev *evs, size_t nev, uint32_t **idx, size_t *idxcap, size_t *n)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	bool sorted = true;
+	uint32_t *o;
+	size_t range;
+
+	*n = 0;
+	for (size_t i = 0; i < nev; i++) {
+		uint64_t q = evs[i].seq;
+		if (i && q < evs[i - 1].seq)
+			sorted = false;
+		lo = q < lo ? q : lo;
+		hi = q > hi ? q : hi;
+	}
+	range = nev ? (size_t)(hi - lo + 1) : 0;
+	if (!sorted && (hi - lo >= (uint64_t)nev * 3 || nev >= UINT32_MAX)) {
+		qsort(evs, nev, sizeof(*evs), cmp_ev);
+		sorted = true;
+	}
+	if (sorted)
+		range = nev;
+	if (!(o = rt_grow(NULL, idxcap, (range + 1) * sizeof(*o))))
+		return -1;
+	*idx = o;
+	if (sorted) {
+		for (size_t i = 0; i < nev; i++)
+			o[i] = (uint32_t)i;
+		*n = nev;
+		return 0;
+	}
+	/* A fresh mapping is zeroed: store index + 1, 0 marks a number no event has. */
+	for (size_t i = 0; i < nev; i++)
+		o[evs[i].seq - lo] = (uint32_t)i + 1;
+	for (size_t i = 0; i < range; i++)
+		if (o[i])
+			o[(*n)++] = o[i] - 1;
+	return 0;
+}
+
 static int emit(struct rt_trace *t, uint8_t op, uint32_t id, uint64_t size, uint64_t time,
 		uint8_t align_log, uint16_t thread)
 {
@@ -363,7 +409,8 @@ static int collect(const uint8_t *data, size_t len, struct rt_trace *t, struct e
 int rt_decode(const uint8_t *data, size_t len, struct rt_trace *t, char *err, size_t errlen)
 {
 	struct ev *evs = NULL;
-	size_t nev = 0, evcap = 0, szcap = 0;
+	uint32_t *idx = NULL;
+	size_t nev = 0, evcap = 0, szcap = 0, idxcap = 0, nord = 0;
 	uint64_t *sz = NULL, live = 0;
 	struct map addr, pending;
 	int rc = -1;
@@ -386,14 +433,10 @@ int rt_decode(const uint8_t *data, size_t len, struct rt_trace *t, char *err, si
 	}
 	if (collect(data, len, t, &evs, &nev, &evcap) != 0)
 		goto oom;
-	/* One thread's chunks come sorted; only interleaved threads need the sort. */
-	for (size_t i = 1; i < nev; i++)
-		if (evs[i].seq < evs[i - 1].seq) {
-			qsort(evs, nev, sizeof(*evs), cmp_ev);
-			break;
-		}
-	for (size_t i = 0; i < nev; i++) {
-		const struct ev *e = &evs[i];
+	if (order(evs, nev, &idx, &idxcap, &nord) != 0)
+		goto oom;
+	for (size_t k = 0; k < nord; k++) {
+		const struct ev *e = &evs[idx[k]];
 		uint32_t id, old;
 
 		switch (e->kind) {
@@ -470,6 +513,8 @@ oom:
 out:
 	if (evs)
 		munmap(evs, evcap);
+	if (idx)
+		munmap(idx, idxcap);
 	if (sz)
 		munmap(sz, szcap);
 	map_free(&addr);
