@@ -8,6 +8,9 @@
  *   annotate_bugs BACKEND CASE [clean]     exit 0 done, 77 the backend cannot run the case
  *   annotate_bugs BACKEND all clean        every case without its error, on one heap
  *
+ * BACKEND is a registry name (a heap over a 4 MiB mapping) or global:NAME (the global
+ * allocator growing NAME sub-heaps in 1 MiB chunks from mmap, through ka_global_alloc_iface).
+ *
  * Every error sits in its own function (bug_<case>), so the expected report names it as the
  * first frame of the access. Accesses go through a volatile pointer: the compiler must not
  * drop or merge them.
@@ -20,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "kalloc/alloc.h"
+#include "kalloc/global.h"
 
 #define HEAP_LEN ((size_t)4 << 20)
 #define SKIP	 77
@@ -182,6 +186,7 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+	static struct ka_global g;
 	const struct ka_backend *b;
 	struct ka_alloc *a;
 	void *mem, *warm;
@@ -191,6 +196,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	clean = argc > 3 && strcmp(argv[3], "clean") == 0;
+	if (strncmp(argv[1], "global:", 7) == 0) {
+		struct ka_global_config cfg = {argv[1] + 7, 20, 0};
+
+		if (ka_global_init_hosted(&g, 0, &cfg) != 0) {
+			fprintf(stderr, "global init failed\n");
+			return 1;
+		}
+		a = ka_global_alloc_iface(&g);
+		goto run;
+	}
 	b = ka_backend_find(argv[1]);
 	if (!b) {
 		fprintf(stderr, "no backend %s\n", argv[1]);
@@ -206,6 +221,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "init failed\n");
 		return 1;
 	}
+run:
 	/* One live block first, so the cases' blocks are not the heap's very first one. */
 	warm = ka_malloc(a, 8);
 	if (clean && strcmp(argv[2], "all") == 0) {

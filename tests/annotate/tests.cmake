@@ -11,16 +11,19 @@ target_compile_options(annotate_bugs PRIVATE ${KA_WARN} -O1 -fno-inline)
 target_link_libraries(annotate_bugs PRIVATE kalloc)
 set_target_properties(annotate_bugs PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
 
-foreach(b ${KA_BACKENDS})
+# Every registry backend as a heap of its own, and two as sub-heaps of the global allocator
+# (slab there nests a page source inside each chunk).
+foreach(b ${KA_BACKENDS} global:tlsf global:slab)
   # hardened fills free slots with a poison pattern and checks it with memset/memcmp, which
   # ASan's interceptors check even when called from the uninstrumented backend: under ASan
   # it runs without annotations' help (docs/annotate.md); memcheck covers it.
   if(KA_ANNOTATE STREQUAL "asan" AND b STREQUAL "hardened")
     continue()
   endif()
-  add_test(NAME annotate_${KA_ANNOTATE}_${b}
+  string(REPLACE ":" "_" t annotate_${KA_ANNOTATE}_${b})
+  add_test(NAME ${t}
     COMMAND bash ${ka_an_dir}/expect.sh ${KA_ANNOTATE} $<TARGET_FILE:annotate_bugs> ${b})
-  set_tests_properties(annotate_${KA_ANNOTATE}_${b} PROPERTIES LABELS annotate TIMEOUT 600)
+  set_tests_properties(${t} PROPERTIES LABELS annotate TIMEOUT 600)
 endforeach()
 
 if(KA_ANNOTATE STREQUAL "valgrind")
