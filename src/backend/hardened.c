@@ -308,18 +308,8 @@ static void slot_release(struct ka_hardened *h, struct hd_run *r, size_t s)
 
 static void large_release(struct ka_hardened *h, size_t pg)
 {
-	struct hd_page *e = &h->pm[pg];
-	size_t n = HD_PG_LOW(e->w);
-	uintptr_t addr = hd_page_addr(h, pg);
+	size_t n = HD_PG_LOW(h->pm[pg].w);
 
-	if (e->aux & HD_L_GUARD) {
-		/* Sealed: block and trailer in one call; else the trailer alone. */
-		if (e->aux & HD_L_SEALED)
-			ka_plat_page_protect((void *)addr, (n + 1) * HD_PAGE, 1);
-		else
-			ka_plat_page_protect((void *)(addr + n * HD_PAGE), HD_PAGE, 1);
-		h->guards_live--;
-	}
 	for (size_t i = 0; i <= n; i++)
 		h->pm[pg + i] = (struct hd_page){HD_PG(HD_PG_FREE, 0), 0};
 	pages_mark(h, pg, n + 1, true);
@@ -359,7 +349,7 @@ static void quarantine_evict(struct ka_hardened *h)
 	if (HD_UNLIKELY(HD_PG_KIND(w) != HD_PG_LARGE || !(h->pm[pg].aux & HD_L_QUAR)))
 		ka_misuse(&h->base, "corrupted quarantine entry", p);
 	size_t n = HD_PG_LOW(w);
-	if (!(h->pm[pg].aux & HD_L_SEALED) && HD_UNLIKELY(!ka_hd_poisoned(p, n * HD_PAGE)))
+	if (HD_UNLIKELY(!ka_hd_poisoned(p, n * HD_PAGE)))
 		ka_misuse(&h->base, "write after free (poison changed in quarantine)", p);
 	h->qbytes -= n * HD_PAGE;
 	large_release(h, pg);
@@ -531,13 +521,18 @@ static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
 	    HD_UNLIKELY(!ka_hd_canary_page_ok(h, hd_page_addr(h, pg) + n * HD_PAGE)))
 		ka_misuse(&h->base, "canary page overwritten (overflow past the end of the block)",
 			  ptr);
+	/* Protected pages live only as long as their block: a heap whose blocks are all freed
+	 * leaves its region fully accessible, so callers may abandon it and reuse the memory
+	 * (as they may with every other backend). The trailer becomes a canary page. */
+	if (e->aux & HD_L_GUARD) {
+		uintptr_t trailer = hd_page_addr(h, pg) + n * HD_PAGE;
+		ka_plat_page_protect((void *)trailer, HD_PAGE, 1);
+		canary_page_fill(h, trailer);
+		e->aux &= ~HD_L_GUARD;
+		h->guards_live--;
+	}
 	e->aux |= HD_L_QUAR;
-	/* A guarded block in quarantine is made inaccessible as a whole: a use after free then
-	 * faults at once. The range merges with the protected trailer, so no mapping is added. */
-	if ((e->aux & HD_L_GUARD) && ka_plat_page_protect(ptr, n * HD_PAGE, 0) == 0)
-		e->aux |= HD_L_SEALED;
-	else
-		memset(ptr, HD_POISON, n * HD_PAGE);
+	memset(ptr, HD_POISON, n * HD_PAGE);
 	quarantine_push(h, ptr, n * HD_PAGE);
 }
 
@@ -741,6 +736,7 @@ struct ka_alloc *ka_hardened_init(void *base, size_t len)
 	uintptr_t raw = (uintptr_t)base, end, c, arena = 0, cur, pstart, pend;
 	struct ka_hardened *h;
 	size_t n, per;
+	bool guards;
 
 	if (!base || ka_add_overflow(raw, len, &end) || len < HD_MIN_SIZE)
 		return NULL;
@@ -748,12 +744,11 @@ struct ka_alloc *ka_hardened_init(void *base, size_t len)
 	 * anything is written. The platform may not protect at all: then there are none. */
 	pstart = ka_align_up(raw, HD_PAGE);
 	pend = ka_align_down(end, HD_PAGE);
-	if (pend > pstart)
-		(void)ka_plat_page_protect((void *)pstart, pend - pstart, 1);
+	guards = pend > pstart && ka_plat_page_protect((void *)pstart, pend - pstart, 1) == 0;
 
 	c = ka_align_up(raw, 64);
 	per = HD_PAGE + sizeof(struct hd_page) + sizeof(struct hd_run) / HD_RUN_MIN_PAGES + 1;
-	n = (len - (c - raw) - sizeof(struct ka_hardened) - 3 * HD_PAGE) / per;
+	n = (len - (c - raw) - sizeof(struct ka_hardened) - 2 * HD_PAGE) / per;
 	if (n > HD_MAX_PAGES - 1)
 		n = HD_MAX_PAGES - 1;
 	while (n >= HD_MIN_PAGES) {
@@ -796,9 +791,11 @@ struct ka_alloc *ka_hardened_init(void *base, size_t len)
 	h->meta = (end - raw) - h->arena_len;
 	seed(h);
 	h->meta_guard = arena - HD_PAGE;
-	h->guards_ok = ka_plat_page_protect((void *)h->meta_guard, HD_PAGE, 0) == 0;
-	if (!h->guards_ok)
-		canary_page_fill(h, h->meta_guard);
+	h->guards_ok = guards;
+	/* Not protected even where that works: the heap has no destroy operation, and a region
+	 * must be reusable once its blocks are freed. Overflows run upwards, away from the
+	 * metadata; this page catches underflows of the first arena page, through the checker. */
+	canary_page_fill(h, h->meta_guard);
 	return &h->base;
 }
 
@@ -857,11 +854,7 @@ int ka_hardened_release(struct ka_alloc *a)
 		e->aux &= ~HD_L_GUARD;
 		h->guards_live--;
 	}
-	if (h->guards_ok) {
-		ka_plat_page_protect((void *)h->meta_guard, HD_PAGE, 1);
-		canary_page_fill(h, h->meta_guard);
-		h->guards_ok = false;
-	}
+	h->guards_ok = false;
 	return 0;
 }
 

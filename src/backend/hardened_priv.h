@@ -22,8 +22,9 @@
  *
  * Contents the checker verifies: a free or quarantined slot is all HD_POISON bytes; a live
  * slot's last HD_CANARY bytes are hd_canary(secret, their address); a quarantined large block
- * not sealed (protected) is all poison; a trailer that is not a guard is a canary page
- * (every 8-byte word w holds hd_canary(secret, &w)); an unprotected metadata guard page too.
+ * is all poison; a trailer that is not a guard is a canary page (every 8-byte word w holds
+ * hd_canary(secret, &w)); so is the metadata guard page. Only live large blocks have a
+ * protected (guard) trailer: a quarantined one is never guarded.
  *
  * Invariants (checked by ka_hardened_check_impl(), each violation counted once):
  *   H1  page table: every entry has a valid kind; runs and large blocks tile their pages
@@ -76,11 +77,10 @@ enum { HD_PG_FREE = 0, HD_PG_RUN = 1, HD_PG_LARGE = 2, HD_PG_BODY = 3, HD_PG_TRA
 #define HD_PG(k, low) (((uint32_t)(k) << 28) | (uint32_t)(low))
 
 /* Flags of a large block (struct hd_page.aux of its head). */
-#define HD_L_PAGES  0x1u /* from palloc: free with pfree and this exact count */
-#define HD_L_QUAR   0x2u /* in quarantine */
-#define HD_L_GUARD  0x4u /* trailer page is protected */
-#define HD_L_SEALED 0x8u /* in quarantine with the whole block protected */
-#define HD_L_ALL    0xfu
+#define HD_L_PAGES 0x1u /* from palloc: free with pfree and this exact count */
+#define HD_L_QUAR  0x2u /* in quarantine */
+#define HD_L_GUARD 0x4u /* trailer page is protected */
+#define HD_L_ALL   0x7u
 
 struct hd_page {
 	uint32_t w;

@@ -3,7 +3,7 @@
  * Checker of the hardened backend: verifies invariants H1..H8 of hardened_priv.h. Cached
  * counters are compared with what the page table and the bitmaps say (the ground truth), so
  * one corrupted field is one finding. Never aborts, never writes, never reads a protected
- * page (guard trailers, sealed quarantined blocks, the metadata guard), and range-checks every
+ * page (the guard trailers of live large blocks), and range-checks every
  * index before using it, so a corrupted table cannot send it outside the region.
  */
 #include "hardened_priv.h"
@@ -117,8 +117,7 @@ static size_t check_large(struct tally *t, size_t pg)
 		bad(t, "large block's trailer entry is broken", addr);
 		return 1;
 	}
-	if ((e->aux & ~HD_L_ALL) ||
-	    ((e->aux & HD_L_SEALED) && (~e->aux & (HD_L_GUARD | HD_L_QUAR))))
+	if ((e->aux & ~HD_L_ALL) || ((e->aux & HD_L_GUARD) && (e->aux & HD_L_QUAR)))
 		bad(t, "large block has impossible flags", addr);
 	t->large++;
 	if (e->aux & HD_L_GUARD)
@@ -128,7 +127,7 @@ static size_t check_large(struct tally *t, size_t pg)
 	if (e->aux & HD_L_QUAR) {
 		t->quar_found++;
 		t->quar_bytes += n * HD_PAGE;
-		if (!(e->aux & HD_L_SEALED) && !ka_hd_poisoned((const void *)addr, n * HD_PAGE))
+		if (!ka_hd_poisoned((const void *)addr, n * HD_PAGE))
 			bad(t, "write after free (quarantined large block)", addr);
 	}
 	return n + 1;
@@ -309,7 +308,7 @@ unsigned ka_hardened_check_impl(struct ka_alloc *a)
 		bad(&t, "live guard count is wrong", (uintptr_t)h);
 	if (t.large != h->large_live)
 		bad(&t, "large block count is wrong", (uintptr_t)h);
-	if (!h->guards_ok && !ka_hd_canary_page_ok(h, h->meta_guard))
+	if (!ka_hd_canary_page_ok(h, h->meta_guard))
 		bad(&t, "metadata guard page overwritten", h->meta_guard);
 	return t.errors;
 }
