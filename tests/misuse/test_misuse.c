@@ -153,6 +153,14 @@ static const struct mcase cases[] = {
  * cannot be a block: all cheap checks. */
 static const unsigned must_all[] = {2, 3, 4, 6};
 
+/* Per-backend expectations on top of must_all: bit k set = case k must be detected. */
+static const struct {
+	const char *backend;
+	unsigned cases;
+} must_backend[] = {
+    {"hardened", 0xfffu}, /* every case (issue 6, item 5) */
+};
+
 enum verdict { DETECTED, CHECKER_ONLY, MISSED };
 
 static enum verdict run_case(const struct ka_backend *b, const struct mcase *c, char *line,
@@ -233,6 +241,13 @@ int main(void)
 				       cases[must_all[k]].name);
 				failed++;
 			}
+		for (size_t r = 0; r < sizeof(must_backend) / sizeof(must_backend[0]); r++)
+			for (size_t k = 0; k < NCASES; k++)
+				if (strcmp(must_backend[r].backend, b->name) == 0 &&
+				    ((must_backend[r].cases >> k) & 1u) && !got[k]) {
+					printf("  %s must detect \"%s\"\n", b->name, cases[k].name);
+					failed++;
+				}
 		printf("misuse %s: detected %u/%zu (first ten: %u/10), checker-only %u\n", b->name,
 		       detected, NCASES,
 		       (unsigned)(got[0] + got[1] + got[2] + got[3] + got[4] + got[5] + got[6] +
