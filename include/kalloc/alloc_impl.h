@@ -53,7 +53,10 @@ struct ka_alloc_ops {
 };
 
 /** Flags in struct ka_alloc.flags. */
-#define KA_ALLOC_NOSTATS 0x1u /**< do not keep statistics (hot adapters below a cache) */
+/** Do not keep statistics (hot adapters below a cache, benchmarks). ka_malloc() and ka_free()
+ * on such a head then call the backend directly after one flag test (below debug level 3 and
+ * without an active memory checker); the failure count nb_enomem is still kept. */
+#define KA_ALLOC_NOSTATS 0x1u
 
 /**
  * @brief The head of every allocator. Backends embed it first and set it with ka_alloc_init().
