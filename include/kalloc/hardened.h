@@ -19,8 +19,10 @@
  *  - Quarantine: a freed block is filled with a poison byte and queued (FIFO, at most
  *    KA_HARDENED_QUARANTINE blocks and 1/8 of the heap's bytes) before it can be reused; the
  *    poison is verified when it leaves the queue and again when the slot is handed out, so a
- *    write after free is reported. A request that would fail drains the queue first: the
- *    quarantine delays reuse, it never makes an allocation fail.
+ *    write after free is reported. Large blocks are poisoned in their first
+ *    KA_HARDENED_LARGE_POISON bytes only (the cost of whole blocks is in the docs). A request that
+ * would fail drains the queue first: the quarantine delays reuse, it never makes an allocation
+ * fail.
  *  - Large blocks (above KA_HARDENED_MAX_SMALL bytes, alignments above a page, and all
  *    ka_palloc() blocks) take whole pages followed by a trailer page. Where the platform can
  *    protect pages (hosted: mprotect) the trailer is a guard page, and a quarantined guarded
@@ -61,6 +63,11 @@
 #ifndef KA_HARDENED_QUARANTINE
 /** Blocks held in quarantine per heap before the oldest is checked and reused. */
 #define KA_HARDENED_QUARANTINE 32
+#endif
+
+#ifndef KA_HARDENED_LARGE_POISON
+/** Bytes at the start of a freed large block that are poisoned and checked (whole pages). */
+#define KA_HARDENED_LARGE_POISON 16384
 #endif
 
 #ifndef KA_HARDENED_GUARD_LIMIT

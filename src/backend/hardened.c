@@ -349,7 +349,7 @@ static void quarantine_evict(struct ka_hardened *h)
 	if (HD_UNLIKELY(HD_PG_KIND(w) != HD_PG_LARGE || !(h->pm[pg].aux & HD_L_QUAR)))
 		ka_misuse(&h->base, "corrupted quarantine entry", p);
 	size_t n = HD_PG_LOW(w);
-	if (HD_UNLIKELY(!ka_hd_poisoned(p, n * HD_PAGE)))
+	if (HD_UNLIKELY(!ka_hd_poisoned(p, hd_large_poison(n))))
 		ka_misuse(&h->base, "write after free (poison changed in quarantine)", p);
 	h->qbytes -= n * HD_PAGE;
 	large_release(h, pg);
@@ -532,7 +532,7 @@ static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
 		h->guards_live--;
 	}
 	e->aux |= HD_L_QUAR;
-	memset(ptr, HD_POISON, n * HD_PAGE);
+	memset(ptr, HD_POISON, hd_large_poison(n));
 	quarantine_push(h, ptr, n * HD_PAGE);
 }
 

@@ -127,7 +127,7 @@ static size_t check_large(struct tally *t, size_t pg)
 	if (e->aux & HD_L_QUAR) {
 		t->quar_found++;
 		t->quar_bytes += n * HD_PAGE;
-		if (!ka_hd_poisoned((const void *)addr, n * HD_PAGE))
+		if (!ka_hd_poisoned((const void *)addr, hd_large_poison(n)))
 			bad(t, "write after free (quarantined large block)", addr);
 	}
 	return n + 1;
