@@ -17,7 +17,9 @@
  * page source (the struct ka_alloc page source wrapped).
  *
  * Prints "oom <config>: survived N/N injection points" per configuration and fails if any
- * point fails. An optional argument selects configurations by substring.
+ * point fails. An optional argument selects configurations by substring. The workload is
+ * 1,000 operations (then everything is freed); KA_OOM_OPS changes that (the sanitizer build
+ * runs 300: the run time grows with its square).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -33,7 +35,6 @@
 #include "rel.h"
 
 #define NSLOTS	   48
-#define NOPS	   1000
 #define WORK_SEED  0x5eed0001u
 #define CHUNK_HINT 16 /* log2 of the global allocator's chunk (raised to the backend's need) */
 
@@ -272,6 +273,7 @@ struct env {
 
 #define MEM_LEN ((size_t)32 << 20)
 static unsigned char *mem_area;
+static unsigned nops = 1000; /* workload length; KA_OOM_OPS overrides */
 static unsigned char slab_state[8192] __attribute__((aligned(64)));
 
 static unsigned chunk_shift_for(const char *backend)
@@ -396,19 +398,19 @@ static bool workload(struct env *e, const struct config *c, char *why, size_t ca
 	struct ka_alloc *a = e->a;
 
 	rel_seed(&r, WORK_SEED);
-	for (unsigned op = 0; op < NOPS + NSLOTS; op++) {
+	for (unsigned op = 0; op < nops + NSLOTS; op++) {
 		/* The last NSLOTS steps free what is left, in slot order. */
-		size_t i = op < NOPS ? rel_below(&r, NSLOTS) : op - NOPS;
-		unsigned k = op < NOPS ? (unsigned)rel_below(&r, 100) : 0;
+		size_t i = op < nops ? rel_below(&r, NSLOTS) : op - nops;
+		unsigned k = op < nops ? (unsigned)rel_below(&r, 100) : 0;
 		unsigned long failed0 = inj.failed;
 		bool got_null = false;
 
-		if (s[i].p || op >= NOPS) {
+		if (s[i].p || op >= nops) {
 			if (s[i].p && rel_verify(s[i].p, s[i].n, s[i].tag) != SIZE_MAX) {
 				snprintf(why, cap, "op %u: block %zu lost its contents", op, i);
 				return false;
 			}
-			if (op < NOPS && k < 25 && !s[i].pages) {
+			if (op < nops && k < 25 && !s[i].pages) {
 				/* realloc: grow or shrink; a failure keeps the old block. */
 				size_t n = pick_size(&r);
 				unsigned char *q = ka_realloc(a, s[i].p, n);
@@ -525,6 +527,10 @@ int main(int argc, char **argv)
 	size_t nc = 0;
 	unsigned bad = 0;
 
+	const char *env = getenv("KA_OOM_OPS");
+	if (env && *env)
+		nops = (unsigned)strtoul(env, NULL, 0);
+	REL_REQUIRE(nops > 0, "KA_OOM_OPS");
 	mem_area = rel_map(MEM_LEN); /* only buddy and the frame allocators use it */
 	for (size_t i = 0; ka_backend_at(i) && nc < 28; i++) {
 		cfgs[nc] =

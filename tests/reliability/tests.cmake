@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: MIT
 # Reliability tests beyond the tests/<kind>/test_*.c convention:
-#  - the load test runs fewer operations in sanitizer builds (the default run does the full
-#    million per backend);
+#  - the load and OOM-injection tests run shorter workloads in sanitizer builds (the default
+#    run does the full million operations per backend and the 1,000-operation workload);
 #  - shim_misuse (tests/reliability/shim/) commits heap misuse through the LD_PRELOAD shim on
 #    each general-purpose backend and on the system allocator; label `shim` (the sanitizer
 #    jobs skip it, and the shim is not built under ASan/TSan).
 if(KA_SANITIZE AND TEST reliability_test_load)
-  set_tests_properties(reliability_test_load PROPERTIES ENVIRONMENT KA_LOAD_OPS=200000)
+  set_tests_properties(reliability_test_load PROPERTIES ENVIRONMENT KA_LOAD_OPS=100000)
+  set_tests_properties(reliability_test_oom PROPERTIES ENVIRONMENT KA_OOM_OPS=300)
 endif()
 
 if(NOT TARGET kalloc-malloc)
