@@ -4,18 +4,23 @@
  * cache adapter): one magazine per size class per thread, so that the common malloc and free
  * take no lock and touch only the calling thread's memory.
  *
- * Magazines. A magazine is a singly linked list of free blocks of one size class (the link is
- * in the block's first user word) with a count. malloc pops, free pushes. An empty magazine is
- * refilled with bound/2 blocks allocated from the global allocator under ONE acquisition of
- * the heap lock; a free that would push a magazine past its bound first flushes bound/2
- * blocks back under one acquisition. A block freed by another thread than the one that
- * allocated it simply joins the freeing thread's magazine: blocks belong to the global
- * allocator, not to threads, so there is no remote-free queue.
+ * Magazines. A magazine is a singly linked list of free blocks of one size class (link and
+ * tag in the block's first two words, shim.h) with a count. malloc pops (checking the tag),
+ * free pushes (refusing a block that already carries it). An empty magazine of a span class
+ * is refilled with the free blocks of whole spans (span.c: one class-lock acquisition, O(1)
+ * per span plus one write per block never handed out before); of a larger class, with bound/2
+ * blocks allocated from the global allocator under ONE acquisition of the heap lock. A free
+ * that would push a magazine past its bound first gives bound/2 blocks back the same way.
+ * A block freed by another thread than the one that allocated it simply joins the freeing
+ * thread's magazine: blocks belong to spans or to the global allocator, not to threads, so
+ * there is no remote-free queue.
  *
  * Bounds. bound(class) = clamp(32 KiB / class size, 4, 128) blocks: 128 blocks for classes up
- * to 256 bytes, 32 of 1 KiB, 8 of 4 KiB, 4 of 16 KiB. A thread therefore keeps at most about
- * 1 MiB of free blocks (sum over the 36 classes of bound x class size); the
- * figure is computed at start-up in cache_setup() (cached_bytes_max). Requests above
+ * to 256 bytes, 32 of 1 KiB, 8 of 4 KiB, 4 of 16 KiB; a refill of a span class may bring a
+ * whole span (up to 252 blocks of 16 bytes) beyond it, which the next flush trims. A thread
+ * therefore keeps at most about 1 MiB of free blocks (sum over the 36 classes of bound x class
+ * size, plus one span per span class); the figure is computed at start-up in
+ * shim_cache_init_key() (cached_bytes_max). Requests above
  * SHIM_SMALL_MAX (16 KiB) bypass the cache.
  *
  * Thread exit. The first time a thread needs the slow path it registers its cache as the
@@ -24,12 +29,14 @@
  * allocations made by later TLS destructors cannot leak. The main thread's cache is not
  * flushed at exit (the process ends).
  *
- * Lock order (the whole shim): init lock -> heap lock -> the global allocator's own locks
- * (taken inside shim_heap_*_locked). The thread caches themselves have no lock: only their
+ * Lock order (the whole shim): init lock -> span class locks (span.c, one at a time, or all
+ * in class order for fork) -> heap lock -> the global allocator's own locks (taken inside
+ * shim_heap_*_locked). The thread caches themselves have no lock: only their
  * own thread touches them. fork() takes the init lock, then the heap lock, in that order, in
- * its prepare handler (heap.c), so the child never inherits a lock held by a thread that does
- * not exist there; the forking thread's cache is intact in the child, the other threads'
- * cached blocks are simply unreachable there (bounded by the figure above).
+ * its prepare handler (heap.c) (the span class locks between the two), so the child never inherits
+ * a lock held by a thread that does not exist there; the forking thread's cache is intact in the
+ * child, the other threads' cached blocks are simply unreachable there (bounded by the figure
+ * above).
  *
  * Thread-local state uses the initial-exec TLS model: no TLS descriptor call, no allocation
  * by the dynamic linker on first access (the glibc manual's rule for malloc replacements).
@@ -41,21 +48,19 @@
 
 enum { TC_NEW = 0, TC_ACTIVE = 1, TC_DEAD = 2 };
 
-struct bin {
-	void *head;
-	uint32_t count;
-	uint32_t bound;
-};
+#define bin    shim_bin
+#define tcache shim_tcache
+#define tc     shim_tc
 
-struct tcache {
-	struct bin bins[SHIM_NCLS];
-	int state;
-	uint64_t hits, misses, frees, flushes;
-};
+const uint8_t shim_class_tab[65] = {
+    0,	0,  1,	2,  3,	4,  5,	6,  7,	8,  8,	9,  9,	10, 10, 11, 11, 12, 12, 12, 12, 13,
+    13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17,
+    17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19};
 
-static __thread struct tcache tc __attribute__((tls_model("initial-exec")));
+__thread struct shim_tcache shim_tc __attribute__((tls_model("initial-exec")));
 
 static uint32_t bounds[SHIM_NCLS];
+int shim_cache_direct;
 static pthread_key_t tc_key;
 static int tc_key_ok;
 static size_t cached_bytes_max;
@@ -63,19 +68,32 @@ static size_t cached_bytes_max;
 /* Counters of threads that have exited (merged by their destructor). */
 static uint64_t dead_hits, dead_misses, dead_frees, dead_flushes;
 
-static void release_all(struct tcache *t)
+/* Give the first n blocks of bin b (class c) back to the spans or the global allocator. */
+static void give_back(struct bin *b, unsigned c, uint32_t n)
 {
-	shim_heap_lock();
-	for (unsigned c = 0; c < SHIM_NCLS; c++) {
-		struct bin *b = &t->bins[c];
-		while (b->head) {
+	if (n == 0)
+		return;
+	if (c < shim_span_ncls) {
+		b->head = shim_span_flush(c, b->head, n);
+	} else {
+		shim_heap_lock();
+		for (uint32_t i = 0; i < n; i++) {
 			void *p = b->head;
+
+			if (!shim_is_tagged(p))
+				shim_misuse("free block modified after free (write after free)", p);
 			b->head = *(void **)p;
 			shim_heap_free_locked(p);
 		}
-		b->count = 0;
+		shim_heap_unlock();
 	}
-	shim_heap_unlock();
+	b->count -= n;
+}
+
+static void release_all(struct tcache *t)
+{
+	for (unsigned c = 0; c < SHIM_NCLS; c++)
+		give_back(&t->bins[c], c, t->bins[c].count);
 }
 
 static void tc_destructor(void *arg)
@@ -106,6 +124,8 @@ void shim_cache_init_key(void)
 			n = 4;
 		if (n > 128)
 			n = 128;
+		if (shim_cache_direct)
+			n = 0; /* every free reaches the backend at once */
 		bounds[c] = (uint32_t)n;
 		cached_bytes_max += n * sz;
 	}
@@ -128,36 +148,43 @@ static void tc_register(void)
 static void *refill(unsigned c)
 {
 	struct bin *b = &tc.bins[c];
-	size_t sz = shim_class_size(c);
 	uint32_t want = tc.state == TC_DEAD ? 0 : b->bound / 2;
 	void *ret;
 
-	shim_heap_lock();
-	ret = shim_heap_alloc_locked(sz, SHIM_ALIGN);
-	for (uint32_t i = 0; ret && i < want; i++) {
-		void *p = shim_heap_alloc_locked(sz, SHIM_ALIGN);
+	if (c < shim_span_ncls) {
+		uint32_t n;
 
-		if (!p)
-			break;
-		*(void **)p = b->head;
-		b->head = p;
-		b->count++;
+		ret = shim_span_refill(c, want, &n);
+		if (!ret)
+			return NULL;
+		b->head = *(void **)ret;
+		b->count = n - 1;
+		if (tc.state == TC_DEAD)
+			give_back(b, c, b->count);
+	} else {
+		size_t sz = shim_class_size(c);
+
+		shim_heap_lock();
+		ret = shim_heap_alloc_locked(sz, SHIM_ALIGN);
+		for (uint32_t i = 0; ret && i < want; i++) {
+			void *p = shim_heap_alloc_locked(sz, SHIM_ALIGN);
+
+			if (!p)
+				break;
+			shim_link(p, b->head);
+			b->head = p;
+			b->count++;
+		}
+		shim_heap_unlock();
+		if (!ret)
+			return NULL;
 	}
-	shim_heap_unlock();
+	((uintptr_t *)ret)[1] = 0; /* a stale tag would make its first free look double */
 	return ret;
 }
 
-void *shim_cache_alloc(unsigned c)
+void *shim_cache_alloc_slow(unsigned c)
 {
-	struct bin *b = &tc.bins[c];
-	void *p = b->head;
-
-	if (__builtin_expect(p != NULL, 1)) {
-		b->head = *(void **)p;
-		b->count--;
-		tc.hits++;
-		return p;
-	}
 	if (!shim_heap_ready)
 		shim_heap_init();
 	if (tc.state == TC_NEW)
@@ -166,46 +193,23 @@ void *shim_cache_alloc(unsigned c)
 	return refill(c);
 }
 
-static void flush(struct bin *b, uint32_t keep)
+void shim_cache_free_slow(void *p, unsigned c)
 {
-	shim_heap_lock();
-	while (b->count > keep) {
-		void *p = b->head;
-		b->head = *(void **)p;
-		b->count--;
-		shim_heap_free_locked(p);
-	}
-	shim_heap_unlock();
-}
+	struct bin *b = &tc.bins[c];
 
-void shim_cache_free(void *p, size_t u)
-{
-	struct bin *b = &tc.bins[shim_class_floor(u)];
-
-	/* The one double free a magazine can see cheaply: the same block freed twice in a row.
-	 * Other double frees reach the backend's own checks when the block goes back. */
-	if (__builtin_expect(b->head == p, 0))
-		shim_misuse("double free", p);
-	if (__builtin_expect(b->count < b->bound, 1)) {
-		*(void **)p = b->head;
-		b->head = p;
-		b->count++;
-		tc.frees++;
-		return;
-	}
 	if (tc.state == TC_NEW) {
 		tc_register();
 		if (tc.state == TC_ACTIVE) {
-			shim_cache_free(p, u);
+			shim_cache_free(p, c);
 			return;
 		}
 	}
 	/* Over the bound (or a dead cache, whose bounds are 0): push, then trim to half. */
-	*(void **)p = b->head;
+	shim_link(p, b->head);
 	b->head = p;
 	b->count++;
 	tc.flushes++;
-	flush(b, tc.state == TC_DEAD ? 0 : b->bound / 2);
+	give_back(b, c, b->count - (tc.state == TC_DEAD ? 0 : b->bound / 2));
 }
 
 void shim_cache_flush_self(void)

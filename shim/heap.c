@@ -8,7 +8,13 @@
  *  - KALLOC_STATS=1: print statistics to stderr at exit, with write(2) from a fixed buffer
  *    (to a copy of stderr made at start-up, fd >= 100, since some programs close stderr
  *    before they exit); programs that end with _exit() print nothing;
- *  - KALLOC_CHUNK_SHIFT=<16..30>: log2 of the global allocator's chunk size (default 22).
+ *  - KALLOC_CHUNK_SHIFT=<16..30>: log2 of the global allocator's chunk size (default 22);
+ *  - KALLOC_KEEP_CHUNKS=<1..4096>: empty chunks kept mapped for reuse (default 16);
+ *  - KALLOC_SPANS=0: no size-class spans (span.c): every block, small ones too, is a block of
+ *    the byte backend, so that a test exercises the backend on every allocation;
+ *  - KALLOC_CACHE=0: no thread caches either: every free reaches the backend at once.
+ *    Both are the default on the hardened backend, whose quarantine, canaries and
+ *    out-of-band checks would otherwise see only the blocks the caches give back.
  *
  * No constructor is needed: the first malloc (possibly from the dynamic linker, before main)
  * runs shim_heap_init() under the init lock. The environment is read with getenv(), which does
@@ -27,6 +33,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -35,6 +43,7 @@
 extern char **environ;
 
 volatile int shim_heap_ready;
+uintptr_t shim_key;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stats_on;
 static int stats_fd = STDERR_FILENO;
@@ -125,21 +134,39 @@ static unsigned chunk_shift(void)
 	return v >= 16 && v <= 30 ? v : 22;
 }
 
+/* KALLOC_KEEP_CHUNKS: empty chunks kept mapped, 1..4096 (default 16: 64 MiB of address
+ * space with the default chunks, kept so that a program that frees and rebuilds a large
+ * structure does not fault its memory in again). */
+static size_t keep_chunks(void)
+{
+	const char *s = shim_env_get("KALLOC_KEEP_CHUNKS");
+	size_t v = 0;
+
+	if (!s || !*s)
+		return 16;
+	for (; *s >= '0' && *s <= '9' && v < 100000; s++)
+		v = v * 10 + (size_t)(*s - '0');
+	return v >= 1 && v <= 4096 ? v : 16;
+}
+
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&init_lock);
+	shim_span_lock_all();
 	shim_heap_lock();
 }
 
 static void atfork_parent(void)
 {
 	shim_heap_unlock();
+	shim_span_unlock_all();
 	pthread_mutex_unlock(&init_lock);
 }
 
 static void atfork_child(void)
 {
 	shim_heap_lock_reinit();
+	shim_span_reinit_locks();
 	pthread_mutex_init(&init_lock, NULL);
 	shim_trace_atfork_child();
 }
@@ -179,6 +206,19 @@ void shim_heap_init(void)
 			name_copy[n] = '\0';
 			name = name_copy;
 		}
+		/* The tag key: getrandom does not allocate; the clock and an address are the
+		 * fallback (the key guards against accidents, not attackers). */
+		if (getrandom(&shim_key, sizeof(shim_key), GRND_NONBLOCK) != sizeof(shim_key)) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			shim_key =
+			    ((uintptr_t)ts.tv_nsec << 20) ^ (uintptr_t)ts.tv_sec ^ (uintptr_t)&ts;
+		}
+		shim_key |= 1; /* never 0, so that zeroed memory never carries a tag */
+		st = shim_env_get("KALLOC_SPANS");
+		if (st && strcmp(st, "0") == 0)
+			shim_span_ncls = 0;
 		st = shim_env_get("KALLOC_STATS");
 		stats_on = st && st[0] != '\0' && strcmp(st, "0") != 0;
 		if (stats_on) {
@@ -187,11 +227,20 @@ void shim_heap_init(void)
 			if (fd >= 0)
 				stats_fd = fd;
 		}
-		rc = shim_glue_create(name, chunk_shift());
+		rc = shim_glue_create(name, chunk_shift(), keep_chunks());
 		if (rc == -1)
 			fail_init("unknown KALLOC_BACKEND", name);
 		if (rc != 0)
 			fail_init("cannot map the first heap chunk", NULL);
+		if (strcmp(shim_glue_backend(), "hardened") == 0) {
+			shim_span_ncls = 0;
+			shim_cache_direct = 1;
+		}
+		st = shim_env_get("KALLOC_CACHE");
+		if (st && strcmp(st, "0") == 0) {
+			shim_span_ncls = 0;
+			shim_cache_direct = 1;
+		}
 		shim_cache_init_key();
 		shim_trace_init();
 		__atomic_store_n(&shim_heap_ready, 1, __ATOMIC_RELEASE);
@@ -277,6 +326,15 @@ __attribute__((destructor)) static void shim_print_stats(void)
 	field(&l, "free_hits", c.frees);
 	field(&l, "free_flushes", c.flushes);
 	field(&l, "max_bytes_per_thread", shim_cache_bytes_max());
+	{
+		size_t spans, groups;
+
+		shim_span_figures(&spans, &groups);
+		put(&l, "\nkalloc: spans:");
+		field(&l, "classes", shim_span_ncls);
+		field(&l, "spans_in_use", spans);
+		field(&l, "groups", groups);
+	}
 	put(&l, "\n");
 	write_fd(stats_fd, l.buf);
 }

@@ -65,7 +65,7 @@ void shim_misuse(const char *what, const void *p)
 }
 
 /* A block straight from the global allocator, under the heap lock (large or over-aligned). */
-static void *large_alloc(size_t size, size_t align)
+static __attribute__((noinline)) void *large_alloc(size_t size, size_t align)
 {
 	void *p;
 
@@ -76,30 +76,62 @@ static void *large_alloc(size_t size, size_t align)
 	shim_heap_lock();
 	p = shim_heap_alloc_locked(size, align);
 	shim_heap_unlock();
+	if (p)
+		((uintptr_t *)p)[1] = 0; /* a stale free tag would make its free look double */
 	return p;
 }
 
-static void *do_malloc(size_t n)
+static inline __attribute__((always_inline)) void *do_malloc(size_t n)
 {
 	if (__builtin_expect(n <= SHIM_SMALL_MAX, 1))
 		return shim_cache_alloc(shim_class_of(n));
 	return large_alloc(n, SHIM_ALIGN);
 }
 
-/* Misaligned pointers are refused before the heap reads anything around them. */
-static size_t usable_of(const void *p, const char *op)
+/* Where a pointer handed to free/realloc/malloc_usable_size lies. Misaligned pointers and
+ * pointers outside the heap's mappings are refused before anything around them is read. */
+struct where {
+	struct shim_span *span; /* its span, or NULL for a block of the global allocator */
+	size_t usable;		/* usable bytes */
+};
+
+static struct where locate(const void *p, const char *op)
 {
+	struct where w;
+	unsigned slot;
+
 	if (((uintptr_t)p & (SHIM_ALIGN - 1)) != 0)
 		shim_misuse(op, p);
-	return shim_heap_usable(p);
+	slot = shim_slot(p);
+	if (__builtin_expect(slot == 0, 0))
+		shim_misuse(op, p);
+	if (slot == SHIM_SLOT_FULL) {
+		w.span = shim_span_of(p);
+		if (w.span) {
+			w.usable = shim_span_size[w.span->cls];
+			return w;
+		}
+	}
+	w.span = NULL;
+	w.usable = shim_heap_usable(p);
+	return w;
 }
 
-static void do_free(void *p)
+static size_t usable_of(const void *p, const char *op)
 {
-	size_t u = usable_of(p, "free(): invalid pointer");
+	return locate(p, op).usable;
+}
 
-	if (__builtin_expect(u <= SHIM_SMALL_MAX, 1)) {
-		shim_cache_free(p, u);
+static __attribute__((noinline)) void free_slow(void *p)
+{
+	struct where w = locate(p, "free(): invalid pointer");
+
+	if (w.span) {
+		shim_cache_free(p, w.span->cls);
+		return;
+	}
+	if (w.usable <= SHIM_SMALL_MAX && shim_class_floor(w.usable) >= shim_span_ncls) {
+		shim_cache_free(p, shim_class_floor(w.usable));
 		return;
 	}
 	{
@@ -112,7 +144,26 @@ static void do_free(void *p)
 	}
 }
 
-static void *nomem(void)
+/* The common case inline: a well-formed pointer to a block of a span. The page's header is
+ * read before the registry is asked (free_slow() asks it first): the header of a valid
+ * block's page is mapped, and a pointer into memory that is mapped but not the heap's finds
+ * no span magic there and is refused by free_slow(). Everything else, misuse included,
+ * takes free_slow(). */
+static inline void do_free(void *p)
+{
+	uintptr_t a = (uintptr_t)p, off = a & (SHIM_SPAN_BYTES - 1);
+	const struct shim_span *s = (const struct shim_span *)(a - off);
+
+	if (__builtin_expect((a & (SHIM_ALIGN - 1)) == 0 && s->magic == ((uintptr_t)s ^ shim_key) &&
+				 shim_span_starts_at(s->cls, off),
+			     1)) {
+		shim_cache_free(p, s->cls);
+		return;
+	}
+	free_slow(p);
+}
+
+static __attribute__((noinline, cold)) void *nomem(void)
 {
 	errno = ENOMEM;
 	return NULL;

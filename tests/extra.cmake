@@ -28,6 +28,15 @@ foreach(b ${KA_SHIM_BACKENDS})
   set_tests_properties(shim_semantics_${b} PROPERTIES LABELS shim TIMEOUT 300
     ENVIRONMENT "LD_PRELOAD=${KA_SHIM_LIB};KALLOC_BACKEND=${b}")
 
+  # The two modes that put every block through the backend: no spans (small blocks are
+  # backend blocks too), and no thread caches at all (every free reaches the backend).
+  add_test(NAME shim_semantics_${b}_nospans COMMAND shim_test_semantics)
+  set_tests_properties(shim_semantics_${b}_nospans PROPERTIES LABELS shim TIMEOUT 300
+    ENVIRONMENT "LD_PRELOAD=${KA_SHIM_LIB};KALLOC_BACKEND=${b};KALLOC_SPANS=0")
+  add_test(NAME shim_semantics_${b}_nocache COMMAND shim_test_semantics)
+  set_tests_properties(shim_semantics_${b}_nocache PROPERTIES LABELS shim TIMEOUT 300
+    ENVIRONMENT "LD_PRELOAD=${KA_SHIM_LIB};KALLOC_BACKEND=${b};KALLOC_CACHE=0")
+
   foreach(s env sqlite threads)
     add_test(NAME shim_${s}_${b} COMMAND sh ${KA_SHIM_DIR}/${s}.sh ${KA_SHIM_LIB} ${b} ${KA_SHIM_WORK})
     set_tests_properties(shim_${s}_${b} PROPERTIES LABELS shim TIMEOUT 900 SKIP_RETURN_CODE 77)

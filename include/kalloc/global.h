@@ -12,8 +12,8 @@
  *    source, aligned to their size, and makes each chunk a sub-heap of the chosen byte
  *    backend (tlsf, slab, buddy, tiny, ... by name). The chunk that owns a pointer is found
  *    in O(1) by masking the pointer; a chunk whose sub-heap becomes empty goes back to the
- *    source, except one empty chunk kept cached so that a malloc/free pair at the boundary
- *    does not map and unmap every time.
+ *    source, except `keep_empty` (default one) kept cached so that a malloc/free pair at the
+ * boundary does not map and unmap every time.
  *  - Requests above `large_threshold` bytes (or aligned to more than KA_PAGE_SIZE, or that
  *    no sub-heap can hold) go straight to the source as **large blocks**: a run of pages
  *    with a one-page header, placed so that the same pointer mask finds the header.
@@ -196,7 +196,7 @@ struct ka_global_stats {
 	size_t avail_bytes;  /**< free bytes inside the sub-heaps (without growing) */
 	size_t used_pages;   /**< pages taken from the source: chunks, large blocks, page allocs */
 	size_t avail_pages;  /**< pages the source can still give; SIZE_MAX = unbounded */
-	size_t chunks;	     /**< sub-heap chunks now (the cached empty one included) */
+	size_t chunks;	     /**< sub-heap chunks now (the cached empty ones included) */
 	size_t large_blocks; /**< live large blocks */
 	size_t page_pages;   /**< pages live through ka_global_alloc_pages() */
 	size_t chunk_size;   /**< bytes per chunk */
@@ -223,7 +223,10 @@ struct ka_global {
 	size_t large_threshold;
 	struct ka_gchunk *heaps; /**< sub-heap chunks, most recently mapped first */
 	struct ka_gchunk *cur;	 /**< the sub-heap that served the last request */
-	struct ka_gchunk *empty; /**< the one cached empty chunk, or NULL */
+	struct ka_gchunk
+	    *empty;	   /**< a cached empty chunk (the last one made or emptied), or NULL */
+	size_t nempty;	   /**< sub-heap chunks with no live block */
+	size_t keep_empty; /**< at most this many empty chunks stay mapped */
 	struct ka_gchunk *large; /**< live large blocks */
 	size_t nheaps, nlarge;
 	size_t used_bytes;
@@ -275,6 +278,14 @@ int ka_global_add_memory(struct ka_global *g, void *base, size_t len);
  * @brief Register (fn NULL: remove) the out-of-memory hook. Call before sharing `g`.
  */
 void ka_global_set_oom_hook(struct ka_global *g, ka_global_oom_fn fn, void *arg);
+
+/**
+ * @brief Keep up to `n` empty sub-heap chunks mapped (default 1; 0 counts as 1), so that a
+ * program that frees and rebuilds a large structure does not unmap the memory and fault it
+ * in again. Empty chunks beyond `n` go back to the source (at once, when `n` is lowered).
+ * Thread safe (takes the allocator's lock); O(1), or O(chunks) when `n` is lowered.
+ */
+void ka_global_set_keep_empty(struct ka_global *g, size_t n);
 
 /**
  * @brief The allocator as a `struct ka_alloc` (the locking adapter in front of it): every

@@ -107,6 +107,7 @@ static struct ka_gchunk *chunk_new(struct ka_global *g)
 	set_magic(c, KA_GCHUNK_HEAP);
 	list_push(&g->heaps, c);
 	g->nheaps++;
+	g->nempty++;
 	g->chunks_mapped++;
 	return c;
 }
@@ -119,19 +120,23 @@ static void chunk_release(struct ka_global *g, struct ka_gchunk *c)
 	if (g->empty == c)
 		g->empty = NULL;
 	g->nheaps--;
+	if (c->live == 0)
+		g->nempty--;
 	g->chunks_released++;
 	c->magic = 0;
 	ka_page_source_unmap(g->src, c->map, c->pages);
 }
 
-/* At most one empty chunk is kept: the first to become empty stays mapped (a malloc/free
- * pair at a chunk boundary would otherwise map and unmap every time); any other goes back. */
+/* At most keep_empty empty chunks are kept (a malloc/free pair at a chunk boundary would
+ * otherwise map and unmap every time; a program that drops and rebuilds a big structure
+ * would fault all of it in again); any other goes back. */
 static void chunk_now_empty(struct ka_global *g, struct ka_gchunk *c)
 {
-	if (!g->empty)
-		g->empty = c;
-	else if (g->empty != c)
+	g->nempty++;
+	if (g->nempty > g->keep_empty)
 		chunk_release(g, c);
+	else if (!g->empty)
+		g->empty = c;
 }
 
 static void *heap_try(struct ka_global *g, struct ka_gchunk *c, size_t size, size_t align)
@@ -143,7 +148,8 @@ static void *heap_try(struct ka_global *g, struct ka_gchunk *c, size_t size, siz
 			c->miss = size;
 		return NULL;
 	}
-	c->live++;
+	if (c->live++ == 0)
+		g->nempty--;
 	if (g->empty == c)
 		g->empty = NULL;
 	g->cur = c;
@@ -179,7 +185,7 @@ static void *heaps_alloc(struct ka_global *g, size_t size, size_t align)
 		if (p)
 			return p;
 	}
-	if (!g->empty) {
+	if (g->nempty == 0) {
 		c = chunk_new(g);
 		if (c) {
 			g->empty = c;
@@ -451,8 +457,8 @@ static unsigned check_heaps(struct ka_global *g, size_t *walked_bytes, bool *wal
 		ka_check_report(&g->core, "chunk count differs from the list", g);
 		bad++;
 	}
-	if (empties > 1) {
-		ka_check_report(&g->core, "more than one empty chunk kept", g);
+	if (empties > g->keep_empty || empties != g->nempty) {
+		ka_check_report(&g->core, "more empty chunks kept than allowed or counted", g);
 		bad++;
 	}
 	if (!cur_found || !empty_found) {
@@ -611,6 +617,8 @@ static int setup(struct ka_global *g, struct ka_page_source *src,
 	g->large_threshold = thr;
 	g->heaps = g->cur = g->empty = g->large = NULL;
 	g->nheaps = g->nlarge = 0;
+	g->nempty = 0;
+	g->keep_empty = 1;
 	g->used_bytes = g->large_pages = g->page_pages = 0;
 	g->chunks_mapped = g->chunks_released = 0;
 	g->oom = NULL;
@@ -687,6 +695,19 @@ void ka_global_set_oom_hook(struct ka_global *g, ka_global_oom_fn fn, void *arg)
 {
 	g->oom = fn;
 	g->oom_arg = arg;
+}
+
+void ka_global_set_keep_empty(struct ka_global *g, size_t n)
+{
+	unsigned long f = ka_locked_lock(&g->locked);
+
+	g->keep_empty = n ? n : 1;
+	for (struct ka_gchunk *c = g->heaps, *next; c && g->nempty > g->keep_empty; c = next) {
+		next = c->next;
+		if (c->live == 0)
+			chunk_release(g, c);
+	}
+	ka_locked_unlock(&g->locked, f);
 }
 
 struct ka_alloc *ka_global_alloc_iface(struct ka_global *g)
