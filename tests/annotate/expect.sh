@@ -20,15 +20,15 @@ fail=0
 # case: patterns (each must appear in the report), separated by '|'.
 declare -A want
 if [ "$mode" = valgrind ]; then
-	want[uaf-write]="Invalid write of size 1|at 0x[0-9A-F]*: bug_uaf_write (bugs.c|inside a block of size 24 free'd|: ka_free (alloc.c|Block was alloc'd at|(alloc.c:"
-	want[uaf-read]="Invalid read of size 1|at 0x[0-9A-F]*: bug_uaf_read (bugs.c|inside a block of size 40 free'd|: ka_free (alloc.c"
-	want[overflow]="Invalid write of size 1|at 0x[0-9A-F]*: bug_overflow (bugs.c|0 bytes after a block of size 24 alloc'd|(alloc.c:"
-	want[overflow-next]="Invalid write of size 1|at 0x[0-9A-F]*: bug_overflow_next (bugs.c|0 bytes after a block of size 40 alloc'd"
-	want[underflow]="Invalid write of size 1|at 0x[0-9A-F]*: bug_underflow (bugs.c"
-	want[realloc-stale]="Invalid write of size 1|at 0x[0-9A-F]*: bug_realloc_stale (bugs.c|inside a block of size 32 free'd|: ka_realloc (alloc.c"
-	want[pages-uaf]="Invalid write of size 1|at 0x[0-9A-F]*: bug_pages_uaf (bugs.c|inside a block of size 8,192 free'd|: ka_pfree (alloc.c"
-	want[uninit]="Conditional jump or move depends on uninitialised value|at 0x[0-9A-F]*: bug_uninit (bugs.c"
-	want[double-free]="Invalid free() / delete / delete\[\] / realloc()|: ka_free (alloc.c|by 0x[0-9A-F]*: bug_double_free (bugs.c|inside a block of size 24 free'd"
+	want[uaf-write]="Invalid write of size 1|at 0x[0-9A-F]*: bug_uaf_write (.*bugs.c|inside a block of size 24 free'd|: ka_free (.*alloc.c|Block was alloc'd at|alloc.c:"
+	want[uaf-read]="Invalid read of size 1|at 0x[0-9A-F]*: bug_uaf_read (.*bugs.c|inside a block of size 40 free'd|: ka_free (.*alloc.c"
+	want[overflow]="Invalid write of size 1|at 0x[0-9A-F]*: bug_overflow (.*bugs.c|0 bytes after a block of size 24 alloc'd|alloc.c:"
+	want[overflow-next]="Invalid write of size 1|at 0x[0-9A-F]*: bug_overflow_next (.*bugs.c|0 bytes after a block of size 40 alloc'd"
+	want[underflow]="Invalid write of size 1|at 0x[0-9A-F]*: bug_underflow (.*bugs.c"
+	want[realloc-stale]="Invalid write of size 1|at 0x[0-9A-F]*: bug_realloc_stale (.*bugs.c|inside a block of size 32 free'd|: ka_realloc (.*alloc.c"
+	want[pages-uaf]="Invalid write of size 1|at 0x[0-9A-F]*: bug_pages_uaf (.*bugs.c|inside a block of size 8,192 free'd|: ka_pfree (.*alloc.c"
+	want[uninit]="Conditional jump or move depends on uninitialised value|at 0x[0-9A-F]*: bug_uninit (.*bugs.c"
+	want[double-free]="Invalid free() / delete / delete\[\] / realloc()|: ka_free (.*alloc.c|by 0x[0-9A-F]*: bug_double_free (.*bugs.c|inside a block of size 24 free'd"
 	cases="uaf-write uaf-read overflow overflow-next underflow realloc-stale pages-uaf uninit double-free"
 	run() { valgrind -q --error-exitcode=99 --leak-check=no "$bin" "$@"; }
 elif [ "$mode" = asan ]; then
