@@ -51,15 +51,18 @@ struct rt_trace {
 
 /**
  * Read and decode a trace file (gzip-compressed files are read through `gzip -dc`).
- * @return 0 and *t filled, or -1 with a message in err. Memory comes from mmap (never
- * malloc), so decoding leaves no trace in the allocators measured later. Not thread safe.
+ * @return 0 and *t filled, or -1 with a message in err (cannot open or read, bad magic,
+ * unknown version, out of memory). Memory comes from mmap (never malloc), so decoding leaves
+ * no trace in the allocators measured later; it peaks at about 90 bytes per operation.
+ * O(records) (O(records log records) for a trace whose sequence numbers are sparse).
+ * Thread safe on distinct *t (no shared state).
  */
 int rt_load(const char *path, struct rt_trace *t, char *err, size_t errlen);
 
-/** As rt_load() on a trace already in memory. */
+/** As rt_load() on a trace already in memory (data is only read). */
 int rt_decode(const uint8_t *data, size_t len, struct rt_trace *t, char *err, size_t errlen);
 
-/** Release what rt_load()/rt_decode() mapped. */
+/** Release what rt_load()/rt_decode() mapped; *t is empty afterwards. O(1). */
 void rt_release(struct rt_trace *t);
 
 /** Growable anonymous mapping: make *p hold at least `need` bytes (*cap its size). NULL on
