@@ -83,7 +83,8 @@ def covered(starts, sizes, x):
 
 
 def layout_image(lay, cols=512, rows_target=160):
-    """RGB picture of a heap: blue used, white free, orange neither (headers, control data),
+    """RGB picture of a heap: blue used, white free, orange in no block the walk reported
+    (headers, control data, space a backend's walk leaves out),
     one cell per `cell` bytes, row after row, up to the end of the highest used block. A free
     block larger than a twentieth of the drawn span (a buddy heap's untouched half, say) is
     drawn as one grey row instead of at scale."""
@@ -124,8 +125,9 @@ def draw_layout(ax, name, lay):
     live = float(info.get("live", 0)) / MIB
     frag = float(info.get("frag", 0)) / MIB
     ax.set_title("%s heap at its fragmentation peak (op %s): %.1f MiB live, %.1f MiB of "
-                 "touched memory in holes\nblue used, white free, orange control data, grey: "
-                 "large free block (not to scale); %d B/cell, %.0f MiB" % (
+                 "touched memory in holes\nblue used, white free, orange in no walked block "
+                 "(headers, control data), grey: large free block (not to scale); %d B/cell, "
+                 "%.0f MiB" % (
                      name, info.get("op", "?"), live, frag, cell, top / MIB), fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
