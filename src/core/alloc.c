@@ -120,10 +120,48 @@ static inline bool plain(const struct ka_alloc *a)
 #endif
 }
 
+/* do_alloc() and ka_free() under an active memory checker (annotate.h), out of line so
+ * that the native paths keep their shape: one more test each when the checker is absent. */
+static void *annotated_alloc(struct ka_alloc *a, size_t size, size_t align, size_t req)
+{
+	unsigned an = ka_an_enter(a);
+	void *p = a->ops->alloc(a, size, align);
+
+	if (!p) {
+		ka_an_leave(an);
+		return fail(a);
+	}
+	KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
+	/* The program owns `size` bytes (1 for a zero-size request, whose block still has a
+	 * usable byte) and the statistics count those, as ka_usable_size() does. */
+	if (an & KA_AN_OUTER)
+		ka_an_alloc(p, size, a->ops->usable_size(a, p));
+	if (keep_stats(a))
+		stats_alloc(a, req, (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, p));
+	debug_check(a, p);
+	ka_an_leave(an);
+	return p;
+}
+
+static void annotated_free(struct ka_alloc *a, void *ptr)
+{
+	unsigned an = ka_an_enter(a);
+
+	if (an & KA_AN_OUTER) {
+		size_t live = ka_an_free(a, ptr, 0);
+		if (keep_stats(a))
+			stats_free(a, live);
+	} else if (keep_stats(a)) {
+		stats_free(a, a->ops->usable_size(a, ptr));
+	}
+	a->ops->free(a, ptr);
+	debug_check(a, NULL);
+	ka_an_leave(an);
+}
+
 static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 {
 	size_t req = size;
-	unsigned an;
 	void *p;
 
 	if (size == 0)
@@ -132,21 +170,15 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 		return fail(a);
 	if (align < KA_CFG_MIN_ALIGN)
 		align = KA_CFG_MIN_ALIGN;
-	an = ka_an_enter(a);
+	if (__builtin_expect(PLAIN_ANNOTATE, 0))
+		return annotated_alloc(a, size, align, req);
 	p = a->ops->alloc(a, size, align);
-	if (!p) {
-		ka_an_leave(an);
+	if (!p)
 		return fail(a);
-	}
 	KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
-	/* Under a checker the program owns `size` bytes (1 for a zero-size request, whose block
-	 * still has a usable byte) and the statistics count those, as ka_usable_size() does. */
-	if (an & KA_AN_OUTER)
-		ka_an_alloc(p, size, a->ops->usable_size(a, p));
 	if (keep_stats(a))
-		stats_alloc(a, req, (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, p));
+		stats_alloc(a, req, a->ops->usable_size(a, p));
 	debug_check(a, p);
-	ka_an_leave(an);
 	return p;
 }
 
@@ -200,25 +232,20 @@ int ka_posix_memalign(struct ka_alloc *a, void **memptr, size_t align, size_t si
 
 void ka_free(struct ka_alloc *a, void *ptr)
 {
-	unsigned an;
-
 	if (!ptr)
 		return;
 	if (KA_LIKELY(plain(a))) {
 		a->ops->free(a, ptr);
 		return;
 	}
-	an = ka_an_enter(a);
-	if (an & KA_AN_OUTER) {
-		size_t live = ka_an_free(a, ptr, 0);
-		if (keep_stats(a))
-			stats_free(a, live);
-	} else if (keep_stats(a)) {
-		stats_free(a, a->ops->usable_size(a, ptr));
+	if (__builtin_expect(PLAIN_ANNOTATE, 0)) {
+		annotated_free(a, ptr);
+		return;
 	}
+	if (keep_stats(a))
+		stats_free(a, a->ops->usable_size(a, ptr));
 	a->ops->free(a, ptr);
 	debug_check(a, NULL);
-	ka_an_leave(an);
 }
 
 /* Under a memory checker the usable size is the requested size, as for malloc_usable_size

@@ -41,8 +41,9 @@
 #endif
 #endif
 
-/* -1 not asked yet, 0 inactive, 1 active. */
-extern int ka_an_state;
+/* -1 not asked yet, 0 inactive, 1 active. Hidden: one PC-relative load, no GOT, in the
+ * shim's shared object too. */
+extern int ka_an_state __attribute__((visibility("hidden")));
 
 /** Ask the checker once (RUNNING_ON_VALGRIND) and cache the answer. */
 bool ka_an_probe(void);
