@@ -34,22 +34,24 @@ bool ka_hd_poisoned(const void *p, size_t n)
 	return n == 0 || memcmp(b, poison_ref, n) == 0;
 }
 
+/* A canary page repeats one keyed value (of the page's address): one multiply per page, and
+ * an overflow cannot forge it without the heap's secret. */
 static void canary_page_fill(const struct ka_hardened *h, uintptr_t page)
 {
-	for (uintptr_t w = page; w < page + HD_PAGE; w += 8) {
-		uint64_t c = hd_canary(h->secret, w);
+	uint64_t c = hd_canary(h->secret, page);
+
+	for (uintptr_t w = page; w < page + HD_PAGE; w += 8)
 		memcpy((void *)w, &c, 8);
-	}
 }
 
 bool ka_hd_canary_page_ok(const struct ka_hardened *h, uintptr_t page)
 {
-	uint64_t diff = 0;
+	uint64_t c = hd_canary(h->secret, page), diff = 0;
 
 	for (uintptr_t w = page; w < page + HD_PAGE; w += 8) {
 		uint64_t v;
 		memcpy(&v, (const void *)w, 8);
-		diff |= v ^ hd_canary(h->secret, w);
+		diff |= v ^ c;
 	}
 	return diff == 0;
 }
@@ -517,18 +519,17 @@ static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
 	struct hd_page *e = &h->pm[pg];
 	size_t n = HD_PG_LOW(e->w);
 
-	if (!(e->aux & HD_L_GUARD) &&
+	if (!(e->aux & (HD_L_GUARD | HD_L_OPEN)) &&
 	    HD_UNLIKELY(!ka_hd_canary_page_ok(h, hd_page_addr(h, pg) + n * HD_PAGE)))
 		ka_misuse(&h->base, "canary page overwritten (overflow past the end of the block)",
 			  ptr);
 	/* Protected pages live only as long as their block: a heap whose blocks are all freed
 	 * leaves its region fully accessible, so callers may abandon it and reuse the memory
-	 * (as they may with every other backend). The trailer becomes a canary page. */
+	 * (as they may with every other backend). The trailer is left unchecked from then on. */
 	if (e->aux & HD_L_GUARD) {
 		uintptr_t trailer = hd_page_addr(h, pg) + n * HD_PAGE;
 		ka_plat_page_protect((void *)trailer, HD_PAGE, 1);
-		canary_page_fill(h, trailer);
-		e->aux &= ~HD_L_GUARD;
+		e->aux = (e->aux & ~HD_L_GUARD) | HD_L_OPEN;
 		h->guards_live--;
 	}
 	e->aux |= HD_L_QUAR;

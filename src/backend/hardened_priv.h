@@ -22,9 +22,10 @@
  *
  * Contents the checker verifies: a free or quarantined slot is all HD_POISON bytes; a live
  * slot's last HD_CANARY bytes are hd_canary(secret, their address); a quarantined large block
- * holds poison in its first hd_large_poison() bytes; a trailer that is not a guard is a canary page
- * (every 8-byte word w holds hd_canary(secret, &w)); so is the metadata guard page. Only live large
- * blocks have a protected (guard) trailer: a quarantined one is never guarded.
+ * holds poison in its first hd_large_poison() bytes; a trailer that is neither a guard nor
+ * HD_L_OPEN is a canary page (every 8-byte word holds hd_canary(secret, page address)); so is
+ * the metadata guard page. Only live large blocks have a protected (guard) trailer: free()
+ * makes it accessible and marks it HD_L_OPEN, so a quarantined block is never guarded.
  *
  * Invariants (checked by ka_hardened_check_impl(), each violation counted once):
  *   H1  page table: every entry has a valid kind; runs and large blocks tile their pages
@@ -80,7 +81,8 @@ enum { HD_PG_FREE = 0, HD_PG_RUN = 1, HD_PG_LARGE = 2, HD_PG_BODY = 3, HD_PG_TRA
 #define HD_L_PAGES 0x1u /* from palloc: free with pfree and this exact count */
 #define HD_L_QUAR  0x2u /* in quarantine */
 #define HD_L_GUARD 0x4u /* trailer page is protected */
-#define HD_L_ALL   0x7u
+#define HD_L_OPEN  0x8u /* trailer was a guard, made accessible on free: not a canary page */
+#define HD_L_ALL   0xfu
 
 struct hd_page {
 	uint32_t w;

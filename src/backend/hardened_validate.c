@@ -129,12 +129,12 @@ static size_t check_large(struct tally *t, size_t pg)
 		bad(t, "large block's trailer entry is broken", addr);
 		return 1;
 	}
-	if ((e->aux & ~HD_L_ALL) || ((e->aux & HD_L_GUARD) && (e->aux & HD_L_QUAR)))
+	if ((e->aux & ~HD_L_ALL) || ((e->aux & HD_L_GUARD) && (e->aux & (HD_L_QUAR | HD_L_OPEN))))
 		bad(t, "large block has impossible flags", addr);
 	t->large++;
 	if (e->aux & HD_L_GUARD)
 		t->guards++;
-	else if (!ka_hd_canary_page_ok(h, addr + n * HD_PAGE))
+	else if (!(e->aux & HD_L_OPEN) && !ka_hd_canary_page_ok(h, addr + n * HD_PAGE))
 		bad(t, "canary page after a large block overwritten", addr);
 	if (e->aux & HD_L_QUAR) {
 		t->quar_found++;
