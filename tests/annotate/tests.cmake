@@ -2,10 +2,18 @@
 # Annotation tests (docs/annotate.md), only in builds made with -DKA_ANNOTATE=valgrind|asan:
 # a deliberately wrong program per error kind and backend, whose checker report is asserted
 # by expect.sh; and, under memcheck, the conformance suite, which must run without a report.
+set(ka_an_dir ${CMAKE_CURRENT_LIST_DIR})
+
+# Not a test: the program the cost figures of docs/annotate.md come from (callgrind), built in
+# every hosted build so that annotated and plain builds can be compared.
+add_executable(annotate_cost ${ka_an_dir}/cost.c)
+target_compile_options(annotate_cost PRIVATE ${KA_WARN})
+target_link_libraries(annotate_cost PRIVATE kalloc)
+set_target_properties(annotate_cost PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+
 if(NOT KA_ANNOTATE)
   return()
 endif()
-set(ka_an_dir ${CMAKE_CURRENT_LIST_DIR})
 add_executable(annotate_bugs ${ka_an_dir}/bugs.c)
 target_compile_options(annotate_bugs PRIVATE ${KA_WARN} -O1 -fno-inline)
 target_link_libraries(annotate_bugs PRIVATE kalloc)
