@@ -44,4 +44,14 @@ if(KA_ANNOTATE STREQUAL "valgrind")
         $<TARGET_FILE:conformance_test_conformance> ${b})
     set_tests_properties(annotate_valgrind_conformance_${b} PROPERTIES LABELS annotate TIMEOUT 600)
   endforeach()
+  if(TARGET kalloc-malloc)
+    add_executable(annotate_shim_wrong ${ka_an_dir}/shim_wrong.c)
+    target_compile_options(annotate_shim_wrong PRIVATE ${KA_WARN} -O1 -fno-inline)
+    set_target_properties(annotate_shim_wrong PROPERTIES
+      RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+    add_test(NAME annotate_valgrind_shim
+      COMMAND bash ${ka_an_dir}/shim.sh $<TARGET_FILE:kalloc-malloc>
+        $<TARGET_FILE:annotate_shim_wrong> ${PROJECT_SOURCE_DIR}/README.md)
+    set_tests_properties(annotate_valgrind_shim PROPERTIES LABELS annotate TIMEOUT 600)
+  endif()
 endif()
