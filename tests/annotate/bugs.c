@@ -9,7 +9,8 @@
  *   annotate_bugs BACKEND all clean        every case without its error, on one heap
  *
  * BACKEND is a registry name (a heap over a 4 MiB mapping) or global:NAME (the global
- * allocator growing NAME sub-heaps in 1 MiB chunks from mmap, through ka_global_alloc_iface).
+ * allocator growing NAME sub-heaps in 1 MiB chunks from mmap, through ka_global_alloc_iface;
+ * the first chunk is filled first, so the case's blocks come from a chunk made during a call).
  *
  * Every error sits in its own function (bug_<case>), so the expected report names it as the
  * first frame of the access. Accesses go through a volatile pointer: the compiler must not
@@ -204,6 +205,17 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		a = ka_global_alloc_iface(&g);
+		for (int i = 0; i < 64; i++) {
+			struct ka_global_stats gs;
+
+			ka_global_stats(&g, &gs);
+			if (gs.chunks >= 2)
+				break;
+			if (!ka_malloc(a, 32768)) {
+				fprintf(stderr, "global did not grow\n");
+				return 1;
+			}
+		}
 		goto run;
 	}
 	b = ka_backend_find(argv[1]);
