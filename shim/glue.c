@@ -11,7 +11,7 @@
  * is the usable size of a block the caller owns (shim_heap_usable, see there).
  *
  * Chunks: the global allocator maps sub-heap chunks of 2^KALLOC_CHUNK_SHIFT bytes (default
- * 2^22 = 4 MiB; the pages are mapped MAP_NORESERVE, so untouched parts cost no memory) and
+ * 2^24 = 16 MiB; the pages are mapped MAP_NORESERVE, so untouched parts cost no memory) and
  * sends requests above a quarter chunk straight to pages. Bigger chunks than the library's
  * default 256 KiB keep the number of sub-heaps small for heaps of hundreds of megabytes, where
  * a miss in the current sub-heap tries the others.
@@ -66,8 +66,10 @@ const char *shim_glue_backends(void)
  * chunk aligned (sub-heap chunks and large blocks alike), so each slot is touched by at most
  * one mapping. Written under the page source's lock, read without any lock by free() to
  * validate a pointer before anything around it is read. The table covers the 47-bit user
- * address space and is mapped MAP_NORESERVE: untouched parts cost nothing (8 MiB of
- * address space for 4 MiB chunks, one page per 8 GiB of heap touched). */
+ * address space and is mapped MAP_NORESERVE: untouched parts cost nothing (2 MiB of
+ * address space for 16 MiB chunks, one page per 32 GiB of heap touched).
+ * free()'s common path reads the pointer's own page (a span header) before it asks the
+ * registry; free_slow() asks it first. */
 /* Before the heap exists, every pointer maps to slot 0 of a one-word table that says "not
  * ours": free() of a pointer before the first malloc is refused without a special case. */
 static uint64_t reg_empty[1];

@@ -8,8 +8,8 @@
  *  - KALLOC_STATS=1: print statistics to stderr at exit, with write(2) from a fixed buffer
  *    (to a copy of stderr made at start-up, fd >= 100, since some programs close stderr
  *    before they exit); programs that end with _exit() print nothing;
- *  - KALLOC_CHUNK_SHIFT=<16..30>: log2 of the global allocator's chunk size (default 22);
- *  - KALLOC_KEEP_CHUNKS=<1..4096>: empty chunks kept mapped for reuse (default 16);
+ *  - KALLOC_CHUNK_SHIFT=<16..30>: log2 of the global allocator's chunk size (default 24);
+ *  - KALLOC_KEEP_CHUNKS=<1..4096>: empty chunks kept mapped for reuse (default 128 MiB worth);
  *  - KALLOC_SPANS=0: no size-class spans (span.c): every block, small ones too, is a block of
  *    the byte backend, so that a test exercises the backend on every allocation;
  *  - KALLOC_CACHE=0: no thread caches either: every free reaches the backend at once.
@@ -121,32 +121,32 @@ const char *shim_env_get(const char *name)
 	return NULL;
 }
 
-/* KALLOC_CHUNK_SHIFT: log2 of the global allocator's chunk size, 16..30 (default 22). */
+/* KALLOC_CHUNK_SHIFT: log2 of the global allocator's chunk size, 16..30 (default 24). */
 static unsigned chunk_shift(void)
 {
 	const char *s = shim_env_get("KALLOC_CHUNK_SHIFT");
 	unsigned v = 0;
 
 	if (!s || !*s)
-		return 22;
+		return 24;
 	for (; *s >= '0' && *s <= '9' && v < 100; s++)
 		v = v * 10 + (unsigned)(*s - '0');
-	return v >= 16 && v <= 30 ? v : 22;
+	return v >= 16 && v <= 30 ? v : 24;
 }
 
-/* KALLOC_KEEP_CHUNKS: empty chunks kept mapped, 1..4096 (default 16: 64 MiB of address
- * space with the default chunks, kept so that a program that frees and rebuilds a large
- * structure does not fault its memory in again). */
-static size_t keep_chunks(void)
+/* KALLOC_KEEP_CHUNKS: empty chunks kept mapped, 1..4096 (default: 128 MiB worth, 8 of the
+ * default 16 MiB chunks, kept so that a program that frees and rebuilds a large structure
+ * does not fault its memory in again). */
+static size_t keep_chunks(unsigned shift)
 {
 	const char *s = shim_env_get("KALLOC_KEEP_CHUNKS");
-	size_t v = 0;
+	size_t v = 0, dflt = shift >= 27 ? 1 : (size_t)1 << (27 - shift);
 
 	if (!s || !*s)
-		return 16;
+		return dflt;
 	for (; *s >= '0' && *s <= '9' && v < 100000; s++)
 		v = v * 10 + (size_t)(*s - '0');
-	return v >= 1 && v <= 4096 ? v : 16;
+	return v >= 1 && v <= 4096 ? v : dflt;
 }
 
 static void atfork_prepare(void)
@@ -227,7 +227,7 @@ void shim_heap_init(void)
 			if (fd >= 0)
 				stats_fd = fd;
 		}
-		rc = shim_glue_create(name, chunk_shift(), keep_chunks());
+		rc = shim_glue_create(name, chunk_shift(), keep_chunks(chunk_shift()));
 		if (rc == -1)
 			fail_init("unknown KALLOC_BACKEND", name);
 		if (rc != 0)

@@ -26,6 +26,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -122,6 +123,30 @@ static size_t usable_of(const void *p, const char *op)
 	return locate(p, op).usable;
 }
 
+/* Purging. A freed backend block keeps its pages resident: the backend reuses the memory, and
+ * a program that touches only part of each new block then drives the heap's resident size up
+ * to everything the heap ever touched. So, once per SHIM_PURGE_EVERY bytes of blocks of at
+ * least SHIM_PURGE_MIN bytes freed, the whole pages inside the block being freed are given
+ * back (MADV_DONTNEED, before the backend sees the block: whatever it writes while freeing,
+ * near the block's ends, stays). One system call per 8 MiB of large frees keeps the cost
+ * small; the pages fault in again, zeroed, when the memory is reused. */
+#define SHIM_PURGE_MIN	 ((size_t)64 << 10)
+#define SHIM_PURGE_EVERY ((size_t)8 << 20)
+
+static void purge(void *p, size_t usable)
+{
+	static size_t freed;
+	uintptr_t lo, hi;
+
+	if (__atomic_add_fetch(&freed, usable, __ATOMIC_RELAXED) < SHIM_PURGE_EVERY)
+		return;
+	__atomic_store_n(&freed, 0, __ATOMIC_RELAXED);
+	lo = ((uintptr_t)p + 2 * SHIM_SPAN_BYTES - 1) & ~(SHIM_SPAN_BYTES - 1);
+	hi = ((uintptr_t)p + usable - SHIM_SPAN_BYTES) & ~(SHIM_SPAN_BYTES - 1);
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 static __attribute__((noinline)) void free_slow(void *p)
 {
 	struct where w = locate(p, "free(): invalid pointer");
@@ -137,6 +162,8 @@ static __attribute__((noinline)) void free_slow(void *p)
 	{
 		int saved = errno; /* munmap inside may set it; free keeps the caller's */
 
+		if (w.usable >= SHIM_PURGE_MIN)
+			purge(p, w.usable);
 		shim_heap_lock();
 		shim_heap_free_locked(p);
 		shim_heap_unlock();

@@ -192,7 +192,9 @@ struct ka_global_config {
 /** @brief Figures of a global allocator (ka_global_stats()). */
 struct ka_global_stats {
 	const char *backend; /**< the byte allocator's name, e.g. "tlsf" */
-	size_t used_bytes;   /**< usable bytes of live byte allocations (large ones too) */
+	size_t used_bytes;   /**< usable bytes of live byte allocations (large ones too); when
+				  the core is marked KA_ALLOC_NOSTATS, found by walking the
+				  sub-heaps (O(blocks)) */
 	size_t avail_bytes;  /**< free bytes inside the sub-heaps (without growing) */
 	size_t used_pages;   /**< pages taken from the source: chunks, large blocks, page allocs */
 	size_t avail_pages;  /**< pages the source can still give; SIZE_MAX = unbounded */

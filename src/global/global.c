@@ -22,6 +22,15 @@ static struct ka_global *from_core(struct ka_alloc *a)
 	return (struct ka_global *)(void *)((char *)a - offsetof(struct ka_global, core));
 }
 
+/* Whether used_bytes counts sub-heap blocks. A core marked KA_ALLOC_NOSTATS (a caller that
+ * keeps its own figures, like the LD_PRELOAD shim) is spared the two backend usable_size
+ * calls per block that the count costs; ka_global_stats() then walks the sub-heaps. Large
+ * blocks are always counted (their size is in their header). */
+static bool counts_heap_bytes(const struct ka_global *g)
+{
+	return !(g->core.flags & KA_ALLOC_NOSTATS);
+}
+
 static size_t chunk_pages(const struct ka_global *g)
 {
 	return g->chunk_size >> KA_CFG_PAGE_SHIFT;
@@ -153,7 +162,8 @@ static void *heap_try(struct ka_global *g, struct ka_gchunk *c, size_t size, siz
 	if (g->empty == c)
 		g->empty = NULL;
 	g->cur = c;
-	g->used_bytes += c->heap->ops->usable_size(c->heap, p);
+	if (counts_heap_bytes(g))
+		g->used_bytes += c->heap->ops->usable_size(c->heap, p);
 	return p;
 }
 
@@ -276,7 +286,7 @@ static void core_free(struct ka_alloc *a, void *ptr)
 	}
 	if (c->live == 0)
 		ka_misuse(a, "free in a chunk with no live block", ptr);
-	n = c->heap->ops->usable_size(c->heap, ptr);
+	n = counts_heap_bytes(g) ? c->heap->ops->usable_size(c->heap, ptr) : 0;
 	c->heap->ops->free(c->heap, ptr);
 	c->miss = SIZE_MAX;
 	c->live--;
@@ -311,8 +321,9 @@ static void *core_realloc(struct ka_alloc *a, void *ptr, size_t size)
 			n = c->heap->ops->realloc(c->heap, ptr, size);
 			if (n) {
 				c->miss = SIZE_MAX; /* it may have shrunk or moved */
-				g->used_bytes =
-				    g->used_bytes - old + c->heap->ops->usable_size(c->heap, n);
+				if (counts_heap_bytes(g))
+					g->used_bytes = g->used_bytes - old +
+							c->heap->ops->usable_size(c->heap, n);
 				return n;
 			}
 		}
@@ -508,7 +519,7 @@ static unsigned core_check(struct ka_alloc *a)
 
 	bad = check_heaps(g, &bytes, &walked_all);
 	bad += check_large(g, &bytes);
-	if (walked_all && bad == 0 && bytes != g->used_bytes) {
+	if (walked_all && bad == 0 && counts_heap_bytes(g) && bytes != g->used_bytes) {
 		ka_check_report(&g->core, "used bytes differ from the live blocks", g);
 		bad++;
 	}
@@ -747,6 +758,15 @@ void ka_global_stats(struct ka_global *g, struct ka_global_stats *out)
 
 	out->backend = g->backend->name;
 	out->used_bytes = g->used_bytes;
+	if (!counts_heap_bytes(g)) {
+		for (c = g->heaps; c; c = c->next) {
+			struct count_acc acc = {0, 0};
+
+			if (c->heap->ops->walk)
+				c->heap->ops->walk(c->heap, count_used, &acc);
+			out->used_bytes += acc.bytes;
+		}
+	}
 	out->avail_bytes = 0;
 	for (c = g->heaps; c; c = c->next) {
 		struct ka_info i;
