@@ -167,13 +167,20 @@ static int32_t run_new(struct ka_hardened *h, unsigned cls)
 	int32_t ri = h->unused_runs;
 	struct hd_run *r;
 
-	if (ri < 0)
+	if (ri < 0 && h->runs_hw == h->nruns)
 		return -1;
 	pg = find_pages(h, np, HD_PAGE);
 	if (pg == SIZE_MAX)
 		return -1;
-	r = &h->runs[ri];
-	h->unused_runs = r->next;
+	/* Released descriptors first; then the next never-used one (the table is not touched
+	 * at init, so a large heap costs no memory for descriptors it never uses). */
+	if (ri >= 0) {
+		r = &h->runs[ri];
+		h->unused_runs = r->next;
+	} else {
+		ri = (int32_t)h->runs_hw++;
+		r = &h->runs[ri];
+	}
 	h->runs_in_use++;
 	pages_mark(h, pg, np, false);
 	for (size_t i = 0; i < np; i++)
@@ -248,7 +255,7 @@ static struct hd_ref resolve(struct ka_hardened *h, const void *ptr)
 		struct hd_run *r;
 		size_t roff, cs, s;
 
-		if (HD_UNLIKELY(HD_PG_LOW(w) >= h->nruns))
+		if (HD_UNLIKELY(HD_PG_LOW(w) >= h->runs_hw))
 			break;
 		r = &h->runs[HD_PG_LOW(w)];
 		if (HD_UNLIKELY(r->cls >= HD_NCLS || pg - r->first >= r->npages))
@@ -332,7 +339,7 @@ static void quarantine_evict(struct ka_hardened *h)
 	if (HD_UNLIKELY(off >= h->arena_len))
 		ka_misuse(&h->base, "corrupted quarantine entry", p);
 	w = h->pm[pg].w;
-	if (HD_PG_KIND(w) == HD_PG_RUN && HD_PG_LOW(w) < h->nruns &&
+	if (HD_PG_KIND(w) == HD_PG_RUN && HD_PG_LOW(w) < h->runs_hw &&
 	    h->runs[HD_PG_LOW(w)].cls < HD_NCLS) {
 		struct hd_run *r = &h->runs[HD_PG_LOW(w)];
 		size_t cs = hd_class_size(r->cls);
@@ -379,7 +386,7 @@ static bool reclaim(struct ka_hardened *h)
 		h->quarantine_drains++;
 	while (h->qlen > 0)
 		quarantine_evict(h);
-	for (uint32_t i = 0; i < h->nruns; i++) {
+	for (uint32_t i = 0; i < h->runs_hw; i++) {
 		struct hd_run *r = &h->runs[i];
 		if (r->cls < HD_NCLS && r->nfree == r->nslots) {
 			run_release(h, (int32_t)i);
@@ -628,7 +635,7 @@ static int hd_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 			const struct hd_run *r;
 			size_t cs;
 
-			if (HD_PG_LOW(w) >= h->nruns)
+			if (HD_PG_LOW(w) >= h->runs_hw)
 				return KA_EFAULT;
 			r = &h->runs[HD_PG_LOW(w)];
 			if (r->cls >= HD_NCLS || r->first != pg || r->npages == 0 ||
@@ -779,12 +786,7 @@ struct ka_alloc *ka_hardened_init(void *base, size_t len)
 	memset(h->pm, 0, n * sizeof(struct hd_page));
 	memset(h->freemap, 0, h->freemap_words * sizeof(size_t));
 	pages_mark(h, 0, n, true);
-	for (uint32_t i = 0; i < h->nruns; i++) {
-		h->runs[i].cls = HD_NCLS;
-		h->runs[i].next = i + 1 < h->nruns ? (int32_t)(i + 1) : -1;
-		h->runs[i].prev = -1;
-	}
-	h->unused_runs = 0;
+	h->unused_runs = -1;
 	for (unsigned k = 0; k < HD_NCLS; k++)
 		h->partial[k] = -1;
 	h->qbytes_max = h->arena_len / 8;

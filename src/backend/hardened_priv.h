@@ -15,6 +15,10 @@
  *   HD_PG_BODY   page `low` of a large block (low >= 1, counted from the head);
  *   HD_PG_TRAIL  the trailer page after a large block of `low` pages (guard or canary page).
  *
+ * Run descriptors are used in table order (runs_hw counts those ever used; the rest of the
+ * table is never read or written, so it costs no memory until needed); released ones go on
+ * the unused list (cls == HD_NCLS) and are reused first.
+ *
  * A run is hd_run_pages(cls) pages cut into hd_run_slots(cls) slots of hd_class_size(cls)
  * bytes. Per slot two bits: `used` (not available: live or quarantined) and `live`. Bits at
  * and above nslots are permanently used (so a search never finds them) and never live.
@@ -89,7 +93,7 @@ struct hd_page {
 	uint32_t aux;
 };
 
-/** A run of slots of one class. Unused descriptors have cls == HD_NCLS and sit on a list. */
+/** A run of slots of one class. Released descriptors have cls == HD_NCLS and sit on a list. */
 struct hd_run {
 	uint32_t first;	 /* first arena page */
 	uint32_t npages; /* pages of the run */
@@ -116,6 +120,7 @@ struct ka_hardened {
 	size_t freemap_words;
 	struct hd_run *runs;
 	uint32_t nruns;	      /* descriptors in the table */
+	uint32_t runs_hw;     /* descriptors ever used; those above were never touched */
 	int32_t unused_runs;  /* head of the unused-descriptor list */
 	uint32_t runs_in_use; /* descriptors in use */
 	int32_t partial[HD_NCLS];

@@ -168,7 +168,7 @@ static void check_pages(struct tally *t)
 		case HD_PG_RUN: {
 			const struct hd_run *r;
 
-			if (HD_PG_LOW(w) >= h->nruns) {
+			if (HD_PG_LOW(w) >= h->runs_hw) {
 				bad(t, "page names a run that does not exist", addr);
 				break;
 			}
@@ -220,17 +220,22 @@ static void check_lists(struct tally *t)
 	struct ka_hardened *h = t->h;
 	uint32_t in_use = 0, unused = 0;
 
-	for (uint32_t i = 0; i < h->nruns; i++)
+	if (h->runs_hw > h->nruns) {
+		bad(t, "run table high-water mark out of range", (uintptr_t)h->runs);
+		return;
+	}
+	for (uint32_t i = 0; i < h->runs_hw; i++)
 		in_use += h->runs[i].cls < HD_NCLS;
 	if (in_use != h->runs_in_use || in_use != t->runs)
 		bad(t, "run count is wrong", (uintptr_t)h->runs);
 	for (int32_t i = h->unused_runs; i >= 0; i = h->runs[i].next) {
-		if ((uint32_t)i >= h->nruns || h->runs[i].cls != HD_NCLS || ++unused > h->nruns) {
+		if ((uint32_t)i >= h->runs_hw || h->runs[i].cls != HD_NCLS ||
+		    ++unused > h->runs_hw) {
 			bad(t, "unused-run list is broken", (uintptr_t)h->runs);
 			break;
 		}
 	}
-	if (unused + in_use != h->nruns)
+	if (unused + in_use != h->runs_hw)
 		bad(t, "unused-run list misses descriptors", (uintptr_t)h->runs);
 	for (unsigned c = 0; c < HD_NCLS; c++) {
 		uint32_t n = 0;
@@ -239,7 +244,7 @@ static void check_lists(struct tally *t)
 		for (int32_t i = h->partial[c]; i >= 0; i = h->runs[i].next) {
 			const struct hd_run *r;
 
-			if ((uint32_t)i >= h->nruns || ++n > h->nruns) {
+			if ((uint32_t)i >= h->runs_hw || ++n > h->runs_hw) {
 				bad(t, "partial list is broken", (uintptr_t)&h->partial[c]);
 				break;
 			}
@@ -275,7 +280,7 @@ static void check_quarantine(struct tally *t)
 
 		if (off < h->arena_len) {
 			uint32_t w = h->pm[pg].w;
-			if (HD_PG_KIND(w) == HD_PG_RUN && HD_PG_LOW(w) < h->nruns) {
+			if (HD_PG_KIND(w) == HD_PG_RUN && HD_PG_LOW(w) < h->runs_hw) {
 				const struct hd_run *r = &h->runs[HD_PG_LOW(w)];
 				if (r->cls < HD_NCLS && pg >= r->first) {
 					size_t cs = hd_class_size(r->cls);

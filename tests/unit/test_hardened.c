@@ -454,6 +454,10 @@ static void test_checker_counts(void **state)
 		s.h->pm[pg + 1].w = HD_PG(HD_PG_TRAIL, 5);
 	}
 	assert_int_equal(ka_check(s.a), 3);
+	/* A high-water mark beyond the run table: the table checks stop there. */
+	s = scene();
+	s.h->runs_hw = s.h->nruns + 1;
+	assert_int_equal(ka_check(s.a), 1);
 	/* A control-structure field out of range stops the check at once. */
 	s = scene();
 	s.h->npages = 3;
