@@ -227,6 +227,115 @@ static void test_guard_limit(void **state)
 	assert_int_equal(ka_hardened_set_guard_limit(ka_tlsf_init(heap, HEAP_LEN), 1), KA_EINVAL);
 }
 
+static size_t map_count(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	size_t n = 0;
+	int c;
+
+	assert_non_null(f);
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* 10,000 page blocks with the default bound: exactly KA_HARDENED_GUARD_LIMIT guards, the
+ * rest canary pages, and the process's mapping count grows by at most two per guard and
+ * comes back once they are freed. */
+static void test_guard_bound_maps(void **state)
+{
+	const size_t n = 10000, len = n * 2 * HD_PAGE + ((size_t)8 << 20);
+	void **p = calloc(n, sizeof(*p));
+	unsigned char *mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	(void)state;
+
+	assert_non_null(p);
+	assert_true(mem != MAP_FAILED);
+	struct ka_alloc *a = ka_hardened_init(mem, len);
+	assert_non_null(a);
+	size_t base = map_count();
+	for (size_t i = 0; i < n; i++)
+		assert_non_null(p[i] = ka_palloc(a, 1));
+	struct ka_hardened_stats s = st(a);
+	assert_int_equal(s.guards_live, KA_HARDENED_GUARD_LIMIT);
+	assert_int_equal(s.guard_fallbacks, n - KA_HARDENED_GUARD_LIMIT);
+	size_t grown = map_count() - base;
+	assert_true(grown <= 2 * (size_t)KA_HARDENED_GUARD_LIMIT + 8);
+	assert_int_equal(ka_check(a), 0);
+	for (size_t i = 0; i < n; i++)
+		ka_pfree(a, p[i], 1);
+	assert_int_equal(st(a).guards_live, 0);
+	assert_true(map_count() <= base + 8);
+	printf("guard bound: %zu blocks, %zu guards, %llu canary pages, mappings +%zu\n", n,
+	       (size_t)s.guards_live, (unsigned long long)s.guard_fallbacks, grown);
+	munmap(mem, len);
+	free(p);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/* No bound at all: the kernel's own limit (vm.max_map_count) is reached, mprotect fails with
+ * ENOMEM, and the backend falls back to canary pages instead of failing or crashing. Run in
+ * a child, which is left with no mappings to spare; skipped under ASan, whose runtime maps
+ * memory as it goes. */
+static void test_kernel_refuses_guards(void **state)
+{
+	(void)state;
+#ifdef UNDER_ASAN
+	skip();
+#else
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+	unsigned long maxmap = 0;
+	pid_t pid;
+	int ws = 0;
+
+	if (!f || fscanf(f, "%lu", &maxmap) != 1 || maxmap > 1000000)
+		skip();
+	fclose(f);
+	size_t n = maxmap / 2 + 1000, len = n * 2 * HD_PAGE + ((size_t)8 << 20);
+	void **p = calloc(n, sizeof(*p));
+	unsigned char *mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	assert_non_null(p);
+	assert_true(mem != MAP_FAILED);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct ka_alloc *a = ka_hardened_init(mem, len);
+		struct ka_hardened_stats s;
+		if (!a)
+			_exit(2);
+		ka_hardened_set_guard_limit(a, SIZE_MAX);
+		for (size_t i = 0; i < n; i++)
+			if (!(p[i] = ka_palloc(a, 1)))
+				_exit(3);
+		ka_hardened_stats(a, &s);
+		if (s.guard_fallbacks == 0 || s.guards_made + s.guard_fallbacks != n)
+			_exit(4);
+		if (ka_check(a) != 0)
+			_exit(5);
+		for (size_t i = 0; i < n; i++)
+			ka_pfree(a, p[i], 1);
+		ka_hardened_stats(a, &s);
+		_exit(s.guards_live == 0 && ka_check(a) == 0 ? 0 : 6);
+	}
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	munmap(mem, len);
+	free(p);
+#endif
+}
+
 /* Once every block is freed, no page of the region is protected: another allocator (or
  * anything else) may use the memory, as with every backend. */
 static void test_region_reusable(void **state)
@@ -479,6 +588,7 @@ int main(void)
 	    cmocka_unit_test(test_drain_before_oom), cmocka_unit_test(test_guard_faults),
 	    cmocka_unit_test(test_guard_limit),	     cmocka_unit_test(test_region_reusable),
 	    cmocka_unit_test(test_misuse),	     cmocka_unit_test(test_checker_counts),
+	    cmocka_unit_test(test_guard_bound_maps), cmocka_unit_test(test_kernel_refuses_guards),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
