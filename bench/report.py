@@ -39,9 +39,11 @@ def main():
     nrounds = max(len(v) for v in runs.values())
     lines.append(f"Medians of {nrounds} round(s); ratios are to {ref} (lower is better).")
     lines.append("")
-    lines.append("| workload | allocator | wall s | x " + ref + " | cpu s | peak RSS MiB | x " + ref + " |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|")
-    ratios = {c: ([], []) for c in contenders}
+    lines.append("| workload | allocator | wall s | x " + ref + " | cpu s | cpu x " + ref +
+                 " | peak RSS MiB | x " + ref + " |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    ratios = {c: ([], [], []) for c in contenders}
+    per = {}
     for w in workloads:
         r = med.get((w, ref))
         for c in contenders:
@@ -50,22 +52,50 @@ def main():
                 continue
             tr = m[0] / r[0] if r and r[0] > 0 else float("nan")
             mr = m[2] / r[2] if r and r[2] > 0 else float("nan")
+            cr = m[1] / r[1] if r and r[1] > 0 else float("nan")
             if not math.isnan(tr):
                 ratios[c][0].append(tr)
             if not math.isnan(mr):
                 ratios[c][1].append(mr)
-            lines.append(f"| {w} | {c} | {m[0]:.2f} | {tr:.2f} | {m[1]:.2f} | {m[2] / 1024:.1f} | {mr:.2f} |")
+            if not math.isnan(cr):
+                ratios[c][2].append(cr)
+            per[(w, c)] = (tr, mr, cr)
+            lines.append(f"| {w} | {c} | {m[0]:.2f} | {tr:.2f} | {m[1]:.2f} | {cr:.2f} | "
+                         f"{m[2] / 1024:.1f} | {mr:.2f} |")
     lines.append("")
-    lines.append("| allocator | geomean time x " + ref + " | geomean RSS x " + ref + " | worst time x | worst RSS x |")
-    lines.append("|---|---:|---:|---:|---:|")
+    lines.append("| allocator | geomean time x " + ref + " | geomean cpu x " + ref +
+                 " | geomean RSS x " + ref + " | worst time x | worst RSS x |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
 
     def gm(v):
         return math.exp(sum(math.log(x) for x in v) / len(v)) if v else float("nan")
 
     for c in contenders:
-        t, m = ratios[c]
-        lines.append(f"| {c} | {gm(t):.2f} | {gm(m):.2f} | {max(t) if t else float('nan'):.2f} | "
-                     f"{max(m) if m else float('nan'):.2f} |")
+        t, m, cp = ratios[c]
+        lines.append(f"| {c} | {gm(t):.2f} | {gm(cp):.2f} | {gm(m):.2f} | "
+                     f"{max(t) if t else float('nan'):.2f} | {max(m) if m else float('nan'):.2f} |")
+
+    # Issue 5's targets, for the kalloc configuration with the lowest geometric mean of time.
+    kal = [c for c in contenders if c.startswith("kalloc") and ratios[c][0]]
+    if kal and ref == "mimalloc":
+        best = min(kal, key=lambda c: gm(ratios[c][0]))
+        lines.append("")
+        lines.append(f"Targets (issue 5) for the fastest kalloc configuration, {best}: "
+                     "time <= 1.1x and peak RSS <= 1.2x mimalloc's on every workload, "
+                     "geomean time below glibc's.")
+        lines.append("")
+        lines.append("| workload | time x | <= 1.1 | cpu x | peak RSS x | <= 1.2 |")
+        lines.append("|---|---:|:-:|---:|---:|:-:|")
+        for w in workloads:
+            if (w, best) in per:
+                tr, mr, cr = per[(w, best)]
+                lines.append(f"| {w} | {tr:.2f} | {'yes' if tr <= 1.1 else 'no'} | {cr:.2f} | "
+                             f"{mr:.2f} | {'yes' if mr <= 1.2 else 'no'} |")
+        if "glibc" in ratios and ratios["glibc"][0]:
+            g, k = gm(ratios["glibc"][0]), gm(ratios[best][0])
+            lines.append("")
+            lines.append(f"Geomean time: {best} {k:.2f}x, glibc {g:.2f}x: "
+                         f"{'faster' if k < g else 'not faster'} than glibc.")
     text = "\n".join(lines) + "\n"
     with open(os.path.join(out, "table.txt"), "w") as f:
         f.write(text)

@@ -43,7 +43,9 @@
 extern char **environ;
 
 volatile int shim_heap_ready;
-uintptr_t shim_key;
+/* Until the heap is set up no span exists; a fixed odd key until then (never 0: a page whose
+ * first word is its own address must not pass for a span header). */
+uintptr_t shim_key = (uintptr_t)0x6b616c6c6f632d31ull;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stats_on;
 static int stats_fd = STDERR_FILENO;

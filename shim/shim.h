@@ -161,7 +161,8 @@ struct shim_span {
 extern unsigned shim_span_ncls;		/* SHIM_SPAN_NCLS, or 0 with KALLOC_SPANS=0 */
 extern const uint32_t shim_span_size[]; /* per class: the class size */
 
-extern const uint64_t shim_span_starts[SHIM_SPAN_NCLS + 1][4];
+#define SHIM_SPAN_ROWS 32 /* a power of two > SHIM_SPAN_NCLS */
+extern const uint64_t shim_span_starts[SHIM_SPAN_ROWS][4];
 
 /* True when the byte at offset off (< SHIM_SPAN_BYTES, multiple of 16) of a span of class c
  * starts a block (c == SHIM_SPAN_NCLS: a span in the pool, nothing starts there). */
@@ -169,7 +170,7 @@ static inline bool shim_span_starts_at(unsigned c, uintptr_t off)
 {
 	unsigned g = (unsigned)(off >> 4);
 
-	return (shim_span_starts[c][g >> 6] >> (g & 63)) & 1;
+	return (shim_span_starts[c & (SHIM_SPAN_ROWS - 1)][g >> 6] >> (g & 63)) & 1;
 }
 
 /* The span a block of the heap lies in, or NULL. p is 16-byte aligned and shim_slot(p) is

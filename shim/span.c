@@ -39,10 +39,11 @@ unsigned shim_span_ncls = SHIM_SPAN_NCLS;
 const uint32_t shim_span_size[SHIM_SPAN_NCLS] = {16,  32,  48,	64,  80,  96,  112, 128, 160, 192,
 						 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024};
 
-/* Per class (and one all-zero row for spans in the pool), bit g set iff a block starts at
+/* Per class (and all-zero rows for spans in the pool and for any other cls value a damaged
+ * header may hold: the index is masked to the table), bit g set iff a block starts at
  * byte 16 * g of a span: free() tells a block's start from any other address with one bit
  * test. Generated from the layout (first block at SHIM_SPAN_HDR, cap = 4032 / size). */
-const uint64_t shim_span_starts[SHIM_SPAN_NCLS + 1][4] = {
+const uint64_t shim_span_starts[SHIM_SPAN_ROWS][4] = {
     {0xfffffffffffffff0ull, 0xffffffffffffffffull, 0xffffffffffffffffull, 0xffffffffffffffffull},
     {0x5555555555555550ull, 0x5555555555555555ull, 0x5555555555555555ull, 0x5555555555555555ull},
     {0x2492492492492490ull, 0x9249249249249249ull, 0x4924924924924924ull, 0x2492492492492492ull},
