@@ -16,22 +16,15 @@
 #define HD_UNLIKELY(x) (x)
 #endif
 
-#define P4   HD_POISON, HD_POISON, HD_POISON, HD_POISON
-#define P16  P4, P4, P4, P4
-#define P64  P16, P16, P16, P16
-#define P256 P64, P64, P64, P64
-static const unsigned char poison_ref[256] = {P256};
-
 static const struct ka_alloc_ops hardened_ops;
 
+/* All bytes equal the first, and the first is the poison: one memcmp of the range against
+ * itself shifted by a byte, no reference buffer. */
 bool ka_hd_poisoned(const void *p, size_t n)
 {
 	const unsigned char *b = p;
 
-	for (; n >= sizeof(poison_ref); n -= sizeof(poison_ref), b += sizeof(poison_ref))
-		if (memcmp(b, poison_ref, sizeof(poison_ref)) != 0)
-			return false;
-	return n == 0 || memcmp(b, poison_ref, n) == 0;
+	return n == 0 || (b[0] == HD_POISON && memcmp(b, b + 1, n - 1) == 0);
 }
 
 /* A canary page repeats one keyed value (of the page's address): one multiply per page, and
