@@ -47,6 +47,18 @@ static struct ka_hardened_stats st(struct ka_alloc *a)
 	return s;
 }
 
+/* The platform's entropy hook: hosted, getrandom() answers, and two draws differ. */
+static void test_entropy(void **state)
+{
+	unsigned char x[32], y[32];
+	(void)state;
+
+	assert_int_equal(ka_plat_entropy(x, sizeof(x)), 0);
+	assert_int_equal(ka_plat_entropy(y, sizeof(y)), 0);
+	assert_memory_not_equal(x, y, sizeof(x));
+	assert_int_equal(ka_plat_entropy(x, 0), 0);
+}
+
 /* Every need maps to the smallest class that holds it; runs hold 8..HD_MAX_SLOTS slots. */
 static void test_classes(void **state)
 {
@@ -592,12 +604,19 @@ static int setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_classes),	     cmocka_unit_test(test_canary),
-	    cmocka_unit_test(test_random_placement), cmocka_unit_test(test_quarantine),
-	    cmocka_unit_test(test_drain_before_oom), cmocka_unit_test(test_guard_faults),
-	    cmocka_unit_test(test_guard_limit),	     cmocka_unit_test(test_region_reusable),
-	    cmocka_unit_test(test_misuse),	     cmocka_unit_test(test_checker_counts),
-	    cmocka_unit_test(test_guard_bound_maps), cmocka_unit_test(test_kernel_refuses_guards),
+	    cmocka_unit_test(test_entropy),
+	    cmocka_unit_test(test_classes),
+	    cmocka_unit_test(test_canary),
+	    cmocka_unit_test(test_random_placement),
+	    cmocka_unit_test(test_quarantine),
+	    cmocka_unit_test(test_drain_before_oom),
+	    cmocka_unit_test(test_guard_faults),
+	    cmocka_unit_test(test_guard_limit),
+	    cmocka_unit_test(test_region_reusable),
+	    cmocka_unit_test(test_misuse),
+	    cmocka_unit_test(test_checker_counts),
+	    cmocka_unit_test(test_guard_bound_maps),
+	    cmocka_unit_test(test_kernel_refuses_guards),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
