@@ -7,9 +7,9 @@
  * cost against tlsf). What it does, all of it always on:
  *  - Out-of-band metadata: no header next to any block. Size classes live in runs of slots;
  *    the per-page table, the per-run slot bitmaps and the quarantine sit in a separate area at
- *    the start of the region, followed by a guard page (made inaccessible where the platform
- *    can protect pages, otherwise a canary page the checker verifies), so that no linear
- *    overflow from a block can reach them.
+ *    the start of the region, below the arena, so that no overflow running upwards from a
+ *    block can reach them; a canary page between the two (verified by the checker) shows an
+ *    underflow of the first arena page. Pointers are resolved through the page table only.
  *  - Canaries: the last 8 bytes of every slot hold a per-heap-secret value mixed with the
  *    slot's address (first byte never 0, so an off-by-one NUL is caught); usable size is the
  *    slot minus those 8 bytes, so any write past the usable size hits the canary, which free()
@@ -20,13 +20,13 @@
  *    KA_HARDENED_QUARANTINE blocks and 1/8 of the heap's bytes) before it can be reused; the
  *    poison is verified when it leaves the queue and again when the slot is handed out, so a
  *    write after free is reported. Large blocks are poisoned in their first
- *    KA_HARDENED_LARGE_POISON bytes only (the cost of whole blocks is in the docs). A request that
- * would fail drains the queue first: the quarantine delays reuse, it never makes an allocation
- * fail.
+ *    KA_HARDENED_LARGE_POISON bytes only (the cost of whole blocks is in the docs). A
+ *    request that would fail drains the queue first: the quarantine delays reuse, it never
+ *    makes an allocation fail.
  *  - Large blocks (above KA_HARDENED_MAX_SMALL bytes, alignments above a page, and all
  *    ka_palloc() blocks) take whole pages followed by a trailer page. Where the platform can
- *    protect pages (hosted: mprotect) the trailer is a guard page, and a quarantined guarded
- *    block is made inaccessible as a whole. Each guard splits a kernel mapping in up to three,
+ *    protect pages (hosted: mprotect) the trailer of a live block is a guard page (made
+ *    accessible again when the block is freed). Each guard splits a kernel mapping in three,
  *    so at most `guard_limit` guards are live per heap (default KA_HARDENED_GUARD_LIMIT, at
  *    most 2 * 4096 extra mappings against Linux's default of 65,530): past it, or when the
  *    kernel refuses, the trailer is a canary page checked on free instead, counted in
@@ -40,10 +40,11 @@
  * the one given to ka_palloc(), ka_free() of a ka_palloc() block and ka_pfree() of a
  * ka_malloc() block.
  *
- * Guard pages are protected pages inside the caller's region: ka_hardened_init() makes the
- * whole region accessible again first, so a region may be reused for a new hardened heap at
- * any time. Before giving the region to anything else, free every block and call
- * ka_hardened_release() (or unmap the region).
+ * Guard pages are protected pages inside the caller's region, and exist only while their
+ * block is live: once every block is freed the region is fully accessible and may be
+ * abandoned and reused by anything, as with every backend. ka_hardened_init() makes the whole
+ * region accessible first (so a region whose hardened heap was abandoned with live large
+ * blocks can take a new hardened heap); ka_hardened_release() does it for a live heap.
  *
  * Capabilities: FREE, ANYSIZE, PAGES, WALK, OWNS (no add_memory, realloc by the generic
  * move). Thread safety: none (wrap it in a locked adapter). Nothing here calls libc.
