@@ -81,10 +81,10 @@ extern const struct ka_backend ka_backend_hardened;
 
 /**
  * @brief Build a hardened heap in [base, base+len): control data and metadata first, then the
- * metadata guard page, then the page-aligned arena.
+ * canary page, then the page-aligned arena.
  * @return the allocator, or NULL iff base is NULL, base + len overflows or len is below
  * ka_hardened_min_size(). O(len / KA_PAGE_SIZE) (clears the per-page table; one protect call
- * over the region and one for the metadata guard). Not thread safe.
+ * over the region, whose success says whether guard pages are available). Not thread safe.
  */
 struct ka_alloc *ka_hardened_init(void *base, size_t len);
 
@@ -93,10 +93,10 @@ size_t ka_hardened_min_size(void);
 
 /** @brief Security figures of one hardened heap (see ka_hardened_stats()). */
 struct ka_hardened_stats {
-	bool guards_available;	     /**< the platform protected the metadata guard page */
+	bool guards_available;	     /**< the platform can protect pages (guards possible) */
 	bool strong_seed;	     /**< secret and generator came from a real entropy source */
 	size_t guard_limit;	     /**< bound on live guard pages (ka_hardened_set_guard_limit) */
-	size_t guards_live;	     /**< guard pages protected now (metadata guard excluded) */
+	size_t guards_live;	     /**< guard pages protected now */
 	uint64_t guards_made;	     /**< large blocks that got a guard page */
 	uint64_t guard_fallbacks;    /**< large blocks that got a canary page instead */
 	size_t quarantine_len;	     /**< blocks in quarantine now */

@@ -134,7 +134,7 @@ struct ka_hardened {
 	size_t qbytes;
 	size_t qbytes_max;
 	uintptr_t meta_guard; /* the page between metadata and arena */
-	bool guards_ok;	      /* the platform protected the metadata guard */
+	bool guards_ok;	      /* the platform can protect pages (init's protect call worked) */
 	bool strong_seed;
 	bool warned;
 	size_t guard_limit;

@@ -326,6 +326,6 @@ unsigned ka_hardened_check_impl(struct ka_alloc *a)
 	if (t.large != h->large_live)
 		bad(&t, "large block count is wrong", (uintptr_t)h);
 	if (!ka_hd_canary_page_ok(h, h->meta_guard))
-		bad(&t, "metadata guard page overwritten", h->meta_guard);
+		bad(&t, "canary page below the arena overwritten", h->meta_guard);
 	return t.errors;
 }
