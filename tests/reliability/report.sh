@@ -155,7 +155,7 @@ exit status the child ended with):
 
 ```
 EOF
-	grep '^  ' "$logs/shim.txt" 2>/dev/null | grep -v MISMATCH | sed 's/(ptr 0x[0-9a-f]*)//'
+	grep '^  ' "$logs/shim.txt" 2>/dev/null | grep -v MISMATCH | sed 's/ *(ptr 0x[0-9a-f]*) *$//'
 	cat <<'EOF'
 ```
 
