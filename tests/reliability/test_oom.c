@@ -4,9 +4,10 @@
  * its N-th request, for every N along a fixed workload (N = 1 .. the number of requests the
  * workload makes when nothing fails), in two modes: that one request only, and every request
  * from the N-th on (the source has run dry for good). At each injection point the run must:
- *  - return NULL only from an operation during which the source failed (no spurious
- *    failure), keep a failed realloc's old block intact, and never hand out bad memory
- *    (every block's fill pattern is verified when it is freed or resized);
+ *  - return NULL (KA_ENOMEM from posix_memalign and page objects, with the out-parameter
+ *    untouched) only from an operation during which the source failed (no spurious failure), keep a
+ * failed realloc's old block intact, and never hand out bad memory (every block's fill pattern is
+ * verified when it is freed or resized);
  *  - keep the checker at 0 after every operation;
  *  - lose nothing: every later free succeeds, and once the workload has freed everything
  *    the heap holds no block and the source has every page back.
@@ -31,6 +32,7 @@
 #include "kalloc/fbitmap.h"
 #include "kalloc/fbuddy.h"
 #include "kalloc/global.h"
+#include "kalloc/page.h"
 #include "kalloc/slab.h"
 #include "rel.h"
 
@@ -465,6 +467,29 @@ static bool workload(struct env *e, const struct config *c, char *why, size_t ca
 					snprintf(why, cap, "op %u: misaligned", op);
 					return false;
 				}
+			} else if (k < 33) {
+				/* The error-code calls: KA_ENOMEM, and the out-parameter untouched.
+				 */
+				void *m = &r;
+				int rc = ka_posix_memalign(a, &m, 64, n);
+				if ((rc != 0 && rc != KA_ENOMEM) ||
+				    (rc != 0) != (m == (void *)&r)) {
+					snprintf(why, cap, "op %u: posix_memalign gave %d", op, rc);
+					return false;
+				}
+				p = rc == 0 ? m : NULL;
+			} else if (k < 36) {
+				struct ka_page pg;
+				pages = 1 + rel_below(&r, 3);
+				int rc = ka_page_alloc_contiguous(a, pages, KA_PAGE_SIZE, &pg);
+				if ((rc != 0 && rc != KA_ENOMEM) ||
+				    (rc != 0) != (pg.vaddr == NULL)) {
+					snprintf(why, cap, "op %u: page object alloc gave %d", op,
+						 rc);
+					return false;
+				}
+				p = pg.vaddr;
+				n = pages * KA_PAGE_SIZE;
 			} else {
 				p = ka_malloc(a, n);
 			}
