@@ -164,8 +164,9 @@ static inline unsigned ka_ffs(size_t x)
 #endif
 }
 
-/* Sanitizer hooks (ASan poisoning, Valgrind client requests) for arena backends: see
- * src/core/track.h, which backends include privately. */
+/* Memory-checker annotations (ASan poisoning, Valgrind client requests) live in the generic
+ * layer only, not in backends: src/core/annotate.h, docs/annotate.md. They reserve bit
+ * 0x80000000 of struct ka_alloc.flags (KA_ALLOC_AN_SEEN). */
 
 #if KA_CFG_DEBUG >= 1
 #define KA_ASSERT(cond)                                                                            \

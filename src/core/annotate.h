@@ -17,8 +17,11 @@
  *    not to the program, and memcheck must not see two blocks overlap.
  *  - the first time an allocator is seen, its walker marks every free block unaddressable;
  *    headers carved later out of that memory stay so.
- * Under Valgrind the hooks cost one load and one branch per call when the program does not
- * run on Valgrind (the answer of RUNNING_ON_VALGRIND is cached).
+ *  - ka_backend_find()/ka_backend_at() hand out registry entries whose init() makes the
+ *    region addressable again and runs the backend's init inside the bracket.
+ * When the program does not run on Valgrind, an annotated call pays one test of a cached flag
+ * (the answer of RUNNING_ON_VALGRIND; measured in docs/annotate.md). Thread safe: the depth
+ * and memcheck's error switch are per thread, the flag is read and written atomically.
  */
 #ifndef KALLOC_ANNOTATE_H
 #define KALLOC_ANNOTATE_H
