@@ -11,7 +11,7 @@
  * is the usable size of a block the caller owns (shim_heap_usable, see there).
  *
  * Chunks: the global allocator maps sub-heap chunks of 2^KALLOC_CHUNK_SHIFT bytes (default
- * 2^24 = 16 MiB; the pages are mapped MAP_NORESERVE, so untouched parts cost no memory) and
+ * 2^22 = 4 MiB; the pages are mapped MAP_NORESERVE, so untouched parts cost no memory) and
  * sends requests above a quarter chunk straight to pages. Bigger chunks than the library's
  * default 256 KiB keep the number of sub-heaps small for heaps of hundreds of megabytes, where
  * a miss in the current sub-heap tries the others.
@@ -66,8 +66,8 @@ const char *shim_glue_backends(void)
  * chunk aligned (sub-heap chunks and large blocks alike), so each slot is touched by at most
  * one mapping. Written under the page source's lock, read without any lock by free() to
  * validate a pointer before anything around it is read. The table covers the 47-bit user
- * address space and is mapped MAP_NORESERVE: untouched parts cost nothing (2 MiB of
- * address space for 16 MiB chunks, one page per 32 GiB of heap touched).
+ * address space and is mapped MAP_NORESERVE: untouched parts cost nothing (8 MiB of
+ * address space for 4 MiB chunks, one page per 8 GiB of heap touched).
  * free()'s common path reads the pointer's own page (a span header) before it asks the
  * registry; free_slow() asks it first. */
 /* Before the heap exists, every pointer maps to slot 0 of a one-word table that says "not
@@ -154,6 +154,9 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.backend = b->name;
 	cfg.chunk_shift = chunk_shift;
+	/* Blocks above 1 MiB get pages of their own, given back by munmap when freed, whatever
+	 * the chunk size: inside a chunk their pages would stay resident after the free. */
+	cfg.large_threshold = chunk_shift > 22 ? (size_t)1 << 20 : 0;
 	{
 		size_t len = ((size_t)1 << (SHIM_VA_BITS - chunk_shift)) / 4;
 		void *t = mmap(NULL, len, PROT_READ | PROT_WRITE,

@@ -8,7 +8,7 @@
  *  - KALLOC_STATS=1: print statistics to stderr at exit, with write(2) from a fixed buffer
  *    (to a copy of stderr made at start-up, fd >= 100, since some programs close stderr
  *    before they exit); programs that end with _exit() print nothing;
- *  - KALLOC_CHUNK_SHIFT=<16..30>: log2 of the global allocator's chunk size (default 24);
+ *  - KALLOC_CHUNK_SHIFT=<16..30>: log2 of the global allocator's chunk size (default 22);
  *  - KALLOC_KEEP_CHUNKS=<1..4096>: empty chunks kept mapped for reuse (default 128 MiB worth);
  *  - KALLOC_SPANS=0: no size-class spans (span.c): every block, small ones too, is a block of
  *    the byte backend, so that a test exercises the backend on every allocation;
@@ -123,21 +123,21 @@ const char *shim_env_get(const char *name)
 	return NULL;
 }
 
-/* KALLOC_CHUNK_SHIFT: log2 of the global allocator's chunk size, 16..30 (default 24). */
+/* KALLOC_CHUNK_SHIFT: log2 of the global allocator's chunk size, 16..30 (default 22). */
 static unsigned chunk_shift(void)
 {
 	const char *s = shim_env_get("KALLOC_CHUNK_SHIFT");
 	unsigned v = 0;
 
 	if (!s || !*s)
-		return 24;
+		return 22;
 	for (; *s >= '0' && *s <= '9' && v < 100; s++)
 		v = v * 10 + (unsigned)(*s - '0');
-	return v >= 16 && v <= 30 ? v : 24;
+	return v >= 16 && v <= 30 ? v : 22;
 }
 
-/* KALLOC_KEEP_CHUNKS: empty chunks kept mapped, 1..4096 (default: 128 MiB worth, 8 of the
- * default 16 MiB chunks, kept so that a program that frees and rebuilds a large structure
+/* KALLOC_KEEP_CHUNKS: empty chunks kept mapped, 1..4096 (default: 128 MiB worth, 32 of the
+ * default 4 MiB chunks, kept so that a program that frees and rebuilds a large structure
  * does not fault its memory in again). */
 static size_t keep_chunks(unsigned shift)
 {
