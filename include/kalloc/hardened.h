@@ -46,8 +46,15 @@
  * region accessible first (so a region whose hardened heap was abandoned with live large
  * blocks can take a new hardened heap); ka_hardened_release() does it for a live heap.
  *
- * Capabilities: FREE, ANYSIZE, PAGES, WALK, OWNS (no add_memory, realloc by the generic
- * move). Thread safety: none (wrap it in a locked adapter). Nothing here calls libc.
+ * Regions: ka_add_memory() makes the added region a heap of its own with the same layout
+ * (its own metadata, quarantine and canary secret), listed after the first; allocation tries
+ * the regions in the order they were added, a free goes to the region whose arena holds the
+ * pointer (O(regions)), and the guard-page bound holds for all regions together. An added
+ * region must be at least ka_hardened_min_size() bytes (KA_EINVAL) and must not overlap the
+ * heap's regions (KA_EEXIST).
+ *
+ * Capabilities: FREE, ANYSIZE, ADDMEM, PAGES, WALK, OWNS (realloc by the generic move). Thread
+ * safety: none (wrap it in a locked adapter). Nothing here calls libc.
  */
 #ifndef KALLOC_HARDENED_H
 #define KALLOC_HARDENED_H

@@ -461,10 +461,11 @@ static void *large_take(struct ka_hardened *h, size_t n, size_t align, uint32_t 
 	addr = hd_page_addr(h, pg);
 	trailer = addr + n * HD_PAGE;
 	h->large_live++;
-	if (h->guards_ok && h->guards_live < h->guard_limit) {
+	if (h->guards_ok && h->head->heap_guards < h->head->guard_limit) {
 		if (ka_plat_page_protect((void *)trailer, HD_PAGE, 0) == 0) {
 			h->pm[pg].aux |= HD_L_GUARD;
 			h->guards_live++;
+			h->head->heap_guards++;
 			h->guards_made++;
 			return (void *)addr;
 		}
@@ -480,9 +481,8 @@ static void *large_take(struct ka_hardened *h, size_t n, size_t align, uint32_t 
 	return (void *)addr;
 }
 
-static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
+static void *region_alloc(struct ka_hardened *h, size_t size, size_t align)
 {
-	struct ka_hardened *h = hd_of(a);
 	void *p;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -504,14 +504,45 @@ static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
 	return NULL;
 }
 
-static void *hd_palloc(struct ka_alloc *a, size_t npages, size_t align)
+static void *region_palloc(struct ka_hardened *h, size_t npages, size_t align)
 {
-	struct ka_hardened *h = hd_of(a);
 	void *p = large_take(h, npages, align, HD_L_PAGES);
 
 	if (!p && reclaim(h))
 		p = large_take(h, npages, align, HD_L_PAGES);
 	return p;
+}
+
+/* Regions in the order they were added: the first keeps the hot data, later ones serve
+ * what it cannot (each drains its own quarantine before giving up). O(regions). */
+static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	void *p = NULL;
+
+	for (struct ka_hardened *h = hd_of(a); h && !p; h = h->next)
+		p = region_alloc(h, size, align);
+	return p;
+}
+
+static void *hd_palloc(struct ka_alloc *a, size_t npages, size_t align)
+{
+	void *p = NULL;
+
+	for (struct ka_hardened *h = hd_of(a); h && !p; h = h->next)
+		p = region_palloc(h, npages, align);
+	return p;
+}
+
+/* The region whose arena holds ptr; the first region for a pointer in none, so that its
+ * resolve() reports the foreign pointer. */
+static struct ka_hardened *region_of(struct ka_alloc *a, const void *ptr)
+{
+	struct ka_hardened *first = hd_of(a);
+
+	for (struct ka_hardened *h = first; h; h = h->next)
+		if ((uintptr_t)ptr - h->arena < h->arena_len)
+			return h;
+	return first;
 }
 
 static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
@@ -531,6 +562,7 @@ static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
 		ka_plat_page_protect((void *)trailer, HD_PAGE, 1);
 		e->aux = (e->aux & ~HD_L_GUARD) | HD_L_OPEN;
 		h->guards_live--;
+		h->head->heap_guards--;
 	}
 	e->aux |= HD_L_QUAR;
 	memset(ptr, HD_POISON, hd_large_poison(n));
@@ -539,7 +571,7 @@ static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
 
 static void hd_free(struct ka_alloc *a, void *ptr)
 {
-	struct ka_hardened *h = hd_of(a);
+	struct ka_hardened *h = region_of(a, ptr);
 	struct hd_ref ref = resolve(h, ptr);
 
 	if (!ref.run) {
@@ -563,7 +595,7 @@ static void hd_free(struct ka_alloc *a, void *ptr)
 
 static void hd_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 {
-	struct ka_hardened *h = hd_of(a);
+	struct ka_hardened *h = region_of(a, ptr);
 	struct hd_ref ref = resolve(h, ptr);
 
 	if (ref.run || !(h->pm[ref.slot].aux & HD_L_PAGES))
@@ -575,7 +607,7 @@ static void hd_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 
 static size_t hd_usable_size(struct ka_alloc *a, const void *ptr)
 {
-	struct ka_hardened *h = hd_of(a);
+	struct ka_hardened *h = region_of(a, ptr);
 	struct hd_ref ref = resolve(h, ptr);
 
 	if (!ref.run)
@@ -585,9 +617,8 @@ static size_t hd_usable_size(struct ka_alloc *a, const void *ptr)
 
 /* ---- figures, walk, ownership ------------------------------------------------------------ */
 
-static void hd_info(struct ka_alloc *a, struct ka_info *out)
+static void region_info(struct ka_hardened *h, struct ka_info *out)
 {
-	struct ka_hardened *h = hd_of(a);
 	size_t longest = longest_free(h), small = 0;
 
 	out->total = h->region_end - h->region_start;
@@ -605,9 +636,23 @@ static void hd_info(struct ka_alloc *a, struct ka_info *out)
 		out->maxalloc = small;
 }
 
-static int hd_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+static void hd_info(struct ka_alloc *a, struct ka_info *out)
 {
-	struct ka_hardened *h = hd_of(a);
+	region_info(hd_of(a), out);
+	for (struct ka_hardened *h = hd_of(a)->next; h; h = h->next) {
+		struct ka_info r;
+
+		region_info(h, &r);
+		out->total += r.total;
+		out->meta += r.meta;
+		out->avail += r.avail;
+		if (r.maxalloc > out->maxalloc)
+			out->maxalloc = r.maxalloc;
+	}
+}
+
+static int region_walk(struct ka_hardened *h, ka_walk_fn fn, void *arg)
+{
 	int rc;
 
 	for (size_t pg = 0; pg < h->npages;) {
@@ -661,13 +706,26 @@ static int hd_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 	return 0;
 }
 
+static int hd_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	int rc = 0;
+
+	for (struct ka_hardened *h = hd_of(a); h && rc == 0; h = h->next)
+		rc = region_walk(h, fn, arg);
+	return rc;
+}
+
 static bool hd_owns(struct ka_alloc *a, const void *ptr)
 {
-	struct ka_hardened *h = hd_of(a);
 	uintptr_t p = (uintptr_t)ptr;
 
-	return p >= h->region_start && p < h->region_end;
+	for (struct ka_hardened *h = hd_of(a); h; h = h->next)
+		if (p >= h->region_start && p < h->region_end)
+			return true;
+	return false;
 }
+
+static int hd_add_memory(struct ka_alloc *a, void *base, size_t len);
 
 static const struct ka_alloc_ops hardened_ops = {
     .alloc = hd_alloc,
@@ -679,7 +737,8 @@ static const struct ka_alloc_ops hardened_ops = {
     .check = ka_hardened_check_impl,
     .walk = hd_walk,
     .owns = hd_owns,
-    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_PAGES | KA_CAP_WALK | KA_CAP_OWNS,
+    .add_memory = hd_add_memory,
+    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_PAGES | KA_CAP_WALK | KA_CAP_OWNS,
 };
 
 /* ---- setup ------------------------------------------------------------------------------- */
@@ -792,7 +851,32 @@ struct ka_alloc *ka_hardened_init(void *base, size_t len)
 	 * must be reusable once its blocks are freed. Overflows run upwards, away from the
 	 * metadata; this page catches underflows of the first arena page, through the checker. */
 	canary_page_fill(h, h->meta_guard);
+	h->head = h;
+	h->nregions = 1;
 	return &h->base;
+}
+
+static int hd_add_memory(struct ka_alloc *a, void *base, size_t len)
+{
+	struct ka_hardened *first = hd_of(a), *h, **tail = &first->next;
+	uintptr_t lo = (uintptr_t)base, hi;
+
+	if (!base || len < HD_MIN_SIZE || ka_add_overflow(lo, len, &hi))
+		return KA_EINVAL;
+	for (h = first; h; h = h->next)
+		if (lo < h->region_end && h->region_start < hi)
+			return KA_EEXIST;
+	if (!ka_hardened_init(base, len))
+		return KA_EINVAL;
+	h = (struct ka_hardened *)ka_align_up(lo, 64);
+	h->head = first;
+	h->nregions = 0;
+	h->guard_limit = first->guard_limit;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = h;
+	first->nregions++;
+	return 0;
 }
 
 static struct ka_hardened *hd_checked(struct ka_alloc *a)
@@ -806,18 +890,21 @@ int ka_hardened_stats(struct ka_alloc *a, struct ka_hardened_stats *out)
 
 	if (!h)
 		return KA_EINVAL;
+	memset(out, 0, sizeof(*out));
 	out->guards_available = h->guards_ok;
 	out->strong_seed = h->strong_seed;
 	out->guard_limit = h->guard_limit;
-	out->guards_live = h->guards_live;
-	out->guards_made = h->guards_made;
-	out->guard_fallbacks = h->guard_fallbacks;
-	out->quarantine_len = h->qlen;
-	out->quarantine_bytes = h->qbytes;
-	out->quarantine_checked = h->quarantine_checked;
-	out->quarantine_drains = h->quarantine_drains;
-	out->runs = h->runs_in_use;
-	out->large_live = h->large_live;
+	for (; h; h = h->next) {
+		out->guards_live += h->guards_live;
+		out->guards_made += h->guards_made;
+		out->guard_fallbacks += h->guard_fallbacks;
+		out->quarantine_len += h->qlen;
+		out->quarantine_bytes += h->qbytes;
+		out->quarantine_checked += h->quarantine_checked;
+		out->quarantine_drains += h->quarantine_drains;
+		out->runs += h->runs_in_use;
+		out->large_live += h->large_live;
+	}
 	return 0;
 }
 
@@ -827,17 +914,15 @@ int ka_hardened_set_guard_limit(struct ka_alloc *a, size_t limit)
 
 	if (!h)
 		return KA_EINVAL;
-	h->guard_limit = limit;
-	h->warned = false;
+	for (; h; h = h->next) {
+		h->guard_limit = limit;
+		h->warned = false;
+	}
 	return 0;
 }
 
-int ka_hardened_release(struct ka_alloc *a)
+static void region_release(struct ka_hardened *h)
 {
-	struct ka_hardened *h = hd_checked(a);
-
-	if (!h)
-		return KA_EINVAL;
 	while (h->qlen > 0)
 		quarantine_evict(h);
 	for (size_t pg = 0; pg < h->npages; pg++) {
@@ -849,15 +934,26 @@ int ka_hardened_release(struct ka_alloc *a)
 		canary_page_fill(h, trailer);
 		e->aux &= ~HD_L_GUARD;
 		h->guards_live--;
+		h->head->heap_guards--;
 	}
 	h->guards_ok = false;
+}
+
+int ka_hardened_release(struct ka_alloc *a)
+{
+	struct ka_hardened *h = hd_checked(a);
+
+	if (!h)
+		return KA_EINVAL;
+	for (; h; h = h->next)
+		region_release(h);
 	return 0;
 }
 
 const struct ka_backend ka_backend_hardened = {
     .name = "hardened",
     .desc = "out-of-band metadata, canaries, random slots, quarantine, guard pages",
-    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_PAGES | KA_CAP_WALK | KA_CAP_OWNS,
+    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_PAGES | KA_CAP_WALK | KA_CAP_OWNS,
     .init = ka_hardened_init,
     .min_size = HD_MIN_SIZE,
 };

@@ -144,6 +144,13 @@ struct ka_hardened {
 	uint64_t quarantine_checked;
 	uint64_t quarantine_drains;
 	size_t meta; /* bytes of the region not in the arena */
+	/* Regions: ka_add_memory makes each added region a heap of its own (same layout, own
+	 * quarantine and secret), listed from the first one, which the allocator handle is.
+	 * Guard pages are bounded per allocator: `head` counts them for all its regions. */
+	struct ka_hardened *head; /* the first region (itself for the first one) */
+	struct ka_hardened *next; /* next added region (first region's list) */
+	size_t nregions;	  /* regions in the list (first region only) */
+	size_t heap_guards;	  /* live guards of all regions (first region only) */
 };
 
 /* ---- size classes ------------------------------------------------------------------------ */

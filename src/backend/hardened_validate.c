@@ -301,13 +301,14 @@ static void check_quarantine(struct tally *t)
 		bad(t, "quarantine byte count is wrong", (uintptr_t)h->quar);
 }
 
-unsigned ka_hardened_check_impl(struct ka_alloc *a)
+/* Also gives the guard pages the region's page table shows (not its own counter). */
+static unsigned check_region(struct ka_hardened *h, size_t *guards)
 {
-	struct ka_hardened *h = hd_of(a);
 	struct tally t;
 
 	memset(&t, 0, sizeof(t));
 	t.h = h;
+	*guards = h->guards_live; /* a region too broken to walk adds no second finding */
 	if ((h->arena & (HD_PAGE - 1)) != 0 || h->npages < HD_MIN_PAGES ||
 	    h->npages >= HD_MAX_PAGES || h->arena_len != h->npages * HD_PAGE ||
 	    h->freemap_words != (h->npages + HD_WBITS - 1) / HD_WBITS ||
@@ -321,6 +322,7 @@ unsigned ka_hardened_check_impl(struct ka_alloc *a)
 	check_quarantine(&t);
 	if (t.slot_avail != h->slot_avail)
 		bad(&t, "free slot byte count is wrong", (uintptr_t)h);
+	*guards = t.guards;
 	if (t.guards != h->guards_live)
 		bad(&t, "live guard count is wrong", (uintptr_t)h);
 	if (t.large != h->large_live)
@@ -328,4 +330,32 @@ unsigned ka_hardened_check_impl(struct ka_alloc *a)
 	if (!ka_hd_canary_page_ok(h, h->meta_guard))
 		bad(&t, "canary page below the arena overwritten", h->meta_guard);
 	return t.errors;
+}
+
+unsigned ka_hardened_check_impl(struct ka_alloc *a)
+{
+	struct ka_hardened *first = hd_of(a);
+	unsigned errors = 0;
+	size_t n = 0, guards = 0;
+
+	for (struct ka_hardened *h = first; h; h = h->next) {
+		/* A loop in the list, or a region claiming another head, is corrupted control. */
+		if (n++ > first->nregions || h->head != first) {
+			ka_check_report(a, "region list is corrupted", h);
+			return errors + 1;
+		}
+		size_t g = 0;
+
+		errors += check_region(h, &g);
+		guards += g;
+	}
+	if (n != first->nregions) {
+		ka_check_report(a, "region count is wrong", first);
+		errors++;
+	}
+	if (guards != first->heap_guards) {
+		ka_check_report(a, "heap guard count is wrong", first);
+		errors++;
+	}
+	return errors;
 }

@@ -154,8 +154,11 @@ static void boot_one(const struct ka_backend *b)
 	assert_int_equal(info.bytes_managed, total);
 	assert_int_equal(ka_check(a), 0);
 
-	/* Exhaust the heap: big blocks first, then small ones; each must sit in a piece. */
+	/* Exhaust the heap: big blocks first, then small ones; each must sit in a piece. The
+	 * blocks are chained through their first word so that they can all be freed again. */
 	static const size_t sizes[] = {256 * 1024, 16 * 1024, 512};
+	void *chain = NULL;
+	size_t avail = ka_availmem(a);
 	for (size_t k = 0; k < 3; k++) {
 		for (;;) {
 			unsigned char *p = ka_malloc(a, sizes[k]);
@@ -164,8 +167,9 @@ static void boot_one(const struct ka_backend *b)
 				break;
 			assert_true(inside_expected((uintptr_t)p, sizes[k], &which));
 			used_piece[which] = true;
-			p[0] = 1;
 			p[sizes[k] - 1] = 2;
+			memcpy(p, &chain, sizeof(chain));
+			chain = p;
 			blocks++;
 		}
 	}
@@ -173,6 +177,17 @@ static void boot_one(const struct ka_backend *b)
 	for (size_t i = 0; i < nexpect; i++)
 		assert_true(used_piece[i]); /* every region was really added */
 	assert_int_equal(ka_check(a), 0);
+	/* Frees reach the right region, and the memory of every region comes back. */
+	while (chain) {
+		void *next;
+
+		memcpy(&next, chain, sizeof(next));
+		ka_free(a, chain);
+		chain = next;
+	}
+	assert_int_equal(ka_check(a), 0);
+	if (b->caps & KA_CAP_FREE)
+		assert_true(ka_availmem(a) >= avail - avail / 8);
 }
 
 static void test_every_backend(void **state)
