@@ -120,7 +120,13 @@ int ka_add_memory(struct ka_alloc *a, void *base, size_t len);
 /** @brief Bytes free for allocation now (sum of free blocks). O(1) or O(regions). */
 size_t ka_availmem(struct ka_alloc *a);
 
-/** @brief Largest request that would succeed now. O(backend), at most O(free lists). */
+/**
+ * @brief A request size that is guaranteed to succeed now (the largest such size the backend
+ * can name cheaply). Exact for tlsf, tiny, pool and region; a lower bound where the backend
+ * can also satisfy a larger request by joining adjacent free blocks (buddy's page runs, and
+ * slab's large blocks, which come from its buddy page source), since finding the longest such
+ * run would mean scanning the heap. O(backend), at most O(free lists).
+ */
 size_t ka_maxalloc(struct ka_alloc *a);
 
 /** @brief Fill *out with the backend's memory figures. */
