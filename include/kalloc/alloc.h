@@ -122,10 +122,10 @@ size_t ka_availmem(struct ka_alloc *a);
 
 /**
  * @brief A request size that is guaranteed to succeed now (the largest such size the backend
- * can name cheaply). Exact for tlsf, tiny, pool and region; a lower bound where the backend
- * can also satisfy a larger request by joining adjacent free blocks (buddy's page runs, and
- * slab's large blocks, which come from its buddy page source), since finding the longest such
- * run would mean scanning the heap. O(backend), at most O(free lists).
+ * can name cheaply). Where a backend can also satisfy a larger request by joining adjacent
+ * free blocks (buddy's page runs, and slab's large blocks, which come from its buddy page
+ * source) it is a lower bound, since finding the longest such run would mean scanning the
+ * heap. O(backend), at most O(free lists).
  */
 size_t ka_maxalloc(struct ka_alloc *a);
 
