@@ -39,6 +39,9 @@
 
 #include "shim.h"
 #include "trace.h"
+#if KA_CFG_ANNOTATE == 1
+#include "annotate.h"
+#endif
 
 extern char **environ;
 
@@ -243,6 +246,15 @@ void shim_heap_init(void)
 			shim_span_ncls = 0;
 			shim_cache_direct = 1;
 		}
+#if KA_CFG_ANNOTATE == 1
+		/* On Valgrind every block must pass the generic layer, which tells memcheck about
+		 * it: spans and thread caches would hide allocations and frees (docs/annotate.md).
+		 */
+		if (ka_an_active()) {
+			shim_span_ncls = 0;
+			shim_cache_direct = 1;
+		}
+#endif
 		shim_cache_init_key();
 		shim_trace_init();
 		__atomic_store_n(&shim_heap_ready, 1, __ATOMIC_RELEASE);

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# The LD_PRELOAD shim of a KA_ANNOTATE=valgrind build under memcheck, with its own caches off
-# (KALLOC_SPANS=0 KALLOC_CACHE=0: every block is then a block of the generic layer, which
-# annotates it; docs/annotate.md). shim_wrong's three errors must each be reported in the
+# The LD_PRELOAD shim of a KA_ANNOTATE=valgrind build under memcheck, with no environment
+# switch: the shim sees Valgrind and turns its spans and caches off, so every block is a block
+# of the generic layer, which annotates it (docs/annotate.md). shim_wrong's three errors must each be reported in the
 # function that commits them, the same program without them and a real program (sort) must
 # run without a report.
 #
@@ -13,7 +13,7 @@ so=$1 bin=$2 input=$3
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 fail=0
-run() { KALLOC_SPANS=0 KALLOC_CACHE=0 LD_PRELOAD=$so valgrind -q --error-exitcode=99 "$@"; }
+run() { LD_PRELOAD=$so valgrind -q --error-exitcode=99 "$@"; }
 
 run "$bin" >"$out" 2>&1
 for p in "Invalid write of size 1" "at 0x[0-9A-F]*: shim_bug_uaf (.*shim_wrong.c" \
