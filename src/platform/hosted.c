@@ -16,6 +16,7 @@
 
 #include "kalloc/err.h"
 #include "kalloc/platform.h"
+#include "entropy.h"
 
 _Static_assert(sizeof(pthread_mutex_t) <= KA_CFG_LOCK_BYTES, "KA_CFG_LOCK_BYTES too small");
 
@@ -135,23 +136,6 @@ unsigned ka_plat_cpu_id(void)
 	return cpu < 0 ? 0u : (unsigned)cpu;
 }
 
-/* The fallback when no entropy source exists: distinct per call (a counter), per buffer and
- * per stack (two addresses, randomised where the system has ASLR), but guessable. */
-static void weak_entropy(void *buf, size_t len)
-{
-	static uint64_t calls;
-	unsigned char *b = buf;
-	uint64_t x = ++calls * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)buf ^
-		     ((uint64_t)(uintptr_t)&x << 17);
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x >> 12;
-		x ^= x << 25;
-		x ^= x >> 27;
-		b[i] = (unsigned char)((x * 0x2545f4914f6cdd1du) >> 56);
-	}
-}
-
 int ka_plat_entropy(void *buf, size_t len)
 {
 	unsigned char *b = buf;
@@ -162,7 +146,7 @@ int ka_plat_entropy(void *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			weak_entropy(buf, len);
+			ka_weak_entropy(buf, len);
 			return KA_ENOTSUP;
 		}
 		got += (size_t)n;

@@ -58,76 +58,6 @@ struct shared {
 
 static struct shared *sh;
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* "64M", "1g", "4096", "512k" */
-static bool parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	switch (*end) {
-	case 'k':
-	case 'K':
-		v <<= 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		v <<= 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		v <<= 30;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if (*end == 'i' || *end == 'b' || *end == 'B')
-		end += *end == 'i' && (end[1] == 'B' || end[1] == 'b') ? 2 : 1;
-	if (*end || end == s || v == 0)
-		return false;
-	*out = (size_t)v;
-	return true;
-}
-
-/* Is `name` in the comma-separated `list` (NULL or "all": everything)? */
-static bool listed(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (!list || strcmp(list, "all") == 0)
-		return true;
-	for (const char *p = list; *p;) {
-		const char *e = strchr(p, ',');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len == n && strncmp(p, name, n) == 0)
-			return true;
-		if (!e)
-			break;
-		p = e + 1;
-	}
-	return false;
-}
-
-static void fmt_bytes(char *buf, size_t cap, double b)
-{
-	if (b >= 1024.0 * 1024 * 1024)
-		snprintf(buf, cap, "%.2f GiB", b / (1024.0 * 1024 * 1024));
-	else if (b >= 1024.0 * 1024)
-		snprintf(buf, cap, "%.1f MiB", b / (1024.0 * 1024));
-	else
-		snprintf(buf, cap, "%.1f KiB", b / 1024.0);
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -289,9 +219,9 @@ static void print_row(const struct opts *o, const char *w, const char *c, const 
 		printf("%-9s %-9s n/a (%s)\n", w, c, na ? na : m->why);
 		return;
 	}
-	fmt_bytes(live, sizeof(live), m->live);
+	bench_fmt_bytes(live, sizeof(live), m->live);
 	if (m->foot > 0) {
-		fmt_bytes(foot, sizeof(foot), m->foot);
+		bench_fmt_bytes(foot, sizeof(foot), m->foot);
 		snprintf(ratio, sizeof(ratio), "%.2f", m->foot / m->live);
 	} else {
 		snprintf(foot, sizeof(foot), "-");
@@ -309,7 +239,7 @@ static int run_table(const struct opts *o, struct contender *all, size_t nall)
 	unsigned nw = 0;
 
 	for (size_t i = 0; i < nall; i++)
-		if (listed(o->backends, all[i].name))
+		if (bench_listed(o->backends, all[i].name))
 			sel[nsel++] = all[i];
 	if (nsel == 0) {
 		fprintf(stderr, "kalloc-bench: no allocator matches --backend %s\n", o->backends);
@@ -318,7 +248,7 @@ static int run_table(const struct opts *o, struct contender *all, size_t nall)
 	print_header(o);
 	for (size_t wi = 0; wi < bench_nworkloads; wi++) {
 		const struct workload *w = &bench_workloads[wi];
-		if (!listed(o->workloads, w->name))
+		if (!bench_listed(o->workloads, w->name))
 			continue;
 		nw++;
 		memset(cells, 0, sizeof(cells));
@@ -364,7 +294,7 @@ static int run_sweep(const struct opts *o, struct contender *all, size_t nall)
 	const char *want = o->backends ? o->backends : "tlsf";
 
 	for (size_t i = 0; i < nall; i++)
-		if (all[i].kind == C_KALLOC && listed(want, all[i].name)) {
+		if (all[i].kind == C_KALLOC && bench_listed(want, all[i].name)) {
 			c = &all[i];
 			break;
 		}
@@ -386,7 +316,7 @@ static int run_sweep(const struct opts *o, struct contender *all, size_t nall)
 		for (size_t i = 0; i < bench_nworkloads; i++)
 			if (strcmp(bench_workloads[i].name, sw[wi].name) == 0)
 				w = &bench_workloads[i];
-		if (!w || (o->workloads && !listed(o->workloads, w->name)))
+		if (!w || (o->workloads && !bench_listed(o->workloads, w->name)))
 			continue;
 		size_t live = o->live ? o->live : sw[wi].live;
 		const char *na = contender_unfit(c, w->need);
@@ -408,7 +338,7 @@ static int run_sweep(const struct opts *o, struct contender *all, size_t nall)
 		for (size_t h = 0; h < NH; h++) {
 			struct cell m = summarize(cells[h], o->rounds);
 			char hb[32];
-			fmt_bytes(hb, sizeof(hb), (double)heaps[h]);
+			bench_fmt_bytes(hb, sizeof(hb), (double)heaps[h]);
 			if (!m.ok) {
 				all_ok = false;
 				if (o->csv)
@@ -528,7 +458,7 @@ int main(int argc, char **argv)
 			set_ops = true;
 			break;
 		case 'H':
-			if (!parse_size(optarg, &o.heap)) {
+			if (!bench_parse_size(optarg, &o.heap)) {
 				fprintf(stderr, "kalloc-bench: --heap: a size such as 64M\n");
 				return 2;
 			}
@@ -584,7 +514,7 @@ int main(int argc, char **argv)
 	}
 	bool any = false;
 	for (size_t i = 0; i < bench_nworkloads; i++)
-		any |= listed(o.workloads, bench_workloads[i].name);
+		any |= bench_listed(o.workloads, bench_workloads[i].name);
 	if (!any) {
 		fprintf(stderr, "kalloc-bench: no workload matches --workload %s (see --list)\n",
 			o.workloads);
@@ -604,10 +534,10 @@ int main(int argc, char **argv)
 		perror("kalloc-bench: mmap");
 		return 2;
 	}
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	if (!o.csv) {
 		char hb[32];
-		fmt_bytes(hb, sizeof(hb), (double)o.heap);
+		bench_fmt_bytes(hb, sizeof(hb), (double)o.heap);
 		printf("kalloc-bench: %u rounds (medians), %llu timed ops per run, kalloc heap %s"
 		       "%s, mimalloc %s\n",
 		       o.rounds, (unsigned long long)o.ops, hb, o.stats ? " with stats" : "",
@@ -621,7 +551,7 @@ int main(int argc, char **argv)
 		printf(
 		    "elapsed %.1f s; %llu of %llu timed calls took over 1 ms (preemption) and are"
 		    " left out of Mops/s, ns/a+f and worst\n",
-		    now_s() - t0, (unsigned long long)total_outliers,
+		    bench_now_s() - t0, (unsigned long long)total_outliers,
 		    (unsigned long long)total_ops);
 	return rc;
 }

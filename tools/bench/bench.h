@@ -159,4 +159,21 @@ void bench_scratch_free(void *p, size_t bytes);
  */
 int bench_replay_main(int argc, char **argv);
 
+/* ---- helpers shared by the bench and the replay (util.c); none allocates ---------------- */
+
+/** @brief Monotonic clock in seconds. */
+double bench_now_s(void);
+
+/**
+ * @brief Parse a size such as "4096", "512k", "64M", "1GiB" (binary multiples) into *out.
+ * @return false (and *out untouched) for anything else or 0.
+ */
+bool bench_parse_size(const char *s, size_t *out);
+
+/** @brief Is `name` an entry of the comma-separated `list`? NULL or "all" lists everything. */
+bool bench_listed(const char *list, const char *name);
+
+/** @brief Format a byte count as "12.3 KiB" / "4.5 MiB" / "1.25 GiB" into buf. */
+void bench_fmt_bytes(char *buf, size_t cap, double b);
+
 #endif /* KALLOC_BENCH_H */

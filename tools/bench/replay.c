@@ -81,63 +81,6 @@ struct layout {
 	bool overflow;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static bool parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	if (*end == 'k' || *end == 'K')
-		v <<= 10, end++;
-	else if (*end == 'm' || *end == 'M')
-		v <<= 20, end++;
-	else if (*end == 'g' || *end == 'G')
-		v <<= 30, end++;
-	if (*end == 'i' && (end[1] == 'B' || end[1] == 'b'))
-		end += 2;
-	else if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end || end == s || v == 0)
-		return false;
-	*out = (size_t)v;
-	return true;
-}
-
-static bool listed(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (!list || strcmp(list, "all") == 0)
-		return true;
-	for (const char *p = list; *p;) {
-		const char *e = strchr(p, ',');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len == n && strncmp(p, name, n) == 0)
-			return true;
-		if (!e)
-			break;
-		p = e + 1;
-	}
-	return false;
-}
-
-static void fmt_bytes(char *buf, size_t cap, double b)
-{
-	if (b >= 1024.0 * 1024 * 1024)
-		snprintf(buf, cap, "%.2f GiB", b / (1024.0 * 1024 * 1024));
-	else if (b >= 1024.0 * 1024)
-		snprintf(buf, cap, "%.1f MiB", b / (1024.0 * 1024));
-	else
-		snprintf(buf, cap, "%.1f KiB", b / 1024.0);
-}
-
 /* ---- aligned allocation per contender (the call table has none) ------------------------ */
 
 static void *(*g_memalign)(size_t, size_t);
@@ -302,11 +245,11 @@ static void peak_sample(struct run *x)
 
 	if (x->s->c->kind == C_KALLOC)
 		return;
-	t = now_s();
+	t = bench_now_s();
 	if (x->samp_s > 0.1 * (t - x->t0) + 0.05)
 		return;
 	contender_sample(x->s);
-	x->samp_s += now_s() - t;
+	x->samp_s += bench_now_s() - t;
 }
 
 static void sample(struct run *x, size_t i, uint64_t live)
@@ -326,7 +269,7 @@ static void sample(struct run *x, size_t i, uint64_t live)
 	 * the heap. Walks are O(blocks), so they get at most about half the replay's own time
 	 * (plus 0.2 s): long traces with many live blocks walk at fewer points. */
 	if (x->s->c->kind == C_KALLOC && (x->s->c->kb->caps & KA_CAP_WALK)) {
-		double w0 = now_s();
+		double w0 = bench_now_s();
 		if (x->walk_s > 0.5 * (w0 - x->t0 - x->walk_s) + 0.2 && i < x->t->nops)
 			return;
 		x->snap.n = 0;
@@ -344,13 +287,13 @@ static void sample(struct run *x, size_t i, uint64_t live)
 				x->best_live = live;
 			}
 		}
-		x->walk_s += now_s() - w0;
+		x->walk_s += bench_now_s() - w0;
 	}
 }
 
 static void progress(const struct run *x, size_t i, double t0, bool done)
 {
-	double el = now_s() - t0;
+	double el = bench_now_s() - t0;
 
 	if (x->o->quiet)
 		return;
@@ -376,7 +319,7 @@ static void replay_loop(struct run *x)
 	uint64_t *sz = bench_scratch((size_t)t->nobjs * sizeof(uint64_t) + 8);
 	uint64_t ovh = bench_tick_overhead(), outl = bench_outlier_ticks(), live = 0;
 	size_t every = x->maxpts > 1 ? t->nops / (x->maxpts - 1) + 1 : 0, since = 0;
-	double t0 = now_s(), next = t0 + 1.0;
+	double t0 = bench_now_s(), next = t0 + 1.0;
 	bool showed = false;
 
 	x->t0 = t0;
@@ -388,10 +331,10 @@ static void replay_loop(struct run *x)
 
 		if (every && i % every == 0)
 			sample(x, i, live);
-		if ((i & 0xffff) == 0xffff && !x->o->quiet && now_s() >= next) {
+		if ((i & 0xffff) == 0xffff && !x->o->quiet && bench_now_s() >= next) {
 			progress(x, i, t0, false);
 			showed = true;
-			next = now_s() + (isatty(2) ? 0.5 : 5.0);
+			next = bench_now_s() + (isatty(2) ? 0.5 : 5.0);
 		}
 		switch (o->op) {
 		case KT_MALLOC:
@@ -469,7 +412,7 @@ static void replay_loop(struct run *x)
 	}
 	if (every)
 		sample(x, t->nops, live);
-	r->wall = now_s() - t0;
+	r->wall = bench_now_s() - t0;
 	if (showed)
 		progress(x, t->nops, t0, true);
 	/* What the program left allocated stays so: the footprint is measured as it ends. */
@@ -621,8 +564,8 @@ static void print_row(const struct ropts *o, const char *name, const struct rres
 		printf("%-9s n/a (%s)\n", name, r->why);
 		return;
 	}
-	fmt_bytes(live, sizeof(live), (double)r->peak_live);
-	fmt_bytes(foot, sizeof(foot), (double)r->footprint);
+	bench_fmt_bytes(live, sizeof(live), (double)r->peak_live);
+	bench_fmt_bytes(foot, sizeof(foot), (double)r->footprint);
 	printf("%-9s %9.4f %8.2f %9.0f %9.0f %11s %11s %7.2f %8llu %8.2f\n", name, secs,
 	       secs > 0 ? (double)r->calls / secs / 1e6 : 0, (double)r->p999 / tpn,
 	       (double)r->worst / tpn, live, foot,
@@ -652,7 +595,7 @@ static void print_trace(const struct ropts *o, const struct rt_trace *t)
 {
 	char live[32];
 
-	fmt_bytes(live, sizeof(live), (double)t->peak_live);
+	bench_fmt_bytes(live, sizeof(live), (double)t->peak_live);
 	fprintf(o->csv ? stderr : stdout,
 		"trace %s: pid %u, %zu ops (%llu malloc, %llu calloc, %llu aligned, %llu free, "
 		"%llu realloc), %u objects, %llu threads, peak live %s, %.3f s recorded\n",
@@ -729,7 +672,7 @@ int bench_replay_main(int argc, char **argv)
 			o.backends = optarg;
 			break;
 		case 'H':
-			if (!parse_size(optarg, &o.heap)) {
+			if (!bench_parse_size(optarg, &o.heap)) {
 				fprintf(stderr,
 					"kalloc-bench replay: --heap: a size such as 256M\n");
 				return 2;
@@ -768,7 +711,7 @@ int bench_replay_main(int argc, char **argv)
 	}
 	o.file = argv[optind];
 	for (size_t i = 0; i < nall; i++)
-		if (listed(o.backends, all[i].name))
+		if (bench_listed(o.backends, all[i].name))
 			sel[nsel++] = all[i];
 	if (nsel == 0) {
 		fprintf(stderr, "kalloc-bench replay: no allocator matches --backend %s\n",
