@@ -292,6 +292,15 @@ static void *slab_alloc(struct bd_state *b, unsigned cls)
 	}
 	if (s->free) {
 		o = s->free;
+		/* A write after free shows as a changed key or a link out of this slab; caught
+		 * here, before the damaged link is followed or carried on by the next free. */
+		bool damaged =
+		    o->key != ((uintptr_t)o ^ BD_OBJ_KEY) ||
+		    (o->next && (uintptr_t)o->next - (uintptr_t)s >= bd_slab_bytes(b, cls));
+
+		if (__builtin_expect(damaged, 0))
+			ka_misuse(&b->head,
+				  "write after free (a free object's link or key changed)", o);
 		s->free = o->next;
 	} else {
 		/* Never-used objects are taken from the slab end downwards, without a list. */

@@ -178,7 +178,11 @@ static void *take(struct ka_pool_state *st)
 		i = obj_index(st, ar, (uintptr_t)p);
 		if (live(ar, i) || i >= ar->bump)
 			ka_misuse(&st->head, "pool free list corrupted (use after free?)", p);
+		/* The link is checked as it is read, not only when it becomes the head: a
+		 * slot taken and freed again would otherwise carry a damaged link forward. */
 		st->free = *(void **)p;
+		if (st->free && !area_of(st, (uintptr_t)st->free))
+			ka_misuse(&st->head, "pool free list corrupted (use after free?)", p);
 	} else {
 		ar = st->bump_area;
 		if (!ar)

@@ -233,7 +233,13 @@ static KA_SLAB_COLD void *class_alloc(struct ka_slab_state *st, unsigned ci)
 	}
 	obj = s->free;
 	if (obj) {
-		s->free = *(void **)obj;
+		void *next = *(void **)obj;
+
+		if (KA_SLAB_UNLIKELY(((uintptr_t *)obj)[1] != ka_slab_free_mark(st, obj) ||
+				     (next && ((uintptr_t)next ^ (uintptr_t)obj) >= KA_SLAB_SIZE)))
+			ka_misuse(&st->head,
+				  "write after free (a free slot's link or mark changed)", obj);
+		s->free = next;
 	} else {
 		/* Never-used slots are handed out in order, so a new slab costs no loop over
 		 * its objects. At most two reserved slots follow each other (their page
@@ -438,8 +444,13 @@ static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
 		if (KA_SLAB_UNLIKELY(!s || !(obj = s->free)))
 			return class_alloc(st, ci);
 		next = *(void **)obj;
-		if (KA_SLAB_UNLIKELY(!next && s->bump >= c->nobj))
-			return class_alloc(st, ci); /* last free slot: the slab becomes full */
+		/* A write after free shows as a changed mark or a link out of this slab;
+		 * class_alloc() reports it. */
+		if (KA_SLAB_UNLIKELY(((uintptr_t *)obj)[1] != ka_slab_free_mark(st, obj)))
+			return class_alloc(st, ci);
+		if (KA_SLAB_UNLIKELY(!next ? s->bump >= c->nobj /* the slab becomes full */
+					   : ((uintptr_t)next ^ (uintptr_t)obj) >= KA_SLAB_SIZE))
+			return class_alloc(st, ci);
 		s->free = next;
 		((uintptr_t *)obj)[1] = 0; /* no free mark on a live object */
 		st->live_bytes += s->size;

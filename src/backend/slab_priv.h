@@ -15,8 +15,11 @@
  * exactly that value there; free() refuses a slot that carries it (double free). This is the
  * per-object marker the design allows instead of a bitmap: it costs one load and two stores
  * on the fast paths where a bitmap cost a multiply and a read-modify-write of a separate
- * line. What it cannot see: a double free after the program overwrote word 1 of the freed
- * object (a use after free); ka_check() reports that case (an entry without its mark).
+ * line. Allocation also checks the mark of the slot it takes and that the next free slot is
+ * in the same slab, so a write after free into the first two words is reported when the slot
+ * is handed out again (three instructions on the fast path), before the damaged link is
+ * followed. What it cannot see: a double free after the program overwrote word 1 of the
+ * freed object and the slot was not handed out since; ka_check() reports that case.
  *
  * Cache colouring: the header does not sit at the slab's first byte but KA_SLAB_COLOUR(base)
  * cache lines into it, a function of the slab's address bits just above the slab size. Slabs

@@ -581,6 +581,17 @@ static void do_pfree_small(struct ka_alloc *a, void *p)
 	ka_pfree(a, (void *)ka_align_down((uintptr_t)p, P), 1);
 }
 
+/* Free an object of a slab that stays in use, write into it, allocate it again. */
+static void do_write_after_free(struct ka_alloc *a, void *keep)
+{
+	unsigned char *p = ka_malloc(a, 100);
+
+	(void)keep;
+	ka_free(a, p);
+	memset(p, 0x41, 16);
+	ka_free(a, ka_malloc(a, 100));
+}
+
 /* Classes above half a page use slabs of several pages: every class wastes at most 1/8 of
  * its slab, objects in the slab's later pages (page aligned ones included) are found from
  * any page of the slab, and a slab's pages go back as one block. */
@@ -726,6 +737,7 @@ static void test_misuse(void **state)
 	expect_abort(do_free, a, (char *)a + 64); /* the allocator's own metadata */
 	expect_abort(do_pfree3, a, pages);	  /* wrong count */
 	expect_abort(do_pfree_small, a, small);	  /* a slab page */
+	expect_abort(do_write_after_free, a, small);
 	/* A freed page that merged into its buddy is still caught. */
 	ka_pfree(a, merged, 1);
 	expect_abort(do_free, a, merged);
