@@ -859,6 +859,7 @@ struct ka_alloc *ka_hardened_init(void *base, size_t len)
 static int hd_add_memory(struct ka_alloc *a, void *base, size_t len)
 {
 	struct ka_hardened *first = hd_of(a), *h, **tail = &first->next;
+	struct ka_alloc *region;
 	uintptr_t lo = (uintptr_t)base, hi;
 
 	if (!base || len < HD_MIN_SIZE || ka_add_overflow(lo, len, &hi))
@@ -866,9 +867,10 @@ static int hd_add_memory(struct ka_alloc *a, void *base, size_t len)
 	for (h = first; h; h = h->next)
 		if (lo < h->region_end && h->region_start < hi)
 			return KA_EEXIST;
-	if (!ka_hardened_init(base, len))
+	region = ka_hardened_init(base, len);
+	if (!region)
 		return KA_EINVAL;
-	h = (struct ka_hardened *)ka_align_up(lo, 64);
+	h = hd_of(region);
 	h->head = first;
 	h->nregions = 0;
 	h->guard_limit = first->guard_limit;
