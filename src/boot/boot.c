@@ -147,6 +147,18 @@ struct ka_alloc *ka_boot(const struct ka_mem_region *map, size_t count, const ch
 		reserved_range(&map[i], &s, &e);
 		cut_reserved(&n, s, e, &info->regions_dropped);
 	}
+	/*
+	 * Address 0 is the null pointer to every byte backend, which refuses such a region
+	 * whole; RAM at 0 with an identity map (many ARM and RISC-V boards) then loses only
+	 * its first page.
+	 */
+	if (n > 0 && pieces[0].start == 0) {
+		pieces[0].start = KA_PAGE_SIZE;
+		if (pieces[0].start >= pieces[0].end) {
+			memmove(pieces, pieces + 1, (n - 1) * sizeof(pieces[0]));
+			n--;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		void *base = (void *)pieces[i].start;
 		size_t len = pieces[i].end - pieces[i].start;

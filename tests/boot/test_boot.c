@@ -238,13 +238,53 @@ static void test_too_many_pieces(void **state)
 	assert_int_equal(ka_check(a), 0);
 }
 
+/*
+ * RAM at physical address 0 with an identity map: the entry loses its first page (the null
+ * pointer), not the whole region. Needs vm.mmap_min_addr <= 4096 to place memory at page 1.
+ */
+static void test_memory_at_zero(void **state)
+{
+	const size_t len = 8 * MIB;
+	void *low = mmap((void *)(uintptr_t)0x1000, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+	unsigned booted = 0;
+
+	(void)state;
+	if (low != (void *)(uintptr_t)0x1000) {
+		if (low != MAP_FAILED)
+			munmap(low, len);
+		print_message("cannot map page 1 (vm.mmap_min_addr > 4096): skipped\n");
+		skip();
+	}
+	for (size_t i = 0; ka_backend_at(i); i++) {
+		const struct ka_backend *b = ka_backend_at(i);
+		struct ka_mem_region m[1] = {{0, 0x1000 + len, KA_MEM_USABLE}};
+		struct ka_boot_info info;
+		if (!(b->caps & KA_CAP_ANYSIZE))
+			continue;
+		struct ka_alloc *a = ka_boot(m, 1, b->name, &info);
+		assert_non_null(a);
+		assert_int_equal(info.regions_used, 1);
+		assert_int_equal(info.first_base, 0x1000);
+		assert_int_equal(info.bytes_managed, len);
+		void *p = ka_malloc(a, 100);
+		assert_non_null(p);
+		assert_true((uintptr_t)p >= 0x1000 && (uintptr_t)p + 100 <= 0x1000 + len);
+		ka_free(a, p);
+		assert_int_equal(ka_check(a), 0);
+		booted++;
+	}
+	munmap(low, len);
+	assert_true(booted > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_no_map),	    cmocka_unit_test(test_unknown_backend),
 	    cmocka_unit_test(test_only_reserved),   cmocka_unit_test(test_reserved_wins),
 	    cmocka_unit_test(test_every_backend),   cmocka_unit_test(test_default_backend),
-	    cmocka_unit_test(test_too_many_pieces),
+	    cmocka_unit_test(test_too_many_pieces), cmocka_unit_test(test_memory_at_zero),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
