@@ -491,7 +491,9 @@ static int fbm_alloc_range_op(struct ka_frame_alloc *fa, ka_paddr_t *paddr, size
 	    align < KA_PAGE_SIZE || min > max)
 		return KA_EINVAL;
 	minpfn = (min >> PSHIFT) + ((min & (KA_PAGE_SIZE - 1)) != 0);
-	maxpfn = max >> PSHIFT;
+	/* KA_PADDR_INV is "no bound", not the exclusive bound 2^64 - 1 that would leave out the
+	 * top frame of the physical space. */
+	maxpfn = max == KA_PADDR_INV ? UINT64_MAX : max >> PSHIFT;
 	a = (uint64_t)align >> PSHIFT;
 	for (struct ka_fbitmap_region *r = fb->regions; r; r = r->next) {
 		uint64_t lo = minpfn > r->base ? minpfn : r->base;

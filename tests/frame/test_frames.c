@@ -473,6 +473,26 @@ static void t_metadata_monotonic(void **state)
 	}
 }
 
+/* A region ending at the top of the 64-bit physical space: "no upper bound" (KA_PADDR_INV)
+ * reaches its last frame, just as a plain allocation does. */
+static void t_range_top(void **state)
+{
+	struct ka_frame_alloc *fa = H->fa;
+	const ka_paddr_t top = (ka_paddr_t)0 - 16 * PG;
+
+	assert_int_equal(fh_add(H, top, 16, KA_DM_NONE), 0);
+	assert_true(ka_falloc_range(fa, 16, 0, KA_PADDR_INV, PG) == top);
+	assert_int_equal(ka_ffree(fa, top, 16), 0);
+	assert_true(ka_falloc_range(fa, 15, 0, KA_PADDR_INV, PG) == top);
+	assert_true(ka_falloc_range(fa, 1, 0, KA_PADDR_INV, PG) == KA_PADDR_INV - PG + 1);
+	assert_int_equal(ka_ffree_frames(fa), 0);
+	assert_int_equal(ka_ffree(fa, top, 16), 0);
+	/* an explicit bound below the top still excludes the frames from it on */
+	assert_true(ka_falloc_range(fa, 16, 0, KA_PADDR_INV - PG + 1, PG) == KA_PADDR_INV);
+	assert_true(ka_falloc_range(fa, 15, 0, KA_PADDR_INV - PG + 1, PG) == top);
+	assert_int_equal(ka_fcheck(fa), 0);
+}
+
 #define BOTH(f)                                                                                    \
 	cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &kind_buddy),                 \
 	    cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &kind_bitmap)
@@ -494,6 +514,7 @@ int main(void)
 	    BOTH(t_add_errors),
 	    BOTH(t_metadata_monotonic),
 	    BOTH(t_many_regions),
+	    BOTH(t_range_top),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
