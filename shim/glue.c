@@ -234,6 +234,13 @@ void *shim_heap_realloc_locked(void *block, size_t size)
 	return ka_realloc(core, block, size);
 }
 
+/* The global allocator sends every request above its threshold straight to large_alloc(),
+ * which maps it from src_map(): a fresh anonymous mapping, never recycled memory. */
+bool shim_heap_fresh(size_t size)
+{
+	return size > gheap.large_threshold;
+}
+
 void shim_heap_figures(struct shim_heap_figures *out)
 {
 	struct ka_global_stats gs;

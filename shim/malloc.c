@@ -224,7 +224,9 @@ EXPORT void *calloc(size_t n, size_t size)
 	p = do_malloc(total);
 	if (!p)
 		return nomem();
-	memset(p, 0, total);
+	/* Fresh pages are zero already: clearing them would commit them all at once. */
+	if (total <= SHIM_SMALL_MAX || !shim_heap_fresh(total))
+		memset(p, 0, total);
 	if (__builtin_expect(shim_trace_on, 0))
 		shim_trace_alloc(KT_CALLOC, p, total, 0);
 	return p;

@@ -85,8 +85,9 @@ void *ka_plat_page_map(size_t len, size_t align)
 	extra = align > page ? align : 0;
 	if (__builtin_add_overflow(len, extra, &total))
 		return NULL;
-	p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		 -1, 0);
+	/* No MAP_NORESERVE: the kernel's overcommit policy decides, as for glibc's malloc, so a
+	 * request far beyond RAM and swap fails here (ENOMEM) instead of in an OOM kill later. */
+	p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	if (!extra)

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -153,6 +154,74 @@ static void t_calloc_zeroes(void **state)
 			v_free(p);
 		}
 	}
+}
+
+/* Resident bytes of this process, from /proc/self/statm. */
+static size_t resident_bytes(void)
+{
+	unsigned long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lu %lu", &size, &res), 2);
+	fclose(f);
+	return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* calloc of a large block leaves the fresh pages untouched (they are zero already): the
+ * process does not commit the whole block at once. */
+static void t_calloc_lazy(void **state)
+{
+	const size_t big = (size_t)512 << 20;
+	size_t before, after;
+	unsigned char *p;
+
+	(void)state;
+	before = resident_bytes();
+	p = v_calloc(1, big);
+	assert_non_null(p);
+	after = resident_bytes();
+	assert_true(p[0] == 0 && p[big / 2] == 0 && p[big - 1] == 0);
+	print_message("calloc(%zu MiB): resident %zu -> %zu MiB\n", big >> 20, before >> 20,
+		      after >> 20);
+	assert_true(after < before + ((size_t)32 << 20));
+	v_free(p);
+}
+
+/* A request far beyond RAM and swap follows the kernel's overcommit policy as glibc's malloc
+ * does: refused with ENOMEM in heuristic (0) and strict (2) modes. Mode 1 grants everything. */
+static void t_overcommit_policy(void **state)
+{
+	struct sysinfo si;
+	int mode = -1;
+	FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+
+	(void)state;
+	if (!f || fscanf(f, "%d", &mode) != 1)
+		mode = -1;
+	if (f)
+		fclose(f);
+	if (mode != 0 && mode != 2) {
+		print_message(
+		    "vm.overcommit_memory is %d, not 0 or 2: nothing to refuse, skipped\n", mode);
+		skip();
+	}
+	assert_int_equal(sysinfo(&si), 0);
+	size_t total = ((size_t)si.totalram + (size_t)si.totalswap) * si.mem_unit;
+	errno = 0;
+	void *p = v_malloc(2 * total);
+	int e = errno;
+	if (p)
+		v_free(p);
+	assert_null(p);
+	assert_int_equal(e, ENOMEM);
+	errno = 0;
+	p = v_calloc(2, total);
+	e = errno;
+	if (p)
+		v_free(p);
+	assert_null(p);
+	assert_int_equal(e, ENOMEM);
 }
 
 static void t_realloc(void **state)
@@ -513,7 +582,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(t_preload_active),	   cmocka_unit_test(t_before_main),
 	    cmocka_unit_test(t_zero_and_null),	   cmocka_unit_test(t_enomem),
-	    cmocka_unit_test(t_calloc_zeroes),	   cmocka_unit_test(t_realloc),
+	    cmocka_unit_test(t_calloc_zeroes),	   cmocka_unit_test(t_calloc_lazy),
+	    cmocka_unit_test(t_overcommit_policy), cmocka_unit_test(t_realloc),
 	    cmocka_unit_test(t_alignment),	   cmocka_unit_test(t_usable_size),
 	    cmocka_unit_test(t_free_keeps_errno),  cmocka_unit_test(t_double_free_aborts),
 	    cmocka_unit_test(t_cross_thread_free), cmocka_unit_test(t_thread_exit),
