@@ -24,6 +24,10 @@
 #include <stdint.h>
 
 #include "alloc.h"
+#include "dma.h"
+#include "fbitmap.h"
+#include "fbuddy.h"
+#include "global.h"
 
 /** Kinds of memory-map entries. Only KA_MEM_USABLE memory is given to the heap. */
 enum ka_mem_type {
@@ -71,5 +75,86 @@ struct ka_boot_info {
  */
 struct ka_alloc *ka_boot(const struct ka_mem_region *map, size_t count, const char *backend,
 			 struct ka_boot_info *info);
+
+/* ---- the whole memory subsystem from one map ------------------------------------------ */
+
+/** Most DMA zones a system can have (each is an upper bus-address limit). */
+#ifndef KA_CFG_BOOT_MAX_ZONES
+#define KA_CFG_BOOT_MAX_ZONES 4
+#endif
+
+/** @brief Settings of ka_boot_system(); zero members take the defaults. */
+struct ka_system_config {
+	const char *frames;    /**< frame allocator: "fbitmap" or "fbuddy"; NULL = "fbuddy" */
+	const char *backend;   /**< byte backend of the global allocator and of the DMA
+				    sub-heaps; NULL = ka_backend_default() */
+	bool percpu_cache;     /**< per-CPU caches in front of the global allocator; not
+				    available in this build: true makes ka_boot_system() fail with
+				    KA_ENOTSUP (see system_front() in src/boot/boot.c) */
+	uintptr_t dm_off;      /**< direct map: vaddr = paddr + dm_off; KA_DM_NONE = the
+				    platform's ka_plat_phys_to_virt()/virt_to_phys() hooks */
+	unsigned chunk_shift;  /**< global allocator chunk size (ka_global_config); 0 = default */
+	ka_paddr_t bus_offset; /**< DMA bus = phys + bus_offset */
+	size_t nzones;	       /**< DMA zones in use (<= KA_CFG_BOOT_MAX_ZONES) */
+	ka_paddr_t zones[KA_CFG_BOOT_MAX_ZONES]; /**< each zone: every bus address below this
+						      limit (e.g. 1ull << 32: "below 4 GiB") */
+};
+
+/**
+ * @brief A booted memory subsystem. Caller-provided storage (typically static); members are
+ * private but for reading: use `alloc` (bytes), `global` (ka_global_*, pages), `dma`.
+ */
+struct ka_system {
+	struct ka_alloc *alloc;	    /**< the byte allocator every CPU calls (ka_malloc, ...) */
+	struct ka_global global;    /**< the global allocator growing from the frames */
+	struct ka_dma dma;	    /**< coherent DMA buffers from the same frames */
+	struct ka_frame_source src; /**< the frames as a page source (with its lock) */
+	struct ka_frame_alloc *fa;  /**< the frame allocator (inside `frames`) */
+	union {
+		struct ka_fbitmap bitmap;
+		struct ka_fbuddy buddy;
+	} frames;
+	size_t nzones;
+	ka_paddr_t zones[KA_CFG_BOOT_MAX_ZONES];
+	struct ka_boot_info info; /**< regions used/skipped/dropped; bytes_managed = frames'
+				       regions (their metadata included) */
+};
+
+/**
+ * @brief Boot the whole memory subsystem from the firmware's map (Unikraft's ukboot heap
+ * setup plus ArceOS's axalloc::global_init/add_memory in one step).
+ * The map is cleaned as for ka_boot() (steps 1-3: clipped to pages, sorted, merged,
+ * reserved entries cut out), but its addresses are PHYSICAL: every usable piece, at
+ * virtual paddr + cfg->dm_off, becomes a region of the chosen frame allocator, whose
+ * metadata is carved from the region's own first pages (a piece too small for metadata
+ * plus one frame, or refused, is skipped and counted in sys->info). A piece at physical 0
+ * under an identity map (dm_off 0) loses its first page, which cannot be addressed.
+ * Then the global allocator is built over the frames (it grows chunk by chunk and gives
+ * empty chunks back; ka_global_alloc_pages() and page objects (page.h) over sys->alloc
+ * come from the same frames), and a DMA allocator over them; zones are kept for
+ * ka_system_dma_alloc(). The result is made the default allocator (ka_set_default()).
+ * @return 0; KA_EINVAL (NULL sys/map with count, more zones than KA_CFG_BOOT_MAX_ZONES, a
+ * zone limit of 0); KA_ENOENT (unknown frame allocator or byte backend); KA_ENOTSUP
+ * (percpu_cache requested); KA_ENOMEM (no piece could hold frames). On failure nothing is
+ * set as default. Not thread safe: call once at boot, on one CPU (static scratch table).
+ * Complexity O(count^2 + pieces * frame allocator add).
+ */
+int ka_boot_system(struct ka_system *sys, const struct ka_mem_region *map, size_t count,
+		   const struct ka_system_config *cfg);
+
+/**
+ * @brief Allocate a zeroed coherent DMA buffer whose every byte has a bus address below
+ * zone `zone`'s limit (zone == sys->nzones: no limit). @return as ka_dma_alloc_coherent(),
+ * or KA_EINVAL for a zone beyond sys->nzones. Thread safe.
+ */
+int ka_system_dma_alloc(struct ka_system *sys, size_t zone, size_t size, size_t align,
+			struct ka_dma_buf *out);
+
+/**
+ * @brief Check every layer: the global allocator (its sub-heaps, counters and the frame
+ * source), the DMA allocator and the frame allocator. @return inconsistencies (logged), 0
+ * when healthy. Never aborts. O(heap). Thread safe.
+ */
+unsigned ka_system_check(struct ka_system *sys);
 
 #endif /* KALLOC_BOOT_H */

@@ -192,9 +192,8 @@ struct ka_global_config {
 /** @brief Figures of a global allocator (ka_global_stats()). */
 struct ka_global_stats {
 	const char *backend; /**< the byte allocator's name, e.g. "tlsf" */
-	size_t used_bytes;   /**< usable bytes of live byte allocations (large ones too); when
-				  the core is marked KA_ALLOC_NOSTATS, found by walking the
-				  sub-heaps (O(blocks)) */
+	size_t used_bytes;   /**< usable bytes of live byte allocations (large ones too) */
+	size_t live_blocks;  /**< live byte allocations (large ones too) */
 	size_t avail_bytes;  /**< free bytes inside the sub-heaps (without growing) */
 	size_t used_pages;   /**< pages taken from the source: chunks, large blocks, page allocs */
 	size_t avail_pages;  /**< pages the source can still give; SIZE_MAX = unbounded */
@@ -231,7 +230,9 @@ struct ka_global {
 	size_t keep_empty; /**< at most this many empty chunks stay mapped */
 	struct ka_gchunk *large; /**< live large blocks */
 	size_t nheaps, nlarge;
-	size_t used_bytes;
+	size_t used_bytes;  /**< usable bytes of live blocks, moved on every alloc/free */
+	size_t live_blocks; /**< live blocks (sub-heap and large) */
+	size_t heap_avail;  /**< sum of the chunks' cached free bytes (ka_gchunk.avail) */
 	size_t large_pages, page_pages;
 	uint64_t chunks_mapped, chunks_released;
 	ka_global_oom_fn oom;
@@ -331,7 +332,8 @@ void ka_global_free_pages(struct ka_global *g, void *ptr, size_t npages);
 
 /**
  * @brief Fill *out with the allocator's figures, consistently (under the lock).
- * O(chunks) (available bytes are summed over the sub-heaps). Thread safe.
+ * O(1): every figure is a counter kept as blocks, chunks and pages move (never a walk of
+ * the heap, so a program may ask in a loop, as malloc_trim() callers do). Thread safe.
  */
 void ka_global_stats(struct ka_global *g, struct ka_global_stats *out);
 

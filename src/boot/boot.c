@@ -116,13 +116,36 @@ static void cut_reserved(size_t *n, uintptr_t rs, uintptr_t re, size_t *dropped)
 	}
 }
 
+/* Steps 1-3 of kalloc/boot.h on the static table; returns the number of pieces. */
+static size_t clean_map(const struct ka_mem_region *map, size_t count, size_t *dropped)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; map && i < count; i++) {
+		uintptr_t s, e;
+		if (map[i].type != KA_MEM_USABLE || !clip_entry(&map[i], &s, &e))
+			continue;
+		if (!insert_piece(&n, s, e))
+			(*dropped)++;
+	}
+	merge_pieces(&n);
+	for (size_t i = 0; map && i < count; i++) {
+		uintptr_t s, e;
+		if (map[i].type == KA_MEM_USABLE || map[i].len == 0)
+			continue;
+		reserved_range(&map[i], &s, &e);
+		cut_reserved(&n, s, e, dropped);
+	}
+	return n;
+}
+
 struct ka_alloc *ka_boot(const struct ka_mem_region *map, size_t count, const char *name,
 			 struct ka_boot_info *info)
 {
 	struct ka_boot_info local;
 	const struct ka_backend *b = name ? ka_backend_find(name) : ka_backend_default();
 	struct ka_alloc *a = NULL;
-	size_t n = 0;
+	size_t n;
 
 	if (!info)
 		info = &local;
@@ -132,21 +155,7 @@ struct ka_alloc *ka_boot(const struct ka_mem_region *map, size_t count, const ch
 		return NULL;
 	}
 	info->backend = b->name;
-	for (size_t i = 0; map && i < count; i++) {
-		uintptr_t s, e;
-		if (map[i].type != KA_MEM_USABLE || !clip_entry(&map[i], &s, &e))
-			continue;
-		if (!insert_piece(&n, s, e))
-			info->regions_dropped++;
-	}
-	merge_pieces(&n);
-	for (size_t i = 0; map && i < count; i++) {
-		uintptr_t s, e;
-		if (map[i].type == KA_MEM_USABLE || map[i].len == 0)
-			continue;
-		reserved_range(&map[i], &s, &e);
-		cut_reserved(&n, s, e, &info->regions_dropped);
-	}
+	n = clean_map(map, count, &info->regions_dropped);
 	/*
 	 * Address 0 is the null pointer to every byte backend, which refuses such a region
 	 * whole; RAM at 0 with an identity map (many ARM and RISC-V boards) then loses only
@@ -190,4 +199,148 @@ struct ka_alloc *ka_boot(const struct ka_mem_region *map, size_t count, const ch
 	}
 	ka_set_default(a);
 	return a;
+}
+
+/* ---- ka_boot_system(): frames, global allocator, DMA from one map ---------------------- */
+
+static bool name_is(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+static struct ka_frame_alloc *make_frames(struct ka_system *sys, const char *name)
+{
+	if (!name || name_is(name, "fbuddy"))
+		return ka_fbuddy_init(&sys->frames.buddy);
+	if (name_is(name, "fbitmap"))
+		return ka_fbitmap_init(&sys->frames.bitmap);
+	return NULL;
+}
+
+/* The face every CPU allocates through. This is the one place where per-CPU caches are
+ * layered in front of the global allocator once the cache adapter exists: build it over
+ * `global` here and return it; until then a request for them is refused. */
+static int system_front(struct ka_system *sys, const struct ka_system_config *cfg,
+			struct ka_alloc **out)
+{
+	if (cfg->percpu_cache)
+		return KA_ENOTSUP;
+	*out = ka_global_alloc_iface(&sys->global);
+	return 0;
+}
+
+/* Give every piece to the frame source, at its virtual address. */
+static void add_pieces(struct ka_system *sys, size_t n, uintptr_t dm_off)
+{
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t s = pieces[i].start, e = pieces[i].end;
+		uintptr_t v =
+		    dm_off == KA_DM_NONE ? (uintptr_t)ka_plat_phys_to_virt(s) : s + dm_off;
+
+		/* A region whose virtual start is 0 cannot be addressed as an object. */
+		if (v == 0) {
+			s += KA_PAGE_SIZE;
+			v += KA_PAGE_SIZE;
+			if (s >= e) {
+				sys->info.regions_skipped++;
+				continue;
+			}
+		}
+		if (ka_page_source_add_memory(&sys->src.base, (void *)v, e - s) != 0) {
+			log_region("region refused by the frame allocator, skipped", s, e);
+			sys->info.regions_skipped++;
+			continue;
+		}
+		log_region("frame region", s, e);
+		if (sys->info.regions_used++ == 0) {
+			sys->info.first_base = s;
+			sys->info.first_len = e - s;
+		}
+		sys->info.bytes_managed += e - s;
+	}
+}
+
+int ka_boot_system(struct ka_system *sys, const struct ka_mem_region *map, size_t count,
+		   const struct ka_system_config *cfg)
+{
+	static const struct ka_system_config defaults;
+	struct ka_global_config gcfg;
+	struct ka_dma_config dcfg;
+	const struct ka_backend *b;
+	struct ka_alloc *front;
+	size_t n;
+	int rc;
+
+	if (!cfg)
+		cfg = &defaults;
+	if (!sys || (!map && count) || cfg->nzones > KA_CFG_BOOT_MAX_ZONES)
+		return KA_EINVAL;
+	for (size_t z = 0; z < cfg->nzones; z++)
+		if (cfg->zones[z] == 0)
+			return KA_EINVAL;
+	if (cfg->percpu_cache)
+		return KA_ENOTSUP;
+	b = cfg->backend ? ka_backend_find(cfg->backend) : ka_backend_default();
+	memset(sys, 0, sizeof(*sys));
+	sys->fa = make_frames(sys, cfg->frames);
+	if (!b || !sys->fa)
+		return KA_ENOENT;
+	sys->info.backend = b->name;
+	ka_frame_source_init(&sys->src, sys->fa, cfg->dm_off);
+	n = clean_map(map, count, &sys->info.regions_dropped);
+	add_pieces(sys, n, cfg->dm_off);
+	if (sys->info.regions_used == 0) {
+		ka_plat_log(KA_LOG_WARN, "kalloc: boot: no memory region could hold frames");
+		return KA_ENOMEM;
+	}
+	memset(&gcfg, 0, sizeof(gcfg));
+	gcfg.backend = b->name;
+	gcfg.chunk_shift = cfg->chunk_shift;
+	rc = ka_global_init(&sys->global, &sys->src.base, &gcfg);
+	if (rc != 0)
+		return rc;
+	memset(&dcfg, 0, sizeof(dcfg));
+	dcfg.frames = &sys->src;
+	dcfg.bus_offset = cfg->bus_offset;
+	dcfg.backend = b->name;
+	/* The DMA sub-heaps start at 16 pages, more when the backend needs a bigger heap
+	 * (slab: 512 KiB); KA_EINVAL is ka_dma_init's answer to a sub-heap too small. */
+	dcfg.heap_pages = 16;
+	while ((rc = ka_dma_init(&sys->dma, &dcfg)) == KA_EINVAL && dcfg.heap_pages < 4096)
+		dcfg.heap_pages *= 2;
+	if (rc != 0) {
+		ka_global_destroy(&sys->global);
+		return rc;
+	}
+	sys->nzones = cfg->nzones;
+	for (size_t z = 0; z < cfg->nzones; z++)
+		sys->zones[z] = cfg->zones[z];
+	rc = system_front(sys, cfg, &front);
+	if (rc != 0) {
+		ka_global_destroy(&sys->global);
+		return rc;
+	}
+	sys->alloc = front;
+	ka_set_default(front);
+	return 0;
+}
+
+int ka_system_dma_alloc(struct ka_system *sys, size_t zone, size_t size, size_t align,
+			struct ka_dma_buf *out)
+{
+	if (!sys || zone > sys->nzones)
+		return KA_EINVAL;
+	return ka_dma_alloc_coherent(&sys->dma, size, align,
+				     zone == sys->nzones ? KA_DMA_LIMIT_NONE : sys->zones[zone],
+				     out);
+}
+
+unsigned ka_system_check(struct ka_system *sys)
+{
+	/* The global allocator's check covers the frame source and so the frame allocator. */
+	return ka_check(sys->alloc) + ka_dma_check(&sys->dma);
 }

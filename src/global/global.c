@@ -22,13 +22,22 @@ static struct ka_global *from_core(struct ka_alloc *a)
 	return (struct ka_global *)(void *)((char *)a - offsetof(struct ka_global, core));
 }
 
-/* Whether used_bytes counts sub-heap blocks. A core marked KA_ALLOC_NOSTATS (a caller that
- * keeps its own figures, like the LD_PRELOAD shim) is spared the two backend usable_size
- * calls per block that the count costs; ka_global_stats() then walks the sub-heaps. Large
- * blocks are always counted (their size is in their header). */
-static bool counts_heap_bytes(const struct ka_global *g)
+/*
+ * Figures are counters moved with the blocks, so that ka_global_stats() (and through it
+ * mallinfo2, malloc_trim and the shim's exit report) costs O(1) whatever the heap's size:
+ *  - used_bytes / live_blocks: the usable size of each block as it is handed out or freed
+ *    (one backend usable_size call per allocation and per free);
+ *  - heap_avail: the sum of every sub-heap's free bytes, each chunk's share cached in
+ *    c->avail and refreshed from the backend's O(1) info after every operation in it.
+ * Walks stay for ka_global_check() (which compares them with these counters) and ka_walk.
+ */
+static void chunk_refresh(struct ka_global *g, struct ka_gchunk *c)
 {
-	return !(g->core.flags & KA_ALLOC_NOSTATS);
+	struct ka_info i;
+
+	c->heap->ops->info(c->heap, &i);
+	g->heap_avail = g->heap_avail - c->avail + i.avail;
+	c->avail = i.avail;
 }
 
 static size_t chunk_pages(const struct ka_global *g)
@@ -113,7 +122,9 @@ static struct ka_gchunk *chunk_new(struct ka_global *g)
 	c->miss = SIZE_MAX;
 	c->ptr = NULL;
 	c->size = 0;
+	c->avail = 0;
 	set_magic(c, KA_GCHUNK_HEAP);
+	chunk_refresh(g, c);
 	list_push(&g->heaps, c);
 	g->nheaps++;
 	g->nempty++;
@@ -132,6 +143,7 @@ static void chunk_release(struct ka_global *g, struct ka_gchunk *c)
 	if (c->live == 0)
 		g->nempty--;
 	g->chunks_released++;
+	g->heap_avail -= c->avail;
 	c->magic = 0;
 	ka_page_source_unmap(g->src, c->map, c->pages);
 }
@@ -162,8 +174,9 @@ static void *heap_try(struct ka_global *g, struct ka_gchunk *c, size_t size, siz
 	if (g->empty == c)
 		g->empty = NULL;
 	g->cur = c;
-	if (counts_heap_bytes(g))
-		g->used_bytes += c->heap->ops->usable_size(c->heap, p);
+	g->used_bytes += c->heap->ops->usable_size(c->heap, p);
+	g->live_blocks++;
+	chunk_refresh(g, c);
 	return p;
 }
 
@@ -245,6 +258,7 @@ static void *large_alloc(struct ka_global *g, size_t size, size_t align)
 	g->nlarge++;
 	g->large_pages += pages;
 	g->used_bytes += c->size;
+	g->live_blocks++;
 	return p;
 }
 
@@ -254,6 +268,7 @@ static void large_free(struct ka_global *g, struct ka_gchunk *c)
 	g->nlarge--;
 	g->large_pages -= c->pages;
 	g->used_bytes -= c->size;
+	g->live_blocks--;
 	c->magic = 0;
 	ka_page_source_unmap(g->src, c->map, c->pages);
 }
@@ -286,11 +301,13 @@ static void core_free(struct ka_alloc *a, void *ptr)
 	}
 	if (c->live == 0)
 		ka_misuse(a, "free in a chunk with no live block", ptr);
-	n = counts_heap_bytes(g) ? c->heap->ops->usable_size(c->heap, ptr) : 0;
+	n = c->heap->ops->usable_size(c->heap, ptr);
 	c->heap->ops->free(c->heap, ptr);
 	c->miss = SIZE_MAX;
 	c->live--;
 	g->used_bytes -= n;
+	g->live_blocks--;
+	chunk_refresh(g, c);
 	if (c->live == 0)
 		chunk_now_empty(g, c);
 }
@@ -321,9 +338,9 @@ static void *core_realloc(struct ka_alloc *a, void *ptr, size_t size)
 			n = c->heap->ops->realloc(c->heap, ptr, size);
 			if (n) {
 				c->miss = SIZE_MAX; /* it may have shrunk or moved */
-				if (counts_heap_bytes(g))
-					g->used_bytes = g->used_bytes - old +
-							c->heap->ops->usable_size(c->heap, n);
+				g->used_bytes =
+				    g->used_bytes - old + c->heap->ops->usable_size(c->heap, n);
+				chunk_refresh(g, c);
 				return n;
 			}
 		}
@@ -419,14 +436,17 @@ static int count_used(void *ptr, size_t size, bool used, void *arg)
 	return 0;
 }
 
-static unsigned check_heaps(struct ka_global *g, size_t *walked_bytes, bool *walked_all)
+static unsigned check_heaps(struct ka_global *g, size_t *walked_bytes, bool *walked_all,
+			    size_t *live_out)
 {
-	size_t n = 0, empties = 0;
+	size_t n = 0, empties = 0, live = 0, avail = 0;
 	bool cur_found = g->cur == NULL, empty_found = g->empty == NULL;
 	const struct ka_gchunk *prev = NULL;
 	unsigned bad = 0;
 
 	for (struct ka_gchunk *c = g->heaps; c; prev = c, c = c->next) {
+		struct ka_info i;
+
 		n++;
 		if (!is_hdr(g, c, KA_GCHUNK_HEAP) || c->map != (void *)c ||
 		    ((uintptr_t)c & (g->chunk_size - 1)) != 0 || c->pages != chunk_pages(g)) {
@@ -439,6 +459,13 @@ static unsigned check_heaps(struct ka_global *g, size_t *walked_bytes, bool *wal
 			bad++;
 		}
 		bad += c->heap->ops->check(c->heap);
+		c->heap->ops->info(c->heap, &i);
+		if (i.avail != c->avail) {
+			ka_check_report(&g->core, "chunk free bytes differ from its sub-heap's", c);
+			bad++;
+		}
+		avail += c->avail;
+		live += c->live;
 		if (c->heap->ops->walk) {
 			struct count_acc acc = {0, 0};
 
@@ -468,6 +495,11 @@ static unsigned check_heaps(struct ka_global *g, size_t *walked_bytes, bool *wal
 		ka_check_report(&g->core, "chunk count differs from the list", g);
 		bad++;
 	}
+	if (bad == 0 && avail != g->heap_avail) {
+		ka_check_report(&g->core, "free bytes differ from the chunks'", g);
+		bad++;
+	}
+	*live_out = live;
 	if (empties > g->keep_empty || empties != g->nempty) {
 		ka_check_report(&g->core, "more empty chunks kept than allowed or counted", g);
 		bad++;
@@ -479,7 +511,7 @@ static unsigned check_heaps(struct ka_global *g, size_t *walked_bytes, bool *wal
 	return bad;
 }
 
-static unsigned check_large(struct ka_global *g, size_t *bytes)
+static unsigned check_large(struct ka_global *g, size_t *bytes, size_t *listed)
 {
 	size_t n = 0, pages = 0;
 	const struct ka_gchunk *prev = NULL;
@@ -506,21 +538,26 @@ static unsigned check_large(struct ka_global *g, size_t *bytes)
 		ka_check_report(&g->core, "large block figures differ from the list", g);
 		bad++;
 	}
+	*listed = n;
 	return bad;
 }
 
 static unsigned core_check(struct ka_alloc *a)
 {
 	struct ka_global *g = from_core(a);
-	size_t bytes = 0, mine, used;
+	size_t bytes = 0, mine, used, live = 0, listed = 0;
 	bool walked_all = true;
 	unsigned long f;
 	unsigned bad;
 
-	bad = check_heaps(g, &bytes, &walked_all);
-	bad += check_large(g, &bytes);
-	if (walked_all && bad == 0 && counts_heap_bytes(g) && bytes != g->used_bytes) {
+	bad = check_heaps(g, &bytes, &walked_all, &live);
+	bad += check_large(g, &bytes, &listed);
+	if (walked_all && bad == 0 && bytes != g->used_bytes) {
 		ka_check_report(&g->core, "used bytes differ from the live blocks", g);
+		bad++;
+	}
+	if (bad == 0 && live + listed != g->live_blocks) {
+		ka_check_report(&g->core, "live block count differs from the chunks and list", g);
 		bad++;
 	}
 	bad += ka_page_source_check(g->src);
@@ -631,6 +668,7 @@ static int setup(struct ka_global *g, struct ka_page_source *src,
 	g->nempty = 0;
 	g->keep_empty = 1;
 	g->used_bytes = g->large_pages = g->page_pages = 0;
+	g->live_blocks = g->heap_avail = 0;
 	g->chunks_mapped = g->chunks_released = 0;
 	g->oom = NULL;
 	g->oom_arg = NULL;
@@ -754,26 +792,11 @@ void ka_global_free_pages(struct ka_global *g, void *ptr, size_t npages)
 void ka_global_stats(struct ka_global *g, struct ka_global_stats *out)
 {
 	unsigned long f = ka_locked_lock(&g->locked);
-	struct ka_gchunk *c;
 
 	out->backend = g->backend->name;
 	out->used_bytes = g->used_bytes;
-	if (!counts_heap_bytes(g)) {
-		for (c = g->heaps; c; c = c->next) {
-			struct count_acc acc = {0, 0};
-
-			/* Through the generic layer: a memory checker's bracket covers the walk. */
-			ka_walk(c->heap, count_used, &acc);
-			out->used_bytes += acc.bytes;
-		}
-	}
-	out->avail_bytes = 0;
-	for (c = g->heaps; c; c = c->next) {
-		struct ka_info i;
-
-		ka_info(c->heap, &i);
-		out->avail_bytes += i.avail;
-	}
+	out->live_blocks = g->live_blocks;
+	out->avail_bytes = g->heap_avail;
 	out->used_pages = g->nheaps * chunk_pages(g) + g->large_pages + g->page_pages;
 	out->avail_pages = ka_page_source_avail(g->src);
 	out->chunks = g->nheaps;

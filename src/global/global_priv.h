@@ -37,6 +37,7 @@ struct ka_gchunk {
 	struct ka_alloc *heap; /* the backend instance over the chunk's tail */
 	size_t live;	       /* blocks live in it */
 	size_t miss;	       /* smallest size that failed here since the last free (hint) */
+	size_t avail;	       /* the sub-heap's free bytes at its last operation (stats) */
 	/* large block */
 	void *ptr;   /* the user pointer */
 	size_t size; /* its usable bytes */

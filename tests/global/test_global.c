@@ -315,6 +315,133 @@ static void test_stats(void **state)
 	}
 }
 
+/* Sum of the sub-heaps' own free bytes, asked of each backend: what avail_bytes must be. */
+static size_t heaps_avail(void)
+{
+	size_t sum = 0;
+
+	for (struct ka_gchunk *c = G.heaps; c; c = c->next) {
+		struct ka_info i;
+
+		c->heap->ops->info(c->heap, &i);
+		sum += i.avail;
+	}
+	return sum;
+}
+
+/* After a random workload (mallocs of all sizes, large blocks, frees, reallocs) the O(1)
+ * figures equal a shadow count kept by the test, exactly, at every step. */
+static void test_stats_shadow(void **state)
+{
+	(void)state;
+	for (const char *const *b = gsim_byte_backends(); *b; b++) {
+		static size_t sizes[MAXB];
+		size_t shadow_bytes = 0, shadow_blocks = 0;
+		unsigned rng = 12345;
+		struct ka_global_stats st;
+
+		init_hosted(*b, 0);
+		memset(blocks, 0, sizeof(blocks));
+		for (unsigned step = 0; step < 20000; step++) {
+			size_t i, n;
+
+			rng = rng * 1103515245u + 12345u;
+			i = (rng >> 8) % 512;
+			n = (rng >> 3) % 97 == 0 ? CHUNK + (rng & 0xffff)
+						 : 1 + ((rng >> 12) % 3000);
+			if (!blocks[i]) {
+				blocks[i] = ka_global_alloc(&G, n, (rng & 3) == 0 ? 64 : 16);
+				assert_non_null(blocks[i]);
+				sizes[i] = ka_global_usable_size(&G, blocks[i]);
+				shadow_bytes += sizes[i];
+				shadow_blocks++;
+			} else if ((rng >> 20) & 1) {
+				void *q = ka_realloc(ka_global_alloc_iface(&G), blocks[i], n);
+
+				assert_non_null(q);
+				shadow_bytes -= sizes[i];
+				blocks[i] = q;
+				sizes[i] = ka_global_usable_size(&G, q);
+				shadow_bytes += sizes[i];
+			} else {
+				ka_global_free(&G, blocks[i]);
+				blocks[i] = NULL;
+				shadow_bytes -= sizes[i];
+				shadow_blocks--;
+			}
+			if (step % 1000 == 0 || step == 19999) {
+				ka_global_stats(&G, &st);
+				assert_int_equal(st.used_bytes, shadow_bytes);
+				assert_int_equal(st.live_blocks, shadow_blocks);
+				assert_int_equal(st.avail_bytes, heaps_avail());
+				assert_int_equal(st.chunks, G.nheaps);
+			}
+		}
+		assert_int_equal(ka_global_check(&G), 0);
+		for (size_t i = 0; i < 512; i++)
+			ka_global_free(&G, blocks[i]);
+		ka_global_stats(&G, &st);
+		assert_int_equal(st.used_bytes, 0);
+		assert_int_equal(st.live_blocks, 0);
+		assert_int_equal(st.large_blocks, 0);
+		assert_int_equal(st.avail_bytes, heaps_avail());
+		assert_int_equal(ka_global_check(&G), 0);
+		ka_global_destroy(&G);
+	}
+}
+
+/* Every sub-heap's ops are replaced by a copy whose walk counts its calls: statistics
+ * queries (ka_global_stats, ka_stats) must not walk, also with the core marked
+ * KA_ALLOC_NOSTATS as the LD_PRELOAD shim marks it (its mallinfo2, malloc_trim and exit
+ * report read ka_global_stats); the checker, which does walk, proves the counter works. */
+static unsigned walk_calls;
+static int (*real_walk)(struct ka_alloc *, ka_walk_fn, void *);
+static int counting_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	walk_calls++;
+	return real_walk(a, fn, arg);
+}
+
+static void test_stats_never_walk(void **state)
+{
+	(void)state;
+	for (const char *const *b = gsim_byte_backends(); *b; b++) {
+		static struct ka_alloc_ops spy;
+		struct ka_global_stats st;
+		size_t live = 0;
+
+		init_hosted(*b, 0);
+		ka_locked_inner(&G.locked)->flags |= KA_ALLOC_NOSTATS;
+		for (size_t i = 0; i < 400; i++) {
+			blocks[i] = ka_global_alloc(&G, 100 + i * 37, 16);
+			assert_non_null(blocks[i]);
+		}
+		assert_true(G.nheaps >= 2);
+		spy = *G.heaps->heap->ops;
+		real_walk = spy.walk;
+		if (!real_walk) {
+			ka_global_destroy(&G);
+			continue;
+		}
+		spy.walk = counting_walk;
+		for (struct ka_gchunk *c = G.heaps; c; c = c->next)
+			c->heap->ops = &spy;
+		walk_calls = 0;
+		for (size_t i = 0; i < 400; i += 2) {
+			ka_global_free(&G, blocks[i]);
+			ka_global_stats(&G, &st);
+			(void)ka_stats(ka_global_alloc_iface(&G));
+		}
+		assert_int_equal(walk_calls, 0);
+		for (size_t i = 1; i < 400; i += 2)
+			live++;
+		assert_int_equal(st.live_blocks, live);
+		assert_int_equal(ka_global_check(&G), 0);
+		assert_true(walk_calls >= G.nheaps);
+		ka_global_destroy(&G);
+	}
+}
+
 /* realloc keeps the contents while blocks move between sub-heaps and large blocks. */
 static void test_realloc_moves(void **state)
 {
@@ -452,11 +579,17 @@ static void test_misuse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_grow_shrink), cmocka_unit_test(test_large),
-	    cmocka_unit_test(test_oom_intact),	cmocka_unit_test(test_oom_hook_retry),
-	    cmocka_unit_test(test_stats),	cmocka_unit_test(test_realloc_moves),
-	    cmocka_unit_test(test_pages),	cmocka_unit_test(test_init_refusals),
+	    cmocka_unit_test(test_grow_shrink),
+	    cmocka_unit_test(test_large),
+	    cmocka_unit_test(test_oom_intact),
+	    cmocka_unit_test(test_oom_hook_retry),
+	    cmocka_unit_test(test_stats),
+	    cmocka_unit_test(test_realloc_moves),
+	    cmocka_unit_test(test_pages),
+	    cmocka_unit_test(test_init_refusals),
 	    cmocka_unit_test(test_misuse),
+	    cmocka_unit_test(test_stats_shadow),
+	    cmocka_unit_test(test_stats_never_walk),
 	};
 
 	if (!gsim_byte_backends()[0]) {

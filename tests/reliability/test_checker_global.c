@@ -79,6 +79,9 @@ static bool run(const char *backend)
 	/* One chunk too many: the list disagrees, and so does the source's page figure. */
 	CORRUPT("chunk count", G.nheaps, G.nheaps + 1, 2);
 	CORRUPT("used bytes", G.used_bytes, G.used_bytes + 16, 1);
+	CORRUPT("live block count", G.live_blocks, G.live_blocks + 1, 1);
+	CORRUPT("free bytes total", G.heap_avail, G.heap_avail + 16, 1);
+	CORRUPT("chunk free bytes", c2->avail, c2->avail - 16, 1);
 	CORRUPT("cached empty chunk with live blocks", G.empty, c1, 1);
 	CORRUPT("current chunk off the list", G.cur, (struct ka_gchunk *)(void *)&G, 1);
 	CORRUPT("large block count", G.nlarge, G.nlarge + 1, 1);
