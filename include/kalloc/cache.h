@@ -18,11 +18,14 @@
  * What it costs: (1) blocks migrate between CPUs, so a producer/consumer pair keeps moving
  * full magazines through the depot (one lock per `rounds` operations) and the consumer reuses
  * memory the producer's cache lines last held; (2) memory held by the cache is bounded but
- * not small: at most (2 * ncpus + depot) * rounds blocks per class; (3) free asks the
- * allocator below for the block's usable size to find its class (one call into X, no lock in
- * tlsf/slab; the global allocator looks the chunk up); (4) the statistics of the head are
- * shared counters updated with relaxed atomic adds (a lock on 32-bit targets), one cache line
- * every CPU writes.
+ * not small: at most (2 * ncpus + depot) * rounds blocks per class; (3) each block carries
+ * a header of KA_CFG_MIN_ALIGN bytes (16 on x86_64) inside below's block, holding its class,
+ * so that free finds the class without a call into the allocator below (whose usable_size
+ * takes its lock when it is the global allocator or ka_locked); a request of the largest
+ * class costs below a block of 1024 + 16 bytes; (4) the statistics of the head are shared
+ * counters updated with relaxed atomic adds (a lock on 32-bit targets), one cache line every
+ * CPU writes; (5) a foreign pointer or a double free is not detected on the fast path (the
+ * header is trusted; a header that is neither a class nor "large" panics).
  *
  * CPU and exclusion come from the platform: ka_plat_cpu_enter() / ka_plat_cpu_leave() bracket
  * every access to the calling CPU's magazines (kernel: interrupts or preemption off, CPU id
@@ -31,7 +34,10 @@
  * magazines and goes straight to the allocator below.
  *
  * Requirements on `below`: thread safe when the cache is used from several CPUs (the global
- * allocator is; wrap a bare backend in ka_locked_init()), and its usable_size must be O(1).
+ * allocator is; wrap a bare backend in ka_locked_init()). Requests above max_size or aligned
+ * beyond KA_CFG_MIN_ALIGN go to below at once (with the header) and come back to it on free;
+ * ka_palloc()/ka_pfree() forward to below unchanged. ka_usable_size() of a cached block is its
+ * class size (no call below).
  *
  * Fork (hosted): ka_cache_fork_prepare() before fork(), ka_cache_fork_parent() /
  * ka_cache_fork_child() after, in both processes; they hold every depot lock across the fork

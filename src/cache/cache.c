@@ -6,11 +6,10 @@
  * Invariants (ka_cache's checker tests them): every CPU row holds exactly two magazines per
  * class; the loaded one has 0..rounds blocks, the previous one is empty or full; each class's
  * depot holds `depot` magazines, on its full or its empty list; a block in a class-c
- * magazine is a live block of `below` whose usable size rounds down to class c.
+ * magazine is a live block of `below` whose header says class c.
  *
- * A block's class is always taken from its usable size below (class_floor), both when it is
- * handed out and when it comes back, so ka_usable_size() through the cache is one and the
- * same figure over the block's life and the statistics add up exactly.
+ * A block's usable size is its class (cached blocks) or below's figure minus the header, the
+ * same when it is handed out and when it comes back, so the statistics add up exactly.
  */
 #include "kalloc/cache.h"
 
@@ -41,7 +40,6 @@ struct ka_cache {
 	struct ka_alloc *below;
 	unsigned ncpus, ncl, rounds, ndepot;
 	size_t max_size;  /* class_size[ncl - 1] */
-	size_t cache_lim; /* blocks of usable size >= this are not cached */
 	size_t row_bytes; /* one CPU's row of ncl slots, cache-line padded */
 	size_t mag_bytes;
 	unsigned char *rows;
@@ -66,17 +64,6 @@ static unsigned class_of(size_t s)
 		return (unsigned)((s + 15) >> 4) - 1u;
 	unsigned e = ka_fls(s - 1); /* s in (2^e, 2^(e+1)] */
 	return 8u + (e - 7u) * 4u + (unsigned)(((s - 1) - ((size_t)1 << e)) >> (e - 2));
-}
-
-/* Class a block of usable size u belongs to, or NCL when it is not cached. */
-static unsigned class_floor(const struct ka_cache *c, size_t u)
-{
-	if (u < class_size[0] || u >= c->cache_lim)
-		return NCL;
-	unsigned k = u > class_size[NCL - 1] ? NCL - 1 : class_of(u);
-	if (class_size[k] > u)
-		k--;
-	return k < c->ncl ? k : c->ncl - 1;
 }
 
 static struct slot *slot_of(struct ka_cache *c, unsigned cpu, unsigned k)
@@ -156,13 +143,41 @@ static void st_free(struct ka_cache *c, size_t use)
 #endif
 }
 
-/* Usable size as the cache reports it: the class for cached sizes, else the block's own. */
+/*
+ * Every block the cache hands out is a block of `below` with a header of HDR bytes in front:
+ * the class (or BIG) and the offset from the start of below's block. free() reads the class
+ * there instead of asking below (whose usable_size takes below's lock when it is the global
+ * allocator or ka_locked: on every free of every CPU, that lock was the cache's bottleneck).
+ */
+#define HDR ((size_t)KA_CFG_MIN_ALIGN)
+#define BIG NCL
+
+struct hdr {
+	size_t cls; /* class index, or BIG for a block that never enters a magazine */
+	size_t off; /* user pointer - below's block */
+};
+
+_Static_assert(sizeof(struct hdr) <= HDR, "header larger than the minimum alignment");
+
+static struct hdr *hdr_of(const void *p)
+{
+	return (struct hdr *)(void *)((unsigned char *)(uintptr_t)p - HDR);
+}
+
+static void *below_block(const void *p)
+{
+	return (unsigned char *)(uintptr_t)p - hdr_of(p)->off;
+}
+
+/* Usable size as the cache reports it: the class for cached blocks, else what remains of
+ * below's block after the header and the alignment gap. */
 static size_t cache_usable(struct ka_cache *c, const void *p)
 {
-	size_t u = ka_usable_size(c->below, p);
-	unsigned k = class_floor(c, u);
+	const struct hdr *h = hdr_of(p);
 
-	return k < NCL ? class_size[k] : u;
+	if (h->cls < NCL)
+		return class_size[h->cls];
+	return ka_usable_size(c->below, below_block(p)) - h->off;
 }
 
 /* ---- magazines ----------------------------------------------------------------------- */
@@ -171,7 +186,7 @@ static size_t cache_usable(struct ka_cache *c, const void *p)
 static void mag_drain(struct ka_cache *c, struct mag *m)
 {
 	while (m->n > 0)
-		ka_free(c->below, m->r[--m->n]);
+		ka_free(c->below, below_block(m->r[--m->n]));
 }
 
 /* Pop a block of class k on the calling CPU's row, exchanging with the depot if needed. */
@@ -292,56 +307,67 @@ static void *below_alloc(struct ka_cache *c, size_t size, size_t align)
 	return p;
 }
 
+/* A block of below with the header in front: cls is a class or BIG, off the gap (HDR, or the
+ * alignment when it is larger, so the user pointer keeps below's alignment). */
+static void *below_take(struct ka_cache *c, size_t size, size_t align, size_t cls)
+{
+	size_t off = align > HDR ? align : HDR, n;
+
+	if (ka_add_overflow(size, off, &n))
+		return NULL;
+	unsigned char *b = below_alloc(c, n, align);
+	if (!b)
+		return NULL;
+	struct hdr *h = hdr_of(b + off);
+	h->cls = cls;
+	h->off = off;
+	return b + off;
+}
+
 static void *cache_alloc(struct ka_alloc *a, size_t size, size_t align)
 {
 	struct ka_cache *c = to_cache(a);
 	void *p = NULL;
 
-	if (size > c->max_size) {
-		/* A block whose usable size fell into the top class would be cached and then
-		 * reported smaller than asked: ask for at least the first uncached size. */
-		p = below_alloc(c, size < c->cache_lim ? c->cache_lim : size, align);
+	if (size > c->max_size || align > KA_CFG_MIN_ALIGN) {
+		p = below_take(c, size, align, BIG);
 		if (p)
 			st_alloc(c, size, cache_usable(c, p));
 		return p;
 	}
 	unsigned k = class_of(size);
-	if (align <= KA_CFG_MIN_ALIGN) {
-		unsigned long f;
-		unsigned cpu = ka_plat_cpu_enter(&f);
-		if (cpu < c->ncpus)
-			p = mag_pop(c, slot_of(c, cpu, k), k);
-		ka_plat_cpu_leave(f);
-		if (p) {
-			st_alloc(c, size, class_size[k]);
-			return p;
-		}
-	}
-	/* Ask for the class size so that the block can serve any request of its class later. */
-	p = below_alloc(c, class_size[k], align);
+	unsigned long f;
+	unsigned cpu = ka_plat_cpu_enter(&f);
+	if (cpu < c->ncpus)
+		p = mag_pop(c, slot_of(c, cpu, k), k);
+	ka_plat_cpu_leave(f);
+	if (!p)
+		p = below_take(c, class_size[k], align, k);
 	if (p)
-		st_alloc(c, size, cache_usable(c, p));
+		st_alloc(c, size, class_size[k]);
 	return p;
 }
 
 static void cache_free(struct ka_alloc *a, void *ptr)
 {
 	struct ka_cache *c = to_cache(a);
-	size_t u = ka_usable_size(c->below, ptr);
-	unsigned k = class_floor(c, u);
+	size_t k = hdr_of(ptr)->cls;
 	bool kept = false;
 
-	if (k < NCL) {
+	if (k < c->ncl) {
 		unsigned long f;
 		unsigned cpu = ka_plat_cpu_enter(&f);
 		if (cpu < c->ncpus)
-			kept = mag_push(c, slot_of(c, cpu, k), k, ptr);
+			kept = mag_push(c, slot_of(c, cpu, (unsigned)k), (unsigned)k, ptr);
 		ka_plat_cpu_leave(f);
-		u = class_size[k];
+		st_free(c, class_size[k]);
+	} else if (k == BIG) {
+		st_free(c, cache_usable(c, ptr));
+	} else {
+		ka_misuse(a, "free of a block without a cache header (foreign or corrupted)", ptr);
 	}
-	st_free(c, u);
 	if (!kept)
-		ka_free(c->below, ptr);
+		ka_free(c->below, below_block(ptr));
 }
 
 static size_t cache_usable_size(struct ka_alloc *a, const void *ptr)
@@ -393,11 +419,11 @@ static unsigned check_mag(struct ka_cache *c, const struct mag *m, unsigned k, b
 	}
 	for (unsigned i = 0; i < m->n; i++) {
 		const void *p = m->r[i];
-		if (!p || (c->below->ops->owns && !ka_owns(c->below, p))) {
+		if (!p || (c->below->ops->owns && !ka_owns(c->below, below_block(p)))) {
 			ka_check_report(&c->a, "cached block not owned by the allocator below", p);
 			bad++;
-		} else if (class_floor(c, ka_usable_size(c->below, p)) != k) {
-			ka_check_report(&c->a, "cached block in the wrong class", p);
+		} else if (hdr_of(p)->cls != k || hdr_of(p)->off != HDR) {
+			ka_check_report(&c->a, "cached block's header is not its class", p);
 			bad++;
 		}
 	}
@@ -531,7 +557,6 @@ struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 	c->rounds = l.rounds;
 	c->ndepot = l.ndepot;
 	c->max_size = class_size[l.ncl - 1];
-	c->cache_lim = l.ncl < NCL ? class_size[l.ncl] : (size_t)class_size[NCL - 1] * 5 / 4;
 	c->row_bytes = l.row_bytes;
 	c->mag_bytes = l.mag_bytes;
 	c->rows = base + l.rows_off;
