@@ -59,9 +59,20 @@ struct ka_cache_config {
 	unsigned ncpus;	 /**< CPU slots; default ka_plat_cpu_count() */
 	unsigned rounds; /**< blocks per magazine; default 32 */
 	unsigned depot;	 /**< magazines per class in the depot; default 4 */
-	size_t
-	    max_size; /**< largest cached request (rounded up to a class, <= 2048); default 1024 */
+	/** Largest cached request (rounded up to a class, at most 2048); default 1024. */
+	size_t max_size;
+	unsigned flags; /**< KA_CACHE_* */
 };
+
+/**
+ * Keep the statistics per CPU (plain stores on the CPU's own row) instead of in shared
+ * counters: no cache line written by every CPU. The head's figures are then refreshed only
+ * by ka_cache_stats() (O(ncpus)); there nb_allocs, nb_frees, cur_nb_allocs and cur_mem_use are
+ * exact, max_nb_allocs and max_mem_use are the peaks seen by those refreshes, and
+ * last/min/max_alloc_size stay 0. Ignored (shared counters kept) on targets without
+ * lock-free 64-bit atomics.
+ */
+#define KA_CACHE_PERCPU_STATS 0x1u
 
 /**
  * @brief Bytes ka_cache_init() needs for this configuration. O(1).
@@ -84,6 +95,13 @@ size_t ka_cache_memsize(unsigned ncpus, const struct ka_cache_config *cfg);
  */
 struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 			       const struct ka_cache_config *cfg);
+
+/**
+ * @brief The cache's statistics. Without KA_CACHE_PERCPU_STATS the same as ka_stats(cache),
+ * O(1); with it, first sums the per-CPU counters into the head, O(ncpus). Thread safe; with
+ * KA_CACHE_PERCPU_STATS, read the figures while no other thread refreshes them.
+ */
+const struct ka_stats *ka_cache_stats(struct ka_alloc *cache);
 
 /** @brief The allocator below a cache. O(1). */
 struct ka_alloc *ka_cache_below(struct ka_alloc *cache);

@@ -44,8 +44,10 @@ struct ka_cache {
 	size_t mag_bytes;
 	unsigned char *rows;
 	struct depot *depots;
-	struct ka_lock stats_lock; /* 32-bit targets: no lock-free 64-bit counters */
-	struct ka_alloc_ops ops;   /* cache_ops with the capabilities of `below` */
+	bool percpu;		   /* KA_CACHE_PERCPU_STATS in effect */
+	struct ka_lock stats_lock; /* 32-bit: no lock-free 64-bit counters; per-CPU refreshes */
+	size_t sh_na, sh_nf, sh_ba, sh_bf; /* per-CPU mode: callers without a row */
+	struct ka_alloc_ops ops;	   /* cache_ops with the capabilities of `below` */
 };
 
 static const unsigned short class_size[NCL] = {16,  32,	 48,  64,   80,	  96,	112,  128,
@@ -65,6 +67,12 @@ static unsigned class_of(size_t s)
 	unsigned e = ka_fls(s - 1); /* s in (2^e, 2^(e+1)] */
 	return 8u + (e - 7u) * 4u + (unsigned)(((s - 1) - ((size_t)1 << e)) >> (e - 2));
 }
+
+/* Per-CPU statistics at the end of each row: written by their CPU only (inside its
+ * section), read by ka_cache_stats() from any CPU, hence relaxed atomic loads and stores. */
+struct pcs {
+	size_t na, nf, ba, bf; /* allocations, frees, bytes allocated, bytes freed */
+};
 
 static struct slot *slot_of(struct ka_cache *c, unsigned cpu, unsigned k)
 {
@@ -141,6 +149,53 @@ static void st_free(struct ka_cache *c, size_t use)
 	s->cur_mem_use -= use;
 	ka_plat_lock_release(&c->stats_lock, f);
 #endif
+}
+
+static struct pcs *pcs_of(struct ka_cache *c, unsigned cpu)
+{
+	return (struct pcs *)(void *)(c->rows + (size_t)cpu * c->row_bytes +
+				      c->ncl * sizeof(struct slot));
+}
+
+static void pc_add(size_t *p, size_t v)
+{
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
+/* Count an allocation or a free on the calling CPU's row, inside its section. */
+static void pc_count(struct ka_cache *c, unsigned cpu, bool alloc, size_t use)
+{
+	struct pcs *s = pcs_of(c, cpu);
+
+	if (alloc) {
+		pc_add(&s->na, 1);
+		pc_add(&s->ba, use);
+	} else {
+		pc_add(&s->nf, 1);
+		pc_add(&s->bf, use);
+	}
+}
+
+/* Count outside a section: per CPU when the mode says so (callers without a row in shared
+ * counters that ka_cache_stats() adds in), else in the head's shared counters. */
+static void count(struct ka_cache *c, bool alloc, size_t req, size_t use)
+{
+	if (c->percpu) {
+		unsigned long f;
+		unsigned cpu = ka_plat_cpu_enter(&f);
+		if (cpu < c->ncpus)
+			pc_count(c, cpu, alloc, use);
+		ka_plat_cpu_leave(f);
+		if (cpu < c->ncpus)
+			return;
+		__atomic_fetch_add(alloc ? &c->sh_na : &c->sh_nf, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(alloc ? &c->sh_ba : &c->sh_bf, use, __ATOMIC_RELAXED);
+		return;
+	}
+	if (alloc)
+		st_alloc(c, req, use);
+	else
+		st_free(c, use);
 }
 
 /*
@@ -332,19 +387,25 @@ static void *cache_alloc(struct ka_alloc *a, size_t size, size_t align)
 	if (size > c->max_size || align > KA_CFG_MIN_ALIGN) {
 		p = below_take(c, size, align, BIG);
 		if (p)
-			st_alloc(c, size, cache_usable(c, p));
+			count(c, true, size, cache_usable(c, p));
 		return p;
 	}
 	unsigned k = class_of(size);
 	unsigned long f;
 	unsigned cpu = ka_plat_cpu_enter(&f);
-	if (cpu < c->ncpus)
+	if (cpu < c->ncpus) {
 		p = mag_pop(c, slot_of(c, cpu, k), k);
+		if (p && c->percpu) {
+			pc_count(c, cpu, true, class_size[k]);
+			ka_plat_cpu_leave(f);
+			return p;
+		}
+	}
 	ka_plat_cpu_leave(f);
 	if (!p)
 		p = below_take(c, class_size[k], align, k);
 	if (p)
-		st_alloc(c, size, class_size[k]);
+		count(c, true, size, class_size[k]);
 	return p;
 }
 
@@ -356,13 +417,20 @@ static void cache_free(struct ka_alloc *a, void *ptr)
 
 	if (k < c->ncl) {
 		unsigned long f;
+		bool counted = false;
 		unsigned cpu = ka_plat_cpu_enter(&f);
-		if (cpu < c->ncpus)
+		if (cpu < c->ncpus) {
 			kept = mag_push(c, slot_of(c, cpu, (unsigned)k), (unsigned)k, ptr);
+			if (c->percpu) {
+				pc_count(c, cpu, false, class_size[k]);
+				counted = true;
+			}
+		}
 		ka_plat_cpu_leave(f);
-		st_free(c, class_size[k]);
+		if (!counted)
+			count(c, false, 0, class_size[k]);
 	} else if (k == BIG) {
-		st_free(c, cache_usable(c, ptr));
+		count(c, false, 0, cache_usable(c, ptr));
 	} else {
 		ka_misuse(a, "free of a block without a cache header (foreign or corrupted)", ptr);
 	}
@@ -385,7 +453,7 @@ static void *cache_palloc(struct ka_alloc *a, size_t npages, size_t align)
 		p = ka_palloc_aligned(c->below, npages, align);
 	}
 	if (p)
-		st_alloc(c, npages * KA_PAGE_SIZE, npages * KA_PAGE_SIZE);
+		count(c, true, npages * KA_PAGE_SIZE, npages * KA_PAGE_SIZE);
 	return p;
 }
 
@@ -394,7 +462,7 @@ static void cache_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 	struct ka_cache *c = to_cache(a);
 
 	ka_pfree(c->below, ptr, npages);
-	st_free(c, npages * KA_PAGE_SIZE);
+	count(c, false, 0, npages * KA_PAGE_SIZE);
 }
 
 static int cache_add_memory(struct ka_alloc *a, void *base, size_t len)
@@ -515,7 +583,7 @@ static bool plan(unsigned ncpus, const struct ka_cache_config *cfg, struct layou
 	l->ncl = class_of(max) + 1;
 	if (l->rounds > (1u << 20))
 		return false;
-	l->row_bytes = ka_align_up(l->ncl * sizeof(struct slot), ROW_ALIGN);
+	l->row_bytes = ka_align_up(l->ncl * sizeof(struct slot) + sizeof(struct pcs), ROW_ALIGN);
 	l->mag_bytes = ka_align_up(sizeof(struct mag) + l->rounds * sizeof(void *), sizeof(void *));
 	l->depots_off = ka_align_up(sizeof(struct ka_cache), ROW_ALIGN);
 	l->rows_off = ka_align_up(l->depots_off + l->ncl * sizeof(struct depot), ROW_ALIGN);
@@ -562,6 +630,8 @@ struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 	c->rows = base + l.rows_off;
 	c->depots = (struct depot *)(void *)(base + l.depots_off);
 	ka_plat_lock_init(&c->stats_lock);
+	c->percpu = ATOMIC_STATS && cfg && (cfg->flags & KA_CACHE_PERCPU_STATS);
+	c->sh_na = c->sh_nf = c->sh_ba = c->sh_bf = 0;
 
 	unsigned char *mp = base + l.mags_off;
 	for (unsigned k = 0; k < l.ncl; k++) {
@@ -578,6 +648,8 @@ struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 		}
 		for (unsigned cpu = 0; cpu < l.ncpus; cpu++) {
 			struct slot *s = slot_of(c, cpu, k);
+			if (k == 0)
+				*pcs_of(c, cpu) = (struct pcs){0, 0, 0, 0};
 			s->loaded = (struct mag *)(void *)mp;
 			s->loaded->n = 0;
 			s->loaded->next = NULL;
@@ -638,4 +710,36 @@ void ka_cache_fork_child(struct ka_alloc *a)
 
 	for (unsigned k = 0; k < c->ncl; k++)
 		ka_plat_lock_init(&c->depots[k].lock);
+}
+
+const struct ka_stats *ka_cache_stats(struct ka_alloc *a)
+{
+	struct ka_cache *c = to_cache(a);
+	struct ka_stats *s = &a->stats;
+
+	if (!c->percpu)
+		return s;
+	unsigned long f = ka_plat_lock_acquire(&c->stats_lock);
+	size_t na = __atomic_load_n(&c->sh_na, __ATOMIC_RELAXED);
+	size_t nf = __atomic_load_n(&c->sh_nf, __ATOMIC_RELAXED);
+	size_t ba = __atomic_load_n(&c->sh_ba, __ATOMIC_RELAXED);
+	size_t bf = __atomic_load_n(&c->sh_bf, __ATOMIC_RELAXED);
+	for (unsigned cpu = 0; cpu < c->ncpus; cpu++) {
+		struct pcs *p = pcs_of(c, cpu);
+		na += __atomic_load_n(&p->na, __ATOMIC_RELAXED);
+		nf += __atomic_load_n(&p->nf, __ATOMIC_RELAXED);
+		ba += __atomic_load_n(&p->ba, __ATOMIC_RELAXED);
+		bf += __atomic_load_n(&p->bf, __ATOMIC_RELAXED);
+	}
+	/* nb_enomem is bumped atomically by the generic layer: leave it alone. */
+	s->nb_allocs = na;
+	s->nb_frees = nf;
+	s->cur_nb_allocs = na - nf;
+	s->cur_mem_use = ba - bf;
+	if (s->cur_nb_allocs > s->max_nb_allocs)
+		s->max_nb_allocs = s->cur_nb_allocs;
+	if (s->cur_mem_use > s->max_mem_use)
+		s->max_mem_use = s->cur_mem_use;
+	ka_plat_lock_release(&c->stats_lock, f);
+	return s;
 }

@@ -31,7 +31,7 @@ struct cache_ctx {
 	struct ka_locked lk;
 };
 
-static const struct ka_cache_config cache_cfg = {4, 8, 2, 1024};
+static const struct ka_cache_config cache_cfg = {4, 8, 2, 1024, 0};
 
 static struct ka_alloc *make_cache(void *ctx)
 {

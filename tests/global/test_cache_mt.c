@@ -8,7 +8,8 @@
  * green, and the statistics add up: allocations - frees = live blocks, live bytes = the sum
  * of the usable sizes of the blocks still held. Once over the global allocator, once over
  * ka_locked(tlsf), once with fewer cache slots than threads (the others bypass the
- * magazines). Meant to run under ThreadSanitizer too (.ci/steps/tsan.sh).
+ * magazines), and with per-CPU statistics (KA_CACHE_PERCPU_STATS). Meant to run under
+ * ThreadSanitizer too (.ci/steps/tsan.sh).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -123,9 +124,9 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void run(struct ka_alloc *below, unsigned ncpus)
+static void run(struct ka_alloc *below, unsigned ncpus, unsigned flags)
 {
-	struct ka_cache_config cfg = {ncpus, 16, 4, 1024};
+	struct ka_cache_config cfg = {ncpus, 16, 4, 1024, flags};
 	size_t len = ka_cache_memsize(ncpus, &cfg);
 	void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	pthread_t t[NTHREADS];
@@ -143,7 +144,7 @@ static void run(struct ka_alloc *below, unsigned ncpus)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 
 	/* Blocks still in mailboxes and the kept ones are live: the figures must say so. */
-	const struct ka_stats *st = ka_stats(C);
+	const struct ka_stats *st = ka_cache_stats(C);
 	size_t live = 0, bytes = 0;
 	for (unsigned i = 0; i < NTHREADS; i++) {
 		for (size_t j = 0; j < boxes[i].n; j++, live++)
@@ -166,6 +167,7 @@ static void run(struct ka_alloc *below, unsigned ncpus)
 		for (size_t j = 0; j < KEEP; j++)
 			check_free(kept[i][j]);
 	}
+	st = ka_cache_stats(C);
 	assert_int_equal(st->cur_nb_allocs, 0);
 	assert_int_equal(st->cur_mem_use, 0);
 	assert_int_equal(st->nb_frees, st->nb_allocs);
@@ -185,7 +187,7 @@ static void over_global(void **state)
 
 	(void)state;
 	assert_int_equal(ka_global_init_hosted(&g, (size_t)256 << 20, &gc), 0);
-	run(ka_global_alloc_iface(&g), NTHREADS + 1);
+	run(ka_global_alloc_iface(&g), NTHREADS + 1, 0);
 	ka_global_destroy(&g);
 }
 
@@ -201,7 +203,7 @@ static void over_locked_tlsf(void **state)
 	tl = ka_backend_find("tlsf")->init(heap, len);
 	assert_non_null(tl);
 	struct ka_alloc *below = ka_locked_init(&lk, tl);
-	run(below, NTHREADS + 1);
+	run(below, NTHREADS + 1, 0);
 	/* Everything the cache held went back (flush above) or is in other slots' magazines,
 	 * which the next run of threads would inherit; tlsf's own checker agrees. */
 	assert_int_equal(ka_check(below), 0);
@@ -217,7 +219,23 @@ static void fewer_slots(void **state)
 
 	(void)state;
 	assert_true(heap != MAP_FAILED);
-	run(ka_locked_init(&lk, ka_backend_find("tlsf")->init(heap, len)), 2);
+	run(ka_locked_init(&lk, ka_backend_find("tlsf")->init(heap, len)), 2, 0);
+	munmap(heap, len);
+}
+
+/* Per-CPU statistics, with two slots for five threads (the others count in the shared
+ * counters): the sums still add up exactly. */
+static void percpu_stats(void **state)
+{
+	static struct ka_locked lk;
+	size_t len = (size_t)64 << 20;
+	void *heap = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	(void)state;
+	assert_true(heap != MAP_FAILED);
+	struct ka_alloc *below = ka_locked_init(&lk, ka_backend_find("tlsf")->init(heap, len));
+	run(below, 2, KA_CACHE_PERCPU_STATS);
+	run(below, NTHREADS + 1, KA_CACHE_PERCPU_STATS);
 	munmap(heap, len);
 }
 
@@ -227,6 +245,7 @@ int main(void)
 	    cmocka_unit_test(over_global),
 	    cmocka_unit_test(over_locked_tlsf),
 	    cmocka_unit_test(fewer_slots),
+	    cmocka_unit_test(percpu_stats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

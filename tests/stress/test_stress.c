@@ -216,7 +216,7 @@ static bool run_level(const struct ka_backend *b, void *mem, bool full, unsigned
 
 /* The cache adapter over a backend as one more init(mem, len): the backend takes the heap
  * but its last 64 KiB, which hold the cache's magazines (small ones: depot traffic). */
-static const struct ka_cache_config cache_cfg = {4, 8, 2, 1024};
+static const struct ka_cache_config cache_cfg = {4, 8, 2, 1024, 0};
 #define CACHE_META ((size_t)64 << 10)
 
 static struct ka_alloc *cache_over(const char *name, void *mem, size_t len)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `kalloc-bench threads`: wall-clock throughput of the per-CPU cache adapter (kalloc/cache.h)
- * over ka_locked(tlsf), of ka_locked(tlsf) alone, of glibc and of mimalloc, on 1 and on 2
+ * over ka_locked(tlsf) (shared statistics counters; and "cache-pcs": the same with
+ * KA_CACHE_PERCPU_STATS), of ka_locked(tlsf) alone, of glibc and of mimalloc, on 1 and on 2
  * threads. Each thread runs a fixed number of operations; one operation frees the block in a
  * random slot of a window (if any) and allocates a new one of 16..1024 bytes into it, writing
  * its first byte. Two patterns: "local" (each thread its own window of 256 slots: every free
@@ -33,10 +34,11 @@
 #define MAXTHR	  2
 #define MAXREPS	  15
 #define HEAP_LEN  ((size_t)256 << 20)
-#define NCONT_MAX 4
+#define NCONT_MAX 5
 
-enum kind { T_CACHE, T_LOCKED, T_GLIBC, T_MIMALLOC };
-static const char *const kind_name[] = {"cache(tlsf)", "locked(tlsf)", "glibc", "mimalloc"};
+enum kind { T_CACHE, T_CACHE_PCS, T_LOCKED, T_GLIBC, T_MIMALLOC };
+static const char *const kind_name[] = {"cache(tlsf)", "cache-pcs", "locked(tlsf)", "glibc",
+					"mimalloc"};
 
 static void *(*g_malloc)(size_t);
 static void (*g_free)(void *);
@@ -125,7 +127,7 @@ static double now_ns(void)
 static double one(enum kind k, unsigned nthr, bool shared, unsigned long ops)
 {
 	static struct ka_locked lk;
-	struct ka_cache_config cfg = {8, 0, 0, 0};
+	struct ka_cache_config cfg = {8, 0, 0, 0, k == T_CACHE_PCS ? KA_CACHE_PERCPU_STATS : 0};
 	void *heap = NULL, *cmem = NULL;
 	size_t clen = ka_cache_memsize(cfg.ncpus, &cfg);
 	void *volatile win[WINDOW] = {0};
@@ -133,11 +135,11 @@ static double one(enum kind k, unsigned nthr, bool shared, unsigned long ops)
 	pthread_t tid[MAXTHR];
 	struct thr t[MAXTHR];
 
-	if (k == T_CACHE || k == T_LOCKED) {
+	if (k == T_CACHE || k == T_CACHE_PCS || k == T_LOCKED) {
 		heap = bench_scratch(HEAP_LEN);
 		r.a = ka_locked_init(&lk, ka_backend_find("tlsf")->init(heap, HEAP_LEN));
 		r.a->flags |= KA_ALLOC_NOSTATS;
-		if (k == T_CACHE) {
+		if (k != T_LOCKED) {
 			cmem = bench_scratch(clen);
 			r.a = ka_cache_init(cmem, clen, r.a, &cfg);
 		}
@@ -192,6 +194,7 @@ int bench_threads_main(int argc, char **argv)
 	bench_glibc_resolve();
 	bench_glibc_api(&g_malloc, &g_free);
 	ks[nk++] = T_CACHE;
+	ks[nk++] = T_CACHE_PCS;
 	ks[nk++] = T_LOCKED;
 	ks[nk++] = T_GLIBC;
 	if (bench_have_mimalloc())
