@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # ThreadSanitizer over the multi-threaded tests (the locked global allocator hammered by
-# several threads). The shim is not built under TSan (TSan replaces malloc itself).
+# several threads; the per-CPU cache adapter with blocks freed on other threads). The shim is not built under TSan (TSan replaces malloc itself).
 set -euo pipefail
 cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DKA_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build-tsan -j "$(nproc)" --target global_test_global_mt
-ctest --test-dir build-tsan --output-on-failure -R global_test_global_mt
+cmake --build build-tsan -j "$(nproc)" --target global_test_global_mt global_test_cache_mt
+ctest --test-dir build-tsan --output-on-failure -R 'global_test_(global|cache)_mt'

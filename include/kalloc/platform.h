@@ -110,8 +110,39 @@ void *ka_plat_phys_to_virt(ka_paddr_t paddr);
  */
 int ka_plat_map_uncached(void *addr, size_t len);
 
-/** @brief Index of the calling CPU (freestanding) or a small per-thread number (hosted). */
+/**
+ * @brief Index of the calling CPU (freestanding: the kernel's cpu_id hook, default 0) or the
+ * calling thread's slot (hosted: a small number held in initial-exec TLS, given out lowest
+ * first and recycled by a pthread key destructor when the thread exits). Hosted answers
+ * KA_PLAT_CPU_NONE when all KA_PLAT_HOSTED_SLOTS slots are taken or the thread is exiting.
+ * O(1) after a thread's first call. Only the platform layer keeps thread-local state.
+ */
 unsigned ka_plat_cpu_id(void);
+
+/** ka_plat_cpu_id() answer of a hosted thread without a slot: callers take a shared path. */
+#define KA_PLAT_CPU_NONE 0xffffffffu
+
+/** Hosted: number of thread slots ka_plat_cpu_id() hands out. */
+#define KA_PLAT_HOSTED_SLOTS 64u
+
+/**
+ * @brief Number of CPU ids (every ka_plat_cpu_id() answer but KA_PLAT_CPU_NONE is below it).
+ * Freestanding: the kernel's cpu_count hook, default 1. Hosted: KA_PLAT_HOSTED_SLOTS. O(1).
+ */
+unsigned ka_plat_cpu_count(void);
+
+/**
+ * @brief Enter a section in which the calling code stays on its CPU and no other code runs on
+ * that CPU's per-CPU data (per-CPU caches), and return the CPU id (as ka_plat_cpu_id()).
+ * Freestanding: the kernel's cpu_pin hook (e.g. preempt_disable), default irq_save (no
+ * interrupts, hence no preemption); the state goes to *flags. Hosted: the thread is its own
+ * "CPU", nothing to disable (*flags = 0); signal handlers must not allocate (as with malloc).
+ * Not nestable with itself on the same data. O(1). Pair with ka_plat_cpu_leave().
+ */
+unsigned ka_plat_cpu_enter(unsigned long *flags);
+
+/** @brief Leave the section ka_plat_cpu_enter() opened, restoring *flags' state. O(1). */
+void ka_plat_cpu_leave(unsigned long flags);
 
 /**
  * @brief Fill buf with `len` unpredictable bytes (secrets and seeds of the hardened backend).
@@ -127,6 +158,7 @@ int ka_plat_entropy(void *buf, size_t len);
  * @brief What a kernel supplies to the freestanding platform. Any member may be NULL; the
  * defaults are then: panic spins forever, log discards, no IRQ masking, no page source,
  * virt_to_phys subtracts `direct_map_offset`, map_uncached succeeds, cpu_id returns 0,
+ * cpu_count returns 1, cpu_pin/cpu_unpin are irq_save/irq_restore,
  * entropy falls back to a weak mix (see ka_plat_entropy()).
  */
 struct ka_platform_hooks {
@@ -143,6 +175,12 @@ struct ka_platform_hooks {
 	uintptr_t direct_map_offset; /**< vaddr = paddr + offset when the hooks are NULL */
 	/** Fill buf with len random bytes, return 0 (else ka_plat_entropy()'s weak mix). */
 	int (*entropy)(void *buf, size_t len);
+	/** Number of CPUs (ids 0..n-1); NULL: 1. */
+	unsigned (*cpu_count)(void);
+	/** Pin to the CPU (preemption off), return state; NULL: irq_save (or nothing). */
+	unsigned long (*cpu_pin)(void);
+	/** Undo cpu_pin with its state; NULL: irq_restore. Set both pin hooks or neither. */
+	void (*cpu_unpin)(unsigned long flags);
 };
 
 /**

@@ -126,6 +126,30 @@ unsigned ka_plat_cpu_id(void)
 	return hooks.cpu_id ? hooks.cpu_id() : 0u;
 }
 
+unsigned ka_plat_cpu_count(void)
+{
+	unsigned n = hooks.cpu_count ? hooks.cpu_count() : 1u;
+
+	return n ? n : 1u;
+}
+
+unsigned ka_plat_cpu_enter(unsigned long *flags)
+{
+	if (hooks.cpu_pin && hooks.cpu_unpin)
+		*flags = hooks.cpu_pin();
+	else
+		*flags = hooks.irq_save ? hooks.irq_save() : 0;
+	return ka_plat_cpu_id();
+}
+
+void ka_plat_cpu_leave(unsigned long flags)
+{
+	if (hooks.cpu_pin && hooks.cpu_unpin)
+		hooks.cpu_unpin(flags);
+	else if (hooks.irq_restore)
+		hooks.irq_restore(flags);
+}
+
 int ka_plat_entropy(void *buf, size_t len)
 {
 	if (hooks.entropy && hooks.entropy(buf, len) == 0)

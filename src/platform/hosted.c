@@ -130,11 +130,115 @@ int ka_plat_map_uncached(void *addr, size_t len)
 	return 0;
 }
 
+/*
+ * Thread slots: the hosted answer to "which CPU am I on" is "which slot does this thread
+ * hold", so per-CPU data is per-thread data without a lock. A slot is taken on a thread's
+ * first call (lowest free, so a cache with few slots serves the first threads) and given
+ * back by the key's destructor at thread exit; the next thread inherits whatever a cache
+ * kept in it. The slot table's mutex orders the old owner's last access before the new
+ * owner's first. After the destructor the thread answers KA_PLAT_CPU_NONE (other
+ * destructors may still free), and it never takes a slot again.
+ */
+#define SLOT_DEAD (KA_PLAT_CPU_NONE - 1u)
+static __thread unsigned slot_plus1 __attribute__((tls_model("initial-exec")));
+static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+static pthread_key_t slot_key;
+static unsigned char slot_used[KA_PLAT_HOSTED_SLOTS];
+
+static void slot_release(void *v)
+{
+	unsigned s = (unsigned)(uintptr_t)v - 1u;
+
+	pthread_mutex_lock(&slot_mu);
+	if (s < KA_PLAT_HOSTED_SLOTS)
+		slot_used[s] = 0;
+	pthread_mutex_unlock(&slot_mu);
+	slot_plus1 = SLOT_DEAD;
+}
+
+static void slot_prefork(void)
+{
+	pthread_mutex_lock(&slot_mu);
+}
+
+static void slot_parent(void)
+{
+	pthread_mutex_unlock(&slot_mu);
+}
+
+/* Only the forking thread exists in the child: its slot stays taken, the others are free. */
+static void slot_child(void)
+{
+	unsigned mine = slot_plus1 - 1u;
+
+	for (unsigned i = 0; i < KA_PLAT_HOSTED_SLOTS; i++)
+		slot_used[i] = i == mine;
+	pthread_mutex_init(&slot_mu, NULL);
+}
+
+static void slot_setup(void)
+{
+	if (pthread_key_create(&slot_key, slot_release) == 0)
+		pthread_atfork(slot_prefork, slot_parent, slot_child);
+	else
+		slot_key = (pthread_key_t)-1;
+}
+
+static unsigned slot_take(void)
+{
+	unsigned s = KA_PLAT_CPU_NONE;
+
+	pthread_once(&slot_once, slot_setup);
+	if (slot_key == (pthread_key_t)-1)
+		return KA_PLAT_CPU_NONE;
+	pthread_mutex_lock(&slot_mu);
+	for (unsigned i = 0; i < KA_PLAT_HOSTED_SLOTS; i++) {
+		if (!slot_used[i]) {
+			slot_used[i] = 1;
+			s = i;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&slot_mu);
+	if (s == KA_PLAT_CPU_NONE || pthread_setspecific(slot_key, (void *)(uintptr_t)(s + 1u))) {
+		if (s != KA_PLAT_CPU_NONE) {
+			pthread_mutex_lock(&slot_mu);
+			slot_used[s] = 0;
+			pthread_mutex_unlock(&slot_mu);
+		}
+		slot_plus1 = SLOT_DEAD; /* do not retry on every call */
+		return KA_PLAT_CPU_NONE;
+	}
+	slot_plus1 = s + 1u;
+	return s;
+}
+
 unsigned ka_plat_cpu_id(void)
 {
-	int cpu = sched_getcpu();
+	unsigned v = slot_plus1;
 
-	return cpu < 0 ? 0u : (unsigned)cpu;
+	if (__builtin_expect(v - 1u < KA_PLAT_HOSTED_SLOTS, 1))
+		return v - 1u;
+	if (v == SLOT_DEAD)
+		return KA_PLAT_CPU_NONE;
+	return slot_take();
+}
+
+unsigned ka_plat_cpu_count(void)
+{
+	return KA_PLAT_HOSTED_SLOTS;
+}
+
+unsigned ka_plat_cpu_enter(unsigned long *flags)
+{
+	*flags = 0;
+	return ka_plat_cpu_id();
+}
+
+void ka_plat_cpu_leave(unsigned long flags)
+{
+	(void)flags;
 }
 
 int ka_plat_entropy(void *buf, size_t len)

@@ -30,7 +30,7 @@ done
 
 # Parts of the library: one row per backend (src/backend/<name>.c plus its <name>_*.c
 # helpers), per frame allocator (src/frame/<name>.c + helpers), then the global allocator,
-# boot-time setup, the generic layer and the freestanding platform layer.
+# boot-time setup, the per-CPU cache, the generic layer and the freestanding platform layer.
 parts() {
 	for f in "$root"/src/backend/*.c; do
 		n=$(basename "$f" .c)
@@ -40,7 +40,7 @@ parts() {
 		n=$(basename "$f" .c)
 		case $n in *_*) ;; *) echo "frame/$n" ;; esac
 	done
-	for d in global boot core; do
+	for d in global boot cache core; do
 		for f in "$root/src/$d"/*.c; do
 			[ -e "$f" ] && echo "$d/$(basename "$f" .c)=file"
 		done

@@ -8,6 +8,9 @@
  * Two fill levels: "half" keeps live bytes near 50% of the heap, "full" allocates until the
  * heap refuses (an out-of-memory event) and then frees a random share, over and over.
  *
+ * After the registry backends, the per-CPU cache adapter over tlsf and over slab (named
+ * "cache(tlsf)", "cache(slab)"), built by init functions of the same shape.
+ *
  * Usage: test_stress [backend|all] [ops per level] [seed]; env KA_STRESS_SEED also sets the
  * seed. The seed is printed so any failure can be replayed.
  */
@@ -19,6 +22,7 @@
 #include <sys/mman.h>
 
 #include "kalloc/alloc.h"
+#include "kalloc/cache.h"
 
 #define HEAP_LEN    ((size_t)8 << 20)
 #define MAX_LIVE    4096
@@ -210,8 +214,34 @@ static bool run_level(const struct ka_backend *b, void *mem, bool full, unsigned
 	return failures == before;
 }
 
+/* The cache adapter over a backend as one more init(mem, len): the backend takes the heap
+ * but its last 64 KiB, which hold the cache's magazines (small ones: depot traffic). */
+static const struct ka_cache_config cache_cfg = {4, 8, 2, 1024, 0};
+#define CACHE_META ((size_t)64 << 10)
+
+static struct ka_alloc *cache_over(const char *name, void *mem, size_t len)
+{
+	struct ka_alloc *below = ka_backend_find(name)->init(mem, len - CACHE_META);
+
+	if (!below || ka_cache_memsize(cache_cfg.ncpus, &cache_cfg) > CACHE_META)
+		return NULL;
+	return ka_cache_init((char *)mem + len - CACHE_META, CACHE_META, below, &cache_cfg);
+}
+
+static struct ka_alloc *cache_tlsf(void *mem, size_t len)
+{
+	return cache_over("tlsf", mem, len);
+}
+
+static struct ka_alloc *cache_slab(void *mem, size_t len)
+{
+	return cache_over("slab", mem, len);
+}
+
 int main(int argc, char **argv)
 {
+	static struct ka_backend cached[2] = {{.name = "cache(tlsf)", .init = cache_tlsf},
+					      {.name = "cache(slab)", .init = cache_slab}};
 	const char *only = argc > 1 && strcmp(argv[1], "all") != 0 ? argv[1] : NULL;
 	unsigned long ops = argc > 2 ? strtoul(argv[2], NULL, 0) : 100000;
 	uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 0) : 0x5eedf00dULL;
@@ -232,6 +262,19 @@ int main(int argc, char **argv)
 			continue; /* fixed-size pools have their own randomised unit test */
 		for (int full = 0; full < 2; full++) {
 			rng = seed ^ (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)full;
+			if (run_level(b, mem, full, ops))
+				passed++;
+			else
+				failed++;
+		}
+	}
+	for (size_t i = 0; i < 2; i++) {
+		struct ka_backend *b = &cached[i];
+		if (only && strcmp(only, b->name) != 0)
+			continue;
+		b->caps = KA_CAP_FREE | KA_CAP_ANYSIZE;
+		for (int full = 0; full < 2; full++) {
+			rng = seed ^ (uint64_t)(i + 101) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)full;
 			if (run_level(b, mem, full, ops))
 				passed++;
 			else

@@ -397,7 +397,9 @@ static void usage(FILE *f)
 		"      --in-process     run everything in this process instead of one fork()\n"
 		"                       per run (glibc then carries state between runs)\n"
 		"  -L, --list           list workloads and allocators, then exit\n"
-		"  -h, --help           this text\n",
+		"  -h, --help           this text\n"
+		"also: kalloc-bench threads [--ops N] [--reps R]  the per-CPU cache on 1 and 2 "
+		"threads\n",
 		MAX_ROUNDS);
 }
 
@@ -436,6 +438,9 @@ int main(int argc, char **argv)
 	/* `kalloc-bench replay FILE ...` replays a recorded trace (replay.c) instead. */
 	if (argc > 1 && strcmp(argv[1], "replay") == 0)
 		return bench_replay_main(argc - 1, argv + 1);
+	/* `kalloc-bench threads ...`: the cache adapter on 1 and 2 threads (threads.c). */
+	if (argc > 1 && strcmp(argv[1], "threads") == 0)
+		return bench_threads_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "w:r:n:H:b:l:s:cSLh", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'w':

@@ -118,6 +118,9 @@ void contender_end(struct session *s);
 /** Look glibc's allocator up in libc.so.6 (once; before forking runs). */
 void bench_glibc_resolve(void);
 
+/** glibc's malloc and free as bench_glibc_resolve() found them (call it first). */
+void bench_glibc_api(void *(**m)(size_t), void (**f)(void *));
+
 /** True if mimalloc was linked in. */
 bool bench_have_mimalloc(void);
 
@@ -158,6 +161,12 @@ void bench_scratch_free(void *p, size_t bytes);
  * contender (replay.c). argv[0] is "replay". Returns the process exit status.
  */
 int bench_replay_main(int argc, char **argv);
+
+/**
+ * @brief `kalloc-bench threads [--ops N] [--reps R]`: the per-CPU cache adapter over tlsf
+ * beside ka_locked(tlsf), glibc and mimalloc on 1 and 2 threads (threads.c).
+ */
+int bench_threads_main(int argc, char **argv);
 
 /* ---- helpers shared by the bench and the replay (util.c); none allocates ---------------- */
 

@@ -93,6 +93,12 @@ void bench_glibc_resolve(void)
 	}
 }
 
+void bench_glibc_api(void *(**m)(size_t), void (**f)(void *))
+{
+	*m = g_malloc;
+	*f = g_free;
+}
+
 static void *c_malloc(void *ctx, size_t n)
 {
 	(void)ctx;

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file cache.h
+ * @brief Per-CPU cache adapter: a `struct ka_alloc` that fronts another allocator (normally
+ * the global allocator) with per-CPU magazines of size classes and a bounded depot.
+ *
+ * Model: Bonwick's magazines (Bonwick & Adams, USENIX 2001). Every CPU holds, per size class,
+ * two magazines (a loaded one and the previous one, each empty or a stack of up to `rounds`
+ * blocks); behind them a depot per class keeps `depot` further magazines, full or empty,
+ * under one lock. Blocks are whole blocks of the allocator below: the cache never carves
+ * memory, so with backend X every block is X's block (issue 12, item 3).
+ *
+ * Why magazines and not remote free lists (mimalloc, snmalloc): a remote free list needs to
+ * find the owning CPU of a block from its address, i.e. a header or a page map of memory the
+ * cache carved itself — a second slab allocator over X. With magazines a block has no owner:
+ * a block freed on another CPU than the one that took it simply goes into the freeing CPU's
+ * magazine, O(1), no atomic, no list to drain later.
+ * What it costs: (1) blocks migrate between CPUs, so a producer/consumer pair keeps moving
+ * full magazines through the depot (one lock per `rounds` operations) and the consumer reuses
+ * memory the producer's cache lines last held; (2) memory held by the cache is bounded but
+ * not small: at most (2 * ncpus + depot) * rounds blocks per class; (3) each block carries
+ * a header of KA_CFG_MIN_ALIGN bytes (16 on x86_64) inside below's block, holding its class,
+ * so that free finds the class without a call into the allocator below (whose usable_size
+ * takes its lock when it is the global allocator or ka_locked); a request of the largest
+ * class costs below a block of 1024 + 16 bytes; (4) the statistics of the head are shared
+ * counters updated with relaxed atomic adds (a lock on 32-bit targets), one cache line every
+ * CPU writes; (5) a foreign pointer or a double free is not detected on the fast path (the
+ * header is trusted; a header that is neither a class nor "large" panics).
+ *
+ * CPU and exclusion come from the platform: ka_plat_cpu_enter() / ka_plat_cpu_leave() bracket
+ * every access to the calling CPU's magazines (kernel: interrupts or preemption off, CPU id
+ * from the kernel's hook; hosted: a per-thread slot, slots recycled when threads exit). A
+ * caller whose id is >= ncpus (hosted: beyond the slots, or during thread exit) bypasses the
+ * magazines and goes straight to the allocator below.
+ *
+ * Requirements on `below`: thread safe when the cache is used from several CPUs (the global
+ * allocator is; wrap a bare backend in ka_locked_init()). Requests above max_size or aligned
+ * beyond KA_CFG_MIN_ALIGN go to below at once (with the header) and come back to it on free;
+ * ka_palloc()/ka_pfree() forward to below unchanged. ka_usable_size() of a cached block is its
+ * class size (no call below).
+ *
+ * Fork (hosted): ka_cache_fork_prepare() before fork(), ka_cache_fork_parent() /
+ * ka_cache_fork_child() after, in both processes; they hold every depot lock across the fork
+ * (the platform's slot table handles itself). Magazines of threads that do not exist in the
+ * child stay cached (bounded) and are not reused there.
+ */
+#ifndef KALLOC_CACHE_H
+#define KALLOC_CACHE_H
+
+#include <stddef.h>
+
+#include "alloc.h"
+
+/** Number of size classes the cache knows (16 B ... 2 KiB, waste <= 25% above 128 B). */
+#define KA_CACHE_NCLASSES 24
+
+/** @brief Configuration. Zero members (or a NULL config) take the defaults. */
+struct ka_cache_config {
+	unsigned ncpus;	 /**< CPU slots; default ka_plat_cpu_count() */
+	unsigned rounds; /**< blocks per magazine; default 32 */
+	unsigned depot;	 /**< magazines per class in the depot; default 4 */
+	/** Largest cached request (rounded up to a class, at most 2048); default 1024. */
+	size_t max_size;
+	unsigned flags; /**< KA_CACHE_* */
+};
+
+/**
+ * Keep the statistics per CPU (plain stores on the CPU's own row) instead of in shared
+ * counters: no cache line written by every CPU. The head's figures are then refreshed only
+ * by ka_cache_stats() (O(ncpus)); there nb_allocs, nb_frees, cur_nb_allocs and cur_mem_use are
+ * exact, max_nb_allocs and max_mem_use are the peaks seen by those refreshes, and
+ * last/min/max_alloc_size stay 0. Ignored (shared counters kept) on targets without
+ * lock-free 64-bit atomics.
+ */
+#define KA_CACHE_PERCPU_STATS 0x1u
+
+/**
+ * @brief Bytes ka_cache_init() needs for this configuration. O(1).
+ * @param ncpus CPU slots (0: ka_plat_cpu_count()); overrides cfg->ncpus.
+ * @param cfg configuration or NULL.
+ * @return the size, or 0 when the configuration is invalid (max_size above 2048, overflow).
+ */
+size_t ka_cache_memsize(unsigned ncpus, const struct ka_cache_config *cfg);
+
+/**
+ * @brief Build a cache in [mem, mem+len) in front of `below`.
+ * @param mem storage, aligned to at least 64 bytes (the per-CPU rows are cache-line aligned).
+ * @param len at least ka_cache_memsize(cfg ? cfg->ncpus : 0, cfg).
+ * @param below the allocator the cache takes blocks from and gives them back to.
+ * @param cfg configuration or NULL.
+ * @return the adapter's head, or NULL when mem/below is NULL, mem misaligned, len too small
+ * or cfg invalid. O(ncpus * classes). Not thread safe (call once before use).
+ * The head keeps its own statistics (counters, never a walk); ka_walk() answers KA_ENOTSUP
+ * (the blocks in magazines are live for `below`, so a walk of it would lie either way).
+ */
+struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
+			       const struct ka_cache_config *cfg);
+
+/**
+ * @brief The cache's statistics. Without KA_CACHE_PERCPU_STATS the same as ka_stats(cache),
+ * O(1); with it, first sums the per-CPU counters into the head, O(ncpus). Thread safe; with
+ * KA_CACHE_PERCPU_STATS, read the figures while no other thread refreshes them.
+ */
+const struct ka_stats *ka_cache_stats(struct ka_alloc *cache);
+
+/** @brief The allocator below a cache. O(1). */
+struct ka_alloc *ka_cache_below(struct ka_alloc *cache);
+
+/**
+ * @brief Give the calling CPU's cached blocks back to the allocator below (CPU going offline,
+ * hosted thread exit when its slot is not to be inherited). O(classes * rounds). Thread safe.
+ */
+void ka_cache_flush_cpu(struct ka_alloc *cache);
+
+/**
+ * @brief Give the calling CPU's cached blocks and every full depot magazine back to the
+ * allocator below. Other CPUs' magazines are theirs: each must call ka_cache_flush_cpu()
+ * itself. O(classes * (depot + 2) * rounds). Thread safe. The cache calls it itself before
+ * reporting out-of-memory.
+ */
+void ka_cache_flush(struct ka_alloc *cache);
+
+/** @brief Blocks held in the calling CPU's magazines and the depot (not other CPUs'). */
+size_t ka_cache_held(struct ka_alloc *cache);
+
+/** @brief Take every depot lock (before fork()). */
+void ka_cache_fork_prepare(struct ka_alloc *cache);
+/** @brief Release them in the parent after fork(). */
+void ka_cache_fork_parent(struct ka_alloc *cache);
+/** @brief Re-initialise them in the child after fork(). */
+void ka_cache_fork_child(struct ka_alloc *cache);
+
+#endif /* KALLOC_CACHE_H */
