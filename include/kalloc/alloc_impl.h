@@ -84,6 +84,13 @@ noreturn void ka_misuse(const struct ka_alloc *a, const char *what, const void *
  */
 void ka_check_report(const struct ka_alloc *a, const char *what, const void *where);
 
+#if !KA_CFG_REPORT
+/* Without formatted reports the descriptions are never printed: dropping them at the call
+ * keeps their strings out of the program. */
+#define ka_misuse(a, what, ptr)		((void)(what), (ka_misuse)((a), NULL, (ptr)))
+#define ka_check_report(a, what, where) ((void)(what), (ka_check_report)((a), NULL, (where)))
+#endif
+
 /* ---- small helpers every backend needs ------------------------------------------------- */
 
 /** True iff x is a power of two (0 is not). */

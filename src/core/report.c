@@ -117,7 +117,7 @@ noreturn void ka_assert_fail(const char *cond, const char *file, int line)
 #else
 /* KA_CFG_REPORT 0: fixed messages, so the formatter above is never referenced and a
  * --gc-sections link drops it. */
-noreturn void ka_misuse(const struct ka_alloc *a, const char *what, const void *ptr)
+noreturn void(ka_misuse)(const struct ka_alloc *a, const char *what, const void *ptr)
 {
 	(void)a;
 	(void)what;
@@ -125,7 +125,7 @@ noreturn void ka_misuse(const struct ka_alloc *a, const char *what, const void *
 	ka_plat_panic("kalloc: heap misuse");
 }
 
-void ka_check_report(const struct ka_alloc *a, const char *what, const void *where)
+void(ka_check_report)(const struct ka_alloc *a, const char *what, const void *where)
 {
 	(void)a;
 	(void)what;

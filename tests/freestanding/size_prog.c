@@ -9,6 +9,7 @@
 
 #ifndef KA_SIZE_NONE
 #include "kalloc/alloc.h"
+#include "kalloc/hardened.h"
 #include "kalloc/tiny.h"
 #include "kalloc/tlsf.h"
 #include "kalloc/slab.h"
