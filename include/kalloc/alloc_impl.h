@@ -43,7 +43,7 @@ struct ka_alloc_ops {
 	/** Required. Memory figures. */
 	void (*info)(struct ka_alloc *a, struct ka_info *out);
 	/** Required. Count inconsistencies, log each, never abort. */
-	unsigned (*check)(struct ka_alloc *a);
+	unsigned (*check)(struct ka_alloc *a); /* NULL: no checker in this build */
 	/** Optional. Visit blocks; NULL means KA_ENOTSUP. */
 	int (*walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 	/** Optional. Is ptr inside this allocator's memory? NULL means "cannot tell" (false). */
@@ -74,14 +74,22 @@ void ka_alloc_init(struct ka_alloc *a, const struct ka_alloc_ops *ops, const cha
 /**
  * @brief Report misuse and stop: formats "kalloc: <name>: <what> (ptr 0x...)" into a stack
  * buffer and calls ka_plat_panic(). For double frees, foreign pointers, corrupted headers.
+ * With KA_CFG_REPORT 0 the message is the fixed "kalloc: heap misuse" (no formatter linked).
  */
 noreturn void ka_misuse(const struct ka_alloc *a, const char *what, const void *ptr);
 
 /**
  * @brief Log one checker finding: "kalloc: <name>: check: <what> (at 0x...)" at KA_LOG_ERR.
- * Checkers call it once per inconsistency they count.
+ * Checkers call it once per inconsistency they count. KA_CFG_REPORT 0: "kalloc: check failed".
  */
 void ka_check_report(const struct ka_alloc *a, const char *what, const void *where);
+
+#if !KA_CFG_REPORT
+/* Without formatted reports the descriptions are never printed: dropping them at the call
+ * keeps their strings out of the program. */
+#define ka_misuse(a, what, ptr)		((void)(what), (ka_misuse)((a), NULL, (ptr)))
+#define ka_check_report(a, what, where) ((void)(what), (ka_check_report)((a), NULL, (where)))
+#endif
 
 /* ---- small helpers every backend needs ------------------------------------------------- */
 

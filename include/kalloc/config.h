@@ -55,9 +55,44 @@
 #endif
 #endif
 
-/** Keep per-allocator statistics (ka_stats). Costs one usable_size() per free. */
+/**
+ * Minimal configuration for firmware (docs/code-size.md): 1 changes the defaults of the knobs
+ * below to KA_CFG_STATS 0, KA_CFG_REPORT 0 and KA_CFG_CHECK 0, so that a program with one
+ * heap links the allocation paths and the misuse detection and nothing else. Each knob can
+ * still be set on its own. CMake: -DKA_MINIMAL=ON.
+ */
+#ifndef KA_CFG_MINIMAL
+#define KA_CFG_MINIMAL 0
+#endif
+
+/**
+ * Keep per-allocator statistics (ka_stats). Costs one usable_size() per free. When 0,
+ * ka_stats() still answers, but only nb_enomem (failed requests) moves; every other figure
+ * stays at its initial value.
+ */
 #ifndef KA_CFG_STATS
-#define KA_CFG_STATS 1
+#define KA_CFG_STATS (!KA_CFG_MINIMAL)
+#endif
+
+/**
+ * Formatted reports. 1: a misuse panics with the heap's name, what was wrong and the pointer
+ * in hex, and a checker finding is logged the same way. 0: no formatter is linked; a misuse
+ * calls ka_plat_panic() with the fixed message "kalloc: heap misuse", a failed assertion with
+ * "kalloc: assertion failed", and a checker finding logs "kalloc: check failed". Detection is
+ * the same either way: only the message differs.
+ */
+#ifndef KA_CFG_REPORT
+#define KA_CFG_REPORT (!KA_CFG_MINIMAL)
+#endif
+
+/**
+ * Heap checker and walker of the tiny and tlsf backends. 0 leaves them out of the build:
+ * their ops tables carry no check and no walk, KA_CAP_WALK is not in their caps, ka_walk()
+ * returns KA_ENOTSUP and ka_check() returns 0 (no checker ran, so it found nothing). The
+ * checks made on every free (double free, foreign pointer, corrupted neighbour) stay.
+ */
+#ifndef KA_CFG_CHECK
+#define KA_CFG_CHECK (!KA_CFG_MINIMAL)
 #endif
 
 /**

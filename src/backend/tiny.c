@@ -253,6 +253,7 @@ static void tiny_info(struct ka_alloc *a, struct ka_info *out)
 		out->meta += sizeof(*r) + TINY_HDR;
 }
 
+#if KA_CFG_CHECK
 static int tiny_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 {
 	struct tiny *t = (struct tiny *)a;
@@ -274,6 +275,7 @@ static int tiny_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 	}
 	return 0;
 }
+#endif
 
 static bool tiny_owns(struct ka_alloc *a, const void *ptr)
 {
@@ -286,6 +288,7 @@ static bool tiny_owns(struct ka_alloc *a, const void *ptr)
 	return false;
 }
 
+#if KA_CFG_CHECK
 /* Each finding is reported once. The block walk stops in a region at a size it cannot
  * trust; list walks are bounded by the number of free blocks the block walk saw, so a
  * cycle is one finding and never a hang. */
@@ -383,6 +386,12 @@ static unsigned tiny_check(struct ka_alloc *a)
 	}
 	return bad;
 }
+#endif
+
+/* KA_CFG_CHECK 0 (the minimal configuration) builds neither the checker nor the walker. */
+#define TINY_CAPS                                                                                  \
+	(KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_OWNS |                              \
+	 (KA_CFG_CHECK ? KA_CAP_WALK : 0))
 
 static const struct ka_alloc_ops tiny_ops = {
     .alloc = tiny_alloc,
@@ -390,10 +399,12 @@ static const struct ka_alloc_ops tiny_ops = {
     .usable_size = tiny_usable_size,
     .add_memory = tiny_add_memory,
     .info = tiny_info,
+#if KA_CFG_CHECK
     .check = tiny_check,
     .walk = tiny_walk,
+#endif
     .owns = tiny_owns,
-    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_WALK | KA_CAP_OWNS,
+    .caps = TINY_CAPS,
 };
 
 struct ka_alloc *ka_tiny_init(void *base, size_t len)
@@ -416,7 +427,7 @@ struct ka_alloc *ka_tiny_init(void *base, size_t len)
 const struct ka_backend ka_backend_tiny = {
     .name = "tiny",
     .desc = "coalescing segregated first fit, smallest code and control data",
-    .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_WALK | KA_CAP_OWNS,
+    .caps = TINY_CAPS,
     .init = ka_tiny_init,
     .min_size = TINY_MIN_SIZE,
 };

@@ -512,6 +512,7 @@ static void tlsf_info(struct ka_alloc *a, struct ka_info *out)
 	}
 }
 
+#if KA_CFG_CHECK
 static int tlsf_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 {
 	struct ka_tlsf *t = tlsf_of(a);
@@ -534,6 +535,12 @@ static int tlsf_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 	}
 	return 0;
 }
+#endif
+
+/* KA_CFG_CHECK 0 (the minimal configuration) builds neither the checker nor the walker. */
+#define TLSF_CAPS                                                                                  \
+	(KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_REALLOC | KA_CAP_OWNS |             \
+	 (KA_CFG_CHECK ? KA_CAP_WALK : 0))
 
 static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
 {
@@ -553,11 +560,12 @@ static const struct ka_alloc_ops tlsf_ops = {
     .realloc = tlsf_realloc,
     .add_memory = tlsf_add_memory,
     .info = tlsf_info,
+#if KA_CFG_CHECK
     .check = ka_tlsf_check_impl,
     .walk = tlsf_walk,
+#endif
     .owns = tlsf_owns,
-    .caps =
-	KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_REALLOC | KA_CAP_WALK | KA_CAP_OWNS,
+    .caps = TLSF_CAPS,
 };
 
 struct ka_alloc *ka_tlsf_init(void *base, size_t len)
@@ -609,8 +617,7 @@ size_t ka_tlsf_max_block_size(void)
 const struct ka_backend ka_backend_tlsf = {
     .name = "tlsf",
     .desc = "two-level segregated fit: O(1) good fit, immediate coalescing, many pools",
-    .caps =
-	KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_REALLOC | KA_CAP_WALK | KA_CAP_OWNS,
+    .caps = TLSF_CAPS,
     .init = ka_tlsf_init,
     .min_size = TLSF_CONTROL_SIZE + TLSF_MIN_POOL_SIZE,
 };

@@ -66,6 +66,7 @@ void ka_fmt_hex(struct ka_fmt *f, uint64_t v)
 	f->buf[f->len] = '\0';
 }
 
+#if KA_CFG_REPORT
 noreturn void ka_misuse(const struct ka_alloc *a, const char *what, const void *ptr)
 {
 	char buf[160];
@@ -112,6 +113,34 @@ noreturn void ka_assert_fail(const char *cond, const char *file, int line)
 	ka_fmt_dec(&f, (uint64_t)(line < 0 ? 0 : line));
 	ka_plat_panic(buf);
 }
+
+#else
+/* KA_CFG_REPORT 0: fixed messages, so the formatter above is never referenced and a
+ * --gc-sections link drops it. */
+noreturn void(ka_misuse)(const struct ka_alloc *a, const char *what, const void *ptr)
+{
+	(void)a;
+	(void)what;
+	(void)ptr;
+	ka_plat_panic("kalloc: heap misuse");
+}
+
+void(ka_check_report)(const struct ka_alloc *a, const char *what, const void *where)
+{
+	(void)a;
+	(void)what;
+	(void)where;
+	ka_plat_log(KA_LOG_ERR, "kalloc: check failed");
+}
+
+noreturn void ka_assert_fail(const char *cond, const char *file, int line)
+{
+	(void)cond;
+	(void)file;
+	(void)line;
+	ka_plat_panic("kalloc: assertion failed");
+}
+#endif
 
 const char *ka_strerror(int err)
 {

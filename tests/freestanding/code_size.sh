@@ -7,26 +7,109 @@
 # document (docs/code-size.md is this script's output:
 #   tests/freestanding/code_size.sh > docs/code-size.md).
 #
-# Usage: code_size.sh [-o OUTDIR]     (build dirs: OUTDIR/size-<target>, default build/freestanding)
+# It also links, per backend, the program tests/freestanding/size_prog.c (init one heap over a
+# static arena, malloc(100), free) against the library in the default and in the minimal
+# configuration (-DKA_MINIMAL=ON), and prints text+rodata of the linked program minus the
+# same program without a heap.
+#
+# Usage: code_size.sh [-o OUTDIR] [--check FILE]
+#   -o OUTDIR     build dirs: OUTDIR/size-<target>[-min], default build/freestanding
+#   --check FILE  print nothing; compare the linked-program figures with the table in FILE
+#                 (the committed docs/code-size.md) and fail if one grew by more than 5%
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=$root/build/freestanding
-[ "${1:-}" = "-o" ] && out=$2
+check=
+while [ $# -gt 0 ]; do
+	case $1 in
+	-o) out=$2; shift 2 ;;
+	--check) check=$2; shift 2 ;;
+	*) echo "code_size: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
 mkdir -p "$out"
 targets="cortex-m4 riscv64"
 
 for t in $targets; do
-	dir=$out/size-$t
-	rm -rf "$dir"
-	if ! cmake -S "$root" -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-$t.cmake" \
-		-DKA_PLATFORM=freestanding -DCMAKE_BUILD_TYPE=MinSizeRel >"$dir.log" 2>&1 ||
-		! cmake --build "$dir" -j "${KA_JOBS:-2}" >>"$dir.log" 2>&1; then
-		echo "code_size: build for $t failed, see $dir.log" >&2
-		exit 1
-	fi
+	for cfg in "" -min; do
+		dir=$out/size-$t$cfg
+		rm -rf "$dir"
+		min=OFF
+		[ -z "$cfg" ] || min=ON
+		if ! cmake -S "$root" -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-$t.cmake" \
+			-DKA_PLATFORM=freestanding -DCMAKE_BUILD_TYPE=MinSizeRel -DKA_MINIMAL=$min \
+			>"$dir.log" 2>&1 || ! cmake --build "$dir" -j "${KA_JOBS:-2}" >>"$dir.log" 2>&1; then
+			echo "code_size: build for $t$cfg failed, see $dir.log" >&2
+			exit 1
+		fi
+	done
 done
+
+# Backends with a direct constructor ka_<name>_init() in their header.
+heap_backends() {
+	for f in "$root"/src/backend/*.c; do
+		n=$(basename "$f" .c)
+		case $n in *_*) continue ;; esac
+		grep -q "ka_${n}_init(void \*base, size_t len)" "$root/include/kalloc/$n.h" 2>/dev/null &&
+			echo "$n"
+	done
+}
+
+# textro ELF SIZE: text + read-only data of a linked program.
+textro() {
+	"$2" -A "$1" | awk '$1 ~ /^\.(text|rodata)/ { t += $2 } END { print t + 0 }'
+}
+
+# linked DIR BACKEND: bytes the heap adds to the program (BACKEND "none": the program alone).
+linked() {
+	cc=$(sed -n 's/^KA_CROSS_CC:[A-Z]*=//p' "$1/CMakeCache.txt")
+	tflags=$(sed -n 's/^CMAKE_C_FLAGS:[A-Z]*=//p' "$1/CMakeCache.txt")
+	nm_=$(sed -n 's/^CMAKE_NM:[A-Z]*=//p' "$1/CMakeCache.txt")
+	flags="-Os -DNDEBUG -Wall -Wextra -Werror -ffunction-sections -fdata-sections -nostdlib -static -Wl,--gc-sections"
+	flags="$flags -Wl,-e,_start -Wl,--no-warn-rwx-segments -I$root/include"
+	# shellcheck disable=SC2086 # flag lists
+	$cc $tflags $flags -DKA_SIZE_NONE "$here/size_prog.c" -o "$1/none.elf"
+	base=$(textro "$1/none.elf" "${nm_%nm}size")
+	# shellcheck disable=SC2086
+	$cc $tflags $flags -DKA_SIZE_INIT="ka_$2_init" "$here/size_prog.c" "$1/libkalloc.a" -lgcc \
+		-o "$1/$2.elf"
+	echo $(($(textro "$1/$2.elf" "${nm_%nm}size") - base))
+}
+
+linked_rows() {
+	for b in $(heap_backends); do
+		echo "| \`$b\` | $(linked "$out/size-cortex-m4-min" "$b") | $(linked "$out/size-cortex-m4" "$b") |" \
+			"$(linked "$out/size-riscv64-min" "$b") | $(linked "$out/size-riscv64" "$b") |"
+	done
+}
+
+if [ -n "$check" ]; then
+	# Rows of the committed table: "| `name` | cm4 min | cm4 default | rv min | rv default |".
+	fail=0
+	linked_rows >"$out/linked.now"
+	while IFS='|' read -r _ name a b c d _; do
+		name=$(echo "$name" | tr -d ' `')
+		old=$(grep "^| \`$name\` | [0-9]" "$check" | head -1) || {
+			echo "code_size: $name: no committed figure in $check" >&2
+			fail=1
+			continue
+		}
+		# shellcheck disable=SC2046 # four numbers to split
+		set -- $(echo "$old" | tr '|' ' ' | awk '{ print $2, $3, $4, $5 }')
+		for new in $a $b $c $d; do
+			if [ "$new" -gt $(($1 * 105 / 100)) ]; then
+				echo "code_size: FAIL: $name grew from $1 to $new bytes (more than 5%)" >&2
+				fail=1
+			else
+				echo "code_size: $name: $new bytes (committed $1)"
+			fi
+			shift
+		done
+	done <"$out/linked.now"
+	exit $fail
+fi
 
 # Parts of the library: one row per backend (src/backend/<name>.c plus its <name>_*.c
 # helpers), per frame allocator (src/frame/<name>.c + helpers), then the global allocator,
@@ -91,20 +174,42 @@ rv_cc=$(sed -n 's/^KA_CROSS_CC:[A-Z]*=//p' "$out/size-riscv64/CMakeCache.txt")
 cat <<EOD
 # Code size
 
-Bytes of each part of kalloc built freestanding at \`-Os\` (\`CMAKE_BUILD_TYPE=MinSizeRel\`,
-\`KA_DEBUG=0\`, statistics on), as \`size\` reports them for the object files: **text**
-includes read-only data (ops tables, strings), **data** is initialised writable data, **bss**
-zeroed data. The freestanding build is position dependent, so the \`const\` ops tables and registry
-entries are read-only data (counted in text) and no object references a GOT.
+Measured with freestanding builds at \`-Os\` (\`CMAKE_BUILD_TYPE=MinSizeRel\`, \`KA_DEBUG=0\`):
 
 - Cortex-M4: \`$(basename "$cm_cc")\` $("$cm_cc" -dumpversion), \`-mcpu=cortex-m4 -mthumb -mfloat-abi=soft\`
 - riscv64: \`$(basename "$rv_cc")\` $("$rv_cc" -dumpversion), \`-march=rv64imac_zicsr_zifencei -mabi=lp64 -mcmodel=medany\`
 
-A kernel links only the objects it uses: a build with one backend pays for that backend,
-the generic layer and the platform layer (the registry references every backend compiled
-in; leave a backend's file out of the build to drop it).
+Regenerate with \`tests/freestanding/code_size.sh > docs/code-size.md\`; CI runs
+\`tests/freestanding/code_size.sh --check docs/code-size.md\` and fails if a figure of the
+first table grows by more than 5%.
 
-Regenerate with \`tests/freestanding/code_size.sh > docs/code-size.md\`.
+## One heap, linked
+
+What one heap costs a program: \`tests/freestanding/size_prog.c\` (init the backend over a
+static 64 KiB arena with \`ka_<name>_init()\`, \`ka_malloc(a, 100)\`, \`ka_free\`) compiled
+\`-Os -DNDEBUG -ffunction-sections -fdata-sections\`, linked \`-nostdlib -Wl,--gc-sections\`
+against \`libkalloc.a\` (itself built with \`-ffunction-sections -fdata-sections\`), text +
+rodata of the program minus the same program without a heap, in bytes. **minimal** is the
+library built with \`-DKA_MINIMAL=ON\` (\`KA_CFG_MINIMAL=1\`: no statistics, fixed misuse
+messages through the panic hook, no checker or walker in tiny and tlsf; the misuse checks on
+free, coalescing and every other operation stay), **default** the stock configuration.
+
+| heap | Cortex-M4 minimal | Cortex-M4 default | riscv64 minimal | riscv64 default |
+|---|---:|---:|---:|---:|
+EOD
+linked_rows
+cat <<EOD
+
+## Parts of the library
+
+Bytes of each part of the library in the default configuration (statistics on), as \`size\`
+reports them for the object files: **text** includes read-only data (ops tables, strings),
+**data** is initialised writable data, **bss** zeroed data. The freestanding build is
+position dependent, so the \`const\` ops tables and registry entries are read-only data
+(counted in text) and no object references a GOT. A program links only the sections it
+uses (table above): the generic layer does not reference the registry, so a program that
+calls \`ka_tiny_init()\` links tiny alone; the registry (\`ka_backend_find\`) references the
+backends of \`-DKA_BACKENDS=\` (default: all).
 
 | part | Cortex-M4 text | data | bss | riscv64 text | data | bss |
 |---|---:|---:|---:|---:|---:|---:|
