@@ -178,28 +178,6 @@ static inline unsigned ka_ffs(size_t x)
 #endif
 }
 
-/**
- * Define `static pfx_alloc_sized()` and `static pfx_free_sized()` (the optional ops) from a
- * backend's own alloc, free and usable_size functions, for backends whose alloc path does not
- * compute the usable size itself: direct calls the compiler may inline, in place of the
- * generic layer's second indirect call. Same figures as usable_size() gives.
- */
-#define KA_SIZED_OPS_FROM_USABLE(pfx, alloc_fn, free_fn, usable_fn)                                \
-	static void *pfx##_alloc_sized(struct ka_alloc *a, size_t size, size_t align,              \
-				       size_t *usable)                                             \
-	{                                                                                          \
-		void *p = alloc_fn(a, size, align);                                                \
-		if (p)                                                                             \
-			*usable = usable_fn(a, p);                                                 \
-		return p;                                                                          \
-	}                                                                                          \
-	static size_t pfx##_free_sized(struct ka_alloc *a, void *ptr)                              \
-	{                                                                                          \
-		size_t n = usable_fn(a, ptr);                                                      \
-		free_fn(a, ptr);                                                                   \
-		return n;                                                                          \
-	}
-
 /* Memory-checker annotations (ASan poisoning, Valgrind client requests) live in the generic
  * layer only, not in backends: src/core/annotate.h, docs/annotate.md. They reserve bit
  * 0x80000000 of struct ka_alloc.flags (KA_ALLOC_AN_SEEN). */

@@ -594,13 +594,9 @@ static bool bd_owns(struct ka_alloc *a, const void *ptr)
 	return bd_zone_of(bd(a), (uintptr_t)ptr) != NULL;
 }
 
-KA_SIZED_OPS_FROM_USABLE(bd, bd_alloc, bd_free_op, bd_usable_size)
-
 static const struct ka_alloc_ops bd_ops = {
     .alloc = bd_alloc,
-    .alloc_sized = bd_alloc_sized,
     .free = bd_free_op,
-    .free_sized = bd_free_sized,
     .usable_size = bd_usable_size,
     .realloc = bd_realloc,
     .palloc = bd_palloc,

@@ -727,13 +727,9 @@ static bool hd_owns(struct ka_alloc *a, const void *ptr)
 
 static int hd_add_memory(struct ka_alloc *a, void *base, size_t len);
 
-KA_SIZED_OPS_FROM_USABLE(hd, hd_alloc, hd_free, hd_usable_size)
-
 static const struct ka_alloc_ops hardened_ops = {
     .alloc = hd_alloc,
-    .alloc_sized = hd_alloc_sized,
     .free = hd_free,
-    .free_sized = hd_free_sized,
     .usable_size = hd_usable_size,
     .palloc = hd_palloc,
     .pfree = hd_pfree,

@@ -429,13 +429,9 @@ static int pool_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 
 #define POOL_CAPS (KA_CAP_FREE | KA_CAP_ADDMEM | KA_CAP_WALK | KA_CAP_OWNS)
 
-KA_SIZED_OPS_FROM_USABLE(pool, pool_alloc, pool_free, pool_usable_size)
-
 static const struct ka_alloc_ops pool_ops = {
     .alloc = pool_alloc,
-    .alloc_sized = pool_alloc_sized,
     .free = pool_free,
-    .free_sized = pool_free_sized,
     .usable_size = pool_usable_size,
     .add_memory = pool_add_memory,
     .info = pool_info,

@@ -305,13 +305,9 @@ static bool rg_owns(struct ka_alloc *a, const void *ptr)
 	return seg_of(rg(a), (uintptr_t)ptr) != NULL;
 }
 
-KA_SIZED_OPS_FROM_USABLE(rg, rg_alloc, rg_free, rg_usable_size)
-
 static const struct ka_alloc_ops rg_ops = {
     .alloc = rg_alloc,
-    .alloc_sized = rg_alloc_sized,
     .free = rg_free,
-    .free_sized = rg_free_sized,
     .usable_size = rg_usable_size,
     .realloc = rg_realloc,
     .add_memory = rg_add_memory,

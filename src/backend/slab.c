@@ -790,13 +790,9 @@ static int slab_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 #define SLAB_CAPS                                                                                  \
 	(KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_PAGES | KA_CAP_WALK | KA_CAP_OWNS)
 
-KA_SIZED_OPS_FROM_USABLE(slab, slab_alloc, slab_free, slab_usable_size)
-
 static const struct ka_alloc_ops slab_ops = {
     .alloc = slab_alloc,
-    .alloc_sized = slab_alloc_sized,
     .free = slab_free,
-    .free_sized = slab_free_sized,
     .usable_size = slab_usable_size,
     .realloc = NULL,
     .palloc = slab_palloc,
