@@ -7,7 +7,9 @@
  * `static const struct ka_alloc_ops` (so the table can live in ROM). The generic layer
  * (src/core/alloc.c) guarantees, before it calls an op:
  *  - alloc(): 1 <= size, size <= SIZE_MAX/2, align a power of two >= KA_CFG_MIN_ALIGN;
- *  - free(), usable_size(), realloc(): ptr != NULL (the backend checks it is its own);
+ *  - alloc_sized(): as alloc();
+ *  - free(), free_sized(), usable_size(), realloc(): ptr != NULL (the backend checks it is
+ *    its own);
  *  - realloc(): size >= 1;
  *  - palloc()/pfree(): npages >= 1, npages * KA_PAGE_SIZE does not overflow, align is a power
  *    of two >= KA_PAGE_SIZE.
@@ -26,6 +28,18 @@ struct ka_alloc_ops {
 	void *(*alloc)(struct ka_alloc *a, size_t size, size_t align);
 	/** Required. Release a block (may be a no-op, e.g. region). Detect misuse where cheap. */
 	void (*free)(struct ka_alloc *a, void *ptr);
+	/**
+	 * Optional. alloc() that also stores the block's usable size (what usable_size() would
+	 * return) in *usable on success. The generic layer calls it instead of alloc() followed
+	 * by usable_size() when it keeps statistics: the backend knows the size it hands out, a
+	 * second indirect call and header read would only find it again.
+	 */
+	void *(*alloc_sized)(struct ka_alloc *a, size_t size, size_t align, size_t *usable);
+	/**
+	 * Optional. free() that returns the usable size the block had (what usable_size() would
+	 * have returned just before), for the statistics, for the same reason as alloc_sized.
+	 */
+	size_t (*free_sized)(struct ka_alloc *a, void *ptr);
 	/** Required. Usable bytes of a live block. */
 	size_t (*usable_size)(struct ka_alloc *a, const void *ptr);
 	/**

@@ -68,7 +68,8 @@ static void unlink_free(struct tiny *t, struct tiny_free *f)
 	t->avail -= size - TINY_HDR;
 }
 
-static void *tiny_alloc(struct ka_alloc *a, size_t size, size_t align)
+/* alloc_sized; alloc is this with the size dropped (one body, for code size). */
+static void *tiny_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
 {
 	struct tiny *t = (struct tiny *)a;
 	struct tiny_free *f;
@@ -121,7 +122,15 @@ found:
 		*hdrp(blk + bsize) &= ~TINY_PFREE;
 	}
 	*hdrp(blk) = bsize | TINY_USED | pfree;
+	*usable = bsize - TINY_HDR;
 	return (void *)(blk + TINY_HDR);
+}
+
+static void *tiny_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return tiny_alloc_sized(a, size, align, &n);
 }
 
 /* The region whose blocks span `blk`, or NULL. */
@@ -156,12 +165,13 @@ static uintptr_t used_block(struct tiny *t, const void *ptr, struct tiny_region 
 	return blk;
 }
 
-static void tiny_free(struct ka_alloc *a, void *ptr)
+/* free_sized: returns the usable size the block had; free is this with the size dropped. */
+static size_t tiny_free_sized(struct ka_alloc *a, void *ptr)
 {
 	struct tiny *t = (struct tiny *)a;
 	struct tiny_region *r;
 	uintptr_t blk = used_block(t, ptr, &r), pb = 0;
-	size_t h = *hdrp(blk), size = tiny_size(h), nh, ps = 0;
+	size_t h = *hdrp(blk), size = tiny_size(h), nh, ps = 0, usable = size - TINY_HDR;
 
 	if (h & TINY_PFREE) {
 		ps = *hdrp(blk - TINY_HDR);
@@ -184,6 +194,12 @@ static void tiny_free(struct ka_alloc *a, void *ptr)
 	}
 	link_free(t, blk, size);
 	*hdrp(blk + size) |= TINY_PFREE;
+	return usable;
+}
+
+static void tiny_free(struct ka_alloc *a, void *ptr)
+{
+	tiny_free_sized(a, ptr);
 }
 
 static size_t tiny_usable_size(struct ka_alloc *a, const void *ptr)
@@ -395,7 +411,9 @@ static unsigned tiny_check(struct ka_alloc *a)
 
 static const struct ka_alloc_ops tiny_ops = {
     .alloc = tiny_alloc,
+    .alloc_sized = tiny_alloc_sized,
     .free = tiny_free,
+    .free_sized = tiny_free_sized,
     .usable_size = tiny_usable_size,
     .add_memory = tiny_add_memory,
     .info = tiny_info,

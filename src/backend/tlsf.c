@@ -163,18 +163,19 @@ TLSF_OUTLINE void split_tail(struct ka_tlsf *t, struct tlsf_block *b, size_t str
  * large enough for a block back to the free lists. b's next neighbour is used (I3), so the
  * remainder never needs merging.
  */
-TLSF_HOT void use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+TLSF_HOT size_t use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 {
 	size_t bs = tlsf_stride(b);
 
 	KA_ASSERT(bs >= stride);
 	if (bs - stride >= TLSF_MIN_STRIDE) {
 		split_tail(t, b, stride, bs);
-	} else {
-		b->size = bs | (b->size & TLSF_PREV_FREE);
-		((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
-		t->avail -= bs - TLSF_HDR;
+		return stride;
 	}
+	b->size = bs | (b->size & TLSF_PREV_FREE);
+	((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
+	t->avail -= bs - TLSF_HDR;
+	return bs;
 }
 
 /* ---- pointer validation ------------------------------------------------------------------- */
@@ -234,7 +235,7 @@ static inline size_t free_neighbour(struct ka_tlsf *t, const struct tlsf_block *
 
 /* ---- operations -------------------------------------------------------------------------- */
 
-TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align)
+TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align, size_t *usable)
 {
 	size_t need, gap;
 	uintptr_t p, ap;
@@ -271,11 +272,12 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align)
 		t->avail -= TLSF_HDR;
 		b = nb;
 	}
-	use_block(t, b, stride);
+	*usable = use_block(t, b, stride) - TLSF_HDR;
 	return tlsf_payload(b);
 }
 
-static void *tlsf_alloc(struct ka_alloc *a, size_t size, size_t align)
+/* Shared by alloc and alloc_sized; *usable is the block's usable size on success. */
+TLSF_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
 {
 	struct ka_tlsf *t = tlsf_of(a);
 	struct tlsf_block *b;
@@ -285,12 +287,24 @@ static void *tlsf_alloc(struct ka_alloc *a, size_t size, size_t align)
 		return NULL;
 	stride = tlsf_stride_for(size);
 	if (align > TLSF_ALIGN)
-		return alloc_aligned(t, stride, align);
+		return alloc_aligned(t, stride, align, usable);
 	b = take_block(t, stride);
 	if (!b)
 		return NULL;
-	use_block(t, b, stride);
+	*usable = use_block(t, b, stride) - TLSF_HDR;
 	return tlsf_payload(b);
+}
+
+static void *tlsf_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return alloc_impl(a, size, align, &n);
+}
+
+static void *tlsf_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+{
+	return alloc_impl(a, size, align, usable);
 }
 
 /*
@@ -335,7 +349,8 @@ TLSF_OUTLINE void free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
 	t->avail += gain;
 }
 
-static void tlsf_free(struct ka_alloc *a, void *ptr)
+/* Shared by free and free_sized: returns the usable size the block had. */
+TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct ka_tlsf *t = tlsf_of(a);
 	struct tlsf_block *b = live_block(t, ptr);
@@ -348,11 +363,22 @@ static void tlsf_free(struct ka_alloc *a, void *ptr)
 	b->size = sz | TLSF_FREE;
 	if ((sz & TLSF_PREV_FREE) | (next->size & TLSF_FREE)) {
 		free_merge(t, b, sz, next);
-		return;
+		return s - TLSF_HDR;
 	}
 	next->size |= TLSF_PREV_FREE;
 	insert_free(t, b, s);
 	t->avail += s - TLSF_HDR;
+	return s - TLSF_HDR;
+}
+
+static void tlsf_free(struct ka_alloc *a, void *ptr)
+{
+	free_impl(a, ptr);
+}
+
+static size_t tlsf_free_sized(struct ka_alloc *a, void *ptr)
+{
+	return free_impl(a, ptr);
 }
 
 static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
@@ -555,7 +581,9 @@ static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
 
 static const struct ka_alloc_ops tlsf_ops = {
     .alloc = tlsf_alloc,
+    .alloc_sized = tlsf_alloc_sized,
     .free = tlsf_free,
+    .free_sized = tlsf_free_sized,
     .usable_size = tlsf_usable_size,
     .realloc = tlsf_realloc,
     .add_memory = tlsf_add_memory,

@@ -35,7 +35,7 @@ struct ka_alloc *ka_default(void)
 	return default_alloc;
 }
 
-static void stats_alloc(struct ka_alloc *a, size_t req, size_t bytes)
+static inline void stats_alloc(struct ka_alloc *a, size_t req, size_t bytes)
 {
 	struct ka_stats *s = &a->stats;
 
@@ -53,7 +53,7 @@ static void stats_alloc(struct ka_alloc *a, size_t req, size_t bytes)
 		s->max_mem_use = s->cur_mem_use;
 }
 
-static void stats_free(struct ka_alloc *a, size_t bytes)
+static inline void stats_free(struct ka_alloc *a, size_t bytes)
 {
 	a->stats.nb_frees++;
 	a->stats.cur_nb_allocs--;
@@ -120,6 +120,20 @@ static inline bool plain(const struct ka_alloc *a)
 #endif
 }
 
+/* The common case with statistics: kept, no check after each operation, no memory checker,
+ * and a backend that reports sizes itself (alloc_sized, free_sized). ka_malloc() and ka_free()
+ * then make one indirect call and update the counters inline. */
+static inline bool sized(const struct ka_alloc *a)
+{
+#if KA_CFG_DEBUG >= 3 || !KA_CFG_STATS
+	(void)a;
+	return false;
+#else
+	return !(a->flags & KA_ALLOC_NOSTATS) && !PLAIN_ANNOTATE && a->ops->alloc_sized != NULL &&
+	       a->ops->free_sized != NULL;
+#endif
+}
+
 /* do_alloc() and ka_free() under an active memory checker (annotate.h), out of line so
  * that the native paths keep their shape: one more test each when the checker is absent. */
 static void *annotated_alloc(struct ka_alloc *a, size_t size, size_t align, size_t req)
@@ -172,12 +186,30 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 		align = KA_CFG_MIN_ALIGN;
 	if (__builtin_expect(PLAIN_ANNOTATE, 0))
 		return annotated_alloc(a, size, align, req);
+	if (keep_stats(a)) {
+		size_t n;
+
+		/* The backend reports the size it hands out with the block when it can: one
+		 * indirect call instead of two, and no second look at the block's header. */
+		if (KA_LIKELY(a->ops->alloc_sized != NULL)) {
+			p = a->ops->alloc_sized(a, size, align, &n);
+			if (!p)
+				return fail(a);
+		} else {
+			p = a->ops->alloc(a, size, align);
+			if (!p)
+				return fail(a);
+			n = a->ops->usable_size(a, p);
+		}
+		KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
+		stats_alloc(a, req, n);
+		debug_check(a, p);
+		return p;
+	}
 	p = a->ops->alloc(a, size, align);
 	if (!p)
 		return fail(a);
 	KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
-	if (keep_stats(a))
-		stats_alloc(a, req, a->ops->usable_size(a, p));
 	debug_check(a, p);
 	return p;
 }
@@ -190,6 +222,17 @@ void *ka_malloc(struct ka_alloc *a, size_t size)
 
 		if (KA_LIKELY(p != NULL)) {
 			KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
+			return p;
+		}
+		return fail(a);
+	}
+	if (KA_LIKELY(sized(a) && size - 1 < KA_MAX_REQUEST)) {
+		size_t n;
+		void *p = a->ops->alloc_sized(a, size, KA_CFG_MIN_ALIGN, &n);
+
+		if (KA_LIKELY(p != NULL)) {
+			KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
+			stats_alloc(a, size, n);
 			return p;
 		}
 		return fail(a);
@@ -238,13 +281,24 @@ void ka_free(struct ka_alloc *a, void *ptr)
 		a->ops->free(a, ptr);
 		return;
 	}
+	if (KA_LIKELY(sized(a))) {
+		stats_free(a, a->ops->free_sized(a, ptr));
+		return;
+	}
 	if (__builtin_expect(PLAIN_ANNOTATE, 0)) {
 		annotated_free(a, ptr);
 		return;
 	}
-	if (keep_stats(a))
-		stats_free(a, a->ops->usable_size(a, ptr));
-	a->ops->free(a, ptr);
+	if (keep_stats(a)) {
+		if (KA_LIKELY(a->ops->free_sized != NULL)) {
+			stats_free(a, a->ops->free_sized(a, ptr));
+		} else {
+			stats_free(a, a->ops->usable_size(a, ptr));
+			a->ops->free(a, ptr);
+		}
+	} else {
+		a->ops->free(a, ptr);
+	}
 	debug_check(a, NULL);
 }
 
