@@ -180,6 +180,9 @@ static void pc_count(struct ka_cache *c, unsigned cpu, bool alloc, size_t use)
  * counters that ka_cache_stats() adds in), else in the head's shared counters. */
 static void count(struct ka_cache *c, bool alloc, size_t req, size_t use)
 {
+	/* The minimal configuration keeps no statistics anywhere (config.h), the cache too. */
+	if (!KA_CFG_STATS)
+		return;
 	if (c->percpu) {
 		unsigned long f;
 		unsigned cpu = ka_plat_cpu_enter(&f);

@@ -33,7 +33,7 @@ static struct ka_global *from_core(struct ka_alloc *a)
  */
 static void chunk_refresh(struct ka_global *g, struct ka_gchunk *c)
 {
-	struct ka_info i;
+	struct ka_info i = {0};
 
 	c->heap->ops->info(c->heap, &i);
 	g->heap_avail = g->heap_avail - c->avail + i.avail;
@@ -167,6 +167,9 @@ static void *heap_try(struct ka_global *g, struct ka_gchunk *c, size_t size, siz
 	if (!p) {
 		if (align <= KA_CFG_MIN_ALIGN && size < c->miss)
 			c->miss = size;
+		/* A failing backend may still have changed its free bytes (hardened drains its
+		 * quarantine before it gives up). */
+		chunk_refresh(g, c);
 		return NULL;
 	}
 	if (c->live++ == 0)
@@ -343,6 +346,7 @@ static void *core_realloc(struct ka_alloc *a, void *ptr, size_t size)
 				chunk_refresh(g, c);
 				return n;
 			}
+			chunk_refresh(g, c);
 		}
 	}
 	/* Keep a block that fits without wasting more than half of it. */
@@ -405,7 +409,7 @@ static void core_info(struct ka_alloc *a, struct ka_info *out)
 	out->maxalloc = 0;
 	out->meta = g->nheaps * KA_GCHUNK_HDR + (g->nlarge << KA_CFG_PAGE_SHIFT);
 	for (c = g->heaps; c; c = c->next) {
-		struct ka_info i;
+		struct ka_info i = {0};
 
 		ka_info(c->heap, &i);
 		out->avail += i.avail;
@@ -445,7 +449,7 @@ static unsigned check_heaps(struct ka_global *g, size_t *walked_bytes, bool *wal
 	unsigned bad = 0;
 
 	for (struct ka_gchunk *c = g->heaps; c; prev = c, c = c->next) {
-		struct ka_info i;
+		struct ka_info i = {0};
 
 		n++;
 		if (!is_hdr(g, c, KA_GCHUNK_HEAP) || c->map != (void *)c ||
