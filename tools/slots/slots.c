@@ -63,10 +63,15 @@ static int cmp_u32(const void *x, const void *y)
 
 /* The measured loop, alone in its function so that callgrind counts only it
  * (--toggle-collect=run in bench/callgrind_slots.sh). */
-__attribute__((noinline, noclone)) static size_t run(enum kind k, struct ka_alloc *a, void **slot,
-						     size_t *slot_size, size_t nslots, size_t lo,
-						     size_t hi, size_t steps, uint32_t *cyc,
-						     size_t *livep, size_t *peakp)
+#if defined(__clang__)
+#define KS_NOCLONE
+#else
+#define KS_NOCLONE __attribute__((noclone))
+#endif
+__attribute__((noinline)) KS_NOCLONE static size_t run(enum kind k, struct ka_alloc *a, void **slot,
+						       size_t *slot_size, size_t nslots, size_t lo,
+						       size_t hi, size_t steps, uint32_t *cyc,
+						       size_t *livep, size_t *peakp)
 {
 	bool cycles = cyc != NULL;
 	size_t live = 0, peak_live = 0;
