@@ -105,6 +105,36 @@ void ka_check_report(const struct ka_alloc *a, const char *what, const void *whe
 #define ka_check_report(a, what, where) ((void)(what), (ka_check_report)((a), NULL, (where)))
 #endif
 
+/**
+ * @brief Count one block handed out: request size req (last/min/max), usable bytes (current
+ * and peak use, live and peak block counts). The generic layer and adapters that keep their
+ * own figures (the cache) share it so that every head counts the same way. O(1), branches
+ * only for min/max; not atomic: the caller serialises.
+ */
+static inline void ka_stats_note_alloc(struct ka_stats *s, size_t req, size_t bytes)
+{
+	s->last_alloc_size = req;
+	if (req < s->min_alloc_size)
+		s->min_alloc_size = req;
+	if (req > s->max_alloc_size)
+		s->max_alloc_size = req;
+	s->nb_allocs++;
+	s->cur_nb_allocs++;
+	if (s->cur_nb_allocs > s->max_nb_allocs)
+		s->max_nb_allocs = s->cur_nb_allocs;
+	s->cur_mem_use += bytes;
+	if (s->cur_mem_use > s->max_mem_use)
+		s->max_mem_use = s->cur_mem_use;
+}
+
+/** @brief Count one block of `bytes` usable bytes taken back. O(1); the caller serialises. */
+static inline void ka_stats_note_free(struct ka_stats *s, size_t bytes)
+{
+	s->nb_frees++;
+	s->cur_nb_allocs--;
+	s->cur_mem_use -= bytes;
+}
+
 /* ---- small helpers every backend needs ------------------------------------------------- */
 
 /** True iff x is a power of two (0 is not). */

@@ -120,17 +120,7 @@ static void st_alloc(struct ka_cache *c, size_t req, size_t use)
 	umax(&s->max_mem_use, __atomic_add_fetch(&s->cur_mem_use, use, __ATOMIC_RELAXED));
 #else
 	unsigned long f = ka_plat_lock_acquire(&c->stats_lock);
-	s->last_alloc_size = req;
-	if (req < s->min_alloc_size)
-		s->min_alloc_size = req;
-	if (req > s->max_alloc_size)
-		s->max_alloc_size = req;
-	s->nb_allocs++;
-	if (++s->cur_nb_allocs > s->max_nb_allocs)
-		s->max_nb_allocs = s->cur_nb_allocs;
-	s->cur_mem_use += use;
-	if (s->cur_mem_use > s->max_mem_use)
-		s->max_mem_use = s->cur_mem_use;
+	ka_stats_note_alloc(s, req, use);
 	ka_plat_lock_release(&c->stats_lock, f);
 #endif
 }
@@ -144,9 +134,7 @@ static void st_free(struct ka_cache *c, size_t use)
 	__atomic_fetch_sub(&s->cur_mem_use, use, __ATOMIC_RELAXED);
 #else
 	unsigned long f = ka_plat_lock_acquire(&c->stats_lock);
-	s->nb_frees++;
-	s->cur_nb_allocs--;
-	s->cur_mem_use -= use;
+	ka_stats_note_free(s, use);
 	ka_plat_lock_release(&c->stats_lock, f);
 #endif
 }

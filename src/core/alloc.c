@@ -35,31 +35,6 @@ struct ka_alloc *ka_default(void)
 	return default_alloc;
 }
 
-static inline void stats_alloc(struct ka_alloc *a, size_t req, size_t bytes)
-{
-	struct ka_stats *s = &a->stats;
-
-	s->last_alloc_size = req;
-	if (req < s->min_alloc_size)
-		s->min_alloc_size = req;
-	if (req > s->max_alloc_size)
-		s->max_alloc_size = req;
-	s->nb_allocs++;
-	s->cur_nb_allocs++;
-	if (s->cur_nb_allocs > s->max_nb_allocs)
-		s->max_nb_allocs = s->cur_nb_allocs;
-	s->cur_mem_use += bytes;
-	if (s->cur_mem_use > s->max_mem_use)
-		s->max_mem_use = s->cur_mem_use;
-}
-
-static inline void stats_free(struct ka_alloc *a, size_t bytes)
-{
-	a->stats.nb_frees++;
-	a->stats.cur_nb_allocs--;
-	a->stats.cur_mem_use -= bytes;
-}
-
 static inline bool keep_stats(const struct ka_alloc *a)
 {
 	return KA_CFG_STATS && !(a->flags & KA_ALLOC_NOSTATS);
@@ -151,7 +126,8 @@ static void *annotated_alloc(struct ka_alloc *a, size_t size, size_t align, size
 	if (an & KA_AN_OUTER)
 		ka_an_alloc(p, size, a->ops->usable_size(a, p));
 	if (keep_stats(a))
-		stats_alloc(a, req, (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, p));
+		ka_stats_note_alloc(&a->stats, req,
+				    (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, p));
 	debug_check(a, p);
 	ka_an_leave(an);
 	return p;
@@ -164,9 +140,9 @@ static void annotated_free(struct ka_alloc *a, void *ptr)
 	if (an & KA_AN_OUTER) {
 		size_t live = ka_an_free(a, ptr, 0);
 		if (keep_stats(a))
-			stats_free(a, live);
+			ka_stats_note_free(&a->stats, live);
 	} else if (keep_stats(a)) {
-		stats_free(a, a->ops->usable_size(a, ptr));
+		ka_stats_note_free(&a->stats, a->ops->usable_size(a, ptr));
 	}
 	a->ops->free(a, ptr);
 	debug_check(a, NULL);
@@ -202,7 +178,7 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 			n = a->ops->usable_size(a, p);
 		}
 		KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
-		stats_alloc(a, req, n);
+		ka_stats_note_alloc(&a->stats, req, n);
 		debug_check(a, p);
 		return p;
 	}
@@ -232,7 +208,7 @@ void *ka_malloc(struct ka_alloc *a, size_t size)
 
 		if (KA_LIKELY(p != NULL)) {
 			KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
-			stats_alloc(a, size, n);
+			ka_stats_note_alloc(&a->stats, size, n);
 			return p;
 		}
 		return fail(a);
@@ -282,7 +258,7 @@ void ka_free(struct ka_alloc *a, void *ptr)
 		return;
 	}
 	if (KA_LIKELY(sized(a))) {
-		stats_free(a, a->ops->free_sized(a, ptr));
+		ka_stats_note_free(&a->stats, a->ops->free_sized(a, ptr));
 		return;
 	}
 	if (__builtin_expect(PLAIN_ANNOTATE, 0)) {
@@ -291,9 +267,9 @@ void ka_free(struct ka_alloc *a, void *ptr)
 	}
 	if (keep_stats(a)) {
 		if (KA_LIKELY(a->ops->free_sized != NULL)) {
-			stats_free(a, a->ops->free_sized(a, ptr));
+			ka_stats_note_free(&a->stats, a->ops->free_sized(a, ptr));
 		} else {
-			stats_free(a, a->ops->usable_size(a, ptr));
+			ka_stats_note_free(&a->stats, a->ops->usable_size(a, ptr));
 			a->ops->free(a, ptr);
 		}
 	} else {
@@ -388,8 +364,8 @@ void *ka_realloc(struct ka_alloc *a, void *ptr, size_t size)
 	if (keep_stats(a)) {
 		size_t now = (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, n);
 		if (n != ptr) {
-			stats_free(a, old);
-			stats_alloc(a, req, now);
+			ka_stats_note_free(&a->stats, old);
+			ka_stats_note_alloc(&a->stats, req, now);
 		} else {
 			a->stats.cur_mem_use = a->stats.cur_mem_use - old + now;
 			if (a->stats.cur_mem_use > a->stats.max_mem_use)
@@ -421,7 +397,7 @@ void *ka_palloc_aligned(struct ka_alloc *a, size_t npages, size_t align)
 		return fail(a);
 	}
 	if (keep_stats(a))
-		stats_alloc(a, bytes, bytes);
+		ka_stats_note_alloc(&a->stats, bytes, bytes);
 	debug_check(a, p);
 	if (an & KA_AN_OUTER)
 		ka_an_alloc(p, bytes, bytes);
@@ -452,7 +428,7 @@ void ka_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 	if (an & KA_AN_OUTER)
 		ka_an_free(a, ptr, npages * KA_PAGE_SIZE);
 	if (keep_stats(a))
-		stats_free(a, npages * KA_PAGE_SIZE);
+		ka_stats_note_free(&a->stats, npages * KA_PAGE_SIZE);
 	if (a->ops->pfree)
 		a->ops->pfree(a, ptr, npages);
 	else
