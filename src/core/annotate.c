@@ -79,6 +79,12 @@ unsigned ka_an_enter_slow(struct ka_alloc *a)
 	return an;
 }
 
+void ka_an_fresh(struct ka_alloc *heap)
+{
+	if (depth > 0 && heap->ops->walk)
+		heap->ops->walk(heap, poison_free, NULL);
+}
+
 void ka_an_leave_slow(void)
 {
 #if KA_CFG_ANNOTATE == 1

@@ -38,7 +38,9 @@
 
 #if KA_CFG_ANNOTATE
 
-#if KA_CFG_ANNOTATE == 2 && !defined(__SANITIZE_ADDRESS__)
+/* The backends and the global allocator include this uninstrumented (cmake/annotate.cmake)
+ * and say so with KA_AN_UNINSTRUMENTED; they only call the out-of-line half. */
+#if KA_CFG_ANNOTATE == 2 && !defined(__SANITIZE_ADDRESS__) && !defined(KA_AN_UNINSTRUMENTED)
 #if !defined(__has_feature) || !__has_feature(address_sanitizer)
 #error "KA_CFG_ANNOTATE=2 (asan) needs -fsanitize=address"
 #endif
@@ -82,6 +84,13 @@ void ka_an_resize(const void *p, size_t old, size_t req, size_t usable);
 size_t ka_an_live_size(const void *p, size_t usable);
 /** Make [p, p + len) unaddressable (free memory, metadata). */
 void ka_an_noaccess(const void *p, size_t len);
+/**
+ * A heap made inside a ka_* call after the checker first saw its owner (the global
+ * allocator's new chunk): its free blocks are made unaddressable, as the owner's were when
+ * first seen (ka_an_enter_slow()). Outside a bracket (no checker, or a call that does not
+ * annotate) nothing.
+ */
+void ka_an_fresh(struct ka_alloc *heap);
 /** The registry entry to hand out for b: one whose init() resets and brackets the arena. */
 const struct ka_backend *ka_an_backend(const struct ka_backend *b);
 
@@ -135,6 +144,10 @@ static inline void ka_an_noaccess(const void *p, size_t len)
 {
 	(void)p;
 	(void)len;
+}
+static inline void ka_an_fresh(struct ka_alloc *heap)
+{
+	(void)heap;
 }
 static inline const struct ka_backend *ka_an_backend(const struct ka_backend *b)
 {

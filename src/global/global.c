@@ -15,6 +15,9 @@
  * The chunk header format and the pointer -> header rule are in global_priv.h.
  */
 #include "global_priv.h"
+/* Compiled without ASan instrumentation under KA_ANNOTATE=asan (its metadata is poisoned). */
+#define KA_AN_UNINSTRUMENTED 1
+#include "annotate.h"
 #include "kstring.h"
 
 static struct ka_global *from_core(struct ka_alloc *a)
@@ -112,8 +115,11 @@ static struct ka_gchunk *chunk_new(struct ka_global *g)
 		ka_page_source_unmap(g->src, m, chunk_pages(g));
 		return NULL;
 	}
-	/* The sub-heap is driven through its ops directly; its figures live in g. */
+	/* The sub-heap is driven through its ops directly; its figures live in g. Under a memory
+	 * checker the chunk joins a heap the checker has already seen: its free space is not
+	 * the program's. */
 	heap->flags |= KA_ALLOC_NOSTATS;
+	ka_an_fresh(heap);
 	c->owner = g;
 	c->map = m;
 	c->pages = chunk_pages(g);
