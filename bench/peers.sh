@@ -7,7 +7,7 @@
 #   environment: ROUNDS=3 (rounds; medians are reported), ONLY="small larson" (a subset of
 #   workloads), KALLOC_BACKENDS="tlsf slab buddy tiny", CONTENDERS="glibc mimalloc ..."
 #
-# Workloads: bench/workload.c (small, mixed, churn), bench/larson.c (two threads, server
+# Workloads: bench/workload.c (small, mixed, churn, large), bench/larson.c (two threads, server
 # simulation), CPython (a few regression-test modules, PYTHONMALLOC=malloc), the sqlite3 script
 # of tests/shim/sqlite.sh, and redis-benchmark against a preloaded redis-server on 127.0.0.1
 # (bounded request counts). Each round runs every workload under every contender, in an order
@@ -27,7 +27,7 @@ LIB=$BUILD/libkalloc-malloc.so
 MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 LIBDIR=/usr/lib/$MULTIARCH
 KALLOC_BACKENDS=${KALLOC_BACKENDS:-tlsf slab buddy tiny}
-ONLY=${ONLY:-small mixed churn larson python sqlite redis}
+ONLY=${ONLY:-small mixed churn large larson python sqlite redis}
 TIME=/usr/bin/time
 mkdir -p "$OUT"
 
@@ -78,7 +78,7 @@ run() {
 	case $name in kalloc-*) env_b="KALLOC_BACKEND=${name#kalloc-}" ;; esac
 	t=$OUT/time.$$
 	case $w in
-	small | mixed | churn) cmd="$OUT/workload $w" ;;
+	small | mixed | churn | large) cmd="$OUT/workload $w" ;;
 	larson) cmd="$OUT/larson 2 40 250000 4000" ;;
 	python) cmd="/usr/bin/python3.11 -m test $PYMODS" ;;
 	sqlite)

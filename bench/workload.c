@@ -10,6 +10,8 @@
  *                    5% <= 256 KiB, one in ten a realloc
  *   workload churn   5 rounds: build 1M linked 32..96-byte nodes, free half in address
  *                    order and half in reverse, as a program building and dropping trees
+ *   workload large   400 blocks of 5..25 MiB, four live at a time, each filled once (an image
+ *                    or buffer pipeline): what the allocator does with big freed blocks
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -143,6 +145,30 @@ static void churn(void)
 	}
 }
 
+static void large(void)
+{
+	enum { LIVE = 4, ROUNDS = 400 };
+	unsigned char *blk[LIVE] = {0};
+	size_t len[LIVE] = {0};
+
+	for (int i = 0; i < ROUNDS; i++) {
+		int k = i % LIVE;
+		size_t n = ((size_t)5 << 20) + next() % ((size_t)20 << 20);
+
+		if (blk[k]) {
+			sum += blk[k][len[k] / 2];
+			free(blk[k]);
+		}
+		blk[k] = take(n);
+		len[k] = n;
+		memset(blk[k], (int)(i & 0xff), n);
+	}
+	for (int k = 0; k < LIVE; k++) {
+		sum += blk[k][len[k] / 2];
+		free(blk[k]);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *w = argc > 1 ? argv[1] : "";
@@ -153,8 +179,10 @@ int main(int argc, char **argv)
 		mixed();
 	else if (strcmp(w, "churn") == 0)
 		churn();
+	else if (strcmp(w, "large") == 0)
+		large();
 	else {
-		fprintf(stderr, "usage: workload small|mixed|churn\n");
+		fprintf(stderr, "usage: workload small|mixed|churn|large\n");
 		return 2;
 	}
 	printf("%s checksum %llu\n", w, (unsigned long long)sum);

@@ -171,10 +171,13 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks)
 	src.ops = &src_ops;
 	src.name = "platform";
 	src.used_pages = 0;
+	src.zero_fill = true; /* src_map(): fresh anonymous mappings */
 	ka_plat_lock_init(&src.lock);
 	if (ka_global_init(&gheap, &src, &cfg) != 0 || gheap.chunk_shift != chunk_shift)
 		return -2;
 	ka_global_set_keep_empty(&gheap, keep_chunks);
+	/* Big buffers freed and allocated again in a loop reuse pages already touched. */
+	ka_global_set_keep_large(&gheap, (size_t)64 << 20);
 	core = ka_locked_inner(&gheap.locked);
 	/* The generic layer's per-call statistics would repeat the global allocator's own
 	 * counters (ka_global_stats(), O(1)), which the figures below read. */
@@ -234,11 +237,21 @@ void *shim_heap_realloc_locked(void *block, size_t size)
 	return ka_realloc(core, block, size);
 }
 
-/* The global allocator sends every request above its threshold straight to large_alloc(),
- * which maps it from src_map(): a fresh anonymous mapping, never recycled memory. */
-bool shim_heap_fresh(size_t size)
+/* The global allocator knows: a large block from a new mapping is zero, one it reused
+ * (ka_global_set_keep_large) or a sub-heap block is not. */
+bool shim_heap_large(size_t usable)
 {
-	return size > gheap.large_threshold;
+	return usable > gheap.large_threshold;
+}
+
+bool shim_heap_zeroed(const void *block, size_t size)
+{
+	bool r;
+
+	shim_heap_lock();
+	r = core->ops->known_zero && core->ops->known_zero(core, block, size);
+	shim_heap_unlock();
+	return r;
 }
 
 void shim_heap_figures(struct shim_heap_figures *out)

@@ -162,7 +162,9 @@ static __attribute__((noinline)) void free_slow(void *p)
 	{
 		int saved = errno; /* munmap inside may set it; free keeps the caller's */
 
-		if (w.usable >= SHIM_PURGE_MIN)
+		/* A large block keeps its pages: the global allocator may keep it mapped for
+		 * the next big request (ka_global_set_keep_large), and unmaps it otherwise. */
+		if (w.usable >= SHIM_PURGE_MIN && !shim_heap_large(w.usable))
 			purge(p, w.usable);
 		shim_heap_lock();
 		shim_heap_free_locked(p);
@@ -225,7 +227,7 @@ EXPORT void *calloc(size_t n, size_t size)
 	if (!p)
 		return nomem();
 	/* Fresh pages are zero already: clearing them would commit them all at once. */
-	if (total <= SHIM_SMALL_MAX || !shim_heap_fresh(total))
+	if (total <= SHIM_SMALL_MAX || !shim_heap_zeroed(p, total))
 		memset(p, 0, total);
 	if (__builtin_expect(shim_trace_on, 0))
 		shim_trace_alloc(KT_CALLOC, p, total, 0);

@@ -232,11 +232,13 @@ void shim_heap_free_locked(void *block);
 size_t shim_heap_usable(const void *block);
 /* With the heap lock held: resize (may move, keeps contents); NULL with the block intact. */
 void *shim_heap_realloc_locked(void *block, size_t size);
-/* True when a block of `size` bytes and malloc's alignment from shim_heap_alloc_locked() is
- * a large block of the global allocator: pages mapped from the OS for it alone (and unmapped
- * when it is freed), so zero on return. calloc() then clears nothing, leaving the pages
- * uncommitted as glibc does. No lock: the threshold is fixed once the heap exists. */
-bool shim_heap_fresh(size_t size);
+/* True when the first `size` bytes of `block`, just returned by shim_heap_alloc_locked(), are
+ * known to be zero: a large block on pages newly mapped from the OS for it. calloc() then
+ * clears nothing, leaving the pages uncommitted as glibc does. Takes the heap lock. */
+bool shim_heap_zeroed(const void *block, size_t size);
+/* True when a block of `usable` bytes is a large block of the global allocator (pages of its
+ * own). No lock: the threshold is fixed once the heap exists. */
+bool shim_heap_large(size_t usable);
 
 /* Figures for mallinfo2() and the exit statistics. */
 struct shim_heap_figures {

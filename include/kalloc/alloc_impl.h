@@ -62,6 +62,13 @@ struct ka_alloc_ops {
 	int (*walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 	/** Optional. Is ptr inside this allocator's memory? NULL means "cannot tell" (false). */
 	bool (*owns)(struct ka_alloc *a, const void *ptr);
+	/**
+	 * Optional. Called by ka_calloc() right after alloc() returned ptr: true if the first
+	 * `size` bytes of the block are known to be zero (fresh pages from a zero-filling
+	 * source), so the clearing can be skipped; NULL or false: ka_calloc() clears them.
+	 * Clearing fresh pages would commit every one of them at once.
+	 */
+	bool (*known_zero)(struct ka_alloc *a, const void *ptr, size_t size);
 	/** KA_CAP_* flags describing this backend. */
 	unsigned caps;
 };

@@ -69,6 +69,7 @@ struct ka_page_source {
 	const char *name;    /**< "frame" or "platform" */
 	struct ka_lock lock; /**< guards the source (and, for "frame", its frame allocator) */
 	size_t used_pages;   /**< pages mapped and not yet unmapped, through this source */
+	bool zero_fill;	     /**< map() returns zeroed pages (fresh anonymous memory) */
 };
 
 /**
@@ -199,8 +200,9 @@ struct ka_global_stats {
 	size_t avail_pages;  /**< pages the source can still give; SIZE_MAX = unbounded */
 	size_t chunks;	     /**< sub-heap chunks now (the cached empty ones included) */
 	size_t large_blocks; /**< live large blocks */
-	size_t page_pages;   /**< pages live through ka_global_alloc_pages() */
-	size_t chunk_size;   /**< bytes per chunk */
+	size_t idle_large_pages;  /**< pages of freed large blocks kept for reuse (in used_pages) */
+	size_t page_pages;	  /**< pages live through ka_global_alloc_pages() */
+	size_t chunk_size;	  /**< bytes per chunk */
 	uint64_t chunks_mapped;	  /**< chunks taken from the source since init */
 	uint64_t chunks_released; /**< chunks given back to the source since init */
 };
@@ -229,6 +231,9 @@ struct ka_global {
 	size_t nempty;	   /**< sub-heap chunks with no live block */
 	size_t keep_empty; /**< at most this many empty chunks stay mapped */
 	struct ka_gchunk *large; /**< live large blocks */
+	struct ka_gchunk *idle;	 /**< freed large blocks kept mapped, most recent first */
+	size_t nidle, idle_pages;
+	size_t keep_large_pages; /**< cap of idle_pages (ka_global_set_keep_large()) */
 	size_t nheaps, nlarge;
 	size_t used_bytes;  /**< usable bytes of live blocks, moved on every alloc/free */
 	size_t live_blocks; /**< live blocks (sub-heap and large) */
@@ -289,6 +294,23 @@ void ka_global_set_oom_hook(struct ka_global *g, ka_global_oom_fn fn, void *arg)
  * Thread safe (takes the allocator's lock); O(1), or O(chunks) when `n` is lowered.
  */
 void ka_global_set_keep_empty(struct ka_global *g, size_t n);
+
+/** At most this many freed large blocks are kept for reuse, whatever their size. */
+#define KA_GLOBAL_IDLE_MAX 8
+
+/**
+ * @brief Keep freed large blocks (above the large threshold) mapped, up to `bytes` in all
+ * and KA_GLOBAL_IDLE_MAX blocks, for the next large request they can hold: a program that
+ * allocates and frees big buffers in a loop then reuses memory it has already touched
+ * instead of mapping, faulting in and zeroing fresh pages every time (the pages of a reused
+ * block are only trimmed at the tail to the new size). The oldest go back to the source
+ * first; all of them go back before the allocator reports a failure, when `bytes` is
+ * lowered (0: keep none), and in ka_global_destroy(). Default: 0 from ka_global_init() and
+ * ka_global_init_region() (a kernel's frames stay with the frame allocator, where DMA and
+ * others can take them), 64 MiB from ka_global_init_hosted().
+ * Thread safe (takes the allocator's lock); O(KA_GLOBAL_IDLE_MAX).
+ */
+void ka_global_set_keep_large(struct ka_global *g, size_t bytes);
 
 /**
  * @brief The allocator as a `struct ka_alloc` (the locking adapter in front of it): every

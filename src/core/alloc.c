@@ -224,7 +224,7 @@ void *ka_calloc(struct ka_alloc *a, size_t n, size_t size)
 	if (ka_mul_overflow(n, size, &total))
 		return fail(a);
 	p = do_alloc(a, total, KA_CFG_MIN_ALIGN);
-	if (p)
+	if (p && !(a->ops->known_zero && a->ops->known_zero(a, p, total)))
 		memset(p, 0, total);
 	return p;
 }

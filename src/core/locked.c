@@ -173,6 +173,22 @@ static bool locked_owns(struct ka_alloc *a, const void *ptr)
 	return r;
 }
 
+/* Asked right after the allocation by the same thread: the block is the caller's, so the
+ * answer does not change under it; the lock only keeps the lookup consistent. */
+static bool locked_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
+{
+	struct ka_locked *l = to_locked(a);
+	unsigned long f;
+	bool r;
+
+	if (!l->inner->ops->known_zero)
+		return false;
+	f = lk(l);
+	r = l->inner->ops->known_zero(l->inner, ptr, size);
+	ka_plat_lock_release(&l->lock, f);
+	return r;
+}
+
 /* Template; each adapter copies it and takes the inner allocator's capabilities, so callers
  * that look at ops->caps see what the wrapped allocator can really do. */
 static const struct ka_alloc_ops locked_ops = {
@@ -187,6 +203,7 @@ static const struct ka_alloc_ops locked_ops = {
     .check = locked_check,
     .walk = locked_walk,
     .owns = locked_owns,
+    .known_zero = locked_known_zero,
     .caps = 0,
 };
 

@@ -238,18 +238,90 @@ static void *heaps_alloc(struct ka_global *g, size_t size, size_t align)
 
 /* ---- large blocks ------------------------------------------------------------------- */
 
+/* ---- idle large blocks: freed, kept mapped for reuse (ka_global_set_keep_large()) ---- */
+
+static void idle_release(struct ka_global *g, struct ka_gchunk *c)
+{
+	list_del(&g->idle, c);
+	g->nidle--;
+	g->idle_pages -= c->pages;
+	c->magic = 0;
+	ka_page_source_unmap(g->src, c->map, c->pages);
+}
+
+/* Oldest first, until the idle blocks fit `pages` and the count bound. */
+static void idle_trim(struct ka_global *g, size_t pages, size_t count)
+{
+	while (g->idle && (g->idle_pages > pages || g->nidle > count)) {
+		struct ka_gchunk *c = g->idle;
+
+		while (c->next)
+			c = c->next; /* at most KA_GLOBAL_IDLE_MAX + 1 steps */
+		idle_release(g, c);
+	}
+}
+
+/* The idle block that holds `pages` with the fewest pages to spare, taken off the list;
+ * NULL if none is large enough. A block more than half as large again as needed is trimmed
+ * at the tail to `pages` (its head holds the header); a smaller surplus stays with the
+ * block (usable size), so that a later, larger request can still reuse it. */
+static struct ka_gchunk *idle_take(struct ka_global *g, size_t pages)
+{
+	struct ka_gchunk *best = NULL;
+
+	for (struct ka_gchunk *c = g->idle; c; c = c->next)
+		if (c->pages >= pages && (!best || c->pages < best->pages))
+			best = c;
+	if (!best)
+		return NULL;
+	list_del(&g->idle, best);
+	g->nidle--;
+	g->idle_pages -= best->pages;
+	if (best->pages - pages > pages / 2 &&
+	    ka_page_source_unmap(g->src, (char *)best->map + (pages << KA_CFG_PAGE_SHIFT),
+				 best->pages - pages) == 0)
+		best->pages = pages;
+	return best;
+}
+
+/* A run of at least *pages pages for a large block (*pages set to what it is): an idle
+ * block when possible (*fresh false: it holds what its last owner left), else a new
+ * mapping (*fresh: zero if the source says so). */
+static void *large_map(struct ka_global *g, size_t *pages, size_t mapalign, bool *fresh)
+{
+	void *m;
+
+	if (mapalign == g->chunk_size && g->idle) {
+		struct ka_gchunk *c = idle_take(g, *pages);
+
+		if (c) {
+			*fresh = false;
+			*pages = c->pages; /* more than asked if the tail could not go back */
+			return c->map;
+		}
+	}
+	*fresh = g->src->zero_fill;
+	m = ka_page_source_map(g->src, *pages, mapalign);
+	if (!m && g->idle) {
+		idle_trim(g, 0, 0); /* a failure is not reported while memory sits idle */
+		m = ka_page_source_map(g->src, *pages, mapalign);
+	}
+	return m;
+}
+
 static void *large_alloc(struct ka_global *g, size_t size, size_t align)
 {
 	size_t off = align > KA_PAGE_SIZE ? align : KA_PAGE_SIZE;
 	size_t mapalign = align > g->chunk_size ? align : g->chunk_size;
 	size_t t, pages;
 	struct ka_gchunk *c;
+	bool fresh;
 	char *m, *p;
 
 	if (ka_add_overflow(off, size, &t) || t > SIZE_MAX - KA_PAGE_SIZE)
 		return NULL;
 	pages = ka_align_up(t, KA_PAGE_SIZE) >> KA_CFG_PAGE_SHIFT;
-	m = ka_page_source_map(g->src, pages, mapalign);
+	m = large_map(g, &pages, mapalign, &fresh);
 	if (!m)
 		return NULL;
 	p = m + off;
@@ -262,6 +334,7 @@ static void *large_alloc(struct ka_global *g, size_t size, size_t align)
 	c->miss = SIZE_MAX;
 	c->ptr = p;
 	c->size = (pages << KA_CFG_PAGE_SHIFT) - off;
+	c->fresh = fresh;
 	set_magic(c, KA_GCHUNK_LARGE);
 	list_push(&g->large, c);
 	g->nlarge++;
@@ -278,6 +351,17 @@ static void large_free(struct ka_global *g, struct ka_gchunk *c)
 	g->large_pages -= c->pages;
 	g->used_bytes -= c->size;
 	g->live_blocks--;
+	/* Only blocks of the plain layout (header at a chunk-aligned start, data one page in)
+	 * are kept: those are what large_map() reuses. */
+	if (c->pages <= g->keep_large_pages && (char *)c->ptr == (char *)c->map + KA_PAGE_SIZE &&
+	    ((uintptr_t)c->map & (g->chunk_size - 1)) == 0) {
+		set_magic(c, KA_GCHUNK_IDLE);
+		list_push(&g->idle, c);
+		g->nidle++;
+		g->idle_pages += c->pages;
+		idle_trim(g, g->keep_large_pages, KA_GLOBAL_IDLE_MAX);
+		return;
+	}
 	c->magic = 0;
 	ka_page_source_unmap(g->src, c->map, c->pages);
 }
@@ -409,9 +493,10 @@ static void core_info(struct ka_alloc *a, struct ka_info *out)
 	size_t src = src_avail_bytes(g), run;
 	struct ka_gchunk *c;
 
+	/* Idle large blocks are mapped and free: the next large request takes them. */
 	out->total = g->nheaps * g->chunk_size +
-		     ((g->large_pages + g->page_pages) << KA_CFG_PAGE_SHIFT) + src;
-	out->avail = src;
+		     ((g->large_pages + g->page_pages + g->idle_pages) << KA_CFG_PAGE_SHIFT) + src;
+	out->avail = src + (g->idle_pages << KA_CFG_PAGE_SHIFT);
 	out->maxalloc = 0;
 	out->meta = g->nheaps * KA_GCHUNK_HDR + (g->nlarge << KA_CFG_PAGE_SHIFT);
 	for (c = g->heaps; c; c = c->next) {
@@ -549,6 +634,22 @@ static unsigned check_large(struct ka_global *g, size_t *bytes, size_t *listed)
 		bad++;
 	}
 	*listed = n;
+	n = pages = 0;
+	prev = NULL;
+	for (struct ka_gchunk *c = g->idle; c; prev = c, c = c->next) {
+		n++;
+		if (!is_hdr(g, c, KA_GCHUNK_IDLE) || c->prev != prev || n > KA_GLOBAL_IDLE_MAX) {
+			ka_check_report(&g->core, "bad idle large block", c);
+			bad++;
+			break;
+		}
+		pages += c->pages;
+	}
+	if (n != g->nidle ||
+	    (bad == 0 && (pages != g->idle_pages || pages > g->keep_large_pages))) {
+		ka_check_report(&g->core, "idle large block figures differ from the list", g);
+		bad++;
+	}
 	return bad;
 }
 
@@ -572,7 +673,7 @@ static unsigned core_check(struct ka_alloc *a)
 	}
 	bad += ka_page_source_check(g->src);
 	/* The source may serve others too (DMA), so it has at least our pages out. */
-	mine = g->nheaps * chunk_pages(g) + g->large_pages + g->page_pages;
+	mine = g->nheaps * chunk_pages(g) + g->large_pages + g->page_pages + g->idle_pages;
 	f = ka_plat_lock_acquire(&g->src->lock);
 	used = g->src->used_pages;
 	ka_plat_lock_release(&g->src->lock, f);
@@ -617,6 +718,15 @@ static bool core_owns(struct ka_alloc *a, const void *ptr)
 	return false;
 }
 
+/* Only a large block can be known to be zero: a sub-heap block may be reused memory. */
+static bool core_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
+{
+	struct ka_global *g = from_core(a);
+	struct ka_gchunk *c = lookup(g, ptr);
+
+	return c->kind == KA_GCHUNK_LARGE && c->fresh && size <= c->size;
+}
+
 static const struct ka_alloc_ops core_ops_template = {
     .alloc = core_alloc,
     .free = core_free,
@@ -629,6 +739,7 @@ static const struct ka_alloc_ops core_ops_template = {
     .check = core_check,
     .walk = core_walk,
     .owns = core_owns,
+    .known_zero = core_known_zero,
     .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_PAGES | KA_CAP_REALLOC | KA_CAP_OWNS,
 };
 
@@ -673,7 +784,8 @@ static int setup(struct ka_global *g, struct ka_page_source *src,
 	g->chunk_shift = shift;
 	g->chunk_size = chunk;
 	g->large_threshold = thr;
-	g->heaps = g->cur = g->empty = g->large = NULL;
+	g->heaps = g->cur = g->empty = g->large = g->idle = NULL;
+	g->nidle = g->idle_pages = g->keep_large_pages = 0;
 	g->nheaps = g->nlarge = 0;
 	g->nempty = 0;
 	g->keep_empty = 1;
@@ -740,9 +852,14 @@ int ka_global_init_region(struct ka_global *g, struct ka_frame_alloc *fa, uintpt
 int ka_global_init_hosted(struct ka_global *g, size_t limit_bytes,
 			  const struct ka_global_config *cfg)
 {
+	int rc;
+
 	if (!g)
 		return KA_EINVAL;
-	return ka_global_init(g, ka_plat_source_init(&g->own_src.plat, limit_bytes), cfg);
+	rc = ka_global_init(g, ka_plat_source_init(&g->own_src.plat, limit_bytes), cfg);
+	if (rc == 0)
+		g->keep_large_pages = ((size_t)64 << 20) >> KA_CFG_PAGE_SHIFT;
+	return rc;
 }
 
 int ka_global_add_memory(struct ka_global *g, void *base, size_t len)
@@ -766,6 +883,15 @@ void ka_global_set_keep_empty(struct ka_global *g, size_t n)
 		if (c->live == 0)
 			chunk_release(g, c);
 	}
+	ka_locked_unlock(&g->locked, f);
+}
+
+void ka_global_set_keep_large(struct ka_global *g, size_t bytes)
+{
+	unsigned long f = ka_locked_lock(&g->locked);
+
+	g->keep_large_pages = bytes >> KA_CFG_PAGE_SHIFT;
+	idle_trim(g, g->keep_large_pages, KA_GLOBAL_IDLE_MAX);
 	ka_locked_unlock(&g->locked, f);
 }
 
@@ -807,10 +933,12 @@ void ka_global_stats(struct ka_global *g, struct ka_global_stats *out)
 	out->used_bytes = g->used_bytes;
 	out->live_blocks = g->live_blocks;
 	out->avail_bytes = g->heap_avail;
-	out->used_pages = g->nheaps * chunk_pages(g) + g->large_pages + g->page_pages;
+	out->used_pages =
+	    g->nheaps * chunk_pages(g) + g->large_pages + g->page_pages + g->idle_pages;
 	out->avail_pages = ka_page_source_avail(g->src);
 	out->chunks = g->nheaps;
 	out->large_blocks = g->nlarge;
+	out->idle_large_pages = g->idle_pages;
 	out->page_pages = g->page_pages;
 	out->chunk_size = g->chunk_size;
 	out->chunks_mapped = g->chunks_mapped;
@@ -834,8 +962,10 @@ void ka_global_destroy(struct ka_global *g)
 
 	while (g->heaps)
 		chunk_release(g, g->heaps);
+	g->keep_large_pages = 0;
 	while (g->large)
 		large_free(g, g->large);
+	idle_trim(g, 0, 0);
 	g->cur = g->empty = NULL;
 	ka_locked_unlock(&g->locked, f);
 }

@@ -24,12 +24,13 @@
 
 #define KA_GCHUNK_HEAP	0x48454150u /* "HEAP" */
 #define KA_GCHUNK_LARGE 0x4c415247u /* "LARG" */
+#define KA_GCHUNK_IDLE	0x49444c45u /* "IDLE": a freed large block kept mapped (g->idle) */
 
 /** Header of a sub-heap chunk or a large block (see the file comment). */
 struct ka_gchunk {
 	uintptr_t magic;	       /* kind ^ (uintptr_t)this */
 	struct ka_global *owner;       /* the allocator that mapped it */
-	struct ka_gchunk *prev, *next; /* g->heaps or g->large list */
+	struct ka_gchunk *prev, *next; /* g->heaps, g->large or g->idle list */
 	void *map;		       /* start of the page-source mapping */
 	size_t pages;		       /* pages of the mapping */
 	unsigned kind;		       /* KA_GCHUNK_HEAP or KA_GCHUNK_LARGE */
@@ -41,6 +42,7 @@ struct ka_gchunk {
 	/* large block */
 	void *ptr;   /* the user pointer */
 	size_t size; /* its usable bytes */
+	bool fresh;  /* zero-filled when handed out (a new mapping of a zero-filling source) */
 };
 
 /* Offset of the sub-heap inside a chunk: the header, rounded to a cache line. */

@@ -152,6 +152,7 @@ struct ka_page_source *ka_frame_source_init(struct ka_frame_source *fs, struct k
 	fs->base.ops = &frame_ops;
 	fs->base.name = "frame";
 	fs->base.used_pages = 0;
+	fs->base.zero_fill = false; /* frames hold whatever their last owner left */
 	ka_plat_lock_init(&fs->base.lock);
 	fs->fa = fa;
 	fs->dm_off = dm_off;
@@ -255,6 +256,7 @@ struct ka_page_source *ka_plat_source_init(struct ka_plat_source *ps, size_t lim
 	ps->base.ops = &plat_ops;
 	ps->base.name = "platform";
 	ps->base.used_pages = 0;
+	ps->base.zero_fill = true; /* the platform maps fresh anonymous pages (hosted: mmap) */
 	ka_plat_lock_init(&ps->base.lock);
 	ps->limit_pages = limit_bytes >> KA_CFG_PAGE_SHIFT;
 	return &ps->base;

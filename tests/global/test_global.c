@@ -172,6 +172,10 @@ static void test_large(void **state)
 		ka_global_free(&G, r);
 		ka_global_stats(&G, &st);
 		assert_int_equal(st.large_blocks, 0);
+		/* Freed large blocks may stay mapped for reuse (ka_global_set_keep_large). */
+		assert_int_equal(st.used_pages, CHUNK / KA_PAGE_SIZE + st.idle_large_pages);
+		ka_global_set_keep_large(&G, 0);
+		ka_global_stats(&G, &st);
 		assert_int_equal(st.used_pages, CHUNK / KA_PAGE_SIZE);
 		assert_int_equal(ka_global_check(&G), 0);
 		ka_global_destroy(&G);
@@ -309,6 +313,9 @@ static void test_stats(void **state)
 		ka_global_stats(&G, &s1);
 		assert_int_equal(s1.used_bytes, 0);
 		assert_int_equal(s1.page_pages, 0);
+		assert_int_equal(s1.used_pages, s0.used_pages + s1.idle_large_pages);
+		ka_global_set_keep_large(&G, 0);
+		ka_global_stats(&G, &s1);
 		assert_int_equal(s1.used_pages, s0.used_pages);
 		assert_int_equal(ka_global_check(&G), 0);
 		ka_global_destroy(&G);
