@@ -11,7 +11,7 @@ DEPS := cmake:/usr/bin/cmake gcc:/usr/bin/gcc make:/usr/bin/make \
 	libcmocka-dev:/usr/include/cmocka.h pkg-config:/usr/bin/pkg-config
 # `make check` also runs real programs under the LD_PRELOAD shim (CPython's own tests, sqlite3,
 # xz, pigz) and the trace tests (python3); without them those tests would only be skipped.
-CHECK_DEPS := $(DEPS) python3:/usr/bin/python3 sqlite3:/usr/bin/sqlite3 xz-utils:/usr/bin/xz \
+CHECK_DEPS := $(DEPS) python3:/usr/bin/python3 sqlite3:/usr/bin/sqlite3 stress-ng:/usr/bin/stress-ng xz-utils:/usr/bin/xz \
 	pigz:/usr/bin/pigz libpython3.11-testsuite:/usr/lib/python3.11/test/regrtest.py
 
 .PHONY: all deps check-deps build demo check clean

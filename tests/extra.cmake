@@ -37,7 +37,7 @@ foreach(b ${KA_SHIM_BACKENDS})
   set_tests_properties(shim_semantics_${b}_nocache PROPERTIES LABELS shim TIMEOUT 300
     ENVIRONMENT "LD_PRELOAD=${KA_SHIM_LIB};KALLOC_BACKEND=${b};KALLOC_CACHE=0")
 
-  foreach(s env sqlite threads)
+  foreach(s env sqlite threads stress_ng)
     add_test(NAME shim_${s}_${b} COMMAND sh ${KA_SHIM_DIR}/${s}.sh ${KA_SHIM_LIB} ${b} ${KA_SHIM_WORK})
     set_tests_properties(shim_${s}_${b} PROPERTIES LABELS shim TIMEOUT 900 SKIP_RETURN_CODE 77)
   endforeach()
