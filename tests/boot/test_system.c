@@ -8,7 +8,8 @@
  *    4 GiB line, so the "below 4 GiB" zone has to pick the right frames.
  * Each layout is booted with each frame allocator and several byte backends; bytes, pages
  * (page objects) and DMA buffers are allocated, DMA bus addresses checked against the
- * zone, the checkers must be green and the statistics must add up.
+ * zone, the checkers must be green and the statistics must add up; then both layouts once
+ * more with per-CPU caches in front of the global allocator.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -80,7 +81,7 @@ static const char *const byte_backends[] = {"tlsf", "slab", "buddy", "tiny"};
 #define NB 300
 static void *blocks[NB];
 
-static void boot_and_use(const char *frames, const char *backend, bool high)
+static void boot_and_use(const char *frames, const char *backend, bool high, bool percpu)
 {
 	struct ka_mem_region map[16];
 	struct ka_system_config cfg;
@@ -96,10 +97,22 @@ static void boot_and_use(const char *frames, const char *backend, bool high)
 	cfg.dm_off = (uintptr_t)sim - (high ? (uintptr_t)HI_BASE : 0);
 	cfg.nzones = 1;
 	cfg.zones[0] = limit;
+	cfg.percpu_cache = percpu;
+	cfg.cache.ncpus = 4;
+	cfg.cache.rounds = 8; /* small magazines: the frees below go through the depot */
 	assert_int_equal(ka_boot_system(&SYS, map, n, &cfg), 0);
 	assert_string_equal(SYS.info.backend, backend);
 	assert_true(SYS.info.regions_used >= 2);
 	assert_ptr_equal(ka_default(), SYS.alloc);
+	if (percpu) {
+		assert_non_null(SYS.cache);
+		assert_ptr_equal(SYS.alloc, SYS.cache);
+		assert_ptr_equal(ka_cache_below(SYS.cache), ka_global_alloc_iface(&SYS.global));
+		assert_true(SYS.cache_pages * KA_PAGE_SIZE >= ka_cache_memsize(4, &cfg.cache));
+	} else {
+		assert_null(SYS.cache);
+		assert_ptr_equal(SYS.alloc, ka_global_alloc_iface(&SYS.global));
+	}
 
 	for (size_t i = 0; i < NB; i++) {
 		blocks[i] = ka_malloc(SYS.alloc, 16 + i * 61 + (i % 37 == 0 ? 200000 : 0));
@@ -120,8 +133,19 @@ static void boot_and_use(const char *frames, const char *backend, bool high)
 
 	assert_int_equal(ka_system_check(&SYS), 0);
 	ka_global_stats(&SYS.global, &gs);
+	/* Fresh magazines are empty: every block came from the global allocator. */
 	assert_int_equal(gs.live_blocks, NB);
-	assert_int_equal(gs.used_bytes, sum);
+	if (percpu) {
+		/* The cache's own figures count the page run as one more block. */
+		const struct ka_stats *cs = ka_cache_stats(SYS.cache);
+		assert_int_equal(cs->cur_nb_allocs, NB + 1);
+		assert_int_equal(cs->nb_allocs - cs->nb_frees, NB + 1);
+		assert_int_equal(cs->cur_mem_use, sum + 3 * KA_PAGE_SIZE);
+		/* The global allocator's blocks hold the cache's header in front of each. */
+		assert_true(gs.used_bytes > sum);
+	} else {
+		assert_int_equal(gs.used_bytes, sum);
+	}
 	assert_int_equal(gs.page_pages, 3);
 	total = ka_ftotal_frames(SYS.fa);
 	freef = ka_ffree_frames(SYS.fa);
@@ -136,12 +160,25 @@ static void boot_and_use(const char *frames, const char *backend, bool high)
 	ka_page_free(&pg);
 	for (size_t i = 0; i < NB; i++)
 		ka_free(SYS.alloc, blocks[i]);
+	if (percpu) {
+		/* Freed blocks wait in this CPU's magazines and the depot, still live below. */
+		size_t held = ka_cache_held(SYS.cache);
+		assert_int_equal(ka_cache_stats(SYS.cache)->cur_nb_allocs, 0);
+		assert_int_equal(ka_cache_stats(SYS.cache)->cur_mem_use, 0);
+		ka_global_stats(&SYS.global, &gs);
+		assert_true(held > 0);
+		assert_int_equal(gs.live_blocks, held);
+		assert_int_equal(ka_system_check(&SYS), 0);
+		ka_cache_flush(SYS.cache);
+		assert_int_equal(ka_cache_held(SYS.cache), 0);
+	}
 	ka_global_stats(&SYS.global, &gs);
 	assert_int_equal(gs.live_blocks, 0);
 	assert_int_equal(gs.used_bytes, 0);
 	assert_int_equal(ka_system_check(&SYS), 0);
 	ka_global_destroy(&SYS.global);
-	assert_int_equal(SYS.src.base.used_pages, SYS.dma.nheaps * SYS.dma.heap_pages);
+	assert_int_equal(SYS.src.base.used_pages,
+			 SYS.dma.nheaps * SYS.dma.heap_pages + SYS.cache_pages);
 }
 
 static void test_low_map(void **state)
@@ -150,7 +187,7 @@ static void test_low_map(void **state)
 	for (size_t f = 0; f < 2; f++)
 		for (size_t b = 0; b < sizeof(byte_backends) / sizeof(byte_backends[0]); b++)
 			if (ka_backend_find(byte_backends[b]))
-				boot_and_use(frames_kinds[f], byte_backends[b], false);
+				boot_and_use(frames_kinds[f], byte_backends[b], false, false);
 }
 
 static void test_high_map(void **state)
@@ -159,7 +196,19 @@ static void test_high_map(void **state)
 	for (size_t f = 0; f < 2; f++)
 		for (size_t b = 0; b < sizeof(byte_backends) / sizeof(byte_backends[0]); b++)
 			if (ka_backend_find(byte_backends[b]))
-				boot_and_use(frames_kinds[f], byte_backends[b], true);
+				boot_and_use(frames_kinds[f], byte_backends[b], true, false);
+}
+
+/* Both layouts again with per-CPU caches in front of the global allocator. */
+static void test_percpu_cache(void **state)
+{
+	(void)state;
+	for (size_t f = 0; f < 2; f++)
+		for (size_t b = 0; b < sizeof(byte_backends) / sizeof(byte_backends[0]); b++)
+			if (ka_backend_find(byte_backends[b])) {
+				boot_and_use(frames_kinds[f], byte_backends[b], false, true);
+				boot_and_use(frames_kinds[f], byte_backends[b], true, true);
+			}
 }
 
 /* A zone no frame satisfies: the DMA request fails cleanly, the system stays green. */
@@ -193,8 +242,10 @@ static void test_refusals(void **state)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.dm_off = (uintptr_t)sim;
 	cfg.percpu_cache = true;
-	assert_int_equal(ka_boot_system(&SYS, m, 1, &cfg), KA_ENOTSUP);
+	cfg.cache.max_size = 4096; /* above the largest class: invalid */
+	assert_int_equal(ka_boot_system(&SYS, m, 1, &cfg), KA_EINVAL);
 	cfg.percpu_cache = false;
+	cfg.cache.max_size = 0;
 	cfg.frames = "fnone";
 	assert_int_equal(ka_boot_system(&SYS, m, 1, &cfg), KA_ENOENT);
 	cfg.frames = NULL;
@@ -216,9 +267,8 @@ static void test_refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_low_map),
-	    cmocka_unit_test(test_high_map),
-	    cmocka_unit_test(test_zone_unsatisfiable),
+	    cmocka_unit_test(test_low_map),	 cmocka_unit_test(test_high_map),
+	    cmocka_unit_test(test_percpu_cache), cmocka_unit_test(test_zone_unsatisfiable),
 	    cmocka_unit_test(test_refusals),
 	};
 	int rc;
