@@ -21,7 +21,9 @@
 # On x86_64 and riscv64, one boot with -smp 4 (256 MiB): every CPU allocates through the
 # per-CPU cache and frees blocks other CPUs allocated; it passes only with the success line
 # AND "smp: PASS (4 CPUs, ...)", which the kernel prints after its barrier, the checkers and
-# the statistics (allocations - frees = live blocks, bytes likewise) all agreed.
+# the statistics (allocations - frees = live blocks, bytes likewise) all agreed; and one
+# with "selftest=nosmp" (the kernel passes but leaves the SMP proof out), which the SMP check
+# must reject.
 #
 # Usage: boot_qemu.sh [-o OUTDIR] [--smp-only] [ARCH...]
 #   --smp-only: only the -smp 4 boot (x86_64 and riscv64; .ci/steps/smp.sh).
@@ -147,6 +149,18 @@ for arch in $arches; do
 			grep '^smp' "$log" >&2 || true
 		else
 			echo "boot_qemu: $arch -smp $SMP_CPUS: $(grep -m1 '^smp: PASS' "$log")"
+		fi
+		# The harness itself: a passing boot without the SMP proof must be rejected.
+		ncpu=$SMP_CPUS
+		boot "$arch" "smp$SMP_CPUS-selftest-nosmp" 256 "$pass" "selftest=nosmp"
+		ncpu=1
+		log=$out/boot-$arch-smp$SMP_CPUS-selftest-nosmp.log
+		if grep -q "^smp: PASS" "$log"; then
+			bad "$arch -smp $SMP_CPUS selftest=nosmp: the SMP check accepted a boot without it"
+		elif [ "$status_ok" -eq 1 ] && has_pass_line "$log"; then
+			echo "boot_qemu: $arch -smp $SMP_CPUS selftest=nosmp: boot without the SMP proof rejected as expected"
+		else
+			bad "$arch -smp $SMP_CPUS selftest=nosmp: the boot itself failed"
 		fi
 	fi
 	[ "$smp_only" -eq 0 ] || continue
