@@ -35,7 +35,6 @@
 #include "kalloc/cache.h"
 #include "kalloc/dma.h"
 #include "kalloc/fbitmap.h"
-#include "kalloc/fbuddy.h"
 #include "kalloc/global.h"
 #include "kalloc/page.h"
 #include "kalloc/platform.h"
@@ -111,7 +110,7 @@ void boot_add(struct boot_params *bp, uint64_t base, uint64_t len, unsigned type
 		return;
 	}
 	/* Cut what lies beyond the address space (and what a size_t length cannot express).
-	 * A usable entry must also end a page below the top: ka_boot() works on
+	 * A usable entry must also end a page below the top: ka_boot_system() works on
 	 * [base, base + len) and drops entries whose end wraps around to 0. */
 	uint64_t max_last = (uint64_t)UINTPTR_MAX - base; /* largest len - 1 that fits */
 	if (max_last > (uint64_t)SIZE_MAX - 1)

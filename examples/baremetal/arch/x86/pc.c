@@ -7,7 +7,7 @@
  * map of the first KERNEL_IDMAP_GIB GiB).
  *
  * The multiboot information lies in RAM the heap will take (QEMU puts it right after the
- * kernel image), so everything needed from it is copied into BSS before ka_boot() runs.
+ * kernel image), so everything needed from it is copied into BSS before ka_boot_system() runs.
  */
 #include "kernel.h"
 
