@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A minimal reader of the flattened device tree (Devicetree Specification v0.4, chapter 5)
- * for the memory map: enough to find RAM, what must not be touched, and the command line.
+ * for the memory map: enough to find RAM, what must not be touched, the command line and
+ * the CPUs (the hart ids of /cpus/cpu@N).
  *
  * Blob layout: a big-endian header (magic 0xd00dfeed, totalsize, offsets of the structure
  * block, the strings block and the memory reserve map), then the reserve map (pairs of
@@ -70,7 +71,7 @@ size_t fdt_size(const void *fdt)
 /* Per open node: the cells its children's reg uses, and what kind of node it is. */
 struct level {
 	uint32_t addr_cells, size_cells;
-	bool memory, reserved_parent, chosen;
+	bool memory, reserved_parent, chosen, cpus, cpu;
 };
 
 static void add_reg(struct boot_params *bp, const unsigned char *val, uint32_t len,
@@ -116,7 +117,7 @@ int fdt_read(const void *fdt, struct boot_params *bp)
 		boot_add(bp, a, s, KA_MEM_RESERVED, "fdt reserve map");
 	}
 
-	lv[0] = (struct level){2, 1, false, false, false};
+	lv[0] = (struct level){2, 1, false, false, false, false, false};
 	for (const unsigned char *p = st; p + 4 <= end;) {
 		uint32_t tok = be32(p);
 
@@ -132,13 +133,17 @@ int fdt_read(const void *fdt, struct boot_params *bp)
 				return -1;
 			depth++;
 			/* Children inherit the defaults until they say otherwise (spec 2.3.5). */
-			lv[depth] = (struct level){2, 1, false, false, false};
+			lv[depth] = (struct level){2, 1, false, false, false, false, false};
 			if (depth == 2 && name_is(name, "memory"))
 				lv[depth].memory = true;
 			if (depth == 2 && name_is(name, "reserved-memory"))
 				lv[depth].reserved_parent = true;
 			if (depth == 2 && name_is(name, "chosen"))
 				lv[depth].chosen = true;
+			if (depth == 2 && name_is(name, "cpus"))
+				lv[depth].cpus = true;
+			if (depth == 3 && lv[2].cpus && name_is(name, "cpu"))
+				lv[depth].cpu = true;
 		} else if (tok == FDT_END_NODE) {
 			if (depth == 0)
 				return -1;
@@ -169,6 +174,11 @@ int fdt_read(const void *fdt, struct boot_params *bp)
 					add_reg(bp, val, len, &lv[depth - 1], KA_MEM_RESERVED,
 						"fdt /reserved-memory");
 			}
+			/* /cpus/cpu@N: reg is the hart id (#address-cells of /cpus, 1). */
+			if (lv[depth].cpu && str_eq(pname, "reg") && len >= 4 &&
+			    bp->ncpus < KMAX_CPUS)
+				bp->cpu_hw[bp->ncpus++] = (unsigned long)cells_val(
+				    val, lv[depth - 1].addr_cells == 2 && len >= 8 ? 2 : 1);
 			if (lv[depth].chosen && str_eq(pname, "bootargs")) {
 				size_t i = 0;
 

@@ -19,6 +19,9 @@
 /** Most memory-map entries the kernel keeps (firmware entries plus its own reservations). */
 #define BOOT_MAX_MAP 64
 
+/** Most CPUs the kernel brings up (the rest stay parked). */
+#define KMAX_CPUS 8
+
 /** Longest kernel command line kept (longer ones are cut). */
 #define BOOT_CMDLINE_MAX 256
 
@@ -34,6 +37,8 @@ struct boot_params {
 	uint64_t ignored;   /**< usable bytes not addressable by this kernel (above 4 GiB) */
 	const void *guard;  /**< firmware data that must survive the run (the DTB), or NULL */
 	size_t guard_len;
+	unsigned ncpus;			 /**< CPUs found (>= 1; the boot CPU is index 0) */
+	unsigned long cpu_hw[KMAX_CPUS]; /**< per index: hart id / local APIC id */
 };
 
 /** Add an entry to bp->map (silently dropped, with a log line, when the table is full). */
@@ -52,6 +57,20 @@ noreturn void arch_exit(bool pass);
 unsigned long arch_irq_save(void);
 /** Restore the state arch_irq_save() returned (platform hook irq_restore). */
 void arch_irq_restore(unsigned long flags);
+
+/**
+ * Index (0 .. bp->ncpus-1) of the calling CPU, from a per-CPU register the arch code set
+ * when the CPU came up (riscv64: tp; x86_64: the GS base); the platform hook cpu_id.
+ */
+unsigned arch_cpu_id(void);
+/**
+ * Start CPU `idx` (hardware id `hw`) on `stack_top`: it sets its per-CPU register to idx,
+ * interrupts off, and calls entry(idx), which must not return. @return false when this
+ * architecture cannot start CPUs or the CPU did not answer.
+ */
+bool arch_start_cpu(unsigned idx, unsigned long hw, void *stack_top, void (*entry)(unsigned));
+/** Stop the calling CPU for good (interrupts off, halted). */
+noreturn void arch_cpu_park(void);
 
 /** Linker-script symbols: the kernel image, from its first byte to the end of BSS. */
 extern char kernel_image_start[], kernel_image_end[];
@@ -73,7 +92,8 @@ void kvprintf(const char *fmt, va_list ap);
 /**
  * Read a flattened device tree: every /memory node's reg as usable RAM, the memory reserve
  * map and /reserved-memory children as reserved, /chosen/bootargs as the command line, and
- * the blob itself as reserved. @return 0, or -1 if the blob is not a valid FDT.
+ * the blob itself as reserved, and each /cpus/cpu@N (its hart id) into bp->cpu_hw / ncpus.
+ * @return 0, or -1 if the blob is not a valid FDT.
  */
 int fdt_read(const void *fdt, struct boot_params *bp);
 

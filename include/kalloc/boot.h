@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "alloc.h"
+#include "cache.h"
 #include "dma.h"
 #include "fbitmap.h"
 #include "fbuddy.h"
@@ -85,14 +86,16 @@ struct ka_alloc *ka_boot(const struct ka_mem_region *map, size_t count, const ch
 
 /** @brief Settings of ka_boot_system(); zero members take the defaults. */
 struct ka_system_config {
-	const char *frames;    /**< frame allocator: "fbitmap" or "fbuddy"; NULL = "fbuddy" */
-	const char *backend;   /**< byte backend of the global allocator and of the DMA
-				    sub-heaps; NULL = ka_backend_default() */
-	bool percpu_cache;     /**< per-CPU caches in front of the global allocator; not
-				    available in this build: true makes ka_boot_system() fail with
-				    KA_ENOTSUP (see system_front() in src/boot/boot.c) */
-	uintptr_t dm_off;      /**< direct map: vaddr = paddr + dm_off; KA_DM_NONE = the
-				    platform's ka_plat_phys_to_virt()/virt_to_phys() hooks */
+	const char *frames;  /**< frame allocator: "fbitmap" or "fbuddy"; NULL = "fbuddy" */
+	const char *backend; /**< byte backend of the global allocator and of the DMA
+				  sub-heaps; NULL = ka_backend_default() */
+	bool percpu_cache;   /**< per-CPU caches (kalloc/cache.h) in front of the global
+				  allocator: sys->alloc is then the cache */
+	struct ka_cache_config cache; /**< the caches' settings when percpu_cache (zero:
+					   defaults; ncpus 0 = ka_plat_cpu_count(), so the
+					   kernel's cpu_count hook must be set before the call) */
+	uintptr_t dm_off;	      /**< direct map: vaddr = paddr + dm_off; KA_DM_NONE = the
+					   platform's ka_plat_phys_to_virt()/virt_to_phys() hooks */
 	unsigned chunk_shift;  /**< global allocator chunk size (ka_global_config); 0 = default */
 	ka_paddr_t bus_offset; /**< DMA bus = phys + bus_offset */
 	size_t nzones;	       /**< DMA zones in use (<= KA_CFG_BOOT_MAX_ZONES) */
@@ -105,7 +108,10 @@ struct ka_system_config {
  * private but for reading: use `alloc` (bytes), `global` (ka_global_*, pages), `dma`.
  */
 struct ka_system {
-	struct ka_alloc *alloc;	    /**< the byte allocator every CPU calls (ka_malloc, ...) */
+	struct ka_alloc *alloc; /**< the byte allocator every CPU calls (ka_malloc, ...) */
+	struct ka_alloc *cache; /**< the per-CPU cache (== alloc), NULL without one */
+	void *cache_mem;	/**< its metadata: cache_pages pages from the frames */
+	size_t cache_pages;
 	struct ka_global global;    /**< the global allocator growing from the frames */
 	struct ka_dma dma;	    /**< coherent DMA buffers from the same frames */
 	struct ka_frame_source src; /**< the frames as a page source (with its lock) */
@@ -132,12 +138,16 @@ struct ka_system {
  * Then the global allocator is built over the frames (it grows chunk by chunk and gives
  * empty chunks back; ka_global_alloc_pages() and page objects (page.h) over sys->alloc
  * come from the same frames), and a DMA allocator over them; zones are kept for
- * ka_system_dma_alloc(). The result is made the default allocator (ka_set_default()).
+ * ka_system_dma_alloc(). With cfg->percpu_cache, ka_cache_memsize() bytes (whole pages)
+ * are taken from the frames for a per-CPU cache over the global allocator, which becomes
+ * sys->alloc (every CPU's ka_malloc/ka_free go through its magazines; page objects over
+ * it forward to the global allocator). The result is made the default allocator
+ * (ka_set_default()).
  * @return 0; KA_EINVAL (NULL sys/map with count, more zones than KA_CFG_BOOT_MAX_ZONES, a
- * zone limit of 0); KA_ENOENT (unknown frame allocator or byte backend); KA_ENOTSUP
- * (percpu_cache requested); KA_ENOMEM (no piece could hold frames). On failure nothing is
- * set as default. Not thread safe: call once at boot, on one CPU (static scratch table).
- * Complexity O(count^2 + pieces * frame allocator add).
+ * zone limit of 0, an invalid cache configuration); KA_ENOENT (unknown frame allocator or
+ * byte backend); KA_ENOMEM (no piece could hold frames, or no frames left for the cache).
+ * On failure nothing is set as default. Not thread safe: call once at boot, on one CPU (static
+ * scratch table). Complexity O(count^2 + pieces * frame allocator add).
  */
 int ka_boot_system(struct ka_system *sys, const struct ka_mem_region *map, size_t count,
 		   const struct ka_system_config *cfg);
@@ -151,9 +161,11 @@ int ka_system_dma_alloc(struct ka_system *sys, size_t zone, size_t size, size_t 
 			struct ka_dma_buf *out);
 
 /**
- * @brief Check every layer: the global allocator (its sub-heaps, counters and the frame
- * source), the DMA allocator and the frame allocator. @return inconsistencies (logged), 0
- * when healthy. Never aborts. O(heap). Thread safe.
+ * @brief Check every layer: the per-CPU cache if any (the calling CPU's magazines and every
+ * depot; other CPUs' magazines are theirs, see ka_check() in kalloc/cache.h), the global
+ * allocator (its sub-heaps, counters and the frame source), the DMA allocator and the frame
+ * allocator. @return inconsistencies (logged), 0 when healthy. Never aborts. O(heap).
+ * Thread safe.
  */
 unsigned ka_system_check(struct ka_system *sys);
 

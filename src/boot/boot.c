@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ka_boot(): turns a firmware memory map into a heap (see kalloc/boot.h for the steps).
+ * ka_boot(): turns a firmware memory map into a heap (see kalloc/boot.h for the steps);
+ * ka_boot_system(): frames, the global allocator, DMA and optional per-CPU caches from one.
  * Works on a static table of pieces [start, end) so that nothing is allocated before the
  * allocator exists and the caller's map stays untouched.
  */
@@ -221,15 +222,36 @@ static struct ka_frame_alloc *make_frames(struct ka_system *sys, const char *nam
 	return NULL;
 }
 
-/* The face every CPU allocates through. This is the one place where per-CPU caches are
- * layered in front of the global allocator once the cache adapter exists: build it over
- * `global` here and return it; until then a request for them is refused. */
+/* The face every CPU allocates through: the global allocator, or a per-CPU cache in front
+ * of it. The cache's metadata comes straight from the frame source (not from the global
+ * allocator, whose statistics then count only what the kernel allocates). */
 static int system_front(struct ka_system *sys, const struct ka_system_config *cfg,
 			struct ka_alloc **out)
 {
-	if (cfg->percpu_cache)
-		return KA_ENOTSUP;
-	*out = ka_global_alloc_iface(&sys->global);
+	struct ka_alloc *g = ka_global_alloc_iface(&sys->global);
+	size_t len, pages;
+	void *mem;
+
+	if (!cfg->percpu_cache) {
+		*out = g;
+		return 0;
+	}
+	len = ka_cache_memsize(cfg->cache.ncpus, &cfg->cache);
+	if (len == 0)
+		return KA_EINVAL;
+	pages = (len + KA_PAGE_SIZE - 1) / KA_PAGE_SIZE;
+	mem = ka_page_source_map(&sys->src.base, pages, KA_PAGE_SIZE);
+	if (!mem)
+		return KA_ENOMEM;
+	memset(mem, 0, pages * KA_PAGE_SIZE);
+	sys->cache = ka_cache_init(mem, len, g, &cfg->cache);
+	if (!sys->cache) {
+		ka_page_source_unmap(&sys->src.base, mem, pages);
+		return KA_EINVAL;
+	}
+	sys->cache_mem = mem;
+	sys->cache_pages = pages;
+	*out = sys->cache;
 	return 0;
 }
 
@@ -282,8 +304,6 @@ int ka_boot_system(struct ka_system *sys, const struct ka_mem_region *map, size_
 	for (size_t z = 0; z < cfg->nzones; z++)
 		if (cfg->zones[z] == 0)
 			return KA_EINVAL;
-	if (cfg->percpu_cache)
-		return KA_ENOTSUP;
 	b = cfg->backend ? ka_backend_find(cfg->backend) : ka_backend_default();
 	memset(sys, 0, sizeof(*sys));
 	sys->fa = make_frames(sys, cfg->frames);

@@ -8,9 +8,12 @@
  *    4 GiB line, so the "below 4 GiB" zone has to pick the right frames.
  * Each layout is booted with each frame allocator and several byte backends; bytes, pages
  * (page objects) and DMA buffers are allocated, DMA bus addresses checked against the
- * zone, the checkers must be green and the statistics must add up.
+ * zone, the checkers must be green and the statistics must add up; then both layouts once
+ * more with per-CPU caches in front of the global allocator, and the example kernel's SMP
+ * proof with threads for CPUs.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,7 +83,7 @@ static const char *const byte_backends[] = {"tlsf", "slab", "buddy", "tiny"};
 #define NB 300
 static void *blocks[NB];
 
-static void boot_and_use(const char *frames, const char *backend, bool high)
+static void boot_and_use(const char *frames, const char *backend, bool high, bool percpu)
 {
 	struct ka_mem_region map[16];
 	struct ka_system_config cfg;
@@ -96,10 +99,22 @@ static void boot_and_use(const char *frames, const char *backend, bool high)
 	cfg.dm_off = (uintptr_t)sim - (high ? (uintptr_t)HI_BASE : 0);
 	cfg.nzones = 1;
 	cfg.zones[0] = limit;
+	cfg.percpu_cache = percpu;
+	cfg.cache.ncpus = 4;
+	cfg.cache.rounds = 8; /* small magazines: the frees below go through the depot */
 	assert_int_equal(ka_boot_system(&SYS, map, n, &cfg), 0);
 	assert_string_equal(SYS.info.backend, backend);
 	assert_true(SYS.info.regions_used >= 2);
 	assert_ptr_equal(ka_default(), SYS.alloc);
+	if (percpu) {
+		assert_non_null(SYS.cache);
+		assert_ptr_equal(SYS.alloc, SYS.cache);
+		assert_ptr_equal(ka_cache_below(SYS.cache), ka_global_alloc_iface(&SYS.global));
+		assert_true(SYS.cache_pages * KA_PAGE_SIZE >= ka_cache_memsize(4, &cfg.cache));
+	} else {
+		assert_null(SYS.cache);
+		assert_ptr_equal(SYS.alloc, ka_global_alloc_iface(&SYS.global));
+	}
 
 	for (size_t i = 0; i < NB; i++) {
 		blocks[i] = ka_malloc(SYS.alloc, 16 + i * 61 + (i % 37 == 0 ? 200000 : 0));
@@ -120,8 +135,19 @@ static void boot_and_use(const char *frames, const char *backend, bool high)
 
 	assert_int_equal(ka_system_check(&SYS), 0);
 	ka_global_stats(&SYS.global, &gs);
+	/* Fresh magazines are empty: every block came from the global allocator. */
 	assert_int_equal(gs.live_blocks, NB);
-	assert_int_equal(gs.used_bytes, sum);
+	if (percpu) {
+		/* The cache's own figures count the page run as one more block. */
+		const struct ka_stats *cs = ka_cache_stats(SYS.cache);
+		assert_int_equal(cs->cur_nb_allocs, NB + 1);
+		assert_int_equal(cs->nb_allocs - cs->nb_frees, NB + 1);
+		assert_int_equal(cs->cur_mem_use, sum + 3 * KA_PAGE_SIZE);
+		/* The global allocator's blocks hold the cache's header in front of each. */
+		assert_true(gs.used_bytes > sum);
+	} else {
+		assert_int_equal(gs.used_bytes, sum);
+	}
 	assert_int_equal(gs.page_pages, 3);
 	total = ka_ftotal_frames(SYS.fa);
 	freef = ka_ffree_frames(SYS.fa);
@@ -136,12 +162,25 @@ static void boot_and_use(const char *frames, const char *backend, bool high)
 	ka_page_free(&pg);
 	for (size_t i = 0; i < NB; i++)
 		ka_free(SYS.alloc, blocks[i]);
+	if (percpu) {
+		/* Freed blocks wait in this CPU's magazines and the depot, still live below. */
+		size_t held = ka_cache_held(SYS.cache);
+		assert_int_equal(ka_cache_stats(SYS.cache)->cur_nb_allocs, 0);
+		assert_int_equal(ka_cache_stats(SYS.cache)->cur_mem_use, 0);
+		ka_global_stats(&SYS.global, &gs);
+		assert_true(held > 0);
+		assert_int_equal(gs.live_blocks, held);
+		assert_int_equal(ka_system_check(&SYS), 0);
+		ka_cache_flush(SYS.cache);
+		assert_int_equal(ka_cache_held(SYS.cache), 0);
+	}
 	ka_global_stats(&SYS.global, &gs);
 	assert_int_equal(gs.live_blocks, 0);
 	assert_int_equal(gs.used_bytes, 0);
 	assert_int_equal(ka_system_check(&SYS), 0);
 	ka_global_destroy(&SYS.global);
-	assert_int_equal(SYS.src.base.used_pages, SYS.dma.nheaps * SYS.dma.heap_pages);
+	assert_int_equal(SYS.src.base.used_pages,
+			 SYS.dma.nheaps * SYS.dma.heap_pages + SYS.cache_pages);
 }
 
 static void test_low_map(void **state)
@@ -150,7 +189,7 @@ static void test_low_map(void **state)
 	for (size_t f = 0; f < 2; f++)
 		for (size_t b = 0; b < sizeof(byte_backends) / sizeof(byte_backends[0]); b++)
 			if (ka_backend_find(byte_backends[b]))
-				boot_and_use(frames_kinds[f], byte_backends[b], false);
+				boot_and_use(frames_kinds[f], byte_backends[b], false, false);
 }
 
 static void test_high_map(void **state)
@@ -159,7 +198,19 @@ static void test_high_map(void **state)
 	for (size_t f = 0; f < 2; f++)
 		for (size_t b = 0; b < sizeof(byte_backends) / sizeof(byte_backends[0]); b++)
 			if (ka_backend_find(byte_backends[b]))
-				boot_and_use(frames_kinds[f], byte_backends[b], true);
+				boot_and_use(frames_kinds[f], byte_backends[b], true, false);
+}
+
+/* Both layouts again with per-CPU caches in front of the global allocator. */
+static void test_percpu_cache(void **state)
+{
+	(void)state;
+	for (size_t f = 0; f < 2; f++)
+		for (size_t b = 0; b < sizeof(byte_backends) / sizeof(byte_backends[0]); b++)
+			if (ka_backend_find(byte_backends[b])) {
+				boot_and_use(frames_kinds[f], byte_backends[b], false, true);
+				boot_and_use(frames_kinds[f], byte_backends[b], true, true);
+			}
 }
 
 /* A zone no frame satisfies: the DMA request fails cleanly, the system stays green. */
@@ -184,6 +235,132 @@ static void test_zone_unsatisfiable(void **state)
 	ka_global_destroy(&SYS.global);
 }
 
+/*
+ * The example kernel's SMP proof, hosted: threads are the CPUs (a thread slot each). Every
+ * thread allocates through the cache and swaps its block into a shared ring, freeing what
+ * was there (mostly other threads' blocks), then empties its own magazines. Afterwards the
+ * cache's and the global allocator's figures must match the ring exactly.
+ */
+#define MT_THREADS 4
+#define MT_ROUNDS  20000
+#define MT_RING	   256
+
+static void *mt_ring[MT_RING];
+
+struct mt_cpu {
+	pthread_t th;
+	unsigned id;
+	uint32_t rng;
+	unsigned long allocs, frees, remote, bad;
+	size_t in, out;
+};
+
+static void mt_free(struct mt_cpu *c, void *p)
+{
+	unsigned owner;
+
+	memcpy(&owner, p, sizeof(owner));
+	if (owner >= MT_THREADS)
+		c->bad++;
+	else if (owner != c->id)
+		c->remote++;
+	c->out += ka_usable_size(SYS.alloc, p);
+	c->frees++;
+	ka_free(SYS.alloc, p);
+}
+
+static void *mt_worker(void *arg)
+{
+	struct mt_cpu *c = arg;
+
+	for (unsigned r = 0; r < MT_ROUNDS; r++) {
+		c->rng = c->rng * 1103515245u + 12345u;
+		uint32_t x = c->rng >> 4;
+		size_t n = (x & 7) ? 16 + x % 1009 : 1025 + x % 7168;
+		void *p = ka_malloc(SYS.alloc, n);
+
+		if (!p) {
+			c->bad++;
+			continue;
+		}
+		memcpy(p, &c->id, sizeof(c->id));
+		c->allocs++;
+		c->in += ka_usable_size(SYS.alloc, p);
+		void *old = __atomic_exchange_n(&mt_ring[(x >> 12) % MT_RING], p, __ATOMIC_ACQ_REL);
+		if (old)
+			mt_free(c, old);
+	}
+	ka_cache_flush_cpu(SYS.cache);
+	return NULL;
+}
+
+static void test_percpu_threads(void **state)
+{
+	struct ka_mem_region m[1] = {{0, SIM_LEN, KA_MEM_USABLE}};
+	struct ka_system_config cfg;
+	struct mt_cpu cpu[MT_THREADS];
+	struct ka_global_stats g0, g1;
+	unsigned long allocs = 0, frees = 0, remote = 0, bad = 0;
+	size_t in = 0, out = 0, ring_n = 0, ring_bytes = 0;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.dm_off = (uintptr_t)sim;
+	cfg.percpu_cache = true; /* ncpus 0: every hosted thread slot */
+	assert_int_equal(ka_boot_system(&SYS, m, 1, &cfg), 0);
+	assert_non_null(SYS.cache);
+	ka_global_stats(&SYS.global, &g0);
+	memset(cpu, 0, sizeof(cpu));
+	for (unsigned i = 0; i < MT_THREADS; i++) {
+		cpu[i].id = i;
+		cpu[i].rng = 0x9e3779b9u * (i + 1);
+		assert_int_equal(pthread_create(&cpu[i].th, NULL, mt_worker, &cpu[i]), 0);
+	}
+	for (unsigned i = 0; i < MT_THREADS; i++) {
+		assert_int_equal(pthread_join(cpu[i].th, NULL), 0);
+		allocs += cpu[i].allocs;
+		frees += cpu[i].frees;
+		remote += cpu[i].remote;
+		bad += cpu[i].bad;
+		in += cpu[i].in;
+		out += cpu[i].out;
+	}
+	for (unsigned k = 0; k < MT_RING; k++)
+		if (mt_ring[k]) {
+			ring_n++;
+			ring_bytes += ka_usable_size(SYS.alloc, mt_ring[k]);
+		}
+	/* Every thread emptied its magazines; the depot is left, and this thread's (empty). */
+	ka_cache_flush(SYS.cache);
+	assert_int_equal(ka_cache_held(SYS.cache), 0);
+	assert_int_equal(ka_system_check(&SYS), 0);
+
+	const struct ka_stats *cs = ka_cache_stats(SYS.cache);
+	ka_global_stats(&SYS.global, &g1);
+	assert_int_equal(bad, 0);
+	assert_true(remote > 0);
+	assert_int_equal(allocs, (unsigned long)MT_THREADS * MT_ROUNDS);
+	assert_int_equal(cs->nb_allocs, allocs);
+	assert_int_equal(cs->nb_frees, frees);
+	assert_int_equal(allocs - frees, ring_n);
+	assert_int_equal(cs->cur_nb_allocs, ring_n);
+	assert_int_equal(in - out, ring_bytes);
+	assert_int_equal(cs->cur_mem_use, ring_bytes);
+	assert_int_equal(g1.live_blocks - g0.live_blocks, ring_n);
+
+	for (unsigned k = 0; k < MT_RING; k++) {
+		ka_free(SYS.alloc, mt_ring[k]);
+		mt_ring[k] = NULL;
+	}
+	ka_cache_flush(SYS.cache);
+	ka_global_stats(&SYS.global, &g1);
+	assert_int_equal(ka_cache_stats(SYS.cache)->cur_nb_allocs, 0);
+	assert_int_equal(g1.live_blocks, g0.live_blocks);
+	assert_int_equal(g1.used_bytes, g0.used_bytes);
+	assert_int_equal(ka_system_check(&SYS), 0);
+	ka_global_destroy(&SYS.global);
+}
+
 static void test_refusals(void **state)
 {
 	struct ka_mem_region m[2] = {{0, 16 * MIB, KA_MEM_USABLE}, {0, 16 * MIB, KA_MEM_RESERVED}};
@@ -193,8 +370,10 @@ static void test_refusals(void **state)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.dm_off = (uintptr_t)sim;
 	cfg.percpu_cache = true;
-	assert_int_equal(ka_boot_system(&SYS, m, 1, &cfg), KA_ENOTSUP);
+	cfg.cache.max_size = 4096; /* above the largest class: invalid */
+	assert_int_equal(ka_boot_system(&SYS, m, 1, &cfg), KA_EINVAL);
 	cfg.percpu_cache = false;
+	cfg.cache.max_size = 0;
 	cfg.frames = "fnone";
 	assert_int_equal(ka_boot_system(&SYS, m, 1, &cfg), KA_ENOENT);
 	cfg.frames = NULL;
@@ -218,6 +397,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_low_map),
 	    cmocka_unit_test(test_high_map),
+	    cmocka_unit_test(test_percpu_cache),
+	    cmocka_unit_test(test_percpu_threads),
 	    cmocka_unit_test(test_zone_unsatisfiable),
 	    cmocka_unit_test(test_refusals),
 	};

@@ -11,14 +11,22 @@
 #   - the serial console shows the success line "kalloc-kernel: ALL TESTS PASSED" and the
 #     RAM size the kernel read from the firmware's map matches -m (so the map is real).
 # (Status alone proves nothing: a triple fault makes QEMU exit 0.) Then one boot at 64 MiB
-# per other backend able to be the boot heap ("backend=<name>" on the command line; the
-# kernel lists them), which must pass and use that backend. Last, one boot with
+# per other backend able to serve the global allocator ("backend=<name>" on the command
+# line; the kernel lists them), which must pass and use that backend, and one with
+# "frames=fbitmap" (the other frame allocator). Last, one boot with
 # "selftest=fail" on the kernel command line, where the kernel double-frees a block: it must
 # end with the failure status (x86: 35, riscv64: 1), the failure line and no success line;
 # and one with "selftest=noline", where the kernel exits at once with the PASS status but
 # without the success line: the success-line check must reject it.
+# On x86_64 and riscv64, one boot with -smp 4 (256 MiB): every CPU allocates through the
+# per-CPU cache and frees blocks other CPUs allocated; it passes only with the success line
+# AND "smp: PASS (4 CPUs, ...)", which the kernel prints after its barrier, the checkers and
+# the statistics (allocations - frees = live blocks, bytes likewise) all agreed; and one
+# with "selftest=nosmp" (the kernel passes but leaves the SMP proof out), which the SMP check
+# must reject.
 #
-# Usage: boot_qemu.sh [-o OUTDIR] [ARCH...]
+# Usage: boot_qemu.sh [-o OUTDIR] [--smp-only] [ARCH...]
+#   --smp-only: only the -smp 4 boot (x86_64 and riscv64; .ci/steps/smp.sh).
 #   ARCH: i386 x86_64 riscv64 (default: all three), or clang-i386 clang-riscv64 (kernel and
 #   library built with clang and lld through cmake/toolchain-clang-<arch>.cmake).
 # Serial logs: OUTDIR/boot-<arch>-<case>.log (OUTDIR default: build/freestanding).
@@ -28,15 +36,22 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=$root/build/freestanding
 arches=
+smp_only=0
+ncpu=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-o) out=$2; shift 2 ;;
+	--smp-only) smp_only=1; shift ;;
 	-h | --help) sed -n '3,25p' "$0"; exit 0 ;;
 	-*) echo "boot_qemu: unknown option $1" >&2; exit 2 ;;
 	*) arches="$arches $1"; shift ;;
 	esac
 done
-[ -n "$arches" ] || arches="i386 x86_64 riscv64"
+if [ -z "$arches" ]; then
+	arches="i386 x86_64 riscv64"
+	[ "$smp_only" -eq 0 ] || arches="x86_64 riscv64"
+fi
+SMP_CPUS=4
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 jobs=${KA_JOBS:-2}
@@ -73,6 +88,7 @@ boot() {
 		;;
 	esac
 	[ -z "$append" ] || set -- "$@" -append "$append"
+	[ "$ncpu" -eq 1 ] || set -- "$@" -smp "$ncpu"
 	start=$(date +%s)
 	st=0
 	timeout "$tmo" "$@" </dev/null >"$log.qemu" 2>&1 || st=$?
@@ -80,7 +96,7 @@ boot() {
 	[ -f "$log" ] || : >"$log"
 	tr -d '\r' <"$log" >"$log.txt"
 	mv "$log.txt" "$log"
-	echo "boot_qemu: $arch $case (-m $mem${append:+, -append \"$append\"}): status $st in ${secs}s"
+	echo "boot_qemu: $arch $case (-m $mem${append:+, -append \"$append\"}$([ "$ncpu" -eq 1 ] || echo ", -smp $ncpu")): status $st in ${secs}s"
 	status_ok=1
 	if [ "$st" -ne "$want" ]; then
 		bad "$arch $case: QEMU exit status $st, expected $want$([ "$st" -eq 124 ] && echo ' (timeout)')"
@@ -106,7 +122,8 @@ for arch in $arches; do
 	fi
 	bdir=$out/kernel-$arch
 	kernel=$bdir/$image
-	rm -f "$kernel"
+	# kernel32.elf is made only when kernel.elf is relinked: remove both.
+	rm -f "$kernel" "$bdir/kernel.elf"
 	if ! cmake -S "$root/examples/baremetal" -B "$bdir" \
 		-DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-$arch.cmake" >"$bdir.configure.log" 2>&1 ||
 		! cmake --build "$bdir" -j "$jobs" >"$bdir.build.log" 2>&1; then
@@ -115,6 +132,38 @@ for arch in $arches; do
 			head -40 >&2 || true
 		continue
 	fi
+
+	# SMP: every CPU through the cache, blocks freed by other CPUs (not on i386).
+	if [ "${arch#clang-}" != i386 ]; then
+		ncpu=$SMP_CPUS
+		boot "$arch" "smp$SMP_CPUS" 256 "$pass" ""
+		ncpu=1
+		log=$out/boot-$arch-smp$SMP_CPUS.log
+		if [ "$status_ok" -ne 1 ]; then
+			:
+		elif ! has_pass_line "$log"; then
+			bad "$arch -smp $SMP_CPUS: no success line \"$PASS_LINE\" on the serial console"
+			tail -n 25 "$log" >&2
+		elif ! grep -q "^smp: PASS ($SMP_CPUS CPUs," "$log"; then
+			bad "$arch -smp $SMP_CPUS: no \"smp: PASS ($SMP_CPUS CPUs, ...)\" line"
+			grep '^smp' "$log" >&2 || true
+		else
+			echo "boot_qemu: $arch -smp $SMP_CPUS: $(grep -m1 '^smp: PASS' "$log")"
+		fi
+		# The harness itself: a passing boot without the SMP proof must be rejected.
+		ncpu=$SMP_CPUS
+		boot "$arch" "smp$SMP_CPUS-selftest-nosmp" 256 "$pass" "selftest=nosmp"
+		ncpu=1
+		log=$out/boot-$arch-smp$SMP_CPUS-selftest-nosmp.log
+		if grep -q "^smp: PASS" "$log"; then
+			bad "$arch -smp $SMP_CPUS selftest=nosmp: the SMP check accepted a boot without it"
+		elif [ "$status_ok" -eq 1 ] && has_pass_line "$log"; then
+			echo "boot_qemu: $arch -smp $SMP_CPUS selftest=nosmp: boot without the SMP proof rejected as expected"
+		else
+			bad "$arch -smp $SMP_CPUS selftest=nosmp: the boot itself failed"
+		fi
+	fi
+	[ "$smp_only" -eq 0 ] || continue
 
 	for mem in $sizes; do
 		boot "$arch" "m$mem" "$mem" "$pass" ""
@@ -143,11 +192,12 @@ for arch in $arches; do
 		echo "boot_qemu: $arch -m $mem: PASS (firmware map: $seen MiB usable, heap $heap MiB)"
 	done
 
-	# ka_boot() by name at run time: one boot per backend the kernel lists as able to be
-	# the boot heap (the default one was used above).
+	# The byte backend by name at run time: one boot per backend the kernel lists as able to
+	# serve the global allocator (the default one was used above), then the other frame
+	# allocator.
 	log=$out/boot-$arch-m64.log
-	dflt=$(sed -n 's/^ka_boot: backend \([a-z0-9]*\),.*/\1/p' "$log" | head -1)
-	for b in $(sed -n 's/^boot-heap backends://p' "$log" | head -1); do
+	dflt=$(sed -n 's/^ka_boot_system: backend \([a-z0-9]*\),.*/\1/p' "$log" | head -1)
+	for b in $(sed -n 's/^system backends://p' "$log" | head -1); do
 		[ "$b" != "$dflt" ] || continue
 		boot "$arch" "backend-$b" 64 "$pass" "backend=$b"
 		blog=$out/boot-$arch-backend-$b.log
@@ -155,12 +205,24 @@ for arch in $arches; do
 		if ! has_pass_line "$blog"; then
 			bad "$arch backend=$b: no success line on the serial console"
 			tail -n 25 "$blog" >&2
-		elif ! grep -q "^ka_boot: backend $b," "$blog"; then
-			bad "$arch backend=$b: ka_boot did not use $b"
+		elif ! grep -q "^ka_boot_system: backend $b," "$blog"; then
+			bad "$arch backend=$b: ka_boot_system did not use $b"
 		else
 			echo "boot_qemu: $arch backend=$b: PASS"
 		fi
 	done
+	boot "$arch" frames-fbitmap 64 "$pass" "frames=fbitmap"
+	blog=$out/boot-$arch-frames-fbitmap.log
+	if [ "$status_ok" -ne 1 ]; then
+		:
+	elif ! has_pass_line "$blog"; then
+		bad "$arch frames=fbitmap: no success line on the serial console"
+		tail -n 25 "$blog" >&2
+	elif ! grep -q "^ka_boot_system: backend [a-z0-9]*, frames fbitmap," "$blog"; then
+		bad "$arch frames=fbitmap: ka_boot_system did not use fbitmap"
+	else
+		echo "boot_qemu: $arch frames=fbitmap: PASS"
+	fi
 
 	# The harness itself: the pass status without the success line must be rejected.
 	boot "$arch" selftest-noline 64 "$pass" "selftest=noline"

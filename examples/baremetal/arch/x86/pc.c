@@ -7,7 +7,7 @@
  * map of the first KERNEL_IDMAP_GIB GiB).
  *
  * The multiboot information lies in RAM the heap will take (QEMU puts it right after the
- * kernel image), so everything needed from it is copied into BSS before ka_boot() runs.
+ * kernel image), so everything needed from it is copied into BSS before ka_boot_system() runs.
  */
 #include "kernel.h"
 
@@ -94,6 +94,157 @@ void arch_irq_restore(unsigned long flags)
 		__asm__ volatile("sti" : : : "memory");
 }
 
+/* ---- CPUs ---------------------------------------------------------------------------- */
+
+noreturn void arch_cpu_park(void)
+{
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+#if defined(__x86_64__)
+/*
+ * x86_64 SMP. The number of CPUs comes from QEMU's fw_cfg (FW_CFG_NB_CPUS), their local
+ * APIC ids are taken to be 0 .. n-1 (QEMU's default topology; a CPU that does not answer is
+ * reported). An application processor is started the Intel way (SDM vol. 3, 8.4.4): INIT,
+ * then STARTUP IPIs with vector TRAMP >> 12 through the boot CPU's local APIC (MMIO at
+ * 0xfee00000, inside the identity map); it begins in real mode at TRAMP, where ap_tramp
+ * (start.S, copied below 1 MiB, in the reserved low memory) takes it through protected mode
+ * into long mode on the boot CPU's page tables and to ap_entry64, which loads the kernel's
+ * GDT and IDT, takes ap_stack and calls ap_main(ap_index). Each CPU's index lives at its
+ * GS base (arch_cpu_id reads %gs:0). One CPU is started at a time (ap_stack is shared).
+ */
+#define LAPIC_BASE   0xfee00000ul
+#define LAPIC_SVR    0xf0
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_HI 0x310
+#define ICR_PENDING  (1u << 12)
+#define ICR_INIT     0x00004500u /* INIT, level assert */
+#define ICR_STARTUP  0x00004600u
+#define TRAMP	     0x8000u
+#define MSR_GS_BASE  0xc0000101u
+#define FW_CFG_SEL   0x510
+#define FW_CFG_DATA  0x511
+
+extern const char ap_tramp[], ap_tramp_end[];
+/* Read by ap_entry64 (start.S). */
+uintptr_t ap_stack;
+unsigned ap_index;
+static unsigned ap_started;
+static void (*ap_entry)(unsigned);
+static struct {
+	unsigned index;
+} __attribute__((aligned(64))) cpu_local[KMAX_CPUS];
+
+static inline void outw(uint16_t port, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+static volatile uint32_t *lapic(unsigned reg)
+{
+	return (volatile uint32_t *)(LAPIC_BASE + reg);
+}
+
+static unsigned lapic_id(void)
+{
+	uint32_t a = 1, b, c = 0, d;
+
+	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+	return b >> 24;
+}
+
+static void set_cpu_index(unsigned idx)
+{
+	cpu_local[idx].index = idx;
+	wrmsr(MSR_GS_BASE, (uint64_t)(uintptr_t)&cpu_local[idx]);
+}
+
+unsigned arch_cpu_id(void)
+{
+	unsigned v;
+
+	__asm__ volatile("movl %%gs:0, %0" : "=r"(v));
+	return v;
+}
+
+static unsigned fw_cfg_cpus(void)
+{
+	outw(FW_CFG_SEL, 0x05); /* FW_CFG_NB_CPUS, 16 bits little-endian */
+	unsigned n = inb(FW_CFG_DATA);
+	return n | (unsigned)inb(FW_CFG_DATA) << 8;
+}
+
+/* Wait about `n` port reads (port 0x80 is the POST port, harmless to read). */
+static void delay(unsigned n)
+{
+	while (n--)
+		(void)inb(0x80);
+}
+
+static void send_ipi(unsigned apic, uint32_t lo)
+{
+	*lapic(LAPIC_ICR_HI) = (uint32_t)apic << 24;
+	*lapic(LAPIC_ICR_LO) = lo;
+	while (*lapic(LAPIC_ICR_LO) & ICR_PENDING) {
+	}
+}
+
+noreturn void ap_main(unsigned idx);
+noreturn void ap_main(unsigned idx)
+{
+	void (*entry)(unsigned) = ap_entry;
+
+	set_cpu_index(idx);
+	__atomic_store_n(&ap_started, idx, __ATOMIC_RELEASE);
+	entry(idx);
+	arch_cpu_park();
+}
+
+bool arch_start_cpu(unsigned idx, unsigned long hw, void *stack_top, void (*entry)(unsigned))
+{
+	volatile char *dst = (volatile char *)(uintptr_t)TRAMP;
+
+	if (idx == 0 || idx >= KMAX_CPUS)
+		return false;
+	for (const char *p = ap_tramp; p < ap_tramp_end; p++)
+		*dst++ = *p;
+	ap_stack = (uintptr_t)stack_top;
+	ap_index = idx;
+	ap_entry = entry;
+	__atomic_store_n(&ap_started, 0, __ATOMIC_RELEASE);
+	*lapic(LAPIC_SVR) |= 0x1ff; /* software-enable the local APIC, spurious vector 0xff */
+	send_ipi((unsigned)hw, ICR_INIT);
+	delay(10000);
+	for (int i = 0; i < 2; i++) {
+		send_ipi((unsigned)hw, ICR_STARTUP | (TRAMP >> 12));
+		for (unsigned long spin = 0; spin < 20000000ul; spin++)
+			if (__atomic_load_n(&ap_started, __ATOMIC_ACQUIRE) == idx)
+				return true;
+	}
+	return false;
+}
+#else
+unsigned arch_cpu_id(void)
+{
+	return 0;
+}
+
+bool arch_start_cpu(unsigned idx, unsigned long hw, void *stack_top, void (*entry)(unsigned))
+{
+	(void)idx;
+	(void)hw;
+	(void)stack_top;
+	(void)entry;
+	return false;
+}
+#endif
+
 noreturn void arch_exception(unsigned long vector, unsigned long error, unsigned long ip);
 noreturn void arch_exception(unsigned long vector, unsigned long error, unsigned long ip)
 {
@@ -171,5 +322,16 @@ noreturn void arch_main(uint32_t magic, const struct mb_info *mbi)
 	boot_add(&bp, (uintptr_t)kernel_image_start,
 		 (uintptr_t)kernel_image_end - (uintptr_t)kernel_image_start, KA_MEM_RESERVED,
 		 "kernel image");
+#if defined(__x86_64__)
+	set_cpu_index(0);
+	bp.ncpus = fw_cfg_cpus();
+	if (bp.ncpus == 0 || bp.ncpus > KMAX_CPUS)
+		bp.ncpus = bp.ncpus ? KMAX_CPUS : 1;
+	bp.cpu_hw[0] = lapic_id();
+	for (unsigned i = 1, id = 0; i < bp.ncpus; i++, id++)
+		bp.cpu_hw[i] = id == bp.cpu_hw[0] ? ++id : id;
+#else
+	bp.ncpus = 1;
+#endif
 	kernel_main(&bp);
 }

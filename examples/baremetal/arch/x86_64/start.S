@@ -10,6 +10,8 @@
  *  - enables PAE, long mode (EFER.LME) and paging, loads a 64-bit GDT and jumps to 64-bit
  *    code, which loads an IDT whose 32 exception vectors report the fault and exit QEMU,
  *    and calls arch_main(magic, multiboot info).
+ * It also holds the real-mode trampoline other CPUs start in (ap_tramp, see below) and their
+ * 64-bit entry (ap_entry64).
  */
 #define MB_MAGIC 0x1BADB002
 #define MB_FLAGS 0x00000003 /* bit 0: page-align modules, bit 1: give the memory map */
@@ -95,6 +97,30 @@ long_mode:
 3:	hlt
 	jmp	3b
 
+/* An application processor arrives here from ap_tramp, in long mode on our page tables,
+ * with the trampoline's GDT: switch to the kernel's GDT (reloading CS), its IDT and the
+ * stack arch_start_cpu() set (arch/x86/pc.c), then ap_main(ap_index). */
+	.globl	ap_entry64
+ap_entry64:
+	mov	ap_stack(%rip), %rsp
+	lgdt	gdt_desc
+	lidt	idt_desc
+	pushq	$0x08
+	lea	1f(%rip), %rax
+	pushq	%rax
+	lretq
+1:	mov	$0x10, %ax
+	mov	%ax, %ds
+	mov	%ax, %es
+	mov	%ax, %ss
+	mov	%ax, %fs
+	mov	%ax, %gs
+	mov	ap_index(%rip), %edi
+	call	ap_main
+2:	cli
+	hlt
+	jmp	2b
+
 /* Fill the 32 exception gates (16 bytes each): interrupt gate, ring 0, selector 0x08. */
 idt_setup:
 	xor	%ecx, %ecx
@@ -145,7 +171,62 @@ exc_common:
 	.macro	excaddr n
 	.quad	exc_\n
 	.endm
+/*
+ * The AP start-up trampoline: arch_start_cpu() copies ap_tramp .. ap_tramp_end to TRAMP
+ * (0x8000, below 1 MiB, as the STARTUP IPI requires) and the AP starts there in real mode
+ * (CS = TRAMP >> 4, IP = 0). Every address inside is TRAMP + offset, as it runs from the
+ * copy. Real mode -> protected mode (its own flat GDT) -> PAE, the boot CPU's PML4, EFER.LME,
+ * paging -> 64-bit code -> ap_entry64 in the kernel image.
+ */
+#define TRAMP 0x8000
+#define T(sym) (TRAMP + ((sym) - ap_tramp))
 	.section .rodata
+	.globl	ap_tramp, ap_tramp_end
+	.code16
+ap_tramp:
+	cli
+	cld
+	xor	%ax, %ax
+	mov	%ax, %ds
+	lgdtl	T(ap_gdt_desc)
+	mov	%cr0, %eax
+	or	$1, %eax
+	mov	%eax, %cr0
+	ljmpl	$0x08, $T(ap_pm)
+	.code32
+ap_pm:
+	mov	$0x10, %ax
+	mov	%ax, %ds
+	mov	%ax, %es
+	mov	%ax, %ss
+	mov	%cr4, %eax
+	or	$0x20, %eax		/* PAE */
+	mov	%eax, %cr4
+	mov	$pml4, %eax
+	mov	%eax, %cr3
+	mov	$0xC0000080, %ecx	/* EFER */
+	rdmsr
+	or	$0x100, %eax		/* LME */
+	wrmsr
+	mov	%cr0, %eax
+	or	$0x80000001, %eax	/* PG | PE */
+	mov	%eax, %cr0
+	ljmp	$0x18, $T(ap_lm)
+	.code64
+ap_lm:
+	mov	$ap_entry64, %eax
+	jmp	*%rax
+	.align	8
+ap_gdt:
+	.quad	0
+	.quad	0x00cf9a000000ffff	/* 0x08: 32-bit code */
+	.quad	0x00cf92000000ffff	/* 0x10: data */
+	.quad	0x00af9a000000ffff	/* 0x18: 64-bit code */
+ap_gdt_desc:
+	.word	4 * 8 - 1
+	.long	T(ap_gdt)
+ap_tramp_end:
+
 	.align	8
 exc_stubs:
 	.set	i, 0
