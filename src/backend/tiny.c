@@ -10,6 +10,8 @@
 #include "tiny_priv.h"
 #include "kstring.h"
 
+#if !KA_CFG_TINY_COMPACT
+
 /* Smallest len ka_tiny_init() accepts: region head, state, the first header's alignment, one
  * minimum block (whose last word slot holds the fence), and TINY_UNIT - 1 bytes for rounding
  * up a base of any alignment (tiny.h promises that any base works at this length). */
@@ -449,3 +451,5 @@ const struct ka_backend ka_backend_tiny = {
     .init = ka_tiny_init,
     .min_size = TINY_MIN_SIZE,
 };
+
+#endif /* !KA_CFG_TINY_COMPACT */
