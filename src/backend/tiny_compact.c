@@ -12,16 +12,16 @@
  * the unit. A free block keeps its size (bit 0 clear) and, in its second word, the next
  * free block: one singly linked list over all regions in address order, so that a block
  * being freed finds both neighbours while looking for its place, and no two free blocks are
- * ever adjacent (they are merged). The list starts at `anchor`, whose size is minus its own
- * address: anchor + size wraps to 0, so the anchor never looks like a block ending at or
- * after another one and the walks need no NULL test for it.
+ * ever adjacent (they are merged). The list starts at `anchor` in the state, below every
+ * block, with size 0: it never looks like a block ending at or after another one, so the
+ * walks need no test for it.
  *
- *   region: | [state, first region only] | region head | pad | block | ... | block |
+ *   heap:   | state | pad | block | ... | block | (less than a unit) |
  *   used:   | size | 1 |  payload ...               |
  *   free:   | size | 0 | next |  ...unused...        |
  *
- * A region head holds the next region and the end of its last block; a pointer is looked
- * up in the region list before any header is read.
+ * The compact variant manages the one region given to ka_tiny_init() (no add_memory): a
+ * pointer is checked against [first, end) before any header is read.
  */
 #include "kalloc/tiny.h"
 #include "kalloc/alloc_impl.h"
@@ -43,51 +43,34 @@ struct tc_free {
 	struct tc_free *next;
 };
 
-struct tc_region {
-	struct tc_region *next;
-	uintptr_t end; /**< end of the region's last block */
-};
-
 struct tiny {
 	struct ka_alloc head;
 	struct tc_free anchor; /**< anchor.next: lowest free block */
-	struct tc_region *regions;
+	uintptr_t first;       /**< the first block */
+	size_t span;	       /**< bytes from first to the end of the last block */
 	size_t total;
 };
 
-/* Smallest len ka_tiny_init() accepts: the state at any base alignment, then what
- * add_region() needs. */
-#define TC_REGION_MIN (sizeof(struct tc_region) + sizeof(void *) + 2 * TC_UNIT)
-#define TC_MIN_SIZE   (_Alignof(struct tiny) - 1 + sizeof(struct tiny) + TC_REGION_MIN)
+/* Smallest len ka_tiny_init() accepts: the state at any base alignment, the first header's
+ * alignment and one block. */
+#define TC_MIN_SIZE (_Alignof(struct tiny) - 1 + sizeof(struct tiny) + 2 * TC_UNIT)
 
-/* The region whose blocks span x, or NULL. */
-static struct tc_region *region_of(const struct tiny *t, uintptr_t x)
+/* Usable size of the live block at ptr (its size - TC_HDR); panics if ptr is outside the
+ * heap's blocks (checked before anything is read), misaligned, not in use or its header
+ * does not fit the heap. tiny_free() starts with it too. */
+static size_t tiny_usable_size(struct ka_alloc *a, const void *ptr)
 {
-	struct tc_region *r = t->regions;
-
-	while (r && x - (uintptr_t)(r + 1) >= r->end - (uintptr_t)(r + 1))
-		r = r->next;
-	return r;
-}
-
-/* Size of the live block at ptr, after the checks that need no list walk; panics if ptr is
- * outside every region (before reading anything), misaligned, not in use or its header
- * does not fit its region. */
-static size_t block_size(struct tiny *t, const void *ptr)
-{
+	struct tiny *t = (struct tiny *)a;
 	uintptr_t blk = (uintptr_t)ptr - TC_HDR;
-	struct tc_region *r = region_of(t, blk);
 	size_t s;
 
-	if (!r || ((uintptr_t)ptr & (TC_UNIT - 1)))
-		ka_misuse(&t->head, "pointer not from this heap", ptr);
-	s = *(size_t *)blk;
-	if (!(s & TC_USED))
-		ka_misuse(&t->head, "double free (block is not in use)", ptr);
-	s -= TC_USED;
-	if ((s & (TC_UNIT - 1)) || s - 1 >= r->end - blk)
-		ka_misuse(&t->head, "corrupted block header", ptr);
-	return s;
+	if (blk - t->first >= t->span || ((uintptr_t)ptr & (TC_UNIT - 1)))
+		ka_misuse(a, "pointer not from this heap", ptr);
+	/* Bit 0 clear (not in use) becomes set here, so one test covers it and bad flags. */
+	s = *(size_t *)blk ^ TC_USED;
+	if ((s & (TC_UNIT - 1)) || s - 1 >= t->span - (blk - t->first))
+		ka_misuse(a, "double free or corrupted block header", ptr);
+	return s - TC_HDR;
 }
 
 static void *tiny_alloc(struct ka_alloc *a, size_t size, size_t align)
@@ -132,7 +115,7 @@ found:
 static void tiny_free(struct ka_alloc *a, void *ptr)
 {
 	struct tiny *t = (struct tiny *)a;
-	size_t s = block_size(t, ptr);
+	size_t s = tiny_usable_size(a, ptr) + TC_HDR;
 	struct tc_free *b = (struct tc_free *)((uintptr_t)ptr - TC_HDR), *prev = &t->anchor, *f;
 	uintptr_t pe;
 
@@ -142,7 +125,7 @@ static void tiny_free(struct ka_alloc *a, void *ptr)
 	/* Inside the free block before it (a stale pointer into merged memory), or reaching
 	 * into the free block after it. */
 	if (pe > (uintptr_t)b || (uintptr_t)f - (uintptr_t)b < s)
-		ka_misuse(a, "double free (block is not in use)", ptr);
+		ka_misuse(a, "double free or corrupted block header", ptr);
 	if ((uintptr_t)b + s == (uintptr_t)f) {
 		s += f->hdr;
 		f = f->next;
@@ -158,55 +141,9 @@ static void tiny_free(struct ka_alloc *a, void *ptr)
 	}
 }
 
-static size_t tiny_usable_size(struct ka_alloc *a, const void *ptr)
-{
-	return block_size((struct tiny *)a, ptr) - TC_HDR;
-}
-
-static bool tiny_owns(struct ka_alloc *a, const void *ptr)
-{
-	return region_of((struct tiny *)a, (uintptr_t)ptr) != NULL;
-}
-
-/* Put a region head at b (rounded up) and its memory up to end on the free list through
- * tiny_free(), which merges nothing (regions never touch) but places it in order. */
-static bool add_region(struct tiny *t, uintptr_t b, uintptr_t end)
-{
-	struct tc_region *r = (struct tc_region *)ka_align_up(b, _Alignof(struct tc_region));
-	uintptr_t first = ka_align_up((uintptr_t)(r + 1) + TC_HDR, TC_UNIT) - TC_HDR;
-	size_t n;
-
-	if (end - b < TC_REGION_MIN)
-		return false;
-	n = (end - first) & ~(TC_UNIT - 1);
-	r->end = first + n;
-	r->next = t->regions;
-	t->regions = r;
-	*(size_t *)first = n | TC_USED;
-	tiny_free(&t->head, (void *)(first + TC_HDR));
-	return true;
-}
-
-static int tiny_add_memory(struct ka_alloc *a, void *base, size_t len)
-{
-	struct tiny *t = (struct tiny *)a;
-	uintptr_t b = (uintptr_t)base, end = b + len;
-	struct tc_region *r;
-
-	/* The first region (last on the list) starts at the state, just below its head. */
-	for (r = t->regions; r; r = r->next)
-		if (b < r->end && end > (r->next ? (uintptr_t)r : (uintptr_t)t))
-			return KA_EEXIST;
-	if (!add_region(t, b, end))
-		return KA_EINVAL;
-	t->total += len;
-	return 0;
-}
-
 static void tiny_info(struct ka_alloc *a, struct ka_info *out)
 {
 	struct tiny *t = (struct tiny *)a;
-	struct tc_region *r;
 	struct tc_free *f;
 	size_t best = TC_HDR;
 
@@ -218,19 +155,17 @@ static void tiny_info(struct ka_alloc *a, struct ka_info *out)
 	out->maxalloc = best - TC_HDR;
 	out->total = t->total;
 	out->meta = sizeof(*t);
-	for (r = t->regions; r; r = r->next)
-		out->meta += sizeof(*r);
 }
 
-#define TINY_CAPS (KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_OWNS)
+/* One region and nothing that only a bigger system needs: no add_memory (ka_add_memory()
+ * answers KA_ENOTSUP), no owns (ka_owns() answers false), no checker or walker. */
+#define TINY_CAPS (KA_CAP_FREE | KA_CAP_ANYSIZE)
 
 static const struct ka_alloc_ops tiny_ops = {
     .alloc = tiny_alloc,
     .free = tiny_free,
     .usable_size = tiny_usable_size,
-    .add_memory = tiny_add_memory,
     .info = tiny_info,
-    .owns = tiny_owns,
     .caps = TINY_CAPS,
 };
 
@@ -238,15 +173,19 @@ struct ka_alloc *ka_tiny_init(void *base, size_t len)
 {
 	uintptr_t b = (uintptr_t)base;
 	struct tiny *t = (struct tiny *)ka_align_up(b, _Alignof(struct tiny));
+	struct tc_free *f =
+	    (struct tc_free *)(ka_align_up((uintptr_t)(t + 1) + TC_HDR, TC_UNIT) - TC_HDR);
 
 	if (!base || len < TC_MIN_SIZE || b + len < b)
 		return NULL;
-	ka_alloc_init(&t->head, &tiny_ops, "tiny");
-	t->anchor.hdr = 0 - (uintptr_t)&t->anchor;
-	t->anchor.next = NULL;
-	t->regions = NULL;
+	t->first = (uintptr_t)f;
+	t->span = f->hdr = (b + len - (uintptr_t)f) & ~(TC_UNIT - 1);
+	f->next = NULL;
+	t->anchor.hdr = 0;
+	t->anchor.next = f;
 	t->total = len;
-	add_region(t, (uintptr_t)(t + 1), b + len);
+	/* Last, so that only t lives across the call. */
+	ka_alloc_init(&t->head, &tiny_ops, "tiny");
 	return &t->head;
 }
 
