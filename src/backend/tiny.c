@@ -62,20 +62,24 @@ static inline TINY_HOT void link_free(struct tiny *t, uintptr_t blk, size_t size
  * that into a write anywhere. */
 static inline TINY_HOT void unlink_free(struct tiny *t, struct tiny_free *f)
 {
+	struct tiny_free *n = f->next, *p = f->prev;
 	size_t size = tiny_size(f->hdr);
-	unsigned b = tiny_bin(size);
+	unsigned b = 0;
 
-	if ((f->prev ? f->prev->next : t->bins[b]) != f || (f->next && f->next->prev != f))
+	/* The class is needed only when f heads its list. */
+	if (!p)
+		b = tiny_bin(size);
+	if ((p ? p->next : t->bins[b]) != f || (n && n->prev != f))
 		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
-	if (f->prev) {
-		f->prev->next = f->next;
+	if (p) {
+		p->next = n;
 	} else {
-		t->bins[b] = f->next;
-		if (!f->next)
+		t->bins[b] = n;
+		if (!n)
 			t->bitmap &= ~((size_t)1 << b);
 	}
-	if (f->next)
-		f->next->prev = f->prev;
+	if (n)
+		n->prev = p;
 	t->avail -= size - TINY_HDR;
 }
 
