@@ -96,6 +96,17 @@
 #endif
 
 /**
+ * Variant of the tiny backend (docs/backend-tiny.md). 0: boundary tags and segregated free
+ * lists, O(1) free, checker and walker (src/backend/tiny.c). 1: the compact variant
+ * (src/backend/tiny_compact.c), one address-ordered free list: least code, with merging and
+ * double-free detection kept, but O(free blocks) alloc and free and no checker or walker.
+ * Defaults to 1 in the minimal configuration.
+ */
+#ifndef KA_CFG_TINY_COMPACT
+#define KA_CFG_TINY_COMPACT KA_CFG_MINIMAL
+#endif
+
+/**
  * Memory-checker annotations (docs/annotate.md): 0 none, 1 Valgrind client requests (hosted,
  * needs <valgrind/memcheck.h>; one load and branch per call when not on Valgrind), 2 ASan
  * poisoning (needs -fsanitize=address). CMake sets it from -DKA_ANNOTATE=valgrind|asan.

@@ -13,7 +13,7 @@
  * Costs, for a heap with F free blocks:
  *  - ka_free(): O(R) for R regions (the pointer is checked to lie in one) + O(1) to merge.
  *  - ka_malloc(): O(1) for the 16 smallest block sizes when a block of exactly that size is
- *    free, and whenever a larger class is non-empty after 8 probes of the request's own
+ *    free, and whenever a larger class is non-empty after 2 probes of the request's own
  *    class; otherwise a first-fit scan of the request's own class, O(F) in the worst case.
  *  - ka_memalign(): as ka_malloc() for size + align + a minimum block.
  *  - realloc uses the generic fallback (kept small on purpose: no in-place growth).
@@ -27,6 +27,17 @@
  * aligned like a block, a block whose used bit is clear (double free), and a header that
  * disagrees with its neighbours (size out of the region, next block's "previous free" bit
  * set, previous free block's footer or header not matching).
+ *
+ * Compact variant (KA_CFG_TINY_COMPACT, the default in the minimal configuration; src/backend/
+ * tiny_compact.c): for firmware that links one heap and nothing else. One header word per
+ * block (size and a used bit) and one singly linked free list in address order over the
+ * single region given to ka_tiny_init(): ka_malloc() is first fit, O(F); ka_free() walks the
+ * list to its place, O(F), and merges with both neighbours there. Minimum block one unit
+ * (16 B on 64-bit, 8 B on 32-bit ARM). Misuse detected: a pointer outside the heap's blocks
+ * (refused before anything is read) or misaligned, a header without the used bit (double
+ * free) or whose size leaves the heap, a pointer inside a free block, a size reaching into
+ * the next free block. No add_memory (KA_ENOTSUP), no owns, no checker or walker, and
+ * ka_info() is O(F). Code: docs/code-size.md.
  *
  * Thread safety: none (wrap it in a locked adapter to share it).
  */
@@ -44,7 +55,9 @@
  * bytes on 64-bit targets). Any base alignment is accepted: the start is rounded up to
  * KA_CFG_MIN_ALIGN and the end down. More regions: ka_add_memory(), which refuses
  * (KA_EEXIST) a region that overlaps one already managed and (KA_EINVAL) one too small to
- * hold a region header, a minimum block and a fence.
+ * hold a region header, a minimum block and a fence. The compact variant also refuses a
+ * range that wraps, and manages this one region only (ka_add_memory(): KA_ENOTSUP); its
+ * min_size is the state plus two units (under 200 bytes on 64-bit targets).
  * O(1). Not thread safe.
  */
 struct ka_alloc *ka_tiny_init(void *base, size_t len);

@@ -48,7 +48,7 @@
 #define TINY_LASTEXACT (TINY_MINBLK + (TINY_NEXACT - 1) * TINY_UNIT)
 
 /** Allocation requests made by the first-fit scan of a class before a larger class is tried. */
-#define TINY_PROBES 8
+#define TINY_PROBES 2
 
 _Static_assert((TINY_UNIT & (TINY_UNIT - 1)) == 0, "KA_CFG_MIN_ALIGN must be a power of two");
 _Static_assert(TINY_UNIT >= 4 && TINY_UNIT >= TINY_HDR, "the unit must hold the flag bits");
