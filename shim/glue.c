@@ -8,25 +8,24 @@
  * take it once per batch (ka_locked_lock) and call the single-threaded core inside
  * (ka_locked_inner), so a refill of 64 blocks costs one lock round trip, not 64. Inside it
  * the page source's lock nests (global.h's lock order). The one call made without the lock
- * is the usable size of a block the caller owns (shim_heap_usable, see there).
+ * is the usable size of a block the caller owns (shim_heap_usable, see there), and the
+ * ownership query (ka_global_owns, lock free: global.h).
  *
  * Chunks: the global allocator maps sub-heap chunks of 2^KALLOC_CHUNK_SHIFT bytes (default
- * 2^22 = 4 MiB; the pages are mapped MAP_NORESERVE, so untouched parts cost no memory) and
+ * 2^22 = 4 MiB; untouched pages of a chunk are never faulted in, so they cost no memory) and
  * sends requests above a quarter chunk straight to pages. Bigger chunks than the library's
  * default 256 KiB keep the number of sub-heaps small for heaps of hundreds of megabytes, where
  * a miss in the current sub-heap tries the others.
  */
 #define _GNU_SOURCE
 #include <string.h>
-#include <sys/mman.h>
 
 #include "kalloc/global.h"
 #include "shim.h"
 
 static struct ka_global gheap;
-/* The page source of the heap: the platform's mmap, recording every mapping in the
- * registry below (see shim_slot() in shim.h). */
-static struct ka_page_source src;
+static int created; /* gheap is set up: ka_global_owns() may be asked */
+uintptr_t shim_chunk_mask = ~(uintptr_t)0;
 static struct ka_alloc *core;
 static unsigned long lock_flags;
 static char names[256];
@@ -59,91 +58,6 @@ const char *shim_glue_backends(void)
 	return names;
 }
 
-/* ---- registry of the heap's mappings --------------------------------------------------
- * Two bits per chunk-sized, chunk-aligned slot of the address space: SHIM_SLOT_FULL when a
- * mapping of the heap covers the whole slot, SHIM_SLOT_PART when it covers its start only
- * (the last slot of a large block), 0 otherwise. Every mapping of the global allocator starts
- * chunk aligned (sub-heap chunks and large blocks alike), so each slot is touched by at most
- * one mapping. Written under the page source's lock, read without any lock by free() to
- * validate a pointer before anything around it is read. The table covers the 47-bit user
- * address space and is mapped MAP_NORESERVE: untouched parts cost nothing (8 MiB of
- * address space for 4 MiB chunks, one page per 8 GiB of heap touched).
- * free()'s common path reads the pointer's own page (a span header) before it asks the
- * registry; free_slow() asks it first. */
-/* Before the heap exists, every pointer maps to slot 0 of a one-word table that says "not
- * ours": free() of a pointer before the first malloc is refused without a special case. */
-static uint64_t reg_empty[1];
-uint64_t *shim_reg = reg_empty;
-unsigned shim_reg_shift = 63;
-
-static void reg_set(uintptr_t slot, unsigned v)
-{
-	uint64_t *w = &shim_reg[slot >> 5];
-	unsigned sh = (unsigned)(slot & 31) * 2;
-
-	__atomic_fetch_and(w, ~((uint64_t)3 << sh), __ATOMIC_RELAXED);
-	__atomic_fetch_or(w, (uint64_t)v << sh, __ATOMIC_RELAXED);
-}
-
-static void reg_mark(void *base, size_t len, bool on)
-{
-	uintptr_t a = (uintptr_t)base, end = a + len;
-	uintptr_t csize = (uintptr_t)1 << shim_reg_shift;
-
-	if ((end - 1) >> SHIM_VA_BITS)
-		return; /* beyond the table: such pointers are refused, never misread */
-	for (uintptr_t s = a >> shim_reg_shift; s <= (end - 1) >> shim_reg_shift; s++) {
-		uintptr_t lo = s << shim_reg_shift;
-		unsigned v = lo >= a && lo + csize <= end ? SHIM_SLOT_FULL : SHIM_SLOT_PART;
-
-		reg_set(s, on ? v : 0);
-	}
-}
-
-static void *src_map(struct ka_page_source *s, size_t npages, size_t align)
-{
-	void *p = ka_plat_page_map(npages << KA_CFG_PAGE_SHIFT, align);
-
-	(void)s;
-	if (p)
-		reg_mark(p, npages << KA_CFG_PAGE_SHIFT, true);
-	return p;
-}
-
-static int src_unmap(struct ka_page_source *s, void *addr, size_t npages)
-{
-	(void)s;
-	reg_mark(addr, npages << KA_CFG_PAGE_SHIFT, false);
-	return ka_plat_page_unmap(addr, npages << KA_CFG_PAGE_SHIFT);
-}
-
-static size_t src_avail(struct ka_page_source *s)
-{
-	(void)s;
-	return SIZE_MAX;
-}
-
-static size_t src_max_run(struct ka_page_source *s)
-{
-	(void)s;
-	return 0;
-}
-
-static unsigned src_check(struct ka_page_source *s)
-{
-	(void)s;
-	return 0;
-}
-
-static const struct ka_page_source_ops src_ops = {
-    .map = src_map,
-    .unmap = src_unmap,
-    .add_memory = NULL,
-    .avail_pages = src_avail,
-    .max_run = src_max_run,
-    .check = src_check,
-};
-
 int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks)
 {
 	struct ka_global_config cfg;
@@ -157,29 +71,24 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks)
 	/* Blocks above 1 MiB get pages of their own, given back by munmap when freed, whatever
 	 * the chunk size: inside a chunk their pages would stay resident after the free. */
 	cfg.large_threshold = chunk_shift > 22 ? (size_t)1 << 20 : 0;
-	{
-		size_t len = ((size_t)1 << (SHIM_VA_BITS - chunk_shift)) / 4;
-		void *t = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-		if (t == MAP_FAILED)
-			return -2;
-		/* Table first, then the shift: a concurrent free() never indexes past either. */
-		__atomic_store_n(&shim_reg, (uint64_t *)t, __ATOMIC_RELEASE);
-		__atomic_store_n(&shim_reg_shift, chunk_shift, __ATOMIC_RELEASE);
-	}
-	src.ops = &src_ops;
-	src.name = "platform";
-	src.used_pages = 0;
-	ka_plat_lock_init(&src.lock);
-	if (ka_global_init(&gheap, &src, &cfg) != 0 || gheap.chunk_shift != chunk_shift)
+	if (ka_global_init_hosted(&gheap, 0, &cfg) != 0 || gheap.chunk_shift != chunk_shift)
 		return -2;
+	/* The ownership table lets free() refuse a foreign pointer before reading near it. */
+	if (ka_global_owns_table(&gheap) != 0)
+		return -2;
+	shim_chunk_mask = gheap.chunk_size - 1;
 	ka_global_set_keep_empty(&gheap, keep_chunks);
 	core = ka_locked_inner(&gheap.locked);
 	/* The generic layer's per-call statistics would repeat the global allocator's own
 	 * counters (ka_global_stats(), O(1)), which the figures below read. */
 	core->flags |= KA_ALLOC_NOSTATS;
+	__atomic_store_n(&created, 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+bool shim_heap_owns(const void *p)
+{
+	return __atomic_load_n(&created, __ATOMIC_ACQUIRE) && ka_global_owns(&gheap, p);
 }
 
 const char *shim_glue_backend(void)

@@ -99,19 +99,13 @@ struct where {
 static struct where locate(const void *p, const char *op)
 {
 	struct where w;
-	unsigned slot;
 
-	if (((uintptr_t)p & (SHIM_ALIGN - 1)) != 0)
+	if (((uintptr_t)p & (SHIM_ALIGN - 1)) != 0 || !shim_heap_owns(p))
 		shim_misuse(op, p);
-	slot = shim_slot(p);
-	if (__builtin_expect(slot == 0, 0))
-		shim_misuse(op, p);
-	if (slot == SHIM_SLOT_FULL) {
-		w.span = shim_span_of(p);
-		if (w.span) {
-			w.usable = shim_span_size[w.span->cls];
-			return w;
-		}
+	w.span = shim_span_of(p);
+	if (w.span) {
+		w.usable = shim_span_size[w.span->cls];
+		return w;
 	}
 	w.span = NULL;
 	w.usable = shim_heap_usable(p);
@@ -171,17 +165,16 @@ static __attribute__((noinline)) void free_slow(void *p)
 	}
 }
 
-/* The common case inline: a well-formed pointer to a block of a span. The page's header is
- * read before the registry is asked (free_slow() asks it first): the header of a valid
- * block's page is mapped, and a pointer into memory that is mapped but not the heap's finds
- * no span magic there and is refused by free_slow(). Everything else, misuse included,
- * takes free_slow(). */
+/* The common case inline: a well-formed pointer to a block of a span. The global allocator
+ * is asked first whether it holds the memory (ka_global_owns(), a few loads): only then is
+ * the page's span header read. Everything else, misuse included, takes free_slow(). */
 static inline void do_free(void *p)
 {
 	uintptr_t a = (uintptr_t)p, off = a & (SHIM_SPAN_BYTES - 1);
 	const struct shim_span *s = (const struct shim_span *)(a - off);
 
-	if (__builtin_expect((a & (SHIM_ALIGN - 1)) == 0 && s->magic == ((uintptr_t)s ^ shim_key) &&
+	if (__builtin_expect((a & (SHIM_ALIGN - 1)) == 0 && shim_heap_owns(p) &&
+				 s->magic == ((uintptr_t)s ^ shim_key) &&
 				 shim_span_starts_at(s->cls, off),
 			     1)) {
 		shim_cache_free(p, s->cls);

@@ -23,7 +23,8 @@
  * free() refuses a block that already carries its tag (double free, however long ago, as long
  * as the block was not handed out again); malloc() refuses to hand out a block whose link or
  * tag was changed while it was free (write after free) and clears the tag. Before anything
- * around a pointer is read, free() checks that it lies in memory the heap mapped (shim_slot).
+ * around a pointer is read, free() asks the global allocator whether it holds the memory
+ * (shim_heap_owns(), ka_global_owns()).
  */
 #ifndef KALLOC_SHIM_H
 #define KALLOC_SHIM_H
@@ -116,26 +117,12 @@ static inline bool shim_is_tagged(const void *block)
 	return ((const uintptr_t *)block)[1] == shim_tag(block, ((void *const *)block)[0]);
 }
 
-#define SHIM_VA_BITS   47
-#define SHIM_SLOT_FULL 1u
-#define SHIM_SLOT_PART 2u
-extern uint64_t *shim_reg;
-extern unsigned shim_reg_shift;
+/* Chunk size - 1 of the global allocator, once the heap exists (glue.c). */
+extern uintptr_t shim_chunk_mask;
 
-/* Registry state of the chunk slot holding the byte before p (glue.c): 0 when the heap has
- * not mapped it, SHIM_SLOT_FULL when the whole slot is the heap's (any address in it can be
- * read), SHIM_SLOT_PART when only the slot's start is (the last slot of a large block). The
- * byte before p, as in the global allocator's header rule (global_priv.h). */
-static inline unsigned shim_slot(const void *p)
-{
-	uintptr_t a = (uintptr_t)p - 1, i;
-
-	if (a >> SHIM_VA_BITS)
-		return 0;
-	i = a >> shim_reg_shift;
-	return (unsigned)(__atomic_load_n(&shim_reg[i >> 5], __ATOMIC_RELAXED) >> ((i & 31) * 2)) &
-	       3u;
-}
+/* True when p lies in memory the heap holds for blocks (ka_global_owns(): p and the bytes
+ * of its chunk slot below it can be read). Lock free; false before the heap exists. */
+bool shim_heap_owns(const void *p);
 
 /* ---- span.c: size-class spans ------------------------------------------------------------- */
 
@@ -173,15 +160,14 @@ static inline bool shim_span_starts_at(unsigned c, uintptr_t off)
 	return (shim_span_starts[c & (SHIM_SPAN_ROWS - 1)][g >> 6] >> (g & 63)) & 1;
 }
 
-/* The span a block of the heap lies in, or NULL. p is 16-byte aligned and shim_slot(p) is
- * SHIM_SLOT_FULL. Stops the process on a pointer into a span header or between blocks. */
+/* The span a block of the heap lies in, or NULL. p is 16-byte aligned and shim_heap_owns(p). Stops
+ * the process on a pointer into a span header or between blocks. */
 static inline struct shim_span *shim_span_of(const void *p)
 {
 	uintptr_t a = (uintptr_t)p, off = a & (SHIM_SPAN_BYTES - 1);
 	struct shim_span *s = (struct shim_span *)(a - off);
 
-	if ((a & (((uintptr_t)1 << shim_reg_shift) - 1)) == 0 ||
-	    s->magic != ((uintptr_t)s ^ shim_key))
+	if ((a & shim_chunk_mask) == 0 || s->magic != ((uintptr_t)s ^ shim_key))
 		return NULL;
 	if (!shim_span_starts_at(s->cls, off))
 		shim_misuse("free(): invalid pointer (not the start of a block)", p);

@@ -111,7 +111,7 @@ static struct ka_gchunk *chunk_new(struct ka_global *g)
 	if (!m)
 		return NULL;
 	heap = g->backend->init((char *)m + KA_GCHUNK_HDR, g->chunk_size - KA_GCHUNK_HDR);
-	if (!heap) {
+	if (!heap || ka_owns_add(g, m, g->chunk_size, false, NULL) != 0) {
 		ka_page_source_unmap(g->src, m, chunk_pages(g));
 		return NULL;
 	}
@@ -151,6 +151,7 @@ static void chunk_release(struct ka_global *g, struct ka_gchunk *c)
 	g->chunks_released++;
 	g->heap_avail -= c->avail;
 	c->magic = 0;
+	ka_owns_del(g, c->map, g->chunk_size, false, NULL);
 	ka_page_source_unmap(g->src, c->map, c->pages);
 }
 
@@ -254,6 +255,10 @@ static void *large_alloc(struct ka_global *g, size_t size, size_t align)
 		return NULL;
 	p = m + off;
 	c = ka_gchunk_of(g, p);
+	if (ka_owns_add(g, m, pages << KA_CFG_PAGE_SHIFT, true, c) != 0) {
+		ka_page_source_unmap(g->src, m, pages);
+		return NULL;
+	}
 	c->owner = g;
 	c->map = m;
 	c->pages = pages;
@@ -279,6 +284,7 @@ static void large_free(struct ka_global *g, struct ka_gchunk *c)
 	g->used_bytes -= c->size;
 	g->live_blocks--;
 	c->magic = 0;
+	ka_owns_del(g, c->map, c->pages << KA_CFG_PAGE_SHIFT, true, c);
 	ka_page_source_unmap(g->src, c->map, c->pages);
 }
 
@@ -617,6 +623,26 @@ static bool core_owns(struct ka_alloc *a, const void *ptr)
 	return false;
 }
 
+int ka_global_owns_table(struct ka_global *g)
+{
+	unsigned long f = ka_locked_lock(&g->locked);
+	int rc = 0;
+
+	if (!g->owns_on) {
+		g->owns_on = true;
+		for (struct ka_gchunk *c = g->heaps; c && rc == 0; c = c->next)
+			rc = ka_owns_add(g, c->map, g->chunk_size, false, NULL);
+		for (struct ka_gchunk *c = g->large; c && rc == 0; c = c->next)
+			rc = ka_owns_add(g, c->map, c->pages << KA_CFG_PAGE_SHIFT, true, c);
+		if (rc != 0) {
+			g->owns_on = false;
+			ka_owns_destroy(g);
+		}
+	}
+	ka_locked_unlock(&g->locked, f);
+	return rc;
+}
+
 static const struct ka_alloc_ops core_ops_template = {
     .alloc = core_alloc,
     .free = core_free,
@@ -682,6 +708,10 @@ static int setup(struct ka_global *g, struct ka_page_source *src,
 	g->chunks_mapped = g->chunks_released = 0;
 	g->oom = NULL;
 	g->oom_arg = NULL;
+	g->owns_root = NULL;
+	g->owns_root_len = 0;
+	g->owns_pages = 0;
+	g->owns_on = false;
 	g->core_ops = core_ops_template;
 	if (b->caps & KA_CAP_WALK)
 		g->core_ops.caps |= KA_CAP_WALK;
@@ -837,5 +867,6 @@ void ka_global_destroy(struct ka_global *g)
 	while (g->large)
 		large_free(g, g->large);
 	g->cur = g->empty = NULL;
+	ka_owns_destroy(g);
 	ka_locked_unlock(&g->locked, f);
 }
