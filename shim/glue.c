@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The shim's heap: one kalloc global allocator (kalloc/global.h) growing from mmap through
- * the platform page source, on the byte backend named by KALLOC_BACKEND. This is the only
- * file of the shim that knows the global allocator; the rest sees the shim_heap_* calls.
+ * The shim's heap: library objects only. One kalloc global allocator (kalloc/global.h)
+ * growing from mmap through the hosted platform's page source, on the byte backend named by
+ * KALLOC_BACKEND, fronted (unless KALLOC_CACHE=0, the hardened backend, or a memory checker)
+ * by the library's per-CPU cache adapter (kalloc/cache.h; hosted: a slot per thread). This is
+ * the only file of the shim that knows those headers; the rest sees the shim_heap_* calls.
+ * No block is made or carved here: every block is the cache's (a block of the global
+ * allocator, so of backend X, with the cache's header) or the global allocator's.
  *
- * Locking: the global allocator's own locking adapter is the heap lock. The thread caches
- * take it once per batch (ka_locked_lock) and call the single-threaded core inside
- * (ka_locked_inner), so a refill of 64 blocks costs one lock round trip, not 64. Inside it
- * the page source's lock nests (global.h's lock order). The one call made without the lock
- * is the usable size of a block the caller owns (shim_heap_usable, see there), and the
- * ownership query (ka_global_owns, lock free: global.h).
+ * Locking: the cache's magazines need none on their fast path; its depots have their own
+ * locks; the global allocator's locking adapter is the heap lock, and the page source's
+ * lock nests inside it (global.h's lock order: depot lock -> heap lock -> source lock, the
+ * cache calling the global allocator with a depot lock held only to drain magazines).
+ * ka_global_owns() takes no lock.
  *
  * Chunks: the global allocator maps sub-heap chunks of 2^KALLOC_CHUNK_SHIFT bytes (default
  * 2^22 = 4 MiB; untouched pages of a chunk are never faulted in, so they cost no memory) and
@@ -20,17 +23,16 @@
 #define _GNU_SOURCE
 #include <string.h>
 
+#include "kalloc/cache.h"
 #include "kalloc/global.h"
 #include "shim.h"
 
 static struct ka_global gheap;
-static int created; /* gheap is set up: ka_global_owns() may be asked */
-uintptr_t shim_chunk_mask = ~(uintptr_t)0;
-static struct ka_alloc *core;
+static struct ka_alloc *cache; /* the cache adapter, or NULL without one */
+static struct ka_alloc *top;   /* what malloc calls: the cache, or the global allocator */
+static int created;	       /* gheap is set up: ka_global_owns() may be asked */
 static unsigned long lock_flags;
 static char names[256];
-/* Counted under the heap lock. */
-static uint64_t n_allocs, n_frees, n_enomem;
 
 /* Backends the shim accepts: those that reuse freed memory and take any size. */
 static bool usable_backend(const struct ka_backend *b)
@@ -58,7 +60,28 @@ const char *shim_glue_backends(void)
 	return names;
 }
 
-int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks)
+/* The cache's storage: whole pages of the global allocator (ka_global_alloc_pages), never
+ * libc's malloc, which is this shim. */
+static struct ka_alloc *make_cache(void)
+{
+	struct ka_cache_config cc;
+	size_t len, pages;
+	void *mem;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.max_size = SHIM_CACHE_MAX;
+	cc.flags = KA_CACHE_PERCPU_STATS;
+	len = ka_cache_memsize(0, &cc);
+	if (len == 0)
+		return NULL;
+	pages = (len + KA_PAGE_SIZE - 1) / KA_PAGE_SIZE;
+	mem = ka_global_alloc_pages(&gheap, pages, KA_PAGE_SIZE);
+	if (!mem)
+		return NULL;
+	return ka_cache_init(mem, pages * KA_PAGE_SIZE, ka_global_alloc_iface(&gheap), &cc);
+}
+
+int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks, bool with_cache)
 {
 	struct ka_global_config cfg;
 	const struct ka_backend *b = name ? ka_backend_find(name) : ka_backend_default();
@@ -71,17 +94,25 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks)
 	/* Blocks above 1 MiB get pages of their own, given back by munmap when freed, whatever
 	 * the chunk size: inside a chunk their pages would stay resident after the free. */
 	cfg.large_threshold = chunk_shift > 22 ? (size_t)1 << 20 : 0;
-	if (ka_global_init_hosted(&gheap, 0, &cfg) != 0 || gheap.chunk_shift != chunk_shift)
-		return -2;
+	/* No per-call statistics are lost: the global allocator's generic counters are the
+	 * backend's figures that KALLOC_STATS prints (allocations, frees, live blocks). */
+	/* A chunk too small for the backend's minimum heap (slab: 2^19) is raised to the
+	 * smallest that works, so that every documented KALLOC_CHUNK_SHIFT runs. */
+	while (ka_global_init_hosted(&gheap, 0, &cfg) != 0)
+		if (++cfg.chunk_shift > 30)
+			return -2;
 	/* The ownership table lets free() refuse a foreign pointer before reading near it. */
 	if (ka_global_owns_table(&gheap) != 0)
 		return -2;
-	shim_chunk_mask = gheap.chunk_size - 1;
 	ka_global_set_keep_empty(&gheap, keep_chunks);
-	core = ka_locked_inner(&gheap.locked);
-	/* The generic layer's per-call statistics would repeat the global allocator's own
-	 * counters (ka_global_stats(), O(1)), which the figures below read. */
-	core->flags |= KA_ALLOC_NOSTATS;
+	top = ka_global_alloc_iface(&gheap);
+	/* hardened's quarantine and checks must see every free. */
+	if (with_cache && strcmp(b->name, "hardened") != 0) {
+		cache = make_cache();
+		if (!cache)
+			return -2;
+		top = cache;
+	}
 	__atomic_store_n(&created, 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -96,74 +127,87 @@ const char *shim_glue_backend(void)
 	return ka_global_name(&gheap);
 }
 
-void shim_heap_lock(void)
+bool shim_heap_cached(void)
 {
-	lock_flags = ka_locked_lock(&gheap.locked);
+	return cache != NULL;
 }
 
-void shim_heap_unlock(void)
+void *shim_heap_alloc(size_t size, size_t align)
 {
-	ka_locked_unlock(&gheap.locked, lock_flags);
+	return align <= KA_CFG_MIN_ALIGN ? ka_malloc(top, size) : ka_memalign(top, align, size);
 }
 
-void shim_heap_lock_reinit(void)
+void shim_heap_free(void *block)
 {
-	ka_plat_lock_init(&gheap.locked.lock);
+	ka_free(top, block);
 }
 
-void *shim_heap_alloc_locked(size_t size, size_t align)
-{
-	void *p =
-	    align <= KA_CFG_MIN_ALIGN ? ka_malloc(core, size) : ka_memalign(core, align, size);
-
-	if (p)
-		n_allocs++;
-	else
-		n_enomem++;
-	return p;
-}
-
-void shim_heap_free_locked(void *block)
-{
-	n_frees++;
-	ka_free(core, block);
-}
-
-/* Without the lock, on purpose: this is the free() fast path's only question to the
- * heap. It reads the chunk header (fixed while the chunk holds a live block, and the caller
- * owns one) and the block's own in-band size (which only the block's owner changes; a
- * neighbour's free may rewrite flag bits of the same word under the lock, never the size). */
 size_t shim_heap_usable(const void *block)
 {
-	return ka_usable_size(core, block);
+	return ka_usable_size(top, block);
 }
 
-void *shim_heap_realloc_locked(void *block, size_t size)
-{
-	return ka_realloc(core, block, size);
-}
-
-/* The global allocator sends every request above its threshold straight to large_alloc(),
- * which maps it from src_map(): a fresh anonymous mapping, never recycled memory. */
+/* A request above the global allocator's threshold is a large block there: a fresh
+ * anonymous mapping, never recycled memory (the cache adds its header in front, which is
+ * in the mapping's first page and is the only byte written). */
 bool shim_heap_fresh(size_t size)
 {
 	return size > gheap.large_threshold;
 }
 
+void shim_heap_flush(void)
+{
+	if (cache)
+		ka_cache_flush(cache);
+}
+
+void shim_heap_fork_prepare(void)
+{
+	if (cache)
+		ka_cache_fork_prepare(cache);
+	lock_flags = ka_locked_lock(&gheap.locked);
+}
+
+void shim_heap_fork_parent(void)
+{
+	ka_locked_unlock(&gheap.locked, lock_flags);
+	if (cache)
+		ka_cache_fork_parent(cache);
+}
+
+void shim_heap_fork_child(void)
+{
+	/* The child's only thread is the one that held the locks: make them fresh. */
+	ka_plat_lock_init(&gheap.locked.lock);
+	ka_plat_lock_init(&gheap.src->lock);
+	if (cache)
+		ka_cache_fork_child(cache);
+}
+
 void shim_heap_figures(struct shim_heap_figures *out)
 {
 	struct ka_global_stats gs;
+	const struct ka_stats *st;
 
+	memset(out, 0, sizeof(*out));
 	ka_global_stats(&gheap, &gs);
 	out->mapped = gs.used_pages * KA_PAGE_SIZE;
 	out->in_use = gs.used_bytes;
 	out->free_bytes = gs.avail_bytes;
 	out->chunks = gs.chunks;
 	out->large = gs.large_blocks;
-	shim_heap_lock();
-	out->allocs = n_allocs;
-	out->frees = n_frees;
-	out->enomem = n_enomem;
-	shim_heap_unlock();
+	out->live = gs.live_blocks;
 	out->released = gs.chunks_released;
+	st = ka_stats(ka_global_alloc_iface(&gheap));
+	out->allocs = st->nb_allocs;
+	out->frees = st->nb_frees;
+	out->enomem = st->nb_enomem;
+}
+
+void shim_heap_cache_counts(uint64_t *allocs, uint64_t *frees)
+{
+	const struct ka_stats *st = cache ? ka_cache_stats(cache) : NULL;
+
+	*allocs = st ? st->nb_allocs : 0;
+	*frees = st ? st->nb_frees : 0;
 }

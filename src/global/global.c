@@ -80,13 +80,17 @@ static void list_del(struct ka_gchunk **head, struct ka_gchunk *c)
 	c->prev = c->next = NULL;
 }
 
-/* The header of a pointer this allocator handed out; anything else is misuse. Reading the
- * candidate header of a wild pointer may fault when that address is unmapped: the check
- * catches pointers into mapped memory that is not ours, and interior pointers. */
+/* The header of a pointer this allocator handed out; anything else is misuse. Without the
+ * ownership table, reading the candidate header of a wild pointer may fault when that
+ * address is unmapped: the check catches pointers into mapped memory that is not ours, and
+ * interior pointers. */
 static struct ka_gchunk *lookup(struct ka_global *g, const void *ptr)
 {
 	struct ka_gchunk *c = ka_gchunk_of(g, ptr);
 
+	/* With the ownership table a wild pointer is refused before its header is read. */
+	if (g->owns_on && !ka_global_owns(g, ptr))
+		ka_misuse(&g->core, "pointer not from this allocator (or already freed)", ptr);
 	if (is_hdr(g, c, KA_GCHUNK_HEAP)) {
 		if ((uintptr_t)ptr < (uintptr_t)c + KA_GCHUNK_HDR)
 			ka_misuse(&g->core, "pointer into a chunk header", ptr);
