@@ -1,37 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The shim's heap: one kalloc global allocator (kalloc/global.h) growing from mmap through
- * the platform page source, on the byte backend named by KALLOC_BACKEND. This is the only
- * file of the shim that knows the global allocator; the rest sees the shim_heap_* calls.
+ * The shim's heap: library objects only. One kalloc global allocator (kalloc/global.h)
+ * growing from mmap through the hosted platform's page source, on the byte backend named by
+ * KALLOC_BACKEND, fronted (unless KALLOC_CACHE=0, the hardened backend, or a memory checker)
+ * by the library's per-CPU cache adapter (kalloc/cache.h; hosted: a slot per thread). This is
+ * the only file of the shim that knows those headers; the rest sees the shim_heap_* calls.
+ * No block is made or carved here: every block is the cache's (a block of the global
+ * allocator, so of backend X, with the cache's header) or the global allocator's.
  *
- * Locking: the global allocator's own locking adapter is the heap lock. The thread caches
- * take it once per batch (ka_locked_lock) and call the single-threaded core inside
- * (ka_locked_inner), so a refill of 64 blocks costs one lock round trip, not 64. Inside it
- * the page source's lock nests (global.h's lock order). The one call made without the lock
- * is the usable size of a block the caller owns (shim_heap_usable, see there).
+ * Locking: the cache's magazines need none on their fast path; its depots have their own
+ * locks; the global allocator's locking adapter is the heap lock, and the page source's
+ * lock nests inside it (global.h's lock order: depot lock -> heap lock -> source lock, the
+ * cache calling the global allocator with a depot lock held only to drain magazines).
+ * ka_global_owns() takes no lock.
  *
  * Chunks: the global allocator maps sub-heap chunks of 2^KALLOC_CHUNK_SHIFT bytes (default
- * 2^22 = 4 MiB; the pages are mapped MAP_NORESERVE, so untouched parts cost no memory) and
+ * 2^22 = 4 MiB; untouched pages of a chunk are never faulted in, so they cost no memory) and
  * sends requests above a quarter chunk straight to pages. Bigger chunks than the library's
  * default 256 KiB keep the number of sub-heaps small for heaps of hundreds of megabytes, where
  * a miss in the current sub-heap tries the others.
  */
 #define _GNU_SOURCE
 #include <string.h>
-#include <sys/mman.h>
 
+#include "kalloc/cache.h"
 #include "kalloc/global.h"
 #include "shim.h"
 
 static struct ka_global gheap;
-/* The page source of the heap: the platform's mmap, recording every mapping in the
- * registry below (see shim_slot() in shim.h). */
-static struct ka_page_source src;
-static struct ka_alloc *core;
+static struct ka_alloc *cache; /* the cache adapter, or NULL without one */
+static struct ka_alloc *top;   /* what malloc calls: the cache, or the global allocator */
+static int created;	       /* gheap is set up: ka_global_owns() may be asked */
 static unsigned long lock_flags;
 static char names[256];
-/* Counted under the heap lock. */
-static uint64_t n_allocs, n_frees, n_enomem;
 
 /* Backends the shim accepts: those that reuse freed memory and take any size. */
 static bool usable_backend(const struct ka_backend *b)
@@ -59,92 +60,28 @@ const char *shim_glue_backends(void)
 	return names;
 }
 
-/* ---- registry of the heap's mappings --------------------------------------------------
- * Two bits per chunk-sized, chunk-aligned slot of the address space: SHIM_SLOT_FULL when a
- * mapping of the heap covers the whole slot, SHIM_SLOT_PART when it covers its start only
- * (the last slot of a large block), 0 otherwise. Every mapping of the global allocator starts
- * chunk aligned (sub-heap chunks and large blocks alike), so each slot is touched by at most
- * one mapping. Written under the page source's lock, read without any lock by free() to
- * validate a pointer before anything around it is read. The table covers the 47-bit user
- * address space and is mapped MAP_NORESERVE: untouched parts cost nothing (8 MiB of
- * address space for 4 MiB chunks, one page per 8 GiB of heap touched).
- * free()'s common path reads the pointer's own page (a span header) before it asks the
- * registry; free_slow() asks it first. */
-/* Before the heap exists, every pointer maps to slot 0 of a one-word table that says "not
- * ours": free() of a pointer before the first malloc is refused without a special case. */
-static uint64_t reg_empty[1];
-uint64_t *shim_reg = reg_empty;
-unsigned shim_reg_shift = 63;
-
-static void reg_set(uintptr_t slot, unsigned v)
+/* The cache's storage: whole pages of the global allocator (ka_global_alloc_pages), never
+ * libc's malloc, which is this shim. */
+static struct ka_alloc *make_cache(void)
 {
-	uint64_t *w = &shim_reg[slot >> 5];
-	unsigned sh = (unsigned)(slot & 31) * 2;
+	struct ka_cache_config cc;
+	size_t len, pages;
+	void *mem;
 
-	__atomic_fetch_and(w, ~((uint64_t)3 << sh), __ATOMIC_RELAXED);
-	__atomic_fetch_or(w, (uint64_t)v << sh, __ATOMIC_RELAXED);
+	memset(&cc, 0, sizeof(cc));
+	cc.max_size = SHIM_CACHE_MAX;
+	cc.flags = KA_CACHE_PERCPU_STATS;
+	len = ka_cache_memsize(0, &cc);
+	if (len == 0)
+		return NULL;
+	pages = (len + KA_PAGE_SIZE - 1) / KA_PAGE_SIZE;
+	mem = ka_global_alloc_pages(&gheap, pages, KA_PAGE_SIZE);
+	if (!mem)
+		return NULL;
+	return ka_cache_init(mem, pages * KA_PAGE_SIZE, ka_global_alloc_iface(&gheap), &cc);
 }
 
-static void reg_mark(void *base, size_t len, bool on)
-{
-	uintptr_t a = (uintptr_t)base, end = a + len;
-	uintptr_t csize = (uintptr_t)1 << shim_reg_shift;
-
-	if ((end - 1) >> SHIM_VA_BITS)
-		return; /* beyond the table: such pointers are refused, never misread */
-	for (uintptr_t s = a >> shim_reg_shift; s <= (end - 1) >> shim_reg_shift; s++) {
-		uintptr_t lo = s << shim_reg_shift;
-		unsigned v = lo >= a && lo + csize <= end ? SHIM_SLOT_FULL : SHIM_SLOT_PART;
-
-		reg_set(s, on ? v : 0);
-	}
-}
-
-static void *src_map(struct ka_page_source *s, size_t npages, size_t align)
-{
-	void *p = ka_plat_page_map(npages << KA_CFG_PAGE_SHIFT, align);
-
-	(void)s;
-	if (p)
-		reg_mark(p, npages << KA_CFG_PAGE_SHIFT, true);
-	return p;
-}
-
-static int src_unmap(struct ka_page_source *s, void *addr, size_t npages)
-{
-	(void)s;
-	reg_mark(addr, npages << KA_CFG_PAGE_SHIFT, false);
-	return ka_plat_page_unmap(addr, npages << KA_CFG_PAGE_SHIFT);
-}
-
-static size_t src_avail(struct ka_page_source *s)
-{
-	(void)s;
-	return SIZE_MAX;
-}
-
-static size_t src_max_run(struct ka_page_source *s)
-{
-	(void)s;
-	return 0;
-}
-
-static unsigned src_check(struct ka_page_source *s)
-{
-	(void)s;
-	return 0;
-}
-
-static const struct ka_page_source_ops src_ops = {
-    .map = src_map,
-    .unmap = src_unmap,
-    .add_memory = NULL,
-    .avail_pages = src_avail,
-    .max_run = src_max_run,
-    .check = src_check,
-};
-
-int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks)
+int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks, bool with_cache)
 {
 	struct ka_global_config cfg;
 	const struct ka_backend *b = name ? ka_backend_find(name) : ka_backend_default();
@@ -157,32 +94,35 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks)
 	/* Blocks above 1 MiB get pages of their own, given back by munmap when freed, whatever
 	 * the chunk size: inside a chunk their pages would stay resident after the free. */
 	cfg.large_threshold = chunk_shift > 22 ? (size_t)1 << 20 : 0;
-	{
-		size_t len = ((size_t)1 << (SHIM_VA_BITS - chunk_shift)) / 4;
-		void *t = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-		if (t == MAP_FAILED)
+	/* No per-call statistics are lost: the global allocator's generic counters are the
+	 * backend's figures that KALLOC_STATS prints (allocations, frees, live blocks). */
+	/* A chunk too small for the backend's minimum heap (slab: 2^19) is raised to the
+	 * smallest that works, so that every documented KALLOC_CHUNK_SHIFT runs. */
+	while (ka_global_init_hosted(&gheap, 0, &cfg) != 0)
+		if (++cfg.chunk_shift > 30)
 			return -2;
-		/* Table first, then the shift: a concurrent free() never indexes past either. */
-		__atomic_store_n(&shim_reg, (uint64_t *)t, __ATOMIC_RELEASE);
-		__atomic_store_n(&shim_reg_shift, chunk_shift, __ATOMIC_RELEASE);
-	}
-	src.ops = &src_ops;
-	src.name = "platform";
-	src.used_pages = 0;
-	src.zero_fill = true; /* src_map(): fresh anonymous mappings */
-	ka_plat_lock_init(&src.lock);
-	if (ka_global_init(&gheap, &src, &cfg) != 0 || gheap.chunk_shift != chunk_shift)
+	/* The ownership table lets free() refuse a foreign pointer before reading near it. */
+	if (ka_global_owns_table(&gheap) != 0)
 		return -2;
 	ka_global_set_keep_empty(&gheap, keep_chunks);
-	/* Big buffers freed and allocated again in a loop reuse pages already touched. */
+	/* Big buffers freed and allocated again in a loop reuse pages already touched
+	 * (ka_global_init_hosted's default, said here because the shim depends on it). */
 	ka_global_set_keep_large(&gheap, (size_t)64 << 20);
-	core = ka_locked_inner(&gheap.locked);
-	/* The generic layer's per-call statistics would repeat the global allocator's own
-	 * counters (ka_global_stats(), O(1)), which the figures below read. */
-	core->flags |= KA_ALLOC_NOSTATS;
+	top = ka_global_alloc_iface(&gheap);
+	/* hardened's quarantine and checks must see every free. */
+	if (with_cache && strcmp(b->name, "hardened") != 0) {
+		cache = make_cache();
+		if (!cache)
+			return -2;
+		top = cache;
+	}
+	__atomic_store_n(&created, 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+bool shim_heap_owns(const void *p)
+{
+	return __atomic_load_n(&created, __ATOMIC_ACQUIRE) && ka_global_owns(&gheap, p);
 }
 
 const char *shim_glue_backend(void)
@@ -190,84 +130,87 @@ const char *shim_glue_backend(void)
 	return ka_global_name(&gheap);
 }
 
-void shim_heap_lock(void)
+bool shim_heap_cached(void)
 {
+	return cache != NULL;
+}
+
+void *shim_heap_alloc(size_t size, size_t align)
+{
+	return align <= KA_CFG_MIN_ALIGN ? ka_malloc(top, size) : ka_memalign(top, align, size);
+}
+
+void shim_heap_free(void *block)
+{
+	ka_free(top, block);
+}
+
+size_t shim_heap_usable(const void *block)
+{
+	return ka_usable_size(top, block);
+}
+
+/* The allocators know: a large block of the global allocator on a new mapping is zero, one it
+ * reused or a sub-heap block is not; the cache asks the global allocator for the blocks it
+ * passes through. */
+bool shim_heap_zeroed(const void *block, size_t size)
+{
+	return top->ops->known_zero && top->ops->known_zero(top, block, size);
+}
+
+void shim_heap_flush(void)
+{
+	if (cache)
+		ka_cache_flush(cache);
+}
+
+void shim_heap_fork_prepare(void)
+{
+	if (cache)
+		ka_cache_fork_prepare(cache);
 	lock_flags = ka_locked_lock(&gheap.locked);
 }
 
-void shim_heap_unlock(void)
+void shim_heap_fork_parent(void)
 {
 	ka_locked_unlock(&gheap.locked, lock_flags);
+	if (cache)
+		ka_cache_fork_parent(cache);
 }
 
-void shim_heap_lock_reinit(void)
+void shim_heap_fork_child(void)
 {
+	/* The child's only thread is the one that held the locks: make them fresh. */
 	ka_plat_lock_init(&gheap.locked.lock);
-}
-
-void *shim_heap_alloc_locked(size_t size, size_t align)
-{
-	void *p =
-	    align <= KA_CFG_MIN_ALIGN ? ka_malloc(core, size) : ka_memalign(core, align, size);
-
-	if (p)
-		n_allocs++;
-	else
-		n_enomem++;
-	return p;
-}
-
-void shim_heap_free_locked(void *block)
-{
-	n_frees++;
-	ka_free(core, block);
-}
-
-/* Without the lock, on purpose: this is the free() fast path's only question to the
- * heap. It reads the chunk header (fixed while the chunk holds a live block, and the caller
- * owns one) and the block's own in-band size (which only the block's owner changes; a
- * neighbour's free may rewrite flag bits of the same word under the lock, never the size). */
-size_t shim_heap_usable(const void *block)
-{
-	return ka_usable_size(core, block);
-}
-
-void *shim_heap_realloc_locked(void *block, size_t size)
-{
-	return ka_realloc(core, block, size);
-}
-
-/* The global allocator knows: a large block from a new mapping is zero, one it reused
- * (ka_global_set_keep_large) or a sub-heap block is not. */
-bool shim_heap_large(size_t usable)
-{
-	return usable > gheap.large_threshold;
-}
-
-bool shim_heap_zeroed(const void *block, size_t size)
-{
-	bool r;
-
-	shim_heap_lock();
-	r = core->ops->known_zero && core->ops->known_zero(core, block, size);
-	shim_heap_unlock();
-	return r;
+	ka_plat_lock_init(&gheap.src->lock);
+	if (cache)
+		ka_cache_fork_child(cache);
 }
 
 void shim_heap_figures(struct shim_heap_figures *out)
 {
 	struct ka_global_stats gs;
+	const struct ka_stats *st;
 
+	memset(out, 0, sizeof(*out));
 	ka_global_stats(&gheap, &gs);
 	out->mapped = gs.used_pages * KA_PAGE_SIZE;
 	out->in_use = gs.used_bytes;
 	out->free_bytes = gs.avail_bytes;
 	out->chunks = gs.chunks;
 	out->large = gs.large_blocks;
-	shim_heap_lock();
-	out->allocs = n_allocs;
-	out->frees = n_frees;
-	out->enomem = n_enomem;
-	shim_heap_unlock();
+	out->live = gs.live_blocks;
 	out->released = gs.chunks_released;
+	st = ka_stats(ka_global_alloc_iface(&gheap));
+	out->allocs = st->nb_allocs;
+	out->frees = st->nb_frees;
+	out->enomem = st->nb_enomem;
+}
+
+void shim_heap_cache_counts(uint64_t *allocs, uint64_t *frees)
+{
+	const struct ka_stats *st = cache ? ka_cache_stats(cache) : NULL;
+
+	*allocs = st ? st->nb_allocs : 0;
+	*frees = st ? st->nb_frees : 0;
 }

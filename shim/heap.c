@@ -10,11 +10,11 @@
  *    before they exit); programs that end with _exit() print nothing;
  *  - KALLOC_CHUNK_SHIFT=<16..30>: log2 of the global allocator's chunk size (default 22);
  *  - KALLOC_KEEP_CHUNKS=<1..4096>: empty chunks kept mapped for reuse (default 128 MiB worth);
- *  - KALLOC_SPANS=0: no size-class spans (span.c): every block, small ones too, is a block of
- *    the byte backend, so that a test exercises the backend on every allocation;
- *  - KALLOC_CACHE=0: no thread caches either: every free reaches the backend at once.
- *    Both are the default on the hardened backend, whose quarantine, canaries and
- *    out-of-band checks would otherwise see only the blocks the caches give back.
+ *  - KALLOC_CACHE=0: no per-CPU cache (kalloc/cache.h) in front of the global allocator:
+ *    every malloc and free reaches the backend at once. The default on the hardened
+ *    backend, whose quarantine, canaries and out-of-band checks would otherwise see only the
+ *    blocks the cache gives back. (KALLOC_SPANS is gone with the shim's own spans: every
+ *    block is a block of the backend whatever the setting; docs/shim.md.)
  *
  * No constructor is needed: the first malloc (possibly from the dynamic linker, before main)
  * runs shim_heap_init() under the init lock. The environment is read with getenv(), which does
@@ -24,8 +24,9 @@
  * fork(): handlers registered with pthread_atfork() (after the first initialisation, outside
  * the init lock, because pthread_atfork may itself call malloc) take the init lock, then the
  * heap lock, in the prepare step; the parent releases them; the child re-initialises them,
- * since the thread that held them in the parent is the only thread of the child. The lock
- * order of the whole shim is written at the top of cache.c.
+ * since the thread that held them in the parent is the only thread of the child. Order: the
+ * init lock, then the cache's depot locks, then the heap lock (glue.c); the hosted
+ * platform's thread-slot table has handlers of its own.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,8 +47,7 @@
 extern char **environ;
 
 volatile int shim_heap_ready;
-/* Until the heap is set up no span exists; a fixed odd key until then (never 0: a page whose
- * first word is its own address must not pass for a span header). */
+/* A fixed odd key until the heap is set up (never 0: zeroed memory never carries a tag). */
 uintptr_t shim_key = (uintptr_t)0x6b616c6c6f632d31ull;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stats_on;
@@ -157,21 +157,21 @@ static size_t keep_chunks(unsigned shift)
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&init_lock);
-	shim_span_lock_all();
-	shim_heap_lock();
+	if (shim_heap_ready)
+		shim_heap_fork_prepare();
 }
 
 static void atfork_parent(void)
 {
-	shim_heap_unlock();
-	shim_span_unlock_all();
+	if (shim_heap_ready)
+		shim_heap_fork_parent();
 	pthread_mutex_unlock(&init_lock);
 }
 
 static void atfork_child(void)
 {
-	shim_heap_lock_reinit();
-	shim_span_reinit_locks();
+	if (shim_heap_ready)
+		shim_heap_fork_child();
 	pthread_mutex_init(&init_lock, NULL);
 	shim_trace_atfork_child();
 }
@@ -199,6 +199,7 @@ void shim_heap_init(void)
 		const char *name = shim_env_get("KALLOC_BACKEND");
 		char name_copy[64];
 		const char *st;
+		bool with_cache;
 		int rc;
 
 		if (name && name[0] == '\0')
@@ -221,9 +222,6 @@ void shim_heap_init(void)
 			    ((uintptr_t)ts.tv_nsec << 20) ^ (uintptr_t)ts.tv_sec ^ (uintptr_t)&ts;
 		}
 		shim_key |= 1; /* never 0, so that zeroed memory never carries a tag */
-		st = shim_env_get("KALLOC_SPANS");
-		if (st && strcmp(st, "0") == 0)
-			shim_span_ncls = 0;
 		st = shim_env_get("KALLOC_STATS");
 		stats_on = st && st[0] != '\0' && strcmp(st, "0") != 0;
 		if (stats_on) {
@@ -232,30 +230,20 @@ void shim_heap_init(void)
 			if (fd >= 0)
 				stats_fd = fd;
 		}
-		rc = shim_glue_create(name, chunk_shift(), keep_chunks(chunk_shift()));
+		st = shim_env_get("KALLOC_CACHE");
+		with_cache = !(st && strcmp(st, "0") == 0);
+#if KA_CFG_ANNOTATE == 1
+		/* On Valgrind every block must pass the generic layer of the backend, which tells
+		 * memcheck about it: a cache would hide allocations and frees (docs/annotate.md).
+		 */
+		if (ka_an_active())
+			with_cache = false;
+#endif
+		rc = shim_glue_create(name, chunk_shift(), keep_chunks(chunk_shift()), with_cache);
 		if (rc == -1)
 			fail_init("unknown KALLOC_BACKEND", name);
 		if (rc != 0)
 			fail_init("cannot map the first heap chunk", NULL);
-		if (strcmp(shim_glue_backend(), "hardened") == 0) {
-			shim_span_ncls = 0;
-			shim_cache_direct = 1;
-		}
-		st = shim_env_get("KALLOC_CACHE");
-		if (st && strcmp(st, "0") == 0) {
-			shim_span_ncls = 0;
-			shim_cache_direct = 1;
-		}
-#if KA_CFG_ANNOTATE == 1
-		/* On Valgrind every block must pass the generic layer, which tells memcheck about
-		 * it: spans and thread caches would hide allocations and frees (docs/annotate.md).
-		 */
-		if (ka_an_active()) {
-			shim_span_ncls = 0;
-			shim_cache_direct = 1;
-		}
-#endif
-		shim_cache_init_key();
 		shim_trace_init();
 		__atomic_store_n(&shim_heap_ready, 1, __ATOMIC_RELEASE);
 	}
@@ -308,7 +296,7 @@ static void field(struct line *l, const char *name, uint64_t v)
 __attribute__((destructor)) static void shim_print_stats(void)
 {
 	struct shim_heap_figures f;
-	struct shim_cache_counts c;
+	uint64_t ca, cf;
 	struct line l = {.len = 0};
 
 	if (!shim_heap_ready) {
@@ -322,7 +310,7 @@ __attribute__((destructor)) static void shim_print_stats(void)
 	if (!stats_on)
 		return;
 	shim_heap_figures(&f);
-	shim_cache_counts(&c);
+	shim_heap_cache_counts(&ca, &cf);
 	put(&l, "kalloc: backend=");
 	put(&l, shim_glue_backend());
 	field(&l, "mapped", f.mapped);
@@ -330,25 +318,15 @@ __attribute__((destructor)) static void shim_print_stats(void)
 	field(&l, "free", f.free_bytes);
 	field(&l, "chunks", f.chunks);
 	field(&l, "large_blocks", f.large);
+	field(&l, "live_blocks", f.live);
 	field(&l, "heap_allocs", f.allocs);
 	field(&l, "heap_frees", f.frees);
 	field(&l, "enomem", f.enomem);
 	field(&l, "chunks_released", f.released);
-	put(&l, "\nkalloc: thread caches:");
-	field(&l, "alloc_hits", c.hits);
-	field(&l, "alloc_misses", c.misses);
-	field(&l, "free_hits", c.frees);
-	field(&l, "free_flushes", c.flushes);
-	field(&l, "max_bytes_per_thread", shim_cache_bytes_max());
-	{
-		size_t spans, groups;
-
-		shim_span_figures(&spans, &groups);
-		put(&l, "\nkalloc: spans:");
-		field(&l, "classes", shim_span_ncls);
-		field(&l, "spans_in_use", spans);
-		field(&l, "groups", groups);
-	}
+	put(&l, "\nkalloc: cache: ");
+	put(&l, shim_heap_cached() ? "on" : "off");
+	field(&l, "allocs", ca);
+	field(&l, "frees", cf);
 	put(&l, "\n");
 	write_fd(stats_fd, l.buf);
 }

@@ -17,16 +17,16 @@
  * hand out, a block freed twice in a row, double frees the backend sees) prints a message
  * and aborts, like glibc's "free(): invalid pointer".
  *
- * Small requests (<= 16 KiB) go through the per-thread cache (cache.c); the rest, and every
- * alignment above malloc's, go to the global allocator under the heap lock (glue.c). Blocks
- * are the backend's own, without a header of the shim (shim.h).
+ * Every request goes to the heap (glue.c): the library's per-CPU cache adapter in front of the
+ * global allocator on backend X, or the global allocator alone (KALLOC_CACHE=0). This file
+ * has no allocator logic: it checks pointers (ownership first, then the double-free tag,
+ * shim.h) and applies the C library's rules.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -65,131 +65,53 @@ void shim_misuse(const char *what, const void *p)
 	abort();
 }
 
-/* A block straight from the global allocator, under the heap lock (large or over-aligned). */
-static __attribute__((noinline)) void *large_alloc(size_t size, size_t align)
+/* Every allocation: the heap (the cache, or the global allocator), its first word cleared so
+ * that a tag left by an earlier free of the same address does not make its free look
+ * double. malloc(0) gets a minimum block, like any size. */
+static inline __attribute__((always_inline)) void *do_alloc(size_t n, size_t align)
 {
 	void *p;
 
-	if (!shim_heap_ready)
+	if (__builtin_expect(!shim_heap_ready, 0))
 		shim_heap_init();
-	if (size > SHIM_MAX_REQUEST)
+	if (__builtin_expect(n > SHIM_MAX_REQUEST, 0))
 		return NULL;
-	shim_heap_lock();
-	p = shim_heap_alloc_locked(size, align);
-	shim_heap_unlock();
-	if (p)
-		((uintptr_t *)p)[1] = 0; /* a stale free tag would make its free look double */
+	p = shim_heap_alloc(n ? n : 1, align);
+	if (__builtin_expect(p != NULL, 1))
+		*(uintptr_t *)p = 0;
 	return p;
 }
 
 static inline __attribute__((always_inline)) void *do_malloc(size_t n)
 {
-	if (__builtin_expect(n <= SHIM_SMALL_MAX, 1))
-		return shim_cache_alloc(shim_class_of(n));
-	return large_alloc(n, SHIM_ALIGN);
+	return do_alloc(n, SHIM_ALIGN);
 }
 
-/* Where a pointer handed to free/realloc/malloc_usable_size lies. Misaligned pointers and
- * pointers outside the heap's mappings are refused before anything around them is read. */
-struct where {
-	struct shim_span *span; /* its span, or NULL for a block of the global allocator */
-	size_t usable;		/* usable bytes */
-};
-
-static struct where locate(const void *p, const char *op)
+/* Misaligned pointers and pointers into memory the heap does not hold are refused before
+ * anything around them is read (ka_global_owns()); then the block's own word says whether
+ * it is free already. */
+static inline void check_ptr(const void *p, const char *op, const char *twice)
 {
-	struct where w;
-	unsigned slot;
-
-	if (((uintptr_t)p & (SHIM_ALIGN - 1)) != 0)
+	if (__builtin_expect(((uintptr_t)p & (SHIM_ALIGN - 1)) != 0 || !shim_heap_owns(p), 0))
 		shim_misuse(op, p);
-	slot = shim_slot(p);
-	if (__builtin_expect(slot == 0, 0))
-		shim_misuse(op, p);
-	if (slot == SHIM_SLOT_FULL) {
-		w.span = shim_span_of(p);
-		if (w.span) {
-			w.usable = shim_span_size[w.span->cls];
-			return w;
-		}
-	}
-	w.span = NULL;
-	w.usable = shim_heap_usable(p);
-	return w;
+	if (__builtin_expect(*(const uintptr_t *)p == shim_tag(p), 0))
+		shim_misuse(twice, p);
 }
 
 static size_t usable_of(const void *p, const char *op)
 {
-	return locate(p, op).usable;
+	check_ptr(p, op, op);
+	return shim_heap_usable(p);
 }
 
-/* Purging. A freed backend block keeps its pages resident: the backend reuses the memory, and
- * a program that touches only part of each new block then drives the heap's resident size up
- * to everything the heap ever touched. So, once per SHIM_PURGE_EVERY bytes of blocks of at
- * least SHIM_PURGE_MIN bytes freed, the whole pages inside the block being freed are given
- * back (MADV_DONTNEED, before the backend sees the block: whatever it writes while freeing,
- * near the block's ends, stays). One system call per 8 MiB of large frees keeps the cost
- * small; the pages fault in again, zeroed, when the memory is reused. */
-#define SHIM_PURGE_MIN	 ((size_t)64 << 10)
-#define SHIM_PURGE_EVERY ((size_t)8 << 20)
-
-static void purge(void *p, size_t usable)
-{
-	static size_t freed;
-	uintptr_t lo, hi;
-
-	if (__atomic_add_fetch(&freed, usable, __ATOMIC_RELAXED) < SHIM_PURGE_EVERY)
-		return;
-	__atomic_store_n(&freed, 0, __ATOMIC_RELAXED);
-	lo = ((uintptr_t)p + 2 * SHIM_SPAN_BYTES - 1) & ~(SHIM_SPAN_BYTES - 1);
-	hi = ((uintptr_t)p + usable - SHIM_SPAN_BYTES) & ~(SHIM_SPAN_BYTES - 1);
-	if (hi > lo)
-		madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
-static __attribute__((noinline)) void free_slow(void *p)
-{
-	struct where w = locate(p, "free(): invalid pointer");
-
-	if (w.span) {
-		shim_cache_free(p, w.span->cls);
-		return;
-	}
-	if (w.usable <= SHIM_SMALL_MAX && shim_class_floor(w.usable) >= shim_span_ncls) {
-		shim_cache_free(p, shim_class_floor(w.usable));
-		return;
-	}
-	{
-		int saved = errno; /* munmap inside may set it; free keeps the caller's */
-
-		/* A large block keeps its pages: the global allocator may keep it mapped for
-		 * the next big request (ka_global_set_keep_large), and unmaps it otherwise. */
-		if (w.usable >= SHIM_PURGE_MIN && !shim_heap_large(w.usable))
-			purge(p, w.usable);
-		shim_heap_lock();
-		shim_heap_free_locked(p);
-		shim_heap_unlock();
-		errno = saved;
-	}
-}
-
-/* The common case inline: a well-formed pointer to a block of a span. The page's header is
- * read before the registry is asked (free_slow() asks it first): the header of a valid
- * block's page is mapped, and a pointer into memory that is mapped but not the heap's finds
- * no span magic there and is refused by free_slow(). Everything else, misuse included,
- * takes free_slow(). */
 static inline void do_free(void *p)
 {
-	uintptr_t a = (uintptr_t)p, off = a & (SHIM_SPAN_BYTES - 1);
-	const struct shim_span *s = (const struct shim_span *)(a - off);
+	int saved = errno; /* munmap inside may set it; free keeps the caller's */
 
-	if (__builtin_expect((a & (SHIM_ALIGN - 1)) == 0 && s->magic == ((uintptr_t)s ^ shim_key) &&
-				 shim_span_starts_at(s->cls, off),
-			     1)) {
-		shim_cache_free(p, s->cls);
-		return;
-	}
-	free_slow(p);
+	check_ptr(p, "free(): invalid pointer", "free(): double free");
+	*(uintptr_t *)p = shim_tag(p);
+	shim_heap_free(p);
+	errno = saved;
 }
 
 static __attribute__((noinline, cold)) void *nomem(void)
@@ -227,7 +149,7 @@ EXPORT void *calloc(size_t n, size_t size)
 	if (!p)
 		return nomem();
 	/* Fresh pages are zero already: clearing them would commit them all at once. */
-	if (total <= SHIM_SMALL_MAX || !shim_heap_zeroed(p, total))
+	if (!shim_heap_zeroed(p, total))
 		memset(p, 0, total);
 	if (__builtin_expect(shim_trace_on, 0))
 		shim_trace_alloc(KT_CALLOC, p, total, 0);
@@ -251,13 +173,6 @@ static void *do_realloc(void *p, size_t n)
 	/* Keep the block while it is big enough and not more than twice what is needed. */
 	if (n <= u && n >= u / 2)
 		return p;
-	if (u > SHIM_SMALL_MAX && n > SHIM_SMALL_MAX) {
-		/* Large to large: the global allocator resizes in place where it can. */
-		shim_heap_lock();
-		q = shim_heap_realloc_locked(p, n);
-		shim_heap_unlock();
-		return q ? q : nomem();
-	}
 	q = do_malloc(n);
 	if (!q)
 		return nomem();
@@ -289,10 +204,7 @@ static void *aligned(size_t align, size_t n)
 {
 	void *p;
 
-	if (align <= SHIM_ALIGN)
-		p = do_malloc(n);
-	else
-		p = large_alloc(n, align);
+	p = do_alloc(n, align);
 	if (__builtin_expect(shim_trace_on, 0) && p)
 		shim_trace_alloc(KT_ALIGNED, p, n, align);
 	return p ? p : nomem();
@@ -412,7 +324,8 @@ EXPORT int mallopt(int param, int value)
 	}
 }
 
-/* Flush the calling thread's cache and give empty memory back: 1 if some was returned. */
+/* Flush the calling thread's cache (and the depots) and give empty memory back: 1 if some
+ * was returned. */
 EXPORT int malloc_trim(size_t pad)
 {
 	int saved = errno;
@@ -422,9 +335,9 @@ EXPORT int malloc_trim(size_t pad)
 	if (!shim_heap_ready)
 		return 0;
 	/* Empty chunks go back to the system as soon as they empty; flushing this thread's
-	 * cache is what can still empty some. */
+	 * cache and the depots is what can still empty some. */
 	shim_heap_figures(&before);
-	shim_cache_flush_self();
+	shim_heap_flush();
 	shim_heap_figures(&after);
 	errno = saved;
 	return after.released > before.released ? 1 : 0;

@@ -242,6 +242,10 @@ struct ka_global {
 	uint64_t chunks_mapped, chunks_released;
 	ka_global_oom_fn oom;
 	void *oom_arg;
+	void **owns_root;     /**< ownership table (ka_global_owns_table()), or NULL */
+	size_t owns_root_len; /**< entries of the root */
+	size_t owns_pages;    /**< pages of the table, root included */
+	bool owns_on;	      /**< ka_global_owns_table() was called */
 };
 
 /**
@@ -337,6 +341,46 @@ void *ka_global_alloc(struct ka_global *g, size_t size, size_t align);
  * empty is unmapped (unless it is the first empty one, which is cached). Thread safe.
  */
 void ka_global_free(struct ka_global *g, void *ptr);
+
+/**
+ * @brief Keep the ownership table from now on, so that ka_global_owns() answers in O(1)
+ * without the lock. The table holds two bits per chunk-aligned slot of the address space: a
+ * root of one page or a few, mapped at once, and two levels of one page each below it, mapped
+ * from the page source as chunks and large blocks appear; they stay mapped until
+ * ka_global_destroy(). Cost: two pages per 2^14 chunks of address range the heap touches
+ * (4 GiB of 256 KiB chunks), counted by the page source in its used_pages; a few stores per
+ * chunk or large block mapped or unmapped (one per chunk-sized slot a large block covers). A
+ * chunk or large block whose table entry cannot be mapped is not made (out of memory).
+ * The chunks and large blocks that exist already are recorded at once.
+ * @return 0, or KA_ENOMEM when a page of the table cannot be mapped (no table then).
+ * Call before sharing `g`. O(chunks + large blocks). Idempotent. Takes the lock.
+ */
+int ka_global_owns_table(struct ka_global *g);
+
+/**
+ * @brief Does `ptr` lie in memory that `g` holds for blocks, so that ptr and the bytes just
+ * below it (where in-band headers are: the chunk's, the backend's, a cache's) may be read?
+ * Slots are chunk-sized and chunk-aligned. True iff ptr - 1 lies in
+ *  - a sub-heap chunk of g, and ptr past the chunk's header and inside the chunk; or
+ *  - the slot holding a live large block's header, and ptr in the block's usable bytes; or
+ *  - a slot a live large block's mapping covers whole (past its header), and ptr is inside
+ *    it or at its end with the mapping going on; or
+ *  - the partly covered last slot of a live large block, within the slot's first page
+ *    (the only part of that slot the table knows to be mapped).
+ * So a true answer means ptr and the bytes from its slot's start up to it are readable.
+ * False for every other address (NULL, unmapped memory, the stack, a global, another
+ * allocator's memory, pages from ka_global_alloc_pages(), chunk headers). It does not say
+ * that ptr starts a live block: the block's own (in-band) checks answer that.
+ * Complexity: O(1): with the table (ka_global_owns_table()), three dependent loads (a root entry, a
+ * leaf pointer, a word of two-bit codes), plus a load or two of the header in a header slot,
+ * or three more loads at a slot boundary; without the table, the lock and a walk of the chunks and
+ * large blocks (O(chunks + large blocks)). Thread safety: with the table, no lock is taken: the
+ * table is written under the allocator's lock with release stores and read with acquire loads, so
+ * the answer is exact for every chunk mapped before the call and every block the caller owns. A
+ * concurrent unmap of the chunk holding ptr (ptr freed by another thread meanwhile) may make the
+ * answer stale; that is a race on ptr in the caller.
+ */
+bool ka_global_owns(struct ka_global *g, const void *ptr);
 
 /** @brief Usable bytes of a live block (>= what was asked); 0 for NULL. O(1). Thread safe. */
 size_t ka_global_usable_size(struct ka_global *g, const void *ptr);

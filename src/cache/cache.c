@@ -210,6 +210,20 @@ static struct hdr *hdr_of(const void *p)
 	return (struct hdr *)(void *)((unsigned char *)(uintptr_t)p - HDR);
 }
 
+/* The header of a block handed to free or usable_size: a class with the fixed gap, or BIG with
+ * a power-of-two gap of at least HDR. Anything else is a pointer the cache did not hand out
+ * (an interior pointer into zeroed or ordinary data usually fails this); panics then. */
+static const struct hdr *hdr_checked(struct ka_cache *c, const void *p)
+{
+	const struct hdr *h = hdr_of(p);
+
+	if (__builtin_expect(h->cls < c->ncl && h->off == HDR, 1))
+		return h;
+	if (h->cls == BIG && h->off >= HDR && (h->off & (h->off - 1)) == 0)
+		return h;
+	ka_misuse(&c->a, "free of a block without a cache header (foreign or corrupted)", p);
+}
+
 static void *below_block(const void *p)
 {
 	return (unsigned char *)(uintptr_t)p - hdr_of(p)->off;
@@ -219,7 +233,7 @@ static void *below_block(const void *p)
  * below's block after the header and the alignment gap. */
 static size_t cache_usable(struct ka_cache *c, const void *p)
 {
-	const struct hdr *h = hdr_of(p);
+	const struct hdr *h = hdr_checked(c, p);
 
 	if (h->cls < NCL)
 		return class_size[h->cls];
@@ -403,7 +417,7 @@ static void *cache_alloc(struct ka_alloc *a, size_t size, size_t align)
 static void cache_free(struct ka_alloc *a, void *ptr)
 {
 	struct ka_cache *c = to_cache(a);
-	size_t k = hdr_of(ptr)->cls;
+	size_t k = hdr_checked(c, ptr)->cls;
 	bool kept = false;
 
 	if (k < c->ncl) {
@@ -420,10 +434,8 @@ static void cache_free(struct ka_alloc *a, void *ptr)
 		ka_plat_cpu_leave(f);
 		if (!counted)
 			count(c, false, 0, class_size[k]);
-	} else if (k == BIG) {
-		count(c, false, 0, cache_usable(c, ptr));
 	} else {
-		ka_misuse(a, "free of a block without a cache header (foreign or corrupted)", ptr);
+		count(c, false, 0, cache_usable(c, ptr));
 	}
 	if (!kept)
 		ka_free(c->below, below_block(ptr));
@@ -536,6 +548,19 @@ static bool cache_owns(struct ka_alloc *a, const void *ptr)
 	return ka_owns(to_cache(a)->below, ptr);
 }
 
+/* A cached class's block may be reused memory; a block passed through to below (BIG) is
+ * below's, whose answer covers the header in front too (written after below handed it out,
+ * so only the bytes from ptr on are the caller's question). */
+static bool cache_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
+{
+	struct ka_cache *c = to_cache(a);
+	const struct hdr *h = hdr_checked(c, ptr);
+	struct ka_alloc *b = c->below;
+
+	return h->cls == BIG && b->ops->known_zero &&
+	       b->ops->known_zero(b, below_block(ptr), size + h->off);
+}
+
 static const struct ka_alloc_ops cache_ops = {
     .alloc = cache_alloc,
     .free = cache_free,
@@ -548,6 +573,7 @@ static const struct ka_alloc_ops cache_ops = {
     .check = cache_check,
     .walk = NULL,
     .owns = cache_owns,
+    .known_zero = cache_known_zero,
     .caps = KA_CAP_FREE | KA_CAP_ANYSIZE,
 };
 

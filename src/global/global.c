@@ -80,13 +80,17 @@ static void list_del(struct ka_gchunk **head, struct ka_gchunk *c)
 	c->prev = c->next = NULL;
 }
 
-/* The header of a pointer this allocator handed out; anything else is misuse. Reading the
- * candidate header of a wild pointer may fault when that address is unmapped: the check
- * catches pointers into mapped memory that is not ours, and interior pointers. */
+/* The header of a pointer this allocator handed out; anything else is misuse. Without the
+ * ownership table, reading the candidate header of a wild pointer may fault when that
+ * address is unmapped: the check catches pointers into mapped memory that is not ours, and
+ * interior pointers. */
 static struct ka_gchunk *lookup(struct ka_global *g, const void *ptr)
 {
 	struct ka_gchunk *c = ka_gchunk_of(g, ptr);
 
+	/* With the ownership table a wild pointer is refused before its header is read. */
+	if (g->owns_on && !ka_global_owns(g, ptr))
+		ka_misuse(&g->core, "pointer not from this allocator (or already freed)", ptr);
 	if (is_hdr(g, c, KA_GCHUNK_HEAP)) {
 		if ((uintptr_t)ptr < (uintptr_t)c + KA_GCHUNK_HDR)
 			ka_misuse(&g->core, "pointer into a chunk header", ptr);
@@ -111,7 +115,7 @@ static struct ka_gchunk *chunk_new(struct ka_global *g)
 	if (!m)
 		return NULL;
 	heap = g->backend->init((char *)m + KA_GCHUNK_HDR, g->chunk_size - KA_GCHUNK_HDR);
-	if (!heap) {
+	if (!heap || ka_owns_add(g, m, g->chunk_size, false, NULL) != 0) {
 		ka_page_source_unmap(g->src, m, chunk_pages(g));
 		return NULL;
 	}
@@ -151,6 +155,7 @@ static void chunk_release(struct ka_global *g, struct ka_gchunk *c)
 	g->chunks_released++;
 	g->heap_avail -= c->avail;
 	c->magic = 0;
+	ka_owns_del(g, c->map, g->chunk_size, false, NULL);
 	ka_page_source_unmap(g->src, c->map, c->pages);
 }
 
@@ -235,8 +240,6 @@ static void *heaps_alloc(struct ka_global *g, size_t size, size_t align)
 	}
 	return NULL;
 }
-
-/* ---- large blocks ------------------------------------------------------------------- */
 
 /* ---- idle large blocks: freed, kept mapped for reuse (ka_global_set_keep_large()) ---- */
 
@@ -326,6 +329,10 @@ static void *large_alloc(struct ka_global *g, size_t size, size_t align)
 		return NULL;
 	p = m + off;
 	c = ka_gchunk_of(g, p);
+	if (ka_owns_add(g, m, pages << KA_CFG_PAGE_SHIFT, true, c) != 0) {
+		ka_page_source_unmap(g->src, m, pages);
+		return NULL;
+	}
 	c->owner = g;
 	c->map = m;
 	c->pages = pages;
@@ -353,8 +360,11 @@ static void large_free(struct ka_global *g, struct ka_gchunk *c)
 	g->live_blocks--;
 	/* Only blocks of the plain layout (header at a chunk-aligned start, data one page in)
 	 * are kept: those are what large_map() reuses. */
+	ka_owns_del(g, c->map, c->pages << KA_CFG_PAGE_SHIFT, true, c);
 	if (c->pages <= g->keep_large_pages && (char *)c->ptr == (char *)c->map + KA_PAGE_SIZE &&
 	    ((uintptr_t)c->map & (g->chunk_size - 1)) == 0) {
+		/* Not the program's any more: the ownership table forgets it (large_alloc()
+		 * enters it again when it is reused), so a second free is refused unread. */
 		set_magic(c, KA_GCHUNK_IDLE);
 		list_push(&g->idle, c);
 		g->nidle++;
@@ -727,6 +737,26 @@ static bool core_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
 	return c->kind == KA_GCHUNK_LARGE && c->fresh && size <= c->size;
 }
 
+int ka_global_owns_table(struct ka_global *g)
+{
+	unsigned long f = ka_locked_lock(&g->locked);
+	int rc = 0;
+
+	if (!g->owns_on) {
+		g->owns_on = true;
+		for (struct ka_gchunk *c = g->heaps; c && rc == 0; c = c->next)
+			rc = ka_owns_add(g, c->map, g->chunk_size, false, NULL);
+		for (struct ka_gchunk *c = g->large; c && rc == 0; c = c->next)
+			rc = ka_owns_add(g, c->map, c->pages << KA_CFG_PAGE_SHIFT, true, c);
+		if (rc != 0) {
+			g->owns_on = false;
+			ka_owns_destroy(g);
+		}
+	}
+	ka_locked_unlock(&g->locked, f);
+	return rc;
+}
+
 static const struct ka_alloc_ops core_ops_template = {
     .alloc = core_alloc,
     .free = core_free,
@@ -794,6 +824,10 @@ static int setup(struct ka_global *g, struct ka_page_source *src,
 	g->chunks_mapped = g->chunks_released = 0;
 	g->oom = NULL;
 	g->oom_arg = NULL;
+	g->owns_root = NULL;
+	g->owns_root_len = 0;
+	g->owns_pages = 0;
+	g->owns_on = false;
 	g->core_ops = core_ops_template;
 	if (b->caps & KA_CAP_WALK)
 		g->core_ops.caps |= KA_CAP_WALK;
@@ -967,5 +1001,6 @@ void ka_global_destroy(struct ka_global *g)
 		large_free(g, g->large);
 	idle_trim(g, 0, 0);
 	g->cur = g->empty = NULL;
+	ka_owns_destroy(g);
 	ka_locked_unlock(&g->locked, f);
 }

@@ -54,4 +54,22 @@ static inline struct ka_gchunk *ka_gchunk_of(const struct ka_global *g, const vo
 	return (struct ka_gchunk *)(((uintptr_t)ptr - 1) & ~(uintptr_t)(g->chunk_size - 1));
 }
 
+/* Ownership table (owns.c). Codes of a chunk-aligned slot. */
+#define KA_OWNS_NONE 0u
+#define KA_OWNS_HEAD 1u /* a header at the slot's start: a sub-heap chunk or a large block */
+#define KA_OWNS_FULL 2u /* a slot a large block's mapping covers whole, past its header */
+#define KA_OWNS_TAIL 3u /* the partly covered last slot of a large block's mapping */
+
+/* Record [map, map + len) (chunk aligned) as a sub-heap chunk (large == false) or as the large
+ * block whose header is hdr. 0, or KA_ENOMEM when a table page cannot be mapped (nothing is
+ * recorded then). A no-op without the table (ka_global_owns_table()). Under the allocator's lock.
+ */
+int ka_owns_add(struct ka_global *g, void *map, size_t len, bool large, const void *hdr);
+/* Forget what ka_owns_add() recorded for the same arguments. Under the allocator's lock. */
+void ka_owns_del(struct ka_global *g, void *map, size_t len, bool large, const void *hdr);
+/* Give the table's pages back (ka_global_destroy, after every chunk is gone). */
+void ka_owns_destroy(struct ka_global *g);
+/* The walk answer of ka_global_owns() without the table (global.c, takes the lock). */
+bool ka_global_owns_walk(struct ka_global *g, const void *ptr);
+
 #endif /* KALLOC_GLOBAL_PRIV_H */

@@ -382,6 +382,101 @@ static void t_double_free_aborts(void **state)
 	assert_int_equal(WTERMSIG(st), SIGABRT);
 }
 
+/* Run fn in a child with stderr captured; true when the child was stopped by SIGABRT
+ * after writing a message that contains `want` (never another signal: SIGSEGV means the
+ * pointer was read before it was refused). */
+static bool aborts_with(void (*fn)(int), int arg, const char *want)
+{
+	char path[] = "/tmp/kalloc-shim-msgXXXXXX";
+	int fd = mkstemp(path), st;
+	char buf[512];
+	ssize_t n;
+	pid_t pid;
+
+	assert_true(fd >= 0);
+	unlink(path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		dup2(fd, 2);
+		fn(arg);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT) {
+		print_error("case %d: status %#x, stderr: %s\n", arg, st, buf);
+		return false;
+	}
+	if (!strstr(buf, want)) {
+		print_error("case %d: no '%s' in: %s\n", arg, want, buf);
+		return false;
+	}
+	return true;
+}
+
+static char foreign_global[64] __attribute__((aligned(64)));
+
+static void free_foreign(int what)
+{
+	char stack[64] __attribute__((aligned(64)));
+	unsigned char *small = v_malloc(100), *big = v_malloc((size_t)24 << 20);
+	void *p = NULL;
+
+	memset(stack, 0, sizeof(stack));
+	switch (what) {
+	case 0:
+		p = (void *)(uintptr_t)0x100000;
+		break; /* unmapped: a read there faults */
+	case 1:
+		p = stack;
+		break;
+	case 2:
+		p = foreign_global;
+		break;
+	case 3:
+		p = small + 16;
+		break; /* interior, aligned */
+	case 4:
+		p = small + 1;
+		break; /* misaligned */
+	case 5:
+		p = big + ((size_t)12 << 20);
+		break;
+	case 6:
+		p = big + 4096;
+		break;
+	}
+	switch (what % 3) {
+	case 0:
+		v_free(p);
+		break;
+	case 1:
+		p = v_realloc(p, 10);
+		break;
+	case 2:
+		(void)malloc_usable_size(p);
+		break;
+	}
+	/* Reached only if the pointer was accepted. */
+	v_free(small);
+	v_free(big);
+}
+
+/* A pointer the heap did not hand out is refused with a message before any byte around it
+ * is read (kalloc: ka_global_owns(); glibc faults on some of these, so kalloc only). */
+static void t_foreign_pointer_refused(void **state)
+{
+	(void)state;
+	if (!under_kalloc())
+		skip();
+	for (int i = 0; i <= 6; i++)
+		assert_true(aborts_with(free_foreign, i, "kalloc: "));
+}
+
 #define NSLOTS 512
 struct ring {
 	pthread_mutex_t m;
@@ -588,7 +683,7 @@ int main(void)
 	    cmocka_unit_test(t_free_keeps_errno),  cmocka_unit_test(t_double_free_aborts),
 	    cmocka_unit_test(t_cross_thread_free), cmocka_unit_test(t_thread_exit),
 	    cmocka_unit_test(t_fork_with_threads), cmocka_unit_test(t_mallinfo_mallopt_trim),
-	    cmocka_unit_test(t_dlerror_allocates),
+	    cmocka_unit_test(t_dlerror_allocates), cmocka_unit_test(t_foreign_pointer_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
