@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # The LD_PRELOAD shim of a KA_ANNOTATE=valgrind build under memcheck, with no environment
-# switch: the shim sees Valgrind and turns its spans and caches off, so every block is a block
-# of the generic layer, which annotates it (docs/annotate.md). shim_wrong's three errors must each be reported in the
+# switch: the shim sees Valgrind and turns its cache off, so every block is a block of the
+# generic layer, which annotates it (docs/annotate.md). shim_wrong's three errors must each be reported in the
 # function that commits them, the same program without them and a real program (sort) must
 # run without a report.
 #
