@@ -34,6 +34,8 @@
 
 #include "kalloc/alloc.h"
 
+#include "expect.h"
+
 #ifndef KA_MISUSE_EXPECTED
 #define KA_MISUSE_EXPECTED "tests/misuse/expected.txt"
 #endif
@@ -283,85 +285,6 @@ static const struct mcase cases[] = {
 static const char *const forms[] = {"continue", "exit"};
 #define NFORMS 2
 
-/* Ordered by strength, so that "lost" is a comparison; CRASH and NA stand apart. */
-enum verdict { MISSED, CHECKER, DETECTED, CRASH, NA };
-static const char *const vname[] = {"missed", "checker", "detected", "crash", "n/a"};
-
-static int rank(enum verdict v)
-{
-	return v <= DETECTED ? (int)v : 0;
-}
-
-/* ---- expected set ------------------------------------------------------------------------ */
-
-#define MAX_EXPECT 1024
-static struct expect {
-	char backend[32], form[16], id[48];
-	enum verdict v;
-	char reason[160];
-} expect[MAX_EXPECT];
-static size_t nexpect;
-
-static bool load_expected(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[512];
-	unsigned lineno = 0;
-	bool ok = true;
-
-	if (!f) {
-		printf("cannot open the expected set %s\n", path);
-		return false;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char b[32], fm[16], id[48], v[16];
-		int used = 0;
-
-		lineno++;
-		if (line[0] == '#' || strspn(line, " \t\r\n") == strlen(line))
-			continue;
-		if (sscanf(line, "%31s %15s %47s %15s %n", b, fm, id, v, &used) != 4 ||
-		    nexpect == MAX_EXPECT) {
-			printf("%s:%u: malformed line\n", path, lineno);
-			ok = false;
-			continue;
-		}
-		struct expect *e = &expect[nexpect];
-		int k = -1;
-		for (int j = 0; j <= NA; j++)
-			if (strcmp(v, vname[j]) == 0)
-				k = j;
-		if (k < 0) {
-			printf("%s:%u: unknown verdict \"%s\"\n", path, lineno, v);
-			ok = false;
-			continue;
-		}
-		snprintf(e->backend, sizeof(e->backend), "%s", b);
-		snprintf(e->form, sizeof(e->form), "%s", fm);
-		snprintf(e->id, sizeof(e->id), "%s", id);
-		e->v = (enum verdict)k;
-		snprintf(e->reason, sizeof(e->reason), "%s", line + used);
-		e->reason[strcspn(e->reason, "\r\n")] = '\0';
-		if (e->v == CRASH && e->reason[0] == '\0') {
-			printf("%s:%u: a known crash needs its reason on the line\n", path, lineno);
-			ok = false;
-			continue;
-		}
-		nexpect++;
-	}
-	fclose(f);
-	return ok;
-}
-
-static const struct expect *find_expected(const char *b, const char *form, const char *id)
-{
-	for (size_t i = 0; i < nexpect; i++)
-		if (strcmp(expect[i].backend, b) == 0 && strcmp(expect[i].form, form) == 0 &&
-		    strcmp(expect[i].id, id) == 0)
-			return &expect[i];
-	return NULL;
-}
-
 /* ---- one child per case -------------------------------------------------------------------- */
 
 /* After the bug, a program that goes on: allocation and release across sizes, then the
@@ -376,8 +299,8 @@ static void churn_and_check(struct ka_alloc *a)
 	_exit(ka_check(a) != 0 ? 3 : 0);
 }
 
-static enum verdict run_case(const struct ka_backend *b, const struct mcase *c, int form,
-			     char *line, size_t cap)
+static enum mx_verdict run_case(const struct ka_backend *b, const struct mcase *c, int form,
+				char *line, size_t cap)
 {
 	int fds[2];
 	pid_t pid;
@@ -424,13 +347,13 @@ static enum verdict run_case(const struct ka_backend *b, const struct mcase *c, 
 	/* kalloc's report, from the backend or from an allocator it is built on (the slab's page
 	 * source reports under its own name). */
 	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strncmp(line, "kalloc: ", 8) == 0)
-		return DETECTED;
+		return MX_DETECTED;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
-		return CHECKER;
+		return MX_CHECKER;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return MISSED;
+		return MX_MISSED;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 5)
-		return NA;
+		return MX_NA;
 	char first[128];
 	snprintf(first, sizeof(first), "%s", line);
 	if (WIFSIGNALED(st))
@@ -440,7 +363,7 @@ static enum verdict run_case(const struct ka_backend *b, const struct mcase *c, 
 	else
 		snprintf(line, cap, "exit %d%s", WEXITSTATUS(st), first[0] ? ", stderr: " : "");
 	strncat(line, first, cap - strlen(line) - 1);
-	return CRASH;
+	return MX_CRASH;
 }
 
 int main(int argc, char **argv)
@@ -455,7 +378,7 @@ int main(int argc, char **argv)
 		else
 			path = argv[i];
 	}
-	if (!measure && !load_expected(path))
+	if (!measure && !mx_load(path))
 		return 1;
 	/* Core dumps of hundreds of aborting children would only cost time. */
 	struct rlimit no_core = {0, 0};
@@ -478,40 +401,23 @@ int main(int argc, char **argv)
 
 			for (size_t k = 0; k < NCASES; k++) {
 				char line[256];
-				enum verdict v = run_case(b, &cases[k], form, line, sizeof(line));
-				const struct expect *e =
-				    find_expected(b->name, forms[form], cases[k].id);
-				enum verdict want = e ? e->v : MISSED;
+				enum mx_verdict v =
+				    run_case(b, &cases[k], form, line, sizeof(line));
 
 				if (measure) {
 					printf("%s %s %s %s%s%s\n", b->name, forms[form],
-					       cases[k].id, vname[v], v == CRASH ? " " : "",
-					       v == CRASH ? line : "");
+					       cases[k].id, mx_vname[v], v == MX_CRASH ? " " : "",
+					       v == MX_CRASH ? line : "");
 					continue;
 				}
-				tried += v != NA;
-				detected += v == DETECTED;
-				classic += v == DETECTED && k < NCLASSIC;
-				checker += v == CHECKER;
-				crashes += v == CRASH;
+				tried += v != MX_NA;
+				detected += v == MX_DETECTED;
+				classic += v == MX_DETECTED && k < NCLASSIC;
+				checker += v == MX_CHECKER;
+				crashes += v == MX_CRASH;
 				printf("  %-9s %-8s %-27s %s%s%s\n", b->name, forms[form],
-				       cases[k].id, vname[v], line[0] ? ": " : "", line);
-				if (v == CRASH && want != CRASH) {
-					printf("  FAIL %s %s %s: crashed without kalloc's report\n",
-					       b->name, forms[form], cases[k].id);
-					failed++;
-				} else if (v == CRASH) {
-					printf("  known crash %s %s %s: %s\n", b->name, forms[form],
-					       cases[k].id, e->reason);
-				} else if (rank(v) < rank(want)) {
-					printf("  FAIL %s %s %s: expected %s, got %s\n", b->name,
-					       forms[form], cases[k].id, vname[want], vname[v]);
-					failed++;
-				}
-				if (v != want && v != CRASH && rank(v) >= rank(want))
-					printf("  %s, put in %s: %s %s %s %s\n",
-					       rank(v) > rank(want) ? "gained" : "changed", path,
-					       b->name, forms[form], cases[k].id, vname[v]);
+				       cases[k].id, mx_vname[v], line[0] ? ": " : "", line);
+				failed += !mx_judge(b->name, forms[form], cases[k].id, v);
 			}
 			if (!measure)
 				printf(
