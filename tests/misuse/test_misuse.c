@@ -243,6 +243,12 @@ static void m_overflow_usable_16(struct ka_alloc *a, struct ka_alloc *o)
 	overflow_usable(a, 16);
 }
 
+static void m_pfree_wild(struct ka_alloc *a, struct ka_alloc *o)
+{
+	(void)o;
+	ka_pfree(a, launder(WILD), 1);
+}
+
 static void m_pfree_wrong_count(struct ka_alloc *a, struct ka_alloc *o)
 {
 	(void)o;
@@ -279,6 +285,7 @@ static const struct mcase cases[] = {
     {"overflow-usable-1", m_overflow_usable_1},
     {"overflow-usable-16", m_overflow_usable_16},
     {"pfree-wrong-count", m_pfree_wrong_count},
+    {"pfree-wild", m_pfree_wild},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
