@@ -210,11 +210,12 @@ EOF
 	cat <<'EOF'
 ```
 
-Known crashes, with the reasons the expected files give (API first, then the shim):
+Known crashes, with the reasons the expected files give:
 
 ```
 EOF
-	grep -h '^  known crash' "$logs/misuse.txt" "$logs/shim.txt" 2>/dev/null | sed 's/^  known crash //'
+	sed -n 's/^  known crash /api  /p' "$logs/misuse.txt" 2>/dev/null
+	sed -n 's/^  known crash /shim /p' "$logs/shim.txt" 2>/dev/null
 	cat <<'EOF'
 ```
 
