@@ -45,14 +45,16 @@ static unsigned check_lists(struct bd_state *b, struct bd_tally *t)
 				    b, "free list longer than the free pages allow (cycle?)", f);
 				break;
 			}
-			if (f->prev != prev)
-				bad += report(b, "free list back link inconsistent", f);
+			/* Where f points is checked before f is read: a link overwritten by an
+			 * overflow or a write after free may point anywhere. */
 			if (!z || ((uintptr_t)f & (KA_PAGE_SIZE - 1)) || pfn < z->first_pfn ||
 			    pfn - z->first_pfn >= z->npages ||
 			    z->npages - (pfn - z->first_pfn) < ((size_t)1 << k)) {
 				bad += report(b, "free block outside the managed pages", f);
 				break;
 			}
+			if (f->prev != prev)
+				bad += report(b, "free list back link inconsistent", f);
 			if (f->zone != z)
 				bad += report(b, "free block records the wrong zone", f);
 			if (pfn & (((size_t)1 << k) - 1))
