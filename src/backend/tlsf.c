@@ -64,6 +64,8 @@ TLSF_REPORT size_t bad_pointer(const struct ka_tlsf *t, const void *ptr)
 	uintptr_t b = (uintptr_t)tlsf_from_payload(ptr);
 	size_t sz, s;
 
+	if (!KA_CFG_REPORT) /* one fixed message: no need to tell the cases apart */
+		ka_misuse(&t->base, "", ptr);
 	if (!tlsf_in_heap(t, (const void *)b))
 		ka_misuse(&t->base, "pointer not from this heap (foreign or misaligned)", ptr);
 	sz = ((const struct tlsf_block *)b)->size;
@@ -74,11 +76,13 @@ TLSF_REPORT size_t bad_pointer(const struct ka_tlsf *t, const void *ptr)
 	ka_misuse(&t->base, "corrupted block header or interior pointer", ptr);
 }
 
+#ifndef __OPTIMIZE_SIZE__
 /* bad_links() for a tail call from the allocation fast path. */
 TLSF_REPORT void *bad_links_alloc(const struct ka_tlsf *t, const struct tlsf_block *b)
 {
 	bad_links(t, b);
 }
+#endif
 
 /* ---- free lists ---------------------------------------------------------------------------- */
 
@@ -254,6 +258,7 @@ TLSF_HOT struct tlsf_block *take_block(struct ka_tlsf *t, size_t stride)
 	return pop_head(t, i);
 }
 
+#ifndef __OPTIMIZE_SIZE__
 /* The allocation when good_fit() found nothing (a tail call from the fast path). */
 TLSF_OUTLINE void *alloc_exact(struct ka_tlsf *t, size_t stride, size_t *usable)
 {
@@ -263,6 +268,7 @@ TLSF_OUTLINE void *alloc_exact(struct ka_tlsf *t, size_t stride, size_t *usable)
 		return NULL;
 	return use_block(t, pop_head(t, i), stride, usable);
 }
+#endif
 
 /* ---- pointer validation ------------------------------------------------------------------- */
 
@@ -319,9 +325,14 @@ TLSF_HOT size_t free_next(struct ka_tlsf *t, const struct tlsf_block *n)
 
 /* ---- operations -------------------------------------------------------------------------- */
 
+/*
+ * Any allocation, of any alignment: the aligned one's path, and in size builds (-Os) every
+ * allocation's, so that one body serves both. With align <= TLSF_ALIGN every payload already
+ * is aligned: no gap, and the block needs only `stride`.
+ */
 TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align, size_t *usable)
 {
-	size_t need, gap;
+	size_t need = stride, gap;
 	uintptr_t p, ap;
 	struct tlsf_block *b;
 
@@ -330,8 +341,9 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align,
 	 * it is either 0 or at least TLSF_MIN_STRIDE. The worst gap is below align +
 	 * TLSF_MIN_STRIDE, so a block of stride + align + TLSF_MIN_STRIDE always suffices.
 	 */
-	if (ka_add_overflow(stride, align, &need) ||
-	    ka_add_overflow(need, TLSF_MIN_STRIDE, &need) || need > TLSF_MAX_STRIDE)
+	if (align > TLSF_ALIGN &&
+	    (ka_add_overflow(stride, align, &need) ||
+	     ka_add_overflow(need, TLSF_MIN_STRIDE, &need) || need > TLSF_MAX_STRIDE))
 		return NULL;
 	b = take_block(t, need);
 	if (!b)
@@ -372,10 +384,14 @@ TLSF_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t 
 {
 	struct ka_tlsf *t = tlsf_of(a);
 	size_t stride = tlsf_stride_for(size);
+
+	KA_ASSERT(size <= SIZE_MAX / 2);
+#ifdef __OPTIMIZE_SIZE__
+	return alloc_aligned(t, stride, align, usable);
+#else
 	struct tlsf_block *b, *next;
 	size_t i;
 
-	KA_ASSERT(size <= SIZE_MAX / 2);
 	if (TLSF_UNLIKELY(align > TLSF_ALIGN))
 		return alloc_aligned(t, stride, align, usable);
 	i = good_fit(t, stride);
@@ -395,18 +411,26 @@ TLSF_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t 
 		list_emptied(t, i);
 	}
 	return use_block(t, b, stride, usable);
+#endif
 }
 
+/*
+ * Without statistics (KA_CFG_STATS 0) the generic layer never calls the sized entries: they are
+ * left out. Size builds with statistics share one body: alloc() calls alloc_sized().
+ */
+#define TLSF_SIZED KA_CFG_STATS
+#if TLSF_SIZED
 static void *tlsf_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
 {
 	return alloc_impl(a, size, align, usable);
 }
+#endif
 
 static void *tlsf_alloc(struct ka_alloc *a, size_t size, size_t align)
 {
 	size_t n;
 
-#ifdef __OPTIMIZE_SIZE__
+#if defined(__OPTIMIZE_SIZE__) && TLSF_SIZED
 	return tlsf_alloc_sized(a, size, align, &n);
 #else
 	return alloc_impl(a, size, align, &n);
@@ -414,8 +438,9 @@ static void *tlsf_alloc(struct ka_alloc *a, size_t size, size_t align)
 }
 
 /*
- * free() with at least one free neighbour: merge, then insert. Out of line so that the common
- * case (both neighbours in use) stays short. b's header already has TLSF_FREE set.
+ * free() with at least one free neighbour (or any free, in size builds): merge, then insert.
+ * Out of line so that the common case (both neighbours in use) stays short. b's header
+ * already has TLSF_FREE set.
  */
 TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
 			       struct tlsf_block *next)
@@ -470,6 +495,11 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
 	/* Mark it free at once: a header left behind inside a merged block then still reads as
 	 * free, so a second free of the same pointer is reported as a double free. */
 	b->size = sz | TLSF_FREE;
+#ifdef __OPTIMIZE_SIZE__
+	/* free_merge() handles neighbours in use too: one body in size builds. */
+	(void)nsz;
+	return free_merge(t, b, sz, next);
+#endif
 	if (sz & TLSF_PREV_FREE)
 		return free_merge(t, b, sz, next);
 	if (nsz & TLSF_FREE)
@@ -480,14 +510,16 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
 	return s - TLSF_HDR;
 }
 
+#if TLSF_SIZED
 static size_t tlsf_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
 }
+#endif
 
 static void tlsf_free(struct ka_alloc *a, void *ptr)
 {
-#ifdef __OPTIMIZE_SIZE__
+#if defined(__OPTIMIZE_SIZE__) && TLSF_SIZED
 	tlsf_free_sized(a, ptr);
 #else
 	free_impl(a, ptr);
@@ -502,6 +534,13 @@ static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
 	return (sz & ~TLSF_FLAGS) - TLSF_HDR;
 }
 
+/*
+ * Native realloc (in place where the next block allows). The minimal configuration leaves it
+ * out: the generic layer's fallback (keep the block if it fits, else alloc, copy, free) serves
+ * ka_realloc() there, at the cost of moving where this code would grow in place.
+ */
+#define TLSF_REALLOC (!KA_CFG_MINIMAL)
+#if TLSF_REALLOC
 /*
  * Give the tail of used block b beyond `stride` back to the free lists, merged with the next
  * block if that one is free. Nothing happens when the tail is too small for a block.
@@ -571,6 +610,8 @@ static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
 	trim_used(t, b, need);
 	return ptr;
 }
+
+#endif /* TLSF_REALLOC */
 
 /*
  * Lay out a pool in [start, end): pool header, one free block, sentinel. `raw` is the start of
@@ -683,8 +724,8 @@ static int tlsf_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 
 /* KA_CFG_CHECK 0 (the minimal configuration) builds neither the checker nor the walker. */
 #define TLSF_CAPS                                                                                  \
-	(KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_REALLOC | KA_CAP_OWNS |             \
-	 (KA_CFG_CHECK ? KA_CAP_WALK : 0))
+	(KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | (TLSF_REALLOC ? KA_CAP_REALLOC : 0) |      \
+	 KA_CAP_OWNS | (KA_CFG_CHECK ? KA_CAP_WALK : 0))
 
 static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
 {
@@ -699,11 +740,17 @@ static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
 
 static const struct ka_alloc_ops tlsf_ops = {
     .alloc = tlsf_alloc,
+#if TLSF_SIZED
     .alloc_sized = tlsf_alloc_sized,
+#endif
     .free = tlsf_free,
+#if TLSF_SIZED
     .free_sized = tlsf_free_sized,
+#endif
     .usable_size = tlsf_usable_size,
+#if TLSF_REALLOC
     .realloc = tlsf_realloc,
+#endif
     .add_memory = tlsf_add_memory,
     .info = tlsf_info,
 #if KA_CFG_CHECK
