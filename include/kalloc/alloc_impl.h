@@ -182,7 +182,9 @@ static inline bool ka_mul_overflow(size_t a, size_t b, size_t *out)
 static inline unsigned ka_fls(size_t x)
 {
 #if KA_CFG_HAVE_CLZ
-	return (unsigned)(sizeof(size_t) * 8 - 1) - (unsigned)__builtin_clzl((unsigned long)x);
+	/* XOR, not subtraction: the same value for 0..63, and compilers then emit x86's bsr
+	 * alone instead of bsr followed by two corrections. */
+	return (unsigned)(sizeof(size_t) * 8 - 1) ^ (unsigned)__builtin_clzl((unsigned long)x);
 #else
 	unsigned r = 0;
 #if SIZE_MAX > 0xffffffffu

@@ -28,6 +28,16 @@
  * overwritten headers) calls ka_misuse() (a panic). With several pools the range test uses
  * their hull, so a corrupted header that points between two pools may fault instead.
  *
+ * Worst case, in instructions: no operation has a loop whose length depends on the heap's size,
+ * the number of blocks, lists or pools (owns() and add_memory()'s overlap test walk the pools).
+ * The longest ka_malloc() misses in its row, searches the first-level bitmap, unlinks a list
+ * head, splits it and inserts the remainder (two bit scans, one unlink, one insert); the
+ * longest ka_free() validates the pointer and merges with both neighbours (two unlinks, one
+ * insert). tests/callgrind/worst_case.sh replays that sequence under callgrind on a 1 MiB and a
+ * 64 MiB heap: at most 165 instructions per ka_malloc() and 190 per ka_free() (x86-64, gcc
+ * -O2, statistics on, generic layer included), the same on both heaps; the test allows 40 more
+ * for other compilers.
+ *
  * Thread safety: none (wrap it in a locked adapter). Nothing here allocates or calls libc.
  */
 #ifndef KALLOC_TLSF_H

@@ -12,232 +12,327 @@
 #include "tlsf_priv.h"
 #include "kstring.h"
 
-/* The hot path is a handful of small steps; inlining them all into alloc and free saves the
- * calls and lets the compiler keep the control structure's fields in registers. The rarer
- * paths stay out of line so that the common one needs no stack frame. */
+/*
+ * Instruction count is what the hot path is written for (docs/backend-tlsf.md, "Speed"):
+ * plain branches where they skip work (an empty list, a list that stays non-empty, a block of
+ * exactly the right size), every step inline into alloc and free in speed builds, the rare
+ * paths (merging, aligned allocation, the exact-list fallback, every misuse report) out of line.
+ * Size builds (-Os) let the compiler share the steps instead, and alloc() calls alloc_sized().
+ */
 #if defined(__GNUC__) || defined(__clang__)
-#define TLSF_HOT	 static inline __attribute__((always_inline))
+#ifdef __OPTIMIZE_SIZE__
+#define TLSF_HOT static inline
+#else
+#define TLSF_HOT static inline __attribute__((always_inline))
+#endif
 #define TLSF_OUTLINE	 static __attribute__((noinline))
 #define TLSF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* A misuse report the fast paths reach as a tail call ("return report(...)"): not declared
+ * noreturn and kept from being found noreturn (noipa), so that the caller needs no stack
+ * frame for it. It never returns all the same (ka_misuse() panics). */
+#if defined(__has_attribute) && !defined(__clang__)
+#if __has_attribute(noipa)
+#define TLSF_REPORT static __attribute__((noinline, noipa, cold))
+#endif
+#endif
+#ifndef TLSF_REPORT
+#define TLSF_REPORT static __attribute__((noinline, cold))
+#endif
 #else
 #define TLSF_HOT	 static inline
 #define TLSF_OUTLINE	 static
 #define TLSF_UNLIKELY(x) (x)
+#define TLSF_REPORT	 static
 #endif
 
-/* ---- free lists ---------------------------------------------------------------------------- */
+/* ---- misuse reports (cold) ---------------------------------------------------------------- */
 
-/*
- * Free-byte accounting (t->avail, invariant I6) is not done here but once per operation, as
- * the net change of that operation: a list splice happens up to three times per call, the
- * operation's net effect is one addition.
- *
- * The list operations below are written without data-dependent branches where a list may or
- * may not be empty: that outcome is random under a random workload, and a mispredicted branch
- * costs more than the few instructions of a conditional move. Writes that would go through a
- * NULL link go to t->scratch instead.
- */
-static inline void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+static noreturn void bad_links(const struct ka_tlsf *t, const struct tlsf_block *b)
 {
-	unsigned fl, sl;
-	struct tlsf_block *h;
-
-	tlsf_mapping(stride, &fl, &sl);
-	h = t->heads[fl][sl];
-	b->next_free = h;
-	b->prev_free = NULL;
-	(h ? h : &t->scratch)->prev_free = b;
-	t->heads[fl][sl] = b;
-	t->fl_bitmap |= (size_t)1 << fl;
-	t->sl_bitmap[fl] |= (uint32_t)1 << sl;
+	ka_misuse(&t->base, "corrupted free list (use after free?)", tlsf_payload(b));
 }
 
 /*
- * Unlink b from list (fl, sl). Links overwritten after a free (use after free) are refused
- * before they are written through: both must point into the heap (or be NULL), and a block
- * without a predecessor must be its list's head. The links' targets are NOT read back (no
- * glibc-style "does next->prev point at me" check): on a large heap each such read is a cache
- * miss on the critical path (see docs/backend-tlsf.md for the measured cost), and a forged
- * in-heap link is left to the checker.
+ * Name the misuse of a pointer that failed the checks of free_impl() or live_block(): outside
+ * the heap (nothing around it is read then); a header with the free bit and a plausible stride
+ * is a block freed before (possibly since merged into its neighbour, whose header no longer
+ * points back at it); any other header was overwritten or never existed (interior or forged
+ * pointer). Returns nothing: the size_t return type only lets free_impl() tail-call it.
  */
-static inline void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, unsigned fl, unsigned sl)
+TLSF_REPORT size_t bad_pointer(const struct ka_tlsf *t, const void *ptr)
 {
-	struct tlsf_block *prev = b->prev_free, *next = b->next_free;
-	struct tlsf_block *nt = next ? next : &t->scratch;
-	struct tlsf_block **pnext = prev ? &prev->next_free : &t->heads[fl][sl];
-
-	if (TLSF_UNLIKELY((((uintptr_t)next - t->blo >= t->bspan) & (next != NULL)) |
-			  (((uintptr_t)prev - t->blo >= t->bspan) & (prev != NULL)) |
-			  ((prev == NULL) & (t->heads[fl][sl] != b))))
-		ka_misuse(&t->base, "corrupted free list (use after free?)", tlsf_payload(b));
-	nt->prev_free = prev;
-	*pnext = next;
-	t->sl_bitmap[fl] &= ~((uint32_t)(t->heads[fl][sl] == NULL) << sl);
-	t->fl_bitmap &= ~((size_t)(t->sl_bitmap[fl] == 0) << fl);
-}
-
-/* unlink_free() for the head of its list, the allocation path. */
-static inline void unlink_head(struct ka_tlsf *t, struct tlsf_block *b, unsigned fl, unsigned sl)
-{
-	struct tlsf_block *next = b->next_free;
-	struct tlsf_block *nt = next ? next : &t->scratch;
-
-	if (TLSF_UNLIKELY((((uintptr_t)next - t->blo >= t->bspan) & (next != NULL)) |
-			  (b->prev_free != NULL)))
-		ka_misuse(&t->base, "corrupted free list (use after free?)", tlsf_payload(b));
-	nt->prev_free = NULL;
-	t->heads[fl][sl] = next;
-	t->sl_bitmap[fl] &= ~((uint32_t)(next == NULL) << sl);
-	t->fl_bitmap &= ~((size_t)(t->sl_bitmap[fl] == 0) << fl);
-}
-
-static inline void remove_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
-{
-	unsigned fl, sl;
-
-	tlsf_mapping(stride, &fl, &sl);
-	unlink_free(t, b, fl, sl);
-}
-
-/*
- * First non-empty list at or above (fl, sl): two find-first-set operations. Updates fl/sl to
- * the list found. NULL when every list from there up is empty.
- */
-static inline struct tlsf_block *search_lists(const struct ka_tlsf *t, unsigned *fl, unsigned *sl)
-{
-	uint32_t slmap = t->sl_bitmap[*fl] & (~(uint32_t)0 << *sl);
-
-	if (!slmap) {
-		size_t flmap = t->fl_bitmap & (~(size_t)0 << (*fl + 1));
-
-		if (!flmap)
-			return NULL;
-		*fl = ka_ffs(flmap);
-		slmap = t->sl_bitmap[*fl];
-	}
-	*sl = ka_ffs(slmap);
-	return t->heads[*fl][*sl];
-}
-
-/*
- * Find and unlink a free block of at least `stride` bytes. Good fit first (the rounded-up list,
- * where every block fits); if that finds nothing, the head of the request's own list may still
- * fit: one comparison, no list walk. That second look makes every request up to the size
- * info() reports as maxalloc succeed.
- */
-TLSF_HOT struct tlsf_block *take_block(struct ka_tlsf *t, size_t stride)
-{
-	unsigned fl, sl;
-	struct tlsf_block *b;
-
-	tlsf_mapping(tlsf_round_up(stride), &fl, &sl);
-	b = search_lists(t, &fl, &sl);
-	if (!b) {
-		tlsf_mapping(stride, &fl, &sl);
-		b = t->heads[fl][sl];
-		if (!b || tlsf_stride(b) < stride)
-			return NULL;
-	}
-	unlink_head(t, b, fl, sl);
-	return b;
-}
-
-/*
- * Give the tail of block b beyond `stride` (at least a minimum block) back to the free lists.
- * Out of line: most allocations of a steady workload reuse a block of exactly their size.
- */
-TLSF_OUTLINE void split_tail(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs)
-{
-	struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
-
-	r->prev_phys = b;
-	r->size = (bs - stride) | TLSF_FREE;
-	((struct tlsf_block *)((uintptr_t)b + bs))->prev_phys = r;
-	b->size = stride | (b->size & TLSF_PREV_FREE);
-	insert_free(t, r, bs - stride);
-	t->avail -= stride; /* bs - HDR left the lists, bs - stride - HDR came back */
-}
-
-/*
- * Turn the unlinked free block b into a used block of `stride` bytes, giving any remainder
- * large enough for a block back to the free lists. b's next neighbour is used (I3), so the
- * remainder never needs merging.
- */
-TLSF_HOT size_t use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
-{
-	size_t bs = tlsf_stride(b);
-
-	KA_ASSERT(bs >= stride);
-	if (bs - stride >= TLSF_MIN_STRIDE) {
-		split_tail(t, b, stride, bs);
-		return stride;
-	}
-	b->size = bs | (b->size & TLSF_PREV_FREE);
-	((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
-	t->avail -= bs - TLSF_HDR;
-	return bs;
-}
-
-/* ---- pointer validation ------------------------------------------------------------------- */
-
-/*
- * Name the misuse: a header with the free bit and a plausible stride is a block freed before
- * (possibly since merged into its neighbour, whose header no longer points back at it); any
- * other header was overwritten or never existed (interior or forged pointer). Cold path.
- */
-static noreturn void bad_block(const struct ka_tlsf *t, const void *ptr, size_t sz)
-{
-	size_t s = sz & ~TLSF_FLAGS;
 	uintptr_t b = (uintptr_t)tlsf_from_payload(ptr);
+	size_t sz, s;
 
+	if (!KA_CFG_REPORT) /* one fixed message: no need to tell the cases apart */
+		ka_misuse(&t->base, "", ptr);
+	if (!tlsf_in_heap(t, (const void *)b))
+		ka_misuse(&t->base, "pointer not from this heap (foreign or misaligned)", ptr);
+	sz = ((const struct tlsf_block *)b)->size;
+	s = sz & ~TLSF_FLAGS;
 	if ((sz & TLSF_FREE) && s >= TLSF_MIN_STRIDE && (s & (TLSF_ALIGN - 1)) == 0 &&
 	    s <= t->hi - b)
 		ka_misuse(&t->base, "double free (block is already free)", ptr);
 	ka_misuse(&t->base, "corrupted block header or interior pointer", ptr);
 }
 
-/*
- * The O(1) misuse checks shared by free, usable_size and realloc. A live block's payload is
- * aligned, its header lies in [blo, hi) (the hull of all pools), has TLSF_FREE clear and a
- * plausible stride, and the next block's always-valid prev_phys points back at it. An interior or
- * forged pointer would need all of these to hold by chance.
- */
-TLSF_HOT struct tlsf_block *live_block(struct ka_tlsf *t, const void *ptr)
+#ifndef __OPTIMIZE_SIZE__
+/* bad_links() for a tail call from the allocation fast path. */
+TLSF_REPORT void *bad_links_alloc(const struct ka_tlsf *t, const struct tlsf_block *b)
 {
-	uintptr_t p = (uintptr_t)ptr;
-	struct tlsf_block *b;
-	size_t sz, s;
+	bad_links(t, b);
+}
+#endif
 
-	b = tlsf_from_payload(ptr);
-	if ((p & (TLSF_ALIGN - 1)) != 0 || (uintptr_t)b - t->blo >= t->bspan)
-		ka_misuse(&t->base, "pointer not from this heap (foreign or misaligned)", ptr);
-	sz = b->size;
-	s = sz & ~TLSF_FLAGS;
-	if ((sz & TLSF_FREE) || s < TLSF_MIN_STRIDE || (s & (TLSF_ALIGN - 1)) != 0 ||
-	    s > t->hi - (uintptr_t)b || ((struct tlsf_block *)((uintptr_t)b + s))->prev_phys != b)
-		bad_block(t, ptr, sz);
+/* ---- free lists ---------------------------------------------------------------------------- */
+
+/*
+ * Free-byte accounting (t->avail, invariant I6) is not done here but once per operation, as
+ * the net change of that operation.
+ *
+ * Links are NULL-terminated. A push onto a non-empty list leaves both bitmaps alone (their bits
+ * are already set, I5); only a push onto an empty list sets them, and only a pop that empties
+ * a list clears them.
+ */
+TLSF_HOT void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+{
+	size_t i = tlsf_index(stride);
+	struct tlsf_block **hp = &t->heads[i], *h = *hp;
+
+	b->next_free = h;
+	b->prev_free = NULL;
+	*hp = b;
+	if (h) {
+		h->prev_free = b;
+	} else {
+		t->sl_bitmap[i >> TLSF_SL_LOG2] |= (uint32_t)1 << (i & (TLSF_SL_COUNT - 1));
+		t->fl_bitmap |= (size_t)1 << (i >> TLSF_SL_LOG2);
+	}
+}
+
+/* List i just became empty: clear its bit, and its row's bit if the row is empty now. */
+TLSF_HOT void list_emptied(struct ka_tlsf *t, size_t i)
+{
+	size_t fl = i >> TLSF_SL_LOG2;
+
+	if (!(t->sl_bitmap[fl] &= ~((uint32_t)1 << (i & (TLSF_SL_COUNT - 1)))))
+		t->fl_bitmap &= ~((size_t)1 << fl);
+}
+
+/*
+ * Unlink free block b (of this stride) from wherever it is on its list. Links overwritten
+ * after a free (use after free) are refused before they are written through: each must be a
+ * block address inside the heap or NULL, and a block without a predecessor must be its list's
+ * head. The links' targets are NOT read back (no glibc-style "does next->prev point at me"
+ * check): on a large heap each such read is a cache miss on the critical path (see
+ * docs/backend-tlsf.md for the measured cost), and a forged in-heap link is left to the checker.
+ * Only the head case needs the list's index.
+ */
+TLSF_HOT void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+{
+	struct tlsf_block *prev = b->prev_free, *next = b->next_free;
+
+	if (TLSF_UNLIKELY(next && !tlsf_in_heap(t, next)))
+		bad_links(t, b);
+	if (next)
+		next->prev_free = prev;
+	if (prev) {
+		if (TLSF_UNLIKELY(!tlsf_in_heap(t, prev)))
+			bad_links(t, b);
+		prev->next_free = next;
+	} else {
+		size_t i = tlsf_index(stride);
+		struct tlsf_block **hp = &t->heads[i];
+
+		if (TLSF_UNLIKELY(*hp != b))
+			bad_links(t, b);
+		*hp = next;
+		if (!next)
+			list_emptied(t, i);
+	}
+}
+
+/* No list: the value good_fit() and exact_fit() return when they find nothing. */
+#define TLSF_NONE (~(size_t)0)
+
+/*
+ * Index of the first non-empty list at or above tlsf_index_up(stride), whose head (like every
+ * block there) has at least `stride` bytes: at most two find-first-set operations. TLSF_NONE
+ * when every such list is empty.
+ */
+TLSF_HOT size_t good_fit(const struct ka_tlsf *t, size_t stride)
+{
+	size_t i = tlsf_index_up(stride), fl = i >> TLSF_SL_LOG2;
+	uint32_t slmap = t->sl_bitmap[fl] & (~(uint32_t)0 << (i & (TLSF_SL_COUNT - 1)));
+	size_t flmap;
+
+	if (slmap)
+		return (fl << TLSF_SL_LOG2) + ka_ffs(slmap);
+	/* fl + 1 < TLSF_FL_COUNT <= bits of size_t: the shift is defined. */
+	flmap = t->fl_bitmap & (~(size_t)1 << fl);
+	if (!flmap)
+		return TLSF_NONE;
+	fl = ka_ffs(flmap);
+	return (fl << TLSF_SL_LOG2) + ka_ffs(t->sl_bitmap[fl]);
+}
+
+/*
+ * Only when good_fit() finds nothing: the head of the request's own list may still fit (one
+ * comparison, no list walk). That second look makes every request up to the size info()
+ * reports as maxalloc succeed. The list's index, or TLSF_NONE.
+ */
+static size_t exact_fit(const struct ka_tlsf *t, size_t stride)
+{
+	size_t i = tlsf_index(stride);
+	const struct tlsf_block *b = t->heads[i];
+
+	return b && tlsf_stride(b) >= stride ? i : TLSF_NONE;
+}
+
+/* Unlink and return the head of the non-empty list i. */
+TLSF_HOT struct tlsf_block *pop_head(struct ka_tlsf *t, size_t i)
+{
+	struct tlsf_block *b = t->heads[i], *next = b->next_free;
+
+	if (TLSF_UNLIKELY(b->prev_free != NULL))
+		bad_links(t, b);
+	t->heads[i] = next;
+	if (next) {
+		if (TLSF_UNLIKELY(!tlsf_in_heap(t, next)))
+			bad_links(t, b);
+		next->prev_free = NULL;
+	} else {
+		list_emptied(t, i);
+	}
 	return b;
 }
 
 /*
- * Check a free neighbour before merging with it: its stride must be plausible and the block
- * after it must point back. Returns the neighbour's stride.
+ * Give the tail of the unlinked free block b (stride bs) beyond `stride` back to the free
+ * lists and hand b out: the allocation's end when the block is larger than needed by at least
+ * a minimum block. Out of line (a tail call from the fast path), so that the exact-fit path,
+ * the common one in a steady workload, needs no stack frame.
  */
-static inline size_t free_neighbour(struct ka_tlsf *t, const struct tlsf_block *n)
+TLSF_OUTLINE void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs,
+			       size_t *usable)
 {
-	size_t s = tlsf_stride(n);
+	struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
 
-	if (s < TLSF_MIN_STRIDE || (s & (TLSF_ALIGN - 1)) != 0 || s > t->hi - (uintptr_t)n ||
-	    ((struct tlsf_block *)((uintptr_t)n + s))->prev_phys != n)
+	r->prev_phys = b;
+	r->size = (bs - stride) | TLSF_FREE;
+	((struct tlsf_block *)((uintptr_t)b + bs))->prev_phys = r; /* keeps TLSF_PREV_FREE */
+	b->size = stride;
+	insert_free(t, r, bs - stride);
+	t->avail -= stride; /* bs - HDR left the lists, bs - stride - HDR came back */
+	*usable = stride - TLSF_HDR;
+	return tlsf_payload(b);
+}
+
+/*
+ * Hand out the unlinked free block b for a block of `stride` bytes: a remainder large enough
+ * for a block goes back to the free lists (split_alloc()), a smaller one stays attached. b's
+ * predecessor is used (I3), so its TLSF_PREV_FREE is clear; its successor is used too, so the
+ * remainder never needs merging.
+ */
+TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t *usable)
+{
+	size_t bs = tlsf_stride(b);
+
+	KA_ASSERT(bs >= stride);
+	if (bs - stride >= TLSF_MIN_STRIDE)
+		return split_alloc(t, b, stride, bs, usable);
+	b->size = bs;
+	((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
+	t->avail -= bs - TLSF_HDR;
+	*usable = bs - TLSF_HDR;
+	return tlsf_payload(b);
+}
+
+/* A free block of at least `stride` bytes, unlinked, or NULL. */
+TLSF_HOT struct tlsf_block *take_block(struct ka_tlsf *t, size_t stride)
+{
+	size_t i = good_fit(t, stride);
+
+	if (i == TLSF_NONE && (i = exact_fit(t, stride)) == TLSF_NONE)
+		return NULL;
+	return pop_head(t, i);
+}
+
+#ifndef __OPTIMIZE_SIZE__
+/* The allocation when good_fit() found nothing (a tail call from the fast path). */
+TLSF_OUTLINE void *alloc_exact(struct ka_tlsf *t, size_t stride, size_t *usable)
+{
+	size_t i = exact_fit(t, stride);
+
+	if (i == TLSF_NONE)
+		return NULL;
+	return use_block(t, pop_head(t, i), stride, usable);
+}
+#endif
+
+/* ---- pointer validation ------------------------------------------------------------------- */
+
+/*
+ * The O(1) misuse checks shared by free, usable_size and realloc; false when ptr is not a
+ * live block of this heap. The pointer is tested against the heap's hull before anything is
+ * read: its header must be aligned like one and lie in [blo, top]. Then the header's size word
+ * sz must have TLSF_FREE clear and no stray low bits, a stride of at least a minimum block that
+ * ends at or below the highest sentinel, and the next block's always-valid prev_phys must point
+ * back at b. An interior or forged pointer would need all of these to hold by chance.
+ */
+TLSF_HOT bool is_live(const struct ka_tlsf *t, const struct tlsf_block *b, size_t *szp)
+{
+	size_t sz, s;
+
+	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b))) {
+		*szp = 0;
+		return false;
+	}
+	sz = b->size;
+	s = sz & ~TLSF_PREV_FREE;
+	*szp = sz;
+	/* b <= top, so top - b cannot wrap; s < TLSF_MIN_STRIDE wraps s - TLSF_MIN_STRIDE. */
+	return !(sz & (TLSF_ALIGN - 1) & ~TLSF_PREV_FREE) &&
+	       s - TLSF_MIN_STRIDE <= t->top - (uintptr_t)b &&
+	       ((const struct tlsf_block *)((uintptr_t)b + s))->prev_phys == b;
+}
+
+/* is_live() for the slower entries: the block, or a misuse report. */
+static struct tlsf_block *live_block(struct ka_tlsf *t, const void *ptr, size_t *szp)
+{
+	struct tlsf_block *b = tlsf_from_payload(ptr);
+
+	if (!is_live(t, b, szp))
+		bad_pointer(t, ptr);
+	return b;
+}
+
+/*
+ * Check the free block n before merging with it: its size word must be a plausible stride with
+ * TLSF_FREE and nothing else (its predecessor, being merged, is not free), and the block after
+ * it must point back. Returns n's stride.
+ */
+TLSF_HOT size_t free_next(struct ka_tlsf *t, const struct tlsf_block *n)
+{
+	size_t sz = n->size, s = sz - TLSF_FREE;
+
+	if (TLSF_UNLIKELY((sz & (TLSF_ALIGN - 1)) != TLSF_FREE ||
+			  s - TLSF_MIN_STRIDE > t->top - (uintptr_t)n ||
+			  ((struct tlsf_block *)((uintptr_t)n + s))->prev_phys != n))
 		ka_misuse(&t->base, "corrupted header of a free neighbour", tlsf_payload(n));
 	return s;
 }
 
 /* ---- operations -------------------------------------------------------------------------- */
 
+/*
+ * Any allocation, of any alignment: the aligned one's path, and in size builds (-Os) every
+ * allocation's, so that one body serves both. With align <= TLSF_ALIGN every payload already
+ * is aligned: no gap, and the block needs only `stride`.
+ */
 TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align, size_t *usable)
 {
-	size_t need, gap;
+	size_t need = stride, gap;
 	uintptr_t p, ap;
 	struct tlsf_block *b;
 
@@ -246,8 +341,9 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align,
 	 * it is either 0 or at least TLSF_MIN_STRIDE. The worst gap is below align +
 	 * TLSF_MIN_STRIDE, so a block of stride + align + TLSF_MIN_STRIDE always suffices.
 	 */
-	if (ka_add_overflow(stride, align, &need) ||
-	    ka_add_overflow(need, TLSF_MIN_STRIDE, &need) || need > TLSF_MAX_STRIDE)
+	if (align > TLSF_ALIGN &&
+	    (ka_add_overflow(stride, align, &need) ||
+	     ka_add_overflow(need, TLSF_MIN_STRIDE, &need) || need > TLSF_MAX_STRIDE))
 		return NULL;
 	b = take_block(t, need);
 	if (!b)
@@ -260,83 +356,117 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align,
 	if (gap != 0) {
 		size_t bs = tlsf_stride(b);
 		struct tlsf_block *nb = (struct tlsf_block *)((uintptr_t)b + gap);
+		void *r;
 
 		/* b's predecessor is used (b was free, I3): the gap stays a lone free block. */
 		nb->prev_phys = b;
-		nb->size = (bs - gap) | TLSF_PREV_FREE;
+		nb->size = bs - gap;
 		tlsf_next(nb)->prev_phys = nb;
-		b->size = gap | TLSF_FREE | (b->size & TLSF_PREV_FREE);
+		b->size = gap | TLSF_FREE;
 		insert_free(t, b, gap);
 		/* One free block became two (gap and nb, which use_block() accounts for as the
 		 * block it takes): one more header. */
 		t->avail -= TLSF_HDR;
-		b = nb;
+		r = use_block(t, nb, stride, usable);
+		nb->size |= TLSF_PREV_FREE; /* the gap before it is free */
+		return r;
 	}
-	*usable = use_block(t, b, stride) - TLSF_HDR;
-	return tlsf_payload(b);
+	return use_block(t, b, stride, usable);
 }
 
-/* Shared by alloc and alloc_sized; *usable is the block's usable size on success. */
+/*
+ * Shared by alloc and alloc_sized; *usable is the block's usable size on success. No size
+ * check: the generic layer passes 1 <= size <= SIZE_MAX / 2 (alloc_impl.h), whose stride
+ * (TLSF_MAX_STRIDE + TLSF_ALIGN at most) neither overflows nor leaves the list index's range;
+ * no block is that large, so such a request fails in the search.
+ */
 TLSF_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
 {
 	struct ka_tlsf *t = tlsf_of(a);
-	struct tlsf_block *b;
-	size_t stride;
+	size_t stride = tlsf_stride_for(size);
 
-	if (size > TLSF_MAX_STRIDE - TLSF_HDR)
-		return NULL;
-	stride = tlsf_stride_for(size);
-	if (align > TLSF_ALIGN)
+	KA_ASSERT(size <= SIZE_MAX / 2);
+#ifdef __OPTIMIZE_SIZE__
+	return alloc_aligned(t, stride, align, usable);
+#else
+	struct tlsf_block *b, *next;
+	size_t i;
+
+	if (TLSF_UNLIKELY(align > TLSF_ALIGN))
 		return alloc_aligned(t, stride, align, usable);
-	b = take_block(t, stride);
-	if (!b)
-		return NULL;
-	*usable = use_block(t, b, stride) - TLSF_HDR;
-	return tlsf_payload(b);
+	i = good_fit(t, stride);
+	if (TLSF_UNLIKELY(i == TLSF_NONE))
+		return alloc_exact(t, stride, usable);
+	/* pop_head(), with its reports as tail calls */
+	b = t->heads[i];
+	next = b->next_free;
+	if (TLSF_UNLIKELY(b->prev_free != NULL))
+		return bad_links_alloc(t, b);
+	t->heads[i] = next;
+	if (next) {
+		if (TLSF_UNLIKELY(!tlsf_in_heap(t, next)))
+			return bad_links_alloc(t, b);
+		next->prev_free = NULL;
+	} else {
+		list_emptied(t, i);
+	}
+	return use_block(t, b, stride, usable);
+#endif
 }
+
+/*
+ * Without statistics (KA_CFG_STATS 0) the generic layer never calls the sized entries: they are
+ * left out. Size builds with statistics share one body: alloc() calls alloc_sized().
+ */
+#define TLSF_SIZED KA_CFG_STATS
+#if TLSF_SIZED
+static void *tlsf_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+{
+	return alloc_impl(a, size, align, usable);
+}
+#endif
 
 static void *tlsf_alloc(struct ka_alloc *a, size_t size, size_t align)
 {
 	size_t n;
 
+#if defined(__OPTIMIZE_SIZE__) && TLSF_SIZED
+	return tlsf_alloc_sized(a, size, align, &n);
+#else
 	return alloc_impl(a, size, align, &n);
-}
-
-static void *tlsf_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
-{
-	return alloc_impl(a, size, align, usable);
+#endif
 }
 
 /*
- * free() with at least one free neighbour: merge, then insert. Kept out of line so that the
- * common case (both neighbours in use) needs few registers and no stack frame.
+ * free() with at least one free neighbour (or any free, in size builds): merge, then insert.
+ * Out of line so that the common case (both neighbours in use) stays short. b's header
+ * already has TLSF_FREE set.
  */
-TLSF_OUTLINE void free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
-			     struct tlsf_block *next)
+TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
+			       struct tlsf_block *next)
 {
-	size_t s = sz & ~TLSF_FLAGS;
-	size_t gain = s - TLSF_HDR; /* b's bytes, plus a header per merge */
+	size_t s = sz & ~TLSF_FLAGS, usable = s - TLSF_HDR;
+	size_t gain = usable; /* b's bytes, plus a header per merge */
 
 	if (sz & TLSF_PREV_FREE) {
 		struct tlsf_block *prev = b->prev_phys;
-		size_t ps;
+		size_t ps = (uintptr_t)b - (uintptr_t)prev;
 
-		/* prev must lie in [first block of the lowest pool, b) before we read it. */
-		if ((uintptr_t)prev - t->blo >= (uintptr_t)b - t->blo ||
-		    !(prev->size & TLSF_FREE) ||
-		    (uintptr_t)prev + tlsf_stride(prev) != (uintptr_t)b)
+		/* prev must be a block address in [blo, b) before it is read, and be a free
+		 * block (predecessor used) that ends exactly at b. */
+		if (TLSF_UNLIKELY(!tlsf_in_heap(t, prev) || prev >= b ||
+				  prev->size != (ps | TLSF_FREE)))
 			ka_misuse(&t->base, "corrupted header of the previous block",
 				  tlsf_payload(b));
-		ps = tlsf_stride(prev);
-		remove_free(t, prev, ps);
+		unlink_free(t, prev, ps);
 		s += ps;
 		gain += TLSF_HDR;
 		b = prev;
 	}
 	if (next->size & TLSF_FREE) {
-		size_t ns = free_neighbour(t, next);
+		size_t ns = free_next(t, next);
 
-		remove_free(t, next, ns);
+		unlink_free(t, next, ns);
 		s += ns;
 		gain += TLSF_HDR;
 		next = (struct tlsf_block *)((uintptr_t)next + ns);
@@ -347,45 +477,70 @@ TLSF_OUTLINE void free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
 	b->size = s | TLSF_FREE;
 	insert_free(t, b, s);
 	t->avail += gain;
+	return usable;
 }
 
 /* Shared by free and free_sized: returns the usable size the block had. */
 TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct ka_tlsf *t = tlsf_of(a);
-	struct tlsf_block *b = live_block(t, ptr);
-	size_t sz = b->size;
-	size_t s = sz & ~TLSF_FLAGS;
-	struct tlsf_block *next = (struct tlsf_block *)((uintptr_t)b + s);
+	struct tlsf_block *b = tlsf_from_payload(ptr), *next;
+	size_t sz, s, nsz;
 
+	if (TLSF_UNLIKELY(!is_live(t, b, &sz)))
+		return bad_pointer(t, ptr);
+	s = sz & ~TLSF_PREV_FREE; /* TLSF_FREE is clear */
+	next = (struct tlsf_block *)((uintptr_t)b + s);
+	nsz = next->size;
 	/* Mark it free at once: a header left behind inside a merged block then still reads as
 	 * free, so a second free of the same pointer is reported as a double free. */
 	b->size = sz | TLSF_FREE;
-	if ((sz & TLSF_PREV_FREE) | (next->size & TLSF_FREE)) {
-		free_merge(t, b, sz, next);
-		return s - TLSF_HDR;
-	}
-	next->size |= TLSF_PREV_FREE;
+#ifdef __OPTIMIZE_SIZE__
+	/* free_merge() handles neighbours in use too: one body in size builds. */
+	(void)nsz;
+	return free_merge(t, b, sz, next);
+#endif
+	if (sz & TLSF_PREV_FREE)
+		return free_merge(t, b, sz, next);
+	if (nsz & TLSF_FREE)
+		return free_merge(t, b, sz, next);
+	next->size = nsz | TLSF_PREV_FREE;
 	insert_free(t, b, s);
 	t->avail += s - TLSF_HDR;
 	return s - TLSF_HDR;
 }
 
-static void tlsf_free(struct ka_alloc *a, void *ptr)
-{
-	free_impl(a, ptr);
-}
-
+#if TLSF_SIZED
 static size_t tlsf_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
 }
+#endif
+
+static void tlsf_free(struct ka_alloc *a, void *ptr)
+{
+#if defined(__OPTIMIZE_SIZE__) && TLSF_SIZED
+	tlsf_free_sized(a, ptr);
+#else
+	free_impl(a, ptr);
+#endif
+}
 
 static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
 {
-	return tlsf_stride(live_block(tlsf_of(a), ptr)) - TLSF_HDR;
+	size_t sz;
+
+	(void)live_block(tlsf_of(a), ptr, &sz);
+	return (sz & ~TLSF_FLAGS) - TLSF_HDR;
 }
 
+/*
+ * Native realloc (in place where the next block allows). The minimal configuration leaves it
+ * out: the generic layer's fallback (keep the block if it fits, else alloc, copy, free) serves
+ * ka_realloc() there, at the cost of moving where this code would grow in place.
+ */
+#define TLSF_REALLOC (!KA_CFG_MINIMAL)
+#if TLSF_REALLOC
 /*
  * Give the tail of used block b beyond `stride` back to the free lists, merged with the next
  * block if that one is free. Nothing happens when the tail is too small for a block.
@@ -405,9 +560,9 @@ static void trim_used(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 	/* The tail's bytes come back; merged into a free next block it also frees no header. */
 	t->avail += rs - TLSF_HDR;
 	if (next->size & TLSF_FREE) {
-		size_t ns = free_neighbour(t, next);
+		size_t ns = free_next(t, next);
 
-		remove_free(t, next, ns);
+		unlink_free(t, next, ns);
 		rs += ns;
 		t->avail += TLSF_HDR;
 		next = (struct tlsf_block *)((uintptr_t)next + ns);
@@ -422,21 +577,21 @@ static void trim_used(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
 {
 	struct ka_tlsf *t = tlsf_of(a);
-	struct tlsf_block *b = live_block(t, ptr), *next;
-	size_t cur, need;
+	size_t sz, cur, need;
+	struct tlsf_block *b = live_block(t, ptr, &sz), *next;
 	void *n;
 
 	if (size > TLSF_MAX_STRIDE - TLSF_HDR)
 		return NULL;
 	need = tlsf_stride_for(size);
-	cur = tlsf_stride(b);
+	cur = sz & ~TLSF_FLAGS;
 	next = (struct tlsf_block *)((uintptr_t)b + cur);
 	if (need > cur) {
 		if ((next->size & TLSF_FREE) && tlsf_stride(next) >= need - cur) {
 			/* Grow in place: swallow the free next block, then give back the excess. */
-			size_t ns = free_neighbour(t, next);
+			size_t ns = free_next(t, next);
 
-			remove_free(t, next, ns);
+			unlink_free(t, next, ns);
 			t->avail -= ns - TLSF_HDR;
 			cur += ns;
 			next = (struct tlsf_block *)((uintptr_t)next + ns);
@@ -455,6 +610,8 @@ static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
 	trim_used(t, b, need);
 	return ptr;
 }
+
+#endif /* TLSF_REALLOC */
 
 /*
  * Lay out a pool in [start, end): pool header, one free block, sentinel. `raw` is the start of
@@ -502,6 +659,8 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	if (sent > t->hi)
 		t->hi = sent;
 	t->bspan = t->hi - t->blo;
+	t->top = t->hi - TLSF_MIN_STRIDE;
+	t->units = ((t->top - t->blo) >> TLSF_ALIGN_LOG2) + 1;
 	t->total += end - raw;
 	t->meta += (end - raw) - (sent - first - TLSF_HDR);
 	return 0;
@@ -534,7 +693,7 @@ static void tlsf_info(struct ka_alloc *a, struct ka_info *out)
 		unsigned fl = ka_fls(t->fl_bitmap);
 		unsigned sl = ka_fls(t->sl_bitmap[fl]);
 
-		out->maxalloc = tlsf_stride(t->heads[fl][sl]) - TLSF_HDR;
+		out->maxalloc = tlsf_stride(t->heads[TLSF_LIST(fl, sl)]) - TLSF_HDR;
 	}
 }
 
@@ -565,8 +724,8 @@ static int tlsf_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 
 /* KA_CFG_CHECK 0 (the minimal configuration) builds neither the checker nor the walker. */
 #define TLSF_CAPS                                                                                  \
-	(KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_REALLOC | KA_CAP_OWNS |             \
-	 (KA_CFG_CHECK ? KA_CAP_WALK : 0))
+	(KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | (TLSF_REALLOC ? KA_CAP_REALLOC : 0) |      \
+	 KA_CAP_OWNS | (KA_CFG_CHECK ? KA_CAP_WALK : 0))
 
 static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
 {
@@ -581,11 +740,17 @@ static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
 
 static const struct ka_alloc_ops tlsf_ops = {
     .alloc = tlsf_alloc,
+#if TLSF_SIZED
     .alloc_sized = tlsf_alloc_sized,
+#endif
     .free = tlsf_free,
+#if TLSF_SIZED
     .free_sized = tlsf_free_sized,
+#endif
     .usable_size = tlsf_usable_size,
+#if TLSF_REALLOC
     .realloc = tlsf_realloc,
+#endif
     .add_memory = tlsf_add_memory,
     .info = tlsf_info,
 #if KA_CFG_CHECK

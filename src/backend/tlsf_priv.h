@@ -94,6 +94,9 @@
 /** A free block holds its header, its two list links, and nothing else. */
 #define TLSF_MIN_STRIDE ((4 * TLSF_W + TLSF_ALIGN - 1) & ~(TLSF_ALIGN - 1))
 
+/** Index of list (fl, sl) in heads[] (the flat numbering of tlsf_index()). */
+#define TLSF_LIST(fl, sl) ((fl)*TLSF_SL_COUNT + (sl))
+
 /** Flag bits in struct tlsf_block.size. */
 #define TLSF_FREE      ((size_t)1)
 #define TLSF_PREV_FREE ((size_t)2)
@@ -133,17 +136,19 @@ struct ka_tlsf {
 	struct ka_alloc base;
 	size_t fl_bitmap;		   /* bit fl: sl_bitmap[fl] != 0 */
 	uint32_t sl_bitmap[TLSF_FL_COUNT]; /* bit sl: heads[fl][sl] != NULL */
-	struct tlsf_block *heads[TLSF_FL_COUNT][TLSF_SL_COUNT];
-	uintptr_t blo;		 /* lowest first-block address of any pool */
-	uintptr_t hi;		 /* highest sentinel address of any pool */
+	struct tlsf_block
+	    *heads[TLSF_FL_COUNT * TLSF_SL_COUNT]; /* list (fl, sl): TLSF_LIST(fl, sl) */
+	uintptr_t blo;				   /* lowest first-block address of any pool */
+	uintptr_t hi;				   /* highest sentinel address of any pool */
 	uintptr_t bspan;	 /* hi - blo: every block header lies in [blo, hi] */
+	uintptr_t top;		 /* hi - TLSF_MIN_STRIDE: no block header lies above it */
+	uintptr_t units;	 /* (top - blo) / TLSF_ALIGN + 1: see tlsf_in_heap() */
 	size_t avail;		 /* sum of usable sizes of free blocks (I6) */
 	size_t total;		 /* bytes handed to init + add_memory */
 	size_t meta;		 /* bytes never usable: control, pool headers, ... */
 	struct tlsf_pool *pools; /* in the order they were added */
 	struct tlsf_pool **pool_tail;
 	size_t npools;
-	struct tlsf_block scratch; /* target of list writes through a NULL link; never read */
 };
 
 /** Bytes the control structure takes at the start of init's region, worst case. */
@@ -181,33 +186,71 @@ static inline struct tlsf_block *tlsf_from_payload(const void *p)
 
 /**
  * Stride of a block whose payload holds `size` bytes. Caller guarantees
- * size <= TLSF_MAX_STRIDE - TLSF_HDR, so nothing overflows.
+ * 1 <= size <= SIZE_MAX / 2, so nothing overflows.
  */
 static inline size_t tlsf_stride_for(size_t size)
 {
 	size_t s = (size + TLSF_HDR + TLSF_ALIGN - 1) & ~(TLSF_ALIGN - 1);
 
-	return s < TLSF_MIN_STRIDE ? TLSF_MIN_STRIDE : s;
+	/* For size >= 1 (every caller's: the generic layer's contract) s is at least TLSF_HDR +
+	 * TLSF_ALIGN, already a minimum block in every configuration except KA_CFG_MIN_ALIGN 8
+	 * on 64-bit targets: the compare is compiled only there. */
+	KA_ASSERT(size >= 1);
+	if (TLSF_HDR + TLSF_ALIGN < TLSF_MIN_STRIDE && s < TLSF_MIN_STRIDE)
+		s = TLSF_MIN_STRIDE;
+	return s;
 }
 
-/** The list (fl, sl) a free block of this stride lives on. stride <= TLSF_MAX_STRIDE + 2^(b-6). */
+/*
+ * Lists are numbered flat: list (fl, sl) is index fl * TLSF_SL_COUNT + sl, so heads[] can be
+ * addressed with one index and fl, sl are its high and low bits. For a stride s >= TLSF_SMALL
+ * with f = fls(s), fl = f - TLSF_FL_SHIFT + 1 and sl = (s >> (f - 5)) - 32, hence
+ * index = (f - TLSF_FL_SHIFT) * 32 + (s >> (f - 5)): one bit scan, two shifts and an add, no
+ * loop and no table.
+ */
+
+/** Index of the list a free block of this stride lives on (rounding down). */
+static inline size_t tlsf_index(size_t stride)
+{
+	unsigned f;
+
+	if (stride < TLSF_SMALL)
+		return stride >> TLSF_ALIGN_LOG2;
+	f = ka_fls(stride);
+	return ((size_t)(f - TLSF_FL_SHIFT) << TLSF_SL_LOG2) + (stride >> (f - TLSF_SL_LOG2));
+}
+
+/**
+ * Index of the first list whose EVERY block has at least this stride: the stride's own list
+ * if the stride is that list's smallest, else the next one (rounding up; sl 32 carries into
+ * the next row by itself). Searching from there never has to walk a list (good fit, O(1)).
+ * Defined for every stride up to TLSF_MAX_STRIDE + TLSF_ALIGN (the largest request's).
+ */
+static inline size_t tlsf_index_up(size_t stride)
+{
+	unsigned f, sh;
+
+	if (stride < TLSF_SMALL)
+		return stride >> TLSF_ALIGN_LOG2;
+	f = ka_fls(stride);
+	sh = f - TLSF_SL_LOG2;
+	return ((size_t)(f - TLSF_FL_SHIFT) << TLSF_SL_LOG2) +
+	       ((stride + (((size_t)1 << sh) - 1)) >> sh);
+}
+
+/** The list (fl, sl) a free block of this stride lives on. */
 static inline void tlsf_mapping(size_t stride, unsigned *fl, unsigned *sl)
 {
-	if (stride < TLSF_SMALL) {
-		*fl = 0;
-		*sl = (unsigned)(stride >> TLSF_ALIGN_LOG2);
-	} else {
-		unsigned f = ka_fls(stride);
+	size_t i = tlsf_index(stride);
 
-		*sl = (unsigned)(stride >> (f - TLSF_SL_LOG2)) ^ TLSF_SL_COUNT;
-		*fl = f - TLSF_FL_SHIFT + 1;
-	}
+	*fl = (unsigned)(i >> TLSF_SL_LOG2);
+	*sl = (unsigned)(i & (TLSF_SL_COUNT - 1));
 }
 
 /**
  * Round a request's stride up to the first stride of its list's successor (unless it is the
- * first stride of its list), so that EVERY block on the list this maps to, or on any higher
- * list, is large enough: the search never has to walk a list (good fit, O(1)).
+ * first stride of its list): mapping(round_up(s)) is the list tlsf_index_up(s) names. For the
+ * tests and the docs; the allocator uses tlsf_index_up().
  */
 static inline size_t tlsf_round_up(size_t stride)
 {
@@ -223,6 +266,20 @@ static inline size_t tlsf_list_min(unsigned fl, unsigned sl)
 		return (size_t)sl << TLSF_ALIGN_LOG2;
 	return ((size_t)1 << (fl + TLSF_FL_SHIFT - 1)) +
 	       ((size_t)sl << (fl + TLSF_FL_SHIFT - 1 - TLSF_SL_LOG2));
+}
+
+/**
+ * May b be a block header of this heap: aligned like one and inside [blo, top]? One subtract,
+ * one rotate and one compare: a misaligned difference rotates its low bits to the top and
+ * fails the same compare as an address out of range. NULL is never in the heap. Nothing at b
+ * is read, so any value may be tested.
+ */
+static inline bool tlsf_in_heap(const struct ka_tlsf *t, const void *b)
+{
+	uintptr_t d = (uintptr_t)b - t->blo;
+
+	d = (d >> TLSF_ALIGN_LOG2) | (d << (sizeof(uintptr_t) * 8 - TLSF_ALIGN_LOG2));
+	return d < t->units;
 }
 
 static inline struct ka_tlsf *tlsf_of(struct ka_alloc *a)

@@ -85,7 +85,8 @@ static unsigned check_list(struct ka_alloc *a, const struct ka_tlsf *t, unsigned
 	const struct tlsf_block *prev = NULL;
 	unsigned bad = 0;
 
-	for (const struct tlsf_block *b = t->heads[fl][sl]; b; prev = b, b = b->next_free) {
+	for (const struct tlsf_block *b = t->heads[TLSF_LIST(fl, sl)]; b;
+	     prev = b, b = b->next_free) {
 		unsigned f, s;
 
 		if (*budget == 0) {
@@ -146,9 +147,9 @@ unsigned ka_tlsf_check_impl(struct ka_alloc *a)
 		for (unsigned sl = 0; sl < TLSF_SL_COUNT; sl++) {
 			bool bit = (t->sl_bitmap[fl] >> sl) & 1u;
 
-			if (bit != (t->heads[fl][sl] != NULL)) {
+			if (bit != (t->heads[TLSF_LIST(fl, sl)] != NULL)) {
 				ka_check_report(a, "second-level bitmap disagrees with its list",
-						&t->heads[fl][sl]);
+						&t->heads[TLSF_LIST(fl, sl)]);
 				bad++;
 			}
 			if (budget != SIZE_MAX)

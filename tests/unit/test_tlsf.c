@@ -741,7 +741,7 @@ static void test_checker_counts(void **state)
 	blk(p[7])->size |= TLSF_PREV_FREE;
 	assert_int_equal(ka_check(a), 1);
 	/* ... plus a bitmap bit for an empty list (both levels kept consistent): two. */
-	assert_null(t->heads[0][TLSF_SL_COUNT - 1]);
+	assert_null(t->heads[TLSF_LIST(0, TLSF_SL_COUNT - 1)]);
 	t->sl_bitmap[0] |= 1u << (TLSF_SL_COUNT - 1);
 	t->fl_bitmap |= 1;
 	assert_int_equal(ka_check(a), 2);
@@ -772,16 +772,16 @@ static void test_checker_counts(void **state)
 		unsigned fl, sl;
 
 		tlsf_mapping(tlsf_stride(b), &fl, &sl);
-		assert_ptr_equal(t->heads[fl][sl], b);
+		assert_ptr_equal(t->heads[TLSF_LIST(fl, sl)], b);
 		assert_null(b->next_free);
-		t->heads[fl][sl] = NULL;
+		t->heads[TLSF_LIST(fl, sl)] = NULL;
 		t->sl_bitmap[fl] &= ~(1u << sl);
-		t->heads[fl][sl + 1] = b;
+		t->heads[TLSF_LIST(fl, sl + 1)] = b;
 		t->sl_bitmap[fl] |= 1u << (sl + 1);
 		assert_int_equal(ka_check(a), 1);
-		t->heads[fl][sl + 1] = NULL;
+		t->heads[TLSF_LIST(fl, sl + 1)] = NULL;
 		t->sl_bitmap[fl] &= ~(1u << (sl + 1));
-		t->heads[fl][sl] = b;
+		t->heads[TLSF_LIST(fl, sl)] = b;
 		t->sl_bitmap[fl] |= 1u << sl;
 	}
 	/* A cycle in a free list is found at its first repeat: one finding. */
@@ -838,7 +838,7 @@ static void test_worst_case(void **state)
 
 		for (unsigned fl = 0; fl < TLSF_FL_COUNT; fl++)
 			for (unsigned sl = 0; sl < TLSF_SL_COUNT; sl++)
-				lists += t->heads[fl][sl] != NULL;
+				lists += t->heads[TLSF_LIST(fl, sl)] != NULL;
 		assert_true(lists > 20);
 	}
 	/* maxalloc succeeds, one more aligned step does not need to. */
