@@ -129,6 +129,25 @@ int ka_hardened_stats(struct ka_alloc *a, struct ka_hardened_stats *out);
 int ka_hardened_set_guard_limit(struct ka_alloc *a, size_t limit);
 
 /**
+ * @brief Verify every block in the quarantine now, without releasing any: its whole poison
+ * (slots; the poisoned prefix of large blocks) and its entry, plus the canary page below the
+ * arena, for every region of the heap. Meant for the end of a program (the shim's exit hook)
+ * so that a write after free into a block still in quarantine is reported even though no
+ * later allocation reuses it; callable at any time, as often as wanted.
+ *
+ * Generic entry: any allocator may be passed. For one that is not a hardened heap it does
+ * nothing and returns KA_EINVAL, so code that does not know the backend (the shim, a kernel's
+ * shutdown path) can call it on every heap it has.
+ *
+ * @return 0 when every block is intact; KA_EINVAL when `a` is NULL or not hardened. A damaged
+ * block is reported through ka_misuse() (the first one found, oldest first), which does not
+ * return. O(blocks in quarantine + their poisoned bytes): at most KA_HARDENED_QUARANTINE
+ * blocks and 1/8 of the arena's bytes per region. Not thread safe against other operations
+ * on the heap.
+ */
+int ka_hardened_sweep(struct ka_alloc *a);
+
+/**
  * @brief Drain the quarantine (checking each block) and make every guard page of the heap
  * accessible again (each becomes a canary page), so that the region can be given to another
  * allocator once no block is in use. The heap stays usable, without guards from then on.

@@ -200,6 +200,58 @@ static inline uint64_t hd_canary(uint64_t secret, uintptr_t addr)
 	return x;
 }
 
+/*
+ * Slot tail: the last HD_CANARY bytes of a live slot carry the block's requested size n, bound
+ * to the slot's address and to n by the heap's secret, so that the canary can sit right after
+ * the requested bytes without a per-slot size table in the metadata (which would cost 2 bytes
+ * per 16-byte slot). Bytes 0..5 are a keyed value of (address, n), first byte never 0; bytes
+ * 6..7 are n masked by a keyed value of the address alone, so free() recovers n and then
+ * verifies all eight bytes: a changed byte anywhere gives an n whose bytes 0..5 do not match,
+ * except with probability 2^-48.
+ */
+static inline void hd_tail_make(uint64_t secret, uintptr_t tail, size_t n, unsigned char out[8])
+{
+	uint64_t mac = hd_canary(secret ^ ((uint64_t)n * 0xd6e8feb86659fd93u), tail);
+	unsigned mask = (unsigned)(hd_canary(secret, tail) >> 48) & 0xffffu;
+
+	memcpy(out, &mac, 6); /* out[0] is mac's first byte in memory: never 0 */
+	out[6] = (unsigned char)((n ^ mask) & 0xffu);
+	out[7] = (unsigned char)(((n ^ mask) >> 8) & 0xffu);
+}
+
+/* Requested size of the live slot [p, p+cs) read from its tail, or 0 if the tail is not
+ * intact (an overflow reached it). */
+static inline size_t hd_tail_size(uint64_t secret, uintptr_t p, size_t cs)
+{
+	uintptr_t tail = p + cs - HD_CANARY;
+	const unsigned char *b = (const unsigned char *)tail;
+	unsigned mask = (unsigned)(hd_canary(secret, tail) >> 48) & 0xffffu;
+	size_t n = ((size_t)b[6] | (size_t)b[7] << 8) ^ mask;
+	unsigned char want[8];
+
+	if (n == 0 || n > cs - HD_CANARY)
+		return 0;
+	hd_tail_make(secret, tail, n, want);
+	return memcmp(want, b, 8) == 0 ? n : 0;
+}
+
+/* Bytes of the canary right after the n requested bytes of a slot of cs bytes: up to 8, as
+ * many as fit before the tail (0 when the tail itself follows the data). */
+static inline size_t hd_gap_canary(size_t cs, size_t n)
+{
+	size_t g = cs - HD_CANARY - n;
+
+	return g < 8 ? g : 8;
+}
+
+/* The canary bytes after the requested data at p + n are the first bytes of this value. */
+static inline bool hd_gap_ok(uint64_t secret, uintptr_t at, size_t k)
+{
+	uint64_t c = hd_canary(secret, at);
+
+	return memcmp(&c, (const void *)at, k) == 0;
+}
+
 static inline struct ka_hardened *hd_of(struct ka_alloc *a)
 {
 	return (struct ka_hardened *)a;
