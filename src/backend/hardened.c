@@ -15,6 +15,11 @@
 #else
 #define HD_UNLIKELY(x) (x)
 #endif
+#if defined(__GNUC__) || defined(__clang__)
+#define HD_INLINE inline __attribute__((always_inline))
+#else
+#define HD_INLINE inline
+#endif
 
 static const struct ka_alloc_ops hardened_ops;
 
@@ -255,7 +260,7 @@ static struct hd_ref resolve(struct ka_hardened *h, const void *ptr)
 			break;
 		cs = hd_class_size(r->cls);
 		roff = p - hd_page_addr(h, r->first);
-		s = roff / cs;
+		s = hd_slot_index(h, r->cls, roff);
 		if (HD_UNLIKELY(s * cs != roff || s >= r->nslots))
 			ka_misuse(&h->base, "interior pointer (not the start of a block)", ptr);
 		if (HD_UNLIKELY(!((r->live[s / HD_WBITS] >> (s % HD_WBITS)) & 1u))) {
@@ -323,8 +328,8 @@ static void large_release(struct ka_hardened *h, size_t pg)
  * its poison must be intact (whole slot; a large block's poisoned prefix). Returns the run of
  * a slot (its index in *slot) or NULL for a large block (its head page in *slot).
  */
-static struct hd_run *quarantine_check(struct ka_hardened *h, void *p, size_t *slot,
-				       const char *what)
+static HD_INLINE struct hd_run *quarantine_check(struct ka_hardened *h, void *p, size_t *slot,
+						 const char *what)
 {
 	uintptr_t off = (uintptr_t)p - h->arena;
 	size_t pg = off >> HD_SHIFT;
@@ -337,7 +342,8 @@ static struct hd_run *quarantine_check(struct ka_hardened *h, void *p, size_t *s
 	    h->runs[HD_PG_LOW(w)].cls < HD_NCLS) {
 		struct hd_run *r = &h->runs[HD_PG_LOW(w)];
 		size_t cs = hd_class_size(r->cls);
-		size_t roff = (uintptr_t)p - hd_page_addr(h, r->first), s = roff / cs;
+		size_t roff = (uintptr_t)p - hd_page_addr(h, r->first);
+		size_t s = hd_slot_index(h, r->cls, roff);
 
 		if (HD_UNLIKELY(s >= r->nslots || s * cs != roff ||
 				((r->live[s / HD_WBITS] >> (s % HD_WBITS)) & 1u) ||
@@ -415,11 +421,12 @@ static bool reclaim(struct ka_hardened *h)
 static void slot_mark(struct ka_hardened *h, unsigned char *p, size_t cs, size_t n)
 {
 	uint64_t c = hd_canary(h->secret, (uintptr_t)p + n);
-	unsigned char t[8];
+	uint64_t t = hd_tail_make(h->secret, (uintptr_t)p + cs - HD_CANARY, n);
 
-	memcpy(p + n, &c, hd_gap_canary(cs, n));
-	hd_tail_make(h->secret, (uintptr_t)p + cs - HD_CANARY, n, t);
-	memcpy(p + cs - HD_CANARY, t, 8);
+	/* Eight bytes always fit before the slot's end (n + HD_CANARY <= cs); the tail then
+	 * overwrites the part of them that is not gap. */
+	memcpy(p + n, &c, 8);
+	memcpy(p + cs - HD_CANARY, &t, 8);
 }
 
 static void *slot_take(struct ka_hardened *h, unsigned cls, size_t n)
@@ -521,7 +528,9 @@ static void *region_alloc(struct ka_hardened *h, size_t size, size_t align)
 			 * as runs start on a page. Powers of two are classes, so one exists. */
 			unsigned c =
 			    hd_class_of(size + HD_CANARY < align ? align : size + HD_CANARY);
-			while (c < HD_NCLS && (hd_class_size(c) & (align - 1)) != 0)
+			/* Every class is a multiple of HD_SLOT_ALIGN: no search for malloc's. */
+			while (align > HD_SLOT_ALIGN && c < HD_NCLS &&
+			       (hd_class_size(c) & (align - 1)) != 0)
 				c++;
 			if (c < HD_NCLS && (p = slot_take(h, c, size)) != NULL)
 				return p;
@@ -601,25 +610,33 @@ static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
 
 /*
  * The checks of a live slot at free and realloc, the call that did the damage: its tail (the
- * requested size n), the canary right after the n bytes, the poison of the rest of the gap,
- * and the next slot of the run: a live one by its tail, a free or quarantined one by its
- * first HD_NEXT_PROBE bytes of poison. Returns n. O(class size - n).
+ * requested size n), the canary right after the n bytes, and the next slot of the run: a live
+ * one by its tail, a free or quarantined one by its first 16 bytes of poison. Returns n. O(1).
+ * The poison between canary and tail is not read (a linear overflow meets the canary
+ * first).
  */
-#define HD_NEXT_PROBE 16u
+#define HD_POISON_WORD (0x0101010101010101u * HD_POISON)
+static bool poison_probe(uintptr_t q)
+{
+	uint64_t v[2];
+
+	memcpy(v, (const void *)q, 16);
+	return ((v[0] ^ HD_POISON_WORD) | (v[1] ^ HD_POISON_WORD)) == 0;
+}
+
 static size_t slot_verify(struct ka_hardened *h, const struct hd_run *r, size_t s, void *ptr)
 {
 	size_t cs = hd_class_size(r->cls), n = hd_tail_size(h->secret, (uintptr_t)ptr, cs), k;
 	unsigned char *p = ptr;
+	uint64_t t;
 
 	if (HD_UNLIKELY(n == 0))
 		ka_misuse(&h->base, "slot tail overwritten (overflow past the end of the block)",
 			  ptr);
 	k = hd_gap_canary(cs, n);
-	if (HD_UNLIKELY(!hd_gap_ok(h->secret, (uintptr_t)p + n, k)))
+	memcpy(&t, p + cs - HD_CANARY, 8);
+	if (HD_UNLIKELY(!hd_gap_ok(h->secret, (uintptr_t)p + n, k, t)))
 		ka_misuse(&h->base, "canary overwritten (overflow past the end of the block)", ptr);
-	if (HD_UNLIKELY(!ka_hd_poisoned(p + n + k, cs - HD_CANARY - n - k)))
-		ka_misuse(&h->base, "padding after the block overwritten (overflow past its end)",
-			  ptr);
 	if (s + 1 < r->nslots) {
 		uintptr_t q = (uintptr_t)p + cs;
 		if ((r->live[(s + 1) / HD_WBITS] >> ((s + 1) % HD_WBITS)) & 1u) {
@@ -628,7 +645,7 @@ static size_t slot_verify(struct ka_hardened *h, const struct hd_run *r, size_t 
 					  "tail of the next block overwritten (overflow from this "
 					  "block or the next)",
 					  ptr);
-		} else if (HD_UNLIKELY(!ka_hd_poisoned((const void *)q, HD_NEXT_PROBE))) {
+		} else if (HD_UNLIKELY(!poison_probe(q))) {
 			ka_misuse(
 			    &h->base,
 			    "free slot after the block overwritten (overflow past its end, or "
@@ -651,13 +668,15 @@ static void hd_free(struct ka_alloc *a, void *ptr)
 		return;
 	}
 	struct hd_run *r = ref.run;
-	size_t s = ref.slot, cs = hd_class_size(r->cls), n = slot_verify(h, r, s, ptr);
+	size_t s = ref.slot, cs = hd_class_size(r->cls);
 
+	slot_verify(h, r, s, ptr);
 	r->live[s / HD_WBITS] &= ~((size_t)1 << (s % HD_WBITS));
 	r->nlive--;
-	/* Past the canary the gap still holds the poison (slot_verify checked it). */
-	memset(ptr, HD_POISON, n + hd_gap_canary(cs, n));
-	memset((char *)ptr + cs - HD_CANARY, HD_POISON, HD_CANARY);
+	/* The whole slot in one call (cheaper than data and tail apart). A stray write into
+	 * the padding between canary and tail is erased here, not reported: only a write that
+	 * skips the canary gets there, and a linear overflow meets the canary first. */
+	memset(ptr, HD_POISON, cs);
 	quarantine_push(h, ptr, cs);
 }
 
@@ -960,8 +979,16 @@ struct ka_alloc *ka_hardened_init(void *base, size_t len)
 	memset(h->freemap, 0, h->freemap_words * sizeof(size_t));
 	pages_mark(h, 0, n, true);
 	h->unused_runs = -1;
-	for (unsigned k = 0; k < HD_NCLS; k++)
+	for (unsigned k = 0; k < HD_NCLS; k++) {
+		size_t cs = hd_class_size(k);
 		h->partial[k] = -1;
+		h->cls_inv[k] = (((uint64_t)1 << HD_INV_SHIFT) + cs - 1) / cs;
+		/* Exactness of hd_slot_index(): the error of the rounded reciprocal times the
+		 * largest offset in a run stays below one unit of the result. */
+		KA_ASSERT((h->cls_inv[k] * cs - ((uint64_t)1 << HD_INV_SHIFT)) *
+			      (uint64_t)(hd_run_pages(k) * HD_PAGE) <
+			  ((uint64_t)1 << HD_INV_SHIFT));
+	}
 	h->qbytes_max = h->arena_len / 8;
 	h->guard_limit = KA_HARDENED_GUARD_LIMIT;
 	h->meta = (end - raw) - h->arena_len;

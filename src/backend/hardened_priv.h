@@ -125,6 +125,7 @@ struct ka_hardened {
 	uint32_t runs_in_use; /* descriptors in use */
 	int32_t partial[HD_NCLS];
 	uint32_t nempty[HD_NCLS];
+	uint64_t cls_inv[HD_NCLS]; /* ceil(2^HD_INV_SHIFT / class size): see hd_slot_index() */
 	size_t free_pages;
 	size_t slot_avail;
 	size_t large_live;
@@ -201,22 +202,37 @@ static inline uint64_t hd_canary(uint64_t secret, uintptr_t addr)
 }
 
 /*
- * Slot tail: the last HD_CANARY bytes of a live slot carry the block's requested size n, bound
- * to the slot's address and to n by the heap's secret, so that the canary can sit right after
- * the requested bytes without a per-slot size table in the metadata (which would cost 2 bytes
- * per 16-byte slot). Bytes 0..5 are a keyed value of (address, n), first byte never 0; bytes
- * 6..7 are n masked by a keyed value of the address alone, so free() recovers n and then
- * verifies all eight bytes: a changed byte anywhere gives an n whose bytes 0..5 do not match,
- * except with probability 2^-48.
+ * Slot tail: the last HD_CANARY bytes of a live slot, one 64-bit word carrying the block's
+ * requested size n (bits 48..60), bound to the slot's address and to n by the heap's secret,
+ * so that the canary can sit right after the requested bytes without a per-slot size table
+ * in the metadata (which would cost 2 bytes per 16-byte slot). With M0 a keyed value of the
+ * address and M1 one of (address, n): word = M0 ^ n << 48 ^ (M1 & low 48 bits), bits 0 and 63
+ * forced to 1 (so the first byte in memory is never 0 on either endianness, as for every
+ * canary). free() recovers n from bits 48..60 and recomputes the word: a change anywhere
+ * gives another n, or the same n with other low bits, and fails except with probability
+ * 2^-47. Two multiplies: the address term, shared by both keyed values, and the one that
+ * binds n.
  */
-static inline void hd_tail_make(uint64_t secret, uintptr_t tail, size_t n, unsigned char out[8])
-{
-	uint64_t mac = hd_canary(secret ^ ((uint64_t)n * 0xd6e8feb86659fd93u), tail);
-	unsigned mask = (unsigned)(hd_canary(secret, tail) >> 48) & 0xffffu;
+#define HD_TAIL_LOW48  0x0000ffffffffffffu
+#define HD_TAIL_FORCED 0x8000000000000001u
 
-	memcpy(out, &mac, 6); /* out[0] is mac's first byte in memory: never 0 */
-	out[6] = (unsigned char)((n ^ mask) & 0xffu);
-	out[7] = (unsigned char)(((n ^ mask) >> 8) & 0xffu);
+static inline uint64_t hd_tail_word(uint64_t secret, uintptr_t tail, size_t n, uint64_t *m0out)
+{
+	uint64_t x = (uint64_t)tail * 0x9e3779b97f4a7c15u, m0 = secret ^ x, m1;
+
+	m1 = (m0 ^ (uint64_t)n) * 0xbf58476d1ce4e5b9u;
+	m0 ^= m0 >> 29;
+	m1 ^= m1 >> 27;
+	*m0out = m0;
+	return (m0 ^ ((uint64_t)n << 48) ^ (m1 & HD_TAIL_LOW48)) | HD_TAIL_FORCED;
+}
+
+/* Tail word of a slot handed out for n bytes, its last HD_CANARY bytes at `tail`. */
+static inline uint64_t hd_tail_make(uint64_t secret, uintptr_t tail, size_t n)
+{
+	uint64_t m0;
+
+	return hd_tail_word(secret, tail, n, &m0);
 }
 
 /* Requested size of the live slot [p, p+cs) read from its tail, or 0 if the tail is not
@@ -224,15 +240,15 @@ static inline void hd_tail_make(uint64_t secret, uintptr_t tail, size_t n, unsig
 static inline size_t hd_tail_size(uint64_t secret, uintptr_t p, size_t cs)
 {
 	uintptr_t tail = p + cs - HD_CANARY;
-	const unsigned char *b = (const unsigned char *)tail;
-	unsigned mask = (unsigned)(hd_canary(secret, tail) >> 48) & 0xffffu;
-	size_t n = ((size_t)b[6] | (size_t)b[7] << 8) ^ mask;
-	unsigned char want[8];
+	uint64_t w, m0;
+	size_t n;
 
+	memcpy(&w, (const void *)tail, 8);
+	(void)hd_tail_word(secret, tail, 0, &m0);
+	n = (size_t)((w ^ m0) >> 48) & 0x1fffu;
 	if (n == 0 || n > cs - HD_CANARY)
 		return 0;
-	hd_tail_make(secret, tail, n, want);
-	return memcmp(want, b, 8) == 0 ? n : 0;
+	return hd_tail_word(secret, tail, n, &m0) == w ? n : 0;
 }
 
 /* Bytes of the canary right after the n requested bytes of a slot of cs bytes: up to 8, as
@@ -244,12 +260,30 @@ static inline size_t hd_gap_canary(size_t cs, size_t n)
 	return g < 8 ? g : 8;
 }
 
-/* The canary bytes after the requested data at p + n are the first bytes of this value. */
-static inline bool hd_gap_ok(uint64_t secret, uintptr_t at, size_t k)
+/* The k canary bytes after the requested data, at `at`, are the first k bytes of
+ * hd_canary(secret, at); when k < 8 the tail word `tail` follows them. One 8-byte compare
+ * against the expected bytes (n + 8 <= class size, so the 8 bytes are inside the slot). */
+static inline bool hd_gap_ok(uint64_t secret, uintptr_t at, size_t k, uint64_t tail)
 {
-	uint64_t c = hd_canary(secret, at);
+	uint64_t c = hd_canary(secret, at), v;
+	unsigned char e[16];
 
-	return memcmp(&c, (const void *)at, k) == 0;
+	memcpy(e, &c, 8);
+	memcpy(e + k, &tail, 8);
+	memcpy(&c, e, 8);
+	memcpy(&v, (const void *)at, 8);
+	return v == c;
+}
+
+/*
+ * Slot index of byte offset roff in a run of class c: roff / class size by a multiply (a
+ * 64-bit division costs tens of cycles, on every free and every quarantine eviction). Exact
+ * for every roff < 2^HD_INV_SHIFT / class size, far above any run's length (checked at init).
+ */
+#define HD_INV_SHIFT 40
+static inline size_t hd_slot_index(const struct ka_hardened *h, unsigned c, size_t roff)
+{
+	return (size_t)(((uint64_t)roff * h->cls_inv[c]) >> HD_INV_SHIFT);
 }
 
 static inline struct ka_hardened *hd_of(struct ka_alloc *a)
