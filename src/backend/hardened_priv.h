@@ -25,7 +25,9 @@
  * Slot states: free (used 0), live (used 1, live 1), quarantined (used 1, live 0).
  *
  * Contents the checker verifies: a free or quarantined slot is all HD_POISON bytes; a live
- * slot's last HD_CANARY bytes are hd_canary(secret, their address); a quarantined large block
+ * slot of requested size n holds n bytes of data, then hd_gap_canary() bytes of
+ * hd_canary(secret, their address), then poison, and its last HD_CANARY bytes are the tail
+ * word hd_tail_make(secret, their address, n); a quarantined large block
  * holds poison in its first hd_large_poison() bytes; a trailer that is neither a guard nor
  * HD_L_OPEN is a canary page (every 8-byte word holds hd_canary(secret, page address)); so is
  * the metadata guard page. Only live large blocks have a protected (guard) trailer: free()
