@@ -158,22 +158,22 @@ struct ka_hardened {
 
 /* ---- size classes ------------------------------------------------------------------------ */
 
-/* 16..128 in steps of 16, then four classes per power of two up to 8192. */
+/* 16..128 in steps of 16, then four classes per power of two up to 8192. Tables, not the
+ * formula: the formula branches on c < 8, which a mix of sizes around 128 bytes mispredicts
+ * on every other call (the free path asks for a class size several times). */
+extern const uint16_t ka_hd_class_sizes[HD_NCLS];
+extern const uint8_t ka_hd_class_of16[HD_MAX_CLASS / 16 + 1];
+
 static inline size_t hd_class_size(unsigned c)
 {
-	if (c < 8)
-		return (size_t)(c + 1) * 16;
-	unsigned f = (c - 8) / 4 + 7, k = (c - 8) % 4;
-	return ((size_t)1 << f) + (size_t)(k + 1) * ((size_t)1 << (f - 2));
+	return ka_hd_class_sizes[c];
 }
 
-/* Class of a slot that must hold `need` bytes (1 <= need <= HD_MAX_CLASS). */
+/* Class of a slot that must hold `need` bytes (1 <= need <= HD_MAX_CLASS): every class is a
+ * multiple of 16, so the class of need is that of need rounded up to 16. */
 static inline unsigned hd_class_of(size_t need)
 {
-	if (need <= 128)
-		return (unsigned)((need + 15) / 16) - 1;
-	unsigned f = ka_fls(need - 1);
-	return 8 + (f - 7) * 4 + (unsigned)((need - 1 - ((size_t)1 << f)) >> (f - 2));
+	return ka_hd_class_of16[(need + 15) >> 4];
 }
 
 static inline size_t hd_run_pages(unsigned c)
