@@ -215,6 +215,7 @@ static inline uint64_t hd_canary(uint64_t secret, uintptr_t addr)
  * 2^-47. Two multiplies: the address term, shared by both keyed values, and the one that
  * binds n.
  */
+_Static_assert(KA_HARDENED_MAX_SMALL < 0x2000, "a slot's requested size fits the tail's 13 bits");
 #define HD_TAIL_LOW48  0x0000ffffffffffffu
 #define HD_TAIL_FORCED 0x8000000000000001u
 
