@@ -10,16 +10,25 @@
  *    the start of the region, below the arena, so that no overflow running upwards from a
  *    block can reach them; a canary page between the two (verified by the checker) shows an
  *    underflow of the first arena page. Pointers are resolved through the page table only.
- *  - Canaries: the last 8 bytes of every slot hold a per-heap-secret value mixed with the
- *    slot's address (first byte never 0, so an off-by-one NUL is caught); usable size is the
- *    slot minus those 8 bytes, so any write past the usable size hits the canary, which free()
- *    checks.
+ *  - Canaries right after the requested bytes: usable size is the size asked for (not the
+ *    size class), and the bytes after it hold a canary (up to 8 bytes, keyed by the per-heap
+ *    secret and their address, first byte never 0, so an off-by-one NUL is caught). The last
+ *    8 bytes of the slot, the tail, carry the requested size bound to the slot's address by
+ *    the secret (no size table in the metadata). free() and realloc() verify tail and canary,
+ *    so a linear overflow of even one byte is reported at that call, and the next slot of
+ *    the run: a live one by its tail, a free or quarantined one by its first 16 bytes of
+ *    poison (an overflow that reached it). realloc() within the same class stays in place
+ *    and moves the canary to the new end.
  *  - Randomised placement: a new block takes a random free slot of its run (a per-heap
  *    xorshift generator seeded from ka_plat_entropy()).
  *  - Quarantine: a freed block is filled with a poison byte and queued (FIFO, at most
  *    KA_HARDENED_QUARANTINE blocks and 1/8 of the heap's bytes) before it can be reused; the
- *    poison is verified when it leaves the queue and again when the slot is handed out, so a
- *    write after free is reported. Large blocks are poisoned in their first
+ *    poison is verified when it leaves the queue and again (the whole slot) when the slot is
+ *    handed out, so a write after free is reported; ka_hardened_sweep() verifies what is
+ *    still in the queue, for the end of a program (the shim calls it at exit). A double
+ *    free is reported as long as the slot was not handed out again, in quarantine or after
+ *    (the slot is then free, and slots are chosen at random among a run's free ones, so a
+ *    released slot is seldom the next one handed out). Large blocks are poisoned in their first
  *    KA_HARDENED_LARGE_POISON bytes only (the cost of whole blocks is in the docs). A
  *    request that would fail drains the queue first: the quarantine delays reuse, it never
  *    makes an allocation fail.
@@ -33,10 +42,12 @@
  *    ka_hardened_stats() and logged once at KA_LOG_WARN.
  *
  * Misuse reported through ka_misuse() (a panic: "kalloc: hardened: <what> (ptr 0x...)"),
- * from free(), usable_size() (hence realloc()) and pfree(): a pointer outside the heap (stack,
+ * from free(), usable_size(), realloc() and pfree(): a pointer outside the heap (stack,
  * global, another heap's), a misaligned or interior pointer, a double free (block in
- * quarantine or already free again), a changed canary (overflow), a changed poison pattern
- * (write after free), realloc of a freed pointer, ka_pfree() with a page count other than
+ * quarantine or already free again), a changed canary or tail (overflow, also from the
+ * previous slot), a changed poison pattern (write after free: from malloc when the block
+ * leaves quarantine or its slot is handed out, from ka_hardened_sweep()), realloc of a freed
+ * pointer, ka_pfree() with a page count other than
  * the one given to ka_palloc(), ka_free() of a ka_palloc() block and ka_pfree() of a
  * ka_malloc() block.
  *
@@ -53,7 +64,9 @@
  * region must be at least ka_hardened_min_size() bytes (KA_EINVAL) and must not overlap the
  * heap's regions (KA_EEXIST).
  *
- * Capabilities: FREE, ANYSIZE, ADDMEM, PAGES, WALK, OWNS (realloc by the generic move). Thread
+ * What each remaining miss would cost to catch is in docs/backend-hardened.md ("Limits").
+ *
+ * Capabilities: FREE, ANYSIZE, ADDMEM, PAGES, WALK, OWNS. Thread
  * safety: none (wrap it in a locked adapter). Nothing here calls libc.
  */
 #ifndef KALLOC_HARDENED_H
@@ -127,6 +140,25 @@ int ka_hardened_stats(struct ka_alloc *a, struct ka_hardened_stats *out);
  * @return 0, or KA_EINVAL when `a` is not a hardened heap. O(1). Not thread safe.
  */
 int ka_hardened_set_guard_limit(struct ka_alloc *a, size_t limit);
+
+/**
+ * @brief Verify every block in the quarantine now, without releasing any: its whole poison
+ * (slots; the poisoned prefix of large blocks) and its entry, plus the canary page below the
+ * arena, for every region of the heap. Meant for the end of a program (the shim's exit hook)
+ * so that a write after free into a block still in quarantine is reported even though no
+ * later allocation reuses it; callable at any time, as often as wanted.
+ *
+ * Generic entry: any allocator may be passed. For one that is not a hardened heap it does
+ * nothing and returns KA_EINVAL, so code that does not know the backend (the shim, a kernel's
+ * shutdown path) can call it on every heap it has.
+ *
+ * @return 0 when every block is intact; KA_EINVAL when `a` is NULL or not hardened. A damaged
+ * block is reported through ka_misuse() (the first one found, oldest first), which does not
+ * return. O(blocks in quarantine + their poisoned bytes): at most KA_HARDENED_QUARANTINE
+ * blocks and 1/8 of the arena's bytes per region. Not thread safe against other operations
+ * on the heap.
+ */
+int ka_hardened_sweep(struct ka_alloc *a);
 
 /**
  * @brief Drain the quarantine (checking each block) and make every guard page of the heap

@@ -15,8 +15,43 @@
 #else
 #define HD_UNLIKELY(x) (x)
 #endif
+#if defined(__GNUC__) || defined(__clang__)
+#define HD_INLINE inline __attribute__((always_inline))
+#else
+#define HD_INLINE inline
+#endif
 
 static const struct ka_alloc_ops hardened_ops;
+
+/* Size classes (see hd_class_size()): 16..128 in steps of 16, then 2^f + k * 2^(f-2). */
+const uint16_t ka_hd_class_sizes[HD_NCLS] = {
+    16,	 32,  48,  64,	 80,   96,   112,  128,	 160,  192,  224,  256,	 320,  384,  448,  512,
+    640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192};
+
+/* ka_hd_class_of16[i]: the smallest class of at least 16 * i bytes (i = 0 maps to class 0). */
+const uint8_t ka_hd_class_of16[HD_MAX_CLASS / 16 + 1] = {
+    0,	0,  1,	2,  3,	4,  5,	6,  7,	8,  8,	9,  9,	10, 10, 11, 11, 12, 12, 12, 12, 13, 13, 13,
+    13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
+    17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21,
+    21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 23, 23, 23, 23, 23, 23, 23,
+    23, 23, 23, 23, 23, 23, 23, 23, 23, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24,
+    24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 25, 25, 25, 25, 25, 25, 25,
+    25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25,
+    25, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27,
+    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 28, 28, 28, 28, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29,
+    29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29,
+    29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29,
+    29, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 31, 31, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31};
 
 /* All bytes equal the first, and the first is the poison: one memcmp of the range against
  * itself shifted by a byte, no reference buffer. */
@@ -255,7 +290,7 @@ static struct hd_ref resolve(struct ka_hardened *h, const void *ptr)
 			break;
 		cs = hd_class_size(r->cls);
 		roff = p - hd_page_addr(h, r->first);
-		s = roff / cs;
+		s = hd_slot_index(h, r->cls, roff);
 		if (HD_UNLIKELY(s * cs != roff || s >= r->nslots))
 			ka_misuse(&h->base, "interior pointer (not the start of a block)", ptr);
 		if (HD_UNLIKELY(!((r->live[s / HD_WBITS] >> (s % HD_WBITS)) & 1u))) {
@@ -318,17 +353,18 @@ static void large_release(struct ka_hardened *h, size_t pg)
 	h->large_live--;
 }
 
-/* The oldest block leaves quarantine: its poison must be intact, then it becomes reusable. */
-static void quarantine_evict(struct ka_hardened *h)
+/*
+ * Verify one quarantined block: the entry must name a quarantined slot or large block, and
+ * its poison must be intact (whole slot; a large block's poisoned prefix). Returns the run of
+ * a slot (its index in *slot) or NULL for a large block (its head page in *slot).
+ */
+static HD_INLINE struct hd_run *quarantine_check(struct ka_hardened *h, void *p, size_t *slot,
+						 const char *what)
 {
-	void *p = h->quar[h->qhead];
 	uintptr_t off = (uintptr_t)p - h->arena;
 	size_t pg = off >> HD_SHIFT;
 	uint32_t w;
 
-	h->qhead = (h->qhead + 1) % HD_QCAP;
-	h->qlen--;
-	h->quarantine_checked++;
 	if (HD_UNLIKELY(off >= h->arena_len))
 		ka_misuse(&h->base, "corrupted quarantine entry", p);
 	w = h->pm[pg].w;
@@ -336,25 +372,44 @@ static void quarantine_evict(struct ka_hardened *h)
 	    h->runs[HD_PG_LOW(w)].cls < HD_NCLS) {
 		struct hd_run *r = &h->runs[HD_PG_LOW(w)];
 		size_t cs = hd_class_size(r->cls);
-		size_t roff = (uintptr_t)p - hd_page_addr(h, r->first), s = roff / cs;
+		size_t roff = (uintptr_t)p - hd_page_addr(h, r->first);
+		size_t s = hd_slot_index(h, r->cls, roff);
 
 		if (HD_UNLIKELY(s >= r->nslots || s * cs != roff ||
 				((r->live[s / HD_WBITS] >> (s % HD_WBITS)) & 1u) ||
 				!((r->used[s / HD_WBITS] >> (s % HD_WBITS)) & 1u)))
 			ka_misuse(&h->base, "corrupted quarantine entry", p);
 		if (HD_UNLIKELY(!ka_hd_poisoned(p, cs)))
-			ka_misuse(&h->base, "write after free (poison changed in quarantine)", p);
-		h->qbytes -= cs;
-		slot_release(h, r, s);
-		return;
+			ka_misuse(&h->base, what, p);
+		*slot = s;
+		return r;
 	}
 	if (HD_UNLIKELY(HD_PG_KIND(w) != HD_PG_LARGE || !(h->pm[pg].aux & HD_L_QUAR)))
 		ka_misuse(&h->base, "corrupted quarantine entry", p);
-	size_t n = HD_PG_LOW(w);
-	if (HD_UNLIKELY(!ka_hd_poisoned(p, hd_large_poison(n))))
-		ka_misuse(&h->base, "write after free (poison changed in quarantine)", p);
-	h->qbytes -= n * HD_PAGE;
-	large_release(h, pg);
+	if (HD_UNLIKELY(!ka_hd_poisoned(p, hd_large_poison(HD_PG_LOW(w)))))
+		ka_misuse(&h->base, what, p);
+	*slot = pg;
+	return NULL;
+}
+
+/* The oldest block leaves quarantine: its poison must be intact, then it becomes reusable. */
+static void quarantine_evict(struct ka_hardened *h)
+{
+	void *p = h->quar[h->qhead];
+	size_t s;
+	struct hd_run *r;
+
+	h->qhead = (h->qhead + 1) % HD_QCAP;
+	h->qlen--;
+	h->quarantine_checked++;
+	r = quarantine_check(h, p, &s, "write after free (poison changed in quarantine)");
+	if (r) {
+		h->qbytes -= hd_class_size(r->cls);
+		slot_release(h, r, s);
+		return;
+	}
+	h->qbytes -= (size_t)HD_PG_LOW(h->pm[s].w) * HD_PAGE;
+	large_release(h, s);
 }
 
 static void quarantine_push(struct ka_hardened *h, void *p, size_t bytes)
@@ -391,7 +446,20 @@ static bool reclaim(struct ka_hardened *h)
 
 /* ---- allocation -------------------------------------------------------------------------- */
 
-static void *slot_take(struct ka_hardened *h, unsigned cls)
+/* Canary after the n requested bytes and the tail of a slot handed out (the rest of the gap
+ * keeps the poison the slot was verified to hold). */
+static void slot_mark(struct ka_hardened *h, unsigned char *p, size_t cs, size_t n)
+{
+	uint64_t c = hd_canary(h->secret, (uintptr_t)p + n);
+	uint64_t t = hd_tail_make(h->secret, (uintptr_t)p + cs - HD_CANARY, n);
+
+	/* Eight bytes always fit before the slot's end (n + HD_CANARY <= cs); the tail then
+	 * overwrites the part of them that is not gap. */
+	memcpy(p + n, &c, 8);
+	memcpy(p + cs - HD_CANARY, &t, 8);
+}
+
+static void *slot_take(struct ka_hardened *h, unsigned cls, size_t n)
 {
 	int32_t ri = h->partial[cls];
 	struct hd_run *r;
@@ -405,10 +473,11 @@ static void *slot_take(struct ka_hardened *h, unsigned cls)
 	s = (size_t)(((uint64_t)rnd32(h) * r->nslots) >> 32);
 	{
 		size_t sw = s / HD_WBITS, m = ~r->used[sw] & (~(size_t)0 << (s % HD_WBITS));
-		size_t i = 0, wi = sw;
+		size_t i = 0, wi = sw, nw = (r->nslots + HD_WBITS - 1) / HD_WBITS;
 
-		while (!m && ++i <= HD_MAP_WORDS) {
-			wi = (sw + i) % HD_MAP_WORDS;
+		/* Only the run's own words: those past nslots are all used. */
+		while (!m && ++i <= nw) {
+			wi = sw + i < nw ? sw + i : sw + i - nw;
 			m = ~r->used[wi];
 		}
 		if (HD_UNLIKELY(!m))
@@ -428,8 +497,7 @@ static void *slot_take(struct ka_hardened *h, unsigned cls)
 	h->slot_avail -= cs - HD_CANARY;
 	if (r->nfree == 0)
 		partial_unlink(h, ri);
-	uint64_t c = hd_canary(h->secret, (uintptr_t)p + cs - HD_CANARY);
-	memcpy((char *)p + cs - HD_CANARY, &c, HD_CANARY);
+	slot_mark(h, p, cs, n);
 	return p;
 }
 
@@ -491,9 +559,11 @@ static void *region_alloc(struct ka_hardened *h, size_t size, size_t align)
 			 * as runs start on a page. Powers of two are classes, so one exists. */
 			unsigned c =
 			    hd_class_of(size + HD_CANARY < align ? align : size + HD_CANARY);
-			while (c < HD_NCLS && (hd_class_size(c) & (align - 1)) != 0)
+			/* Every class is a multiple of HD_SLOT_ALIGN: no search for malloc's. */
+			while (align > HD_SLOT_ALIGN && c < HD_NCLS &&
+			       (hd_class_size(c) & (align - 1)) != 0)
 				c++;
-			if (c < HD_NCLS && (p = slot_take(h, c)) != NULL)
+			if (c < HD_NCLS && (p = slot_take(h, c, size)) != NULL)
 				return p;
 		}
 		p = large_take(h, (size + HD_PAGE - 1) >> HD_SHIFT,
@@ -569,6 +639,54 @@ static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
 	quarantine_push(h, ptr, n * HD_PAGE);
 }
 
+/*
+ * The checks of a live slot at free and realloc, the call that did the damage: its tail (the
+ * requested size n), the canary right after the n bytes, and the next slot of the run: a live
+ * one by its tail, a free or quarantined one by its first 16 bytes of poison. Returns n. O(1).
+ * The poison between canary and tail is not read (a linear overflow meets the canary
+ * first).
+ */
+#define HD_POISON_WORD (0x0101010101010101u * HD_POISON)
+static bool poison_probe(uintptr_t q)
+{
+	uint64_t v[2];
+
+	memcpy(v, (const void *)q, 16);
+	return ((v[0] ^ HD_POISON_WORD) | (v[1] ^ HD_POISON_WORD)) == 0;
+}
+
+static size_t slot_verify(struct ka_hardened *h, const struct hd_run *r, size_t s, void *ptr)
+{
+	size_t cs = hd_class_size(r->cls), n = hd_tail_size(h->secret, (uintptr_t)ptr, cs), k;
+	unsigned char *p = ptr;
+	uint64_t t;
+
+	if (HD_UNLIKELY(n == 0))
+		ka_misuse(&h->base, "slot tail overwritten (overflow past the end of the block)",
+			  ptr);
+	k = hd_gap_canary(cs, n);
+	memcpy(&t, p + cs - HD_CANARY, 8);
+	if (HD_UNLIKELY(!hd_gap_ok(h->secret, (uintptr_t)p + n, k, t)))
+		ka_misuse(&h->base, "canary overwritten (overflow past the end of the block)", ptr);
+	if (s + 1 < r->nslots) {
+		uintptr_t q = (uintptr_t)p + cs;
+		if ((r->live[(s + 1) / HD_WBITS] >> ((s + 1) % HD_WBITS)) & 1u) {
+			if (HD_UNLIKELY(hd_tail_size(h->secret, q, cs) == 0))
+				ka_misuse(&h->base,
+					  "tail of the next block overwritten (overflow from this "
+					  "block or the next)",
+					  ptr);
+		} else if (HD_UNLIKELY(!poison_probe(q))) {
+			ka_misuse(
+			    &h->base,
+			    "free slot after the block overwritten (overflow past its end, or "
+			    "write after free)",
+			    ptr);
+		}
+	}
+	return n;
+}
+
 static void hd_free(struct ka_alloc *a, void *ptr)
 {
 	struct ka_hardened *h = region_of(a, ptr);
@@ -582,15 +700,55 @@ static void hd_free(struct ka_alloc *a, void *ptr)
 	}
 	struct hd_run *r = ref.run;
 	size_t s = ref.slot, cs = hd_class_size(r->cls);
-	uint64_t c = hd_canary(h->secret, (uintptr_t)ptr + cs - HD_CANARY), v;
 
-	memcpy(&v, (char *)ptr + cs - HD_CANARY, HD_CANARY);
-	if (HD_UNLIKELY(v != c))
-		ka_misuse(a, "canary overwritten (overflow past the end of the block)", ptr);
+	slot_verify(h, r, s, ptr);
 	r->live[s / HD_WBITS] &= ~((size_t)1 << (s % HD_WBITS));
 	r->nlive--;
+	/* The whole slot in one call (cheaper than data and tail apart). A stray write into
+	 * the padding between canary and tail is erased here, not reported: only a write that
+	 * skips the canary gets there, and a linear overflow meets the canary first. */
 	memset(ptr, HD_POISON, cs);
 	quarantine_push(h, ptr, cs);
+}
+
+/*
+ * In place when the new size needs the same class (the canary and tail move to the new end,
+ * so an overflow past the new size is caught as at free); a large block stays when its page
+ * count would not change; otherwise alloc, copy, free (which checks the old block). Either
+ * way the old block is checked first, as realloc is also a call that can reveal damage.
+ */
+static void *hd_realloc(struct ka_alloc *a, void *ptr, size_t size)
+{
+	struct ka_hardened *h = region_of(a, ptr);
+	struct hd_ref ref = resolve(h, ptr);
+	size_t old;
+	void *q;
+
+	if (ref.run) {
+		size_t cs = hd_class_size(ref.run->cls);
+
+		old = slot_verify(h, ref.run, ref.slot, ptr);
+		if (size <= KA_HARDENED_MAX_SMALL &&
+		    hd_class_of(size + HD_CANARY) == ref.run->cls) {
+			if (size < old + hd_gap_canary(cs, old))
+				memset((char *)ptr + size, HD_POISON,
+				       old + hd_gap_canary(cs, old) - size);
+			slot_mark(h, ptr, cs, size);
+			return ptr;
+		}
+	} else {
+		if (HD_UNLIKELY(h->pm[ref.slot].aux & HD_L_PAGES))
+			ka_misuse(a, "ka_realloc of a block from ka_palloc", ptr);
+		old = (size_t)HD_PG_LOW(h->pm[ref.slot].w) << HD_SHIFT;
+		if (size > KA_HARDENED_MAX_SMALL && size <= old && size > old - HD_PAGE)
+			return ptr;
+	}
+	q = hd_alloc(a, size, KA_CFG_MIN_ALIGN);
+	if (!q)
+		return NULL;
+	memcpy(q, ptr, size < old ? size : old);
+	hd_free(a, ptr);
+	return q;
 }
 
 static void hd_pfree(struct ka_alloc *a, void *ptr, size_t npages)
@@ -610,9 +768,15 @@ static size_t hd_usable_size(struct ka_alloc *a, const void *ptr)
 	struct ka_hardened *h = region_of(a, ptr);
 	struct hd_ref ref = resolve(h, ptr);
 
+	size_t cs, n;
+
 	if (!ref.run)
 		return (size_t)HD_PG_LOW(h->pm[ref.slot].w) << HD_SHIFT;
-	return hd_class_size(ref.run->cls) - HD_CANARY;
+	cs = hd_class_size(ref.run->cls);
+	n = hd_tail_size(h->secret, (uintptr_t)ptr, cs);
+	if (HD_UNLIKELY(n == 0))
+		ka_misuse(a, "slot tail overwritten (overflow past the end of the block)", ptr);
+	return n;
 }
 
 /* ---- figures, walk, ownership ------------------------------------------------------------ */
@@ -682,8 +846,14 @@ static int region_walk(struct ka_hardened *h, ka_walk_fn fn, void *arg)
 			cs = hd_class_size(r->cls);
 			for (size_t s = 0; s < r->nslots; s++) {
 				bool live = (r->live[s / HD_WBITS] >> (s % HD_WBITS)) & 1u;
-				if ((rc = fn((void *)(addr + s * cs), cs - HD_CANARY, live, arg)) !=
-				    0)
+				size_t n = cs - HD_CANARY;
+				/* A live block has its requested size (what usable_size says); a
+				 * broken tail is the checker's to report, not the walk's. */
+				if (live) {
+					size_t t = hd_tail_size(h->secret, addr + s * cs, cs);
+					n = t ? t : n;
+				}
+				if ((rc = fn((void *)(addr + s * cs), n, live, arg)) != 0)
 					return rc;
 			}
 			pg += r->npages;
@@ -731,6 +901,7 @@ static const struct ka_alloc_ops hardened_ops = {
     .alloc = hd_alloc,
     .free = hd_free,
     .usable_size = hd_usable_size,
+    .realloc = hd_realloc,
     .palloc = hd_palloc,
     .pfree = hd_pfree,
     .info = hd_info,
@@ -839,8 +1010,16 @@ struct ka_alloc *ka_hardened_init(void *base, size_t len)
 	memset(h->freemap, 0, h->freemap_words * sizeof(size_t));
 	pages_mark(h, 0, n, true);
 	h->unused_runs = -1;
-	for (unsigned k = 0; k < HD_NCLS; k++)
+	for (unsigned k = 0; k < HD_NCLS; k++) {
+		size_t cs = hd_class_size(k);
 		h->partial[k] = -1;
+		h->cls_inv[k] = (((uint64_t)1 << HD_INV_SHIFT) + cs - 1) / cs;
+		/* Exactness of hd_slot_index(): the error of the rounded reciprocal times the
+		 * largest offset in a run stays below one unit of the result. */
+		KA_ASSERT((h->cls_inv[k] * cs - ((uint64_t)1 << HD_INV_SHIFT)) *
+			      (uint64_t)(hd_run_pages(k) * HD_PAGE) <
+			  ((uint64_t)1 << HD_INV_SHIFT));
+	}
 	h->qbytes_max = h->arena_len / 8;
 	h->guard_limit = KA_HARDENED_GUARD_LIMIT;
 	h->meta = (end - raw) - h->arena_len;
@@ -920,6 +1099,30 @@ int ka_hardened_set_guard_limit(struct ka_alloc *a, size_t limit)
 		h->guard_limit = limit;
 		h->warned = false;
 	}
+	return 0;
+}
+
+static void region_sweep(struct ka_hardened *h)
+{
+	for (uint32_t i = 0; i < h->qlen; i++) {
+		size_t s;
+		quarantine_check(
+		    h, h->quar[(h->qhead + i) % HD_QCAP], &s,
+		    "write after free (poison changed in quarantine, found by the sweep)");
+	}
+	if (HD_UNLIKELY(!ka_hd_canary_page_ok(h, h->meta_guard)))
+		ka_misuse(&h->base, "canary page below the arena overwritten (underflow)",
+			  (void *)h->meta_guard);
+}
+
+int ka_hardened_sweep(struct ka_alloc *a)
+{
+	struct ka_hardened *h = hd_checked(a);
+
+	if (!h)
+		return KA_EINVAL;
+	for (; h; h = h->next)
+		region_sweep(h);
 	return 0;
 }
 

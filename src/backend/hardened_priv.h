@@ -25,7 +25,9 @@
  * Slot states: free (used 0), live (used 1, live 1), quarantined (used 1, live 0).
  *
  * Contents the checker verifies: a free or quarantined slot is all HD_POISON bytes; a live
- * slot's last HD_CANARY bytes are hd_canary(secret, their address); a quarantined large block
+ * slot of requested size n holds n bytes of data, then hd_gap_canary() bytes of
+ * hd_canary(secret, their address), then poison, and its last HD_CANARY bytes are the tail
+ * word hd_tail_make(secret, their address, n); a quarantined large block
  * holds poison in its first hd_large_poison() bytes; a trailer that is neither a guard nor
  * HD_L_OPEN is a canary page (every 8-byte word holds hd_canary(secret, page address)); so is
  * the metadata guard page. Only live large blocks have a protected (guard) trailer: free()
@@ -125,6 +127,7 @@ struct ka_hardened {
 	uint32_t runs_in_use; /* descriptors in use */
 	int32_t partial[HD_NCLS];
 	uint32_t nempty[HD_NCLS];
+	uint64_t cls_inv[HD_NCLS]; /* ceil(2^HD_INV_SHIFT / class size): see hd_slot_index() */
 	size_t free_pages;
 	size_t slot_avail;
 	size_t large_live;
@@ -155,22 +158,22 @@ struct ka_hardened {
 
 /* ---- size classes ------------------------------------------------------------------------ */
 
-/* 16..128 in steps of 16, then four classes per power of two up to 8192. */
+/* 16..128 in steps of 16, then four classes per power of two up to 8192. Tables, not the
+ * formula: the formula branches on c < 8, which a mix of sizes around 128 bytes mispredicts
+ * on every other call (the free path asks for a class size several times). */
+extern const uint16_t ka_hd_class_sizes[HD_NCLS];
+extern const uint8_t ka_hd_class_of16[HD_MAX_CLASS / 16 + 1];
+
 static inline size_t hd_class_size(unsigned c)
 {
-	if (c < 8)
-		return (size_t)(c + 1) * 16;
-	unsigned f = (c - 8) / 4 + 7, k = (c - 8) % 4;
-	return ((size_t)1 << f) + (size_t)(k + 1) * ((size_t)1 << (f - 2));
+	return ka_hd_class_sizes[c];
 }
 
-/* Class of a slot that must hold `need` bytes (1 <= need <= HD_MAX_CLASS). */
+/* Class of a slot that must hold `need` bytes (1 <= need <= HD_MAX_CLASS): every class is a
+ * multiple of 16, so the class of need is that of need rounded up to 16. */
 static inline unsigned hd_class_of(size_t need)
 {
-	if (need <= 128)
-		return (unsigned)((need + 15) / 16) - 1;
-	unsigned f = ka_fls(need - 1);
-	return 8 + (f - 7) * 4 + (unsigned)((need - 1 - ((size_t)1 << f)) >> (f - 2));
+	return ka_hd_class_of16[(need + 15) >> 4];
 }
 
 static inline size_t hd_run_pages(unsigned c)
@@ -198,6 +201,92 @@ static inline uint64_t hd_canary(uint64_t secret, uintptr_t addr)
 		b[0] = 0x5a;
 	memcpy(&x, b, 8);
 	return x;
+}
+
+/*
+ * Slot tail: the last HD_CANARY bytes of a live slot, one 64-bit word carrying the block's
+ * requested size n (bits 48..60), bound to the slot's address and to n by the heap's secret,
+ * so that the canary can sit right after the requested bytes without a per-slot size table
+ * in the metadata (which would cost 2 bytes per 16-byte slot). With M0 a keyed value of the
+ * address and M1 one of (address, n): word = M0 ^ n << 48 ^ (M1 & low 48 bits), bits 0 and 63
+ * forced to 1 (so the first byte in memory is never 0 on either endianness, as for every
+ * canary). free() recovers n from bits 48..60 and recomputes the word: a change anywhere
+ * gives another n, or the same n with other low bits, and fails except with probability
+ * 2^-47. Two multiplies: the address term, shared by both keyed values, and the one that
+ * binds n.
+ */
+_Static_assert(KA_HARDENED_MAX_SMALL < 0x2000, "a slot's requested size fits the tail's 13 bits");
+#define HD_TAIL_LOW48  0x0000ffffffffffffu
+#define HD_TAIL_FORCED 0x8000000000000001u
+
+static inline uint64_t hd_tail_word(uint64_t secret, uintptr_t tail, size_t n, uint64_t *m0out)
+{
+	uint64_t x = (uint64_t)tail * 0x9e3779b97f4a7c15u, m0 = secret ^ x, m1;
+
+	m1 = (m0 ^ (uint64_t)n) * 0xbf58476d1ce4e5b9u;
+	m0 ^= m0 >> 29;
+	m1 ^= m1 >> 27;
+	*m0out = m0;
+	return (m0 ^ ((uint64_t)n << 48) ^ (m1 & HD_TAIL_LOW48)) | HD_TAIL_FORCED;
+}
+
+/* Tail word of a slot handed out for n bytes, its last HD_CANARY bytes at `tail`. */
+static inline uint64_t hd_tail_make(uint64_t secret, uintptr_t tail, size_t n)
+{
+	uint64_t m0;
+
+	return hd_tail_word(secret, tail, n, &m0);
+}
+
+/* Requested size of the live slot [p, p+cs) read from its tail, or 0 if the tail is not
+ * intact (an overflow reached it). */
+static inline size_t hd_tail_size(uint64_t secret, uintptr_t p, size_t cs)
+{
+	uintptr_t tail = p + cs - HD_CANARY;
+	uint64_t w, m0;
+	size_t n;
+
+	memcpy(&w, (const void *)tail, 8);
+	(void)hd_tail_word(secret, tail, 0, &m0);
+	n = (size_t)((w ^ m0) >> 48) & 0x1fffu;
+	if (n == 0 || n > cs - HD_CANARY)
+		return 0;
+	return hd_tail_word(secret, tail, n, &m0) == w ? n : 0;
+}
+
+/* Bytes of the canary right after the n requested bytes of a slot of cs bytes: up to 8, as
+ * many as fit before the tail (0 when the tail itself follows the data). */
+static inline size_t hd_gap_canary(size_t cs, size_t n)
+{
+	size_t g = cs - HD_CANARY - n;
+
+	return g < 8 ? g : 8;
+}
+
+/* The k canary bytes after the requested data, at `at`, are the first k bytes of
+ * hd_canary(secret, at); when k < 8 the tail word `tail` follows them. One 8-byte compare
+ * against the expected bytes (n + 8 <= class size, so the 8 bytes are inside the slot). */
+static inline bool hd_gap_ok(uint64_t secret, uintptr_t at, size_t k, uint64_t tail)
+{
+	uint64_t c = hd_canary(secret, at), v;
+	unsigned char e[16];
+
+	memcpy(e, &c, 8);
+	memcpy(e + k, &tail, 8);
+	memcpy(&c, e, 8);
+	memcpy(&v, (const void *)at, 8);
+	return v == c;
+}
+
+/*
+ * Slot index of byte offset roff in a run of class c: roff / class size by a multiply (a
+ * 64-bit division costs tens of cycles, on every free and every quarantine eviction). Exact
+ * for every roff < 2^HD_INV_SHIFT / class size, far above any run's length (checked at init).
+ */
+#define HD_INV_SHIFT 40
+static inline size_t hd_slot_index(const struct ka_hardened *h, unsigned c, size_t roff)
+{
+	return (size_t)(((uint64_t)roff * h->cls_inv[c]) >> HD_INV_SHIFT);
 }
 
 static inline struct ka_hardened *hd_of(struct ka_alloc *a)

@@ -81,9 +81,13 @@ static void check_run(struct tally *t, const struct hd_run *r)
 		bool used = bit(r->used, s), live = bit(r->live, s);
 
 		if (live) {
-			uint64_t v, c = hd_canary(h->secret, p + cs - HD_CANARY);
-			memcpy(&v, (const void *)(p + cs - HD_CANARY), HD_CANARY);
-			if (v != c)
+			/* One finding per block: the tail, else the canary after the request. */
+			size_t n = hd_tail_size(h->secret, p, cs);
+			uint64_t tw;
+			memcpy(&tw, (const void *)(p + cs - HD_CANARY), 8);
+			if (n == 0)
+				bad(t, "tail of a live block overwritten", p);
+			else if (!hd_gap_ok(h->secret, p + n, hd_gap_canary(cs, n), tw))
 				bad(t, "canary of a live block overwritten", p);
 		} else {
 			/* Quarantined slots (at most KA_HARDENED_QUARANTINE) in full; free slots

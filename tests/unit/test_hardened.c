@@ -79,7 +79,8 @@ static void test_classes(void **state)
 	}
 }
 
-/* Usable size is the slot minus the canary, which sits right after it. */
+/* Usable size is the requested size; the canary sits right after it, the size-carrying tail
+ * at the end of the slot (the two coincide when the request fills the slot). */
 static void test_canary(void **state)
 {
 	struct ka_alloc *a = mk();
@@ -88,12 +89,15 @@ static void test_canary(void **state)
 
 	for (size_t sz = 1; sz <= KA_HARDENED_MAX_SMALL; sz = sz * 3 + 1) {
 		unsigned char *p = ka_malloc(a, sz);
-		size_t u = ka_usable_size(a, p);
-		uint64_t c;
+		size_t u = ka_usable_size(a, p), cs = hd_class_size(hd_class_of(sz + HD_CANARY));
+		size_t k = cs - HD_CANARY - u < 8 ? cs - HD_CANARY - u : 8;
+		uint64_t c = hd_canary(h->secret, (uintptr_t)(p + u));
 
-		assert_true(u >= sz && u < sz + 16 + u / 4 + HD_CANARY);
-		memcpy(&c, p + u, 8);
-		assert_true(c == hd_canary(h->secret, (uintptr_t)(p + u)));
+		assert_int_equal(u, sz);
+		assert_int_equal(hd_tail_size(h->secret, (uintptr_t)p, cs), sz);
+		assert_memory_equal(&c, p + u, k);
+		for (size_t i = u + k; i < cs - HD_CANARY; i++)
+			assert_int_equal(p[i], HD_POISON);
 		assert_int_not_equal(p[u], 0);
 		memset(p, 0x77, u); /* the whole usable size is the caller's */
 		assert_int_equal(ka_check(a), 0);
