@@ -86,6 +86,9 @@ size_t shim_heap_usable(const void *block);
  * it reused: ka_global_set_keep_large). calloc() then clears nothing, leaving the pages
  * uncommitted as glibc does. */
 bool shim_heap_zeroed(const void *block, size_t size);
+/* At exit: verify what the backend still holds back (hardened's quarantine, ka_sweep()), so
+ * that a write after free in a program's last moments is reported; a no-op elsewhere. */
+void shim_heap_sweep(void);
 /* Give the calling thread's cached blocks and the depots' full magazines back. */
 void shim_heap_flush(void);
 /* fork(): the cache's depot locks, then the heap lock; the child makes them fresh. */

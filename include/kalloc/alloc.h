@@ -161,6 +161,18 @@ int ka_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg);
  */
 bool ka_owns(struct ka_alloc *a, const void *ptr);
 
+/**
+ * @brief Verify the freed memory `a` still holds back, now: a write after free into a block
+ * in the hardened backend's quarantine is reported (ka_misuse(), which does not return) even
+ * when no later allocation would reuse the block. Meant for a program's or kernel's exit
+ * path (the shim calls it at exit); adapters (locking, per-CPU cache, global allocator with
+ * its sub-heaps) pass it on.
+ * @return 0 when everything checked is intact; KA_ENOTSUP when the allocator holds nothing
+ * back to verify (every backend but hardened). Time: O(quarantined blocks and their bytes),
+ * bounded by the quarantine's limits. Thread safety: as the allocator's other operations.
+ */
+int ka_sweep(struct ka_alloc *a);
+
 /* ---- backends by name ------------------------------------------------------------------- */
 
 /** Capabilities a backend advertises (struct ka_backend.caps, struct ka_alloc_ops.caps). */

@@ -69,6 +69,12 @@ struct ka_alloc_ops {
 	 * Clearing fresh pages would commit every one of them at once.
 	 */
 	bool (*known_zero)(struct ka_alloc *a, const void *ptr, size_t size);
+	/**
+	 * Optional. Verify now the freed memory the allocator holds back (hardened: its
+	 * quarantine), reporting damage through ka_misuse(); 0 when intact. NULL: nothing to
+	 * verify (ka_sweep() returns KA_ENOTSUP). Adapters forward it.
+	 */
+	int (*sweep)(struct ka_alloc *a);
 	/** KA_CAP_* flags describing this backend. */
 	unsigned caps;
 };

@@ -897,6 +897,11 @@ static bool hd_owns(struct ka_alloc *a, const void *ptr)
 
 static int hd_add_memory(struct ka_alloc *a, void *base, size_t len);
 
+static int hd_sweep(struct ka_alloc *a)
+{
+	return ka_hardened_sweep(a);
+}
+
 static const struct ka_alloc_ops hardened_ops = {
     .alloc = hd_alloc,
     .free = hd_free,
@@ -908,6 +913,7 @@ static const struct ka_alloc_ops hardened_ops = {
     .check = ka_hardened_check_impl,
     .walk = hd_walk,
     .owns = hd_owns,
+    .sweep = hd_sweep,
     .add_memory = hd_add_memory,
     .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_PAGES | KA_CAP_WALK | KA_CAP_OWNS,
 };

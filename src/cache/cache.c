@@ -561,6 +561,12 @@ static bool cache_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
 	       b->ops->known_zero(b, below_block(ptr), size + h->off);
 }
 
+/* What the cache holds is below's blocks, verified when they leave it; below's own. */
+static int cache_sweep(struct ka_alloc *a)
+{
+	return ka_sweep(to_cache(a)->below);
+}
+
 static const struct ka_alloc_ops cache_ops = {
     .alloc = cache_alloc,
     .free = cache_free,
@@ -574,6 +580,7 @@ static const struct ka_alloc_ops cache_ops = {
     .walk = NULL,
     .owns = cache_owns,
     .known_zero = cache_known_zero,
+    .sweep = cache_sweep,
     .caps = KA_CAP_FREE | KA_CAP_ANYSIZE,
 };
 

@@ -523,6 +523,13 @@ int ka_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 	return rc;
 }
 
+int ka_sweep(struct ka_alloc *a)
+{
+	if (!a->ops->sweep)
+		return KA_ENOTSUP;
+	return a->ops->sweep(a);
+}
+
 bool ka_owns(struct ka_alloc *a, const void *ptr)
 {
 	unsigned an;

@@ -189,6 +189,16 @@ static bool locked_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
 	return r;
 }
 
+static int locked_sweep(struct ka_alloc *a)
+{
+	struct ka_locked *l = to_locked(a);
+	unsigned long f = lk(l);
+	int rc = ka_sweep(l->inner);
+
+	ka_plat_lock_release(&l->lock, f);
+	return rc;
+}
+
 /* Template; each adapter copies it and takes the inner allocator's capabilities, so callers
  * that look at ops->caps see what the wrapped allocator can really do. */
 static const struct ka_alloc_ops locked_ops = {
@@ -204,6 +214,7 @@ static const struct ka_alloc_ops locked_ops = {
     .walk = locked_walk,
     .owns = locked_owns,
     .known_zero = locked_known_zero,
+    .sweep = locked_sweep,
     .caps = 0,
 };
 

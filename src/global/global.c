@@ -757,6 +757,18 @@ int ka_global_owns_table(struct ka_global *g)
 	return rc;
 }
 
+/* Every sub-heap's own sweep (the backend's); KA_ENOTSUP when the backend has none. */
+static int core_sweep(struct ka_alloc *a)
+{
+	struct ka_global *g = from_core(a);
+	int rc = KA_ENOTSUP;
+
+	for (struct ka_gchunk *c = g->heaps; c; c = c->next)
+		if (c->heap->ops->sweep)
+			rc = c->heap->ops->sweep(c->heap);
+	return rc;
+}
+
 static const struct ka_alloc_ops core_ops_template = {
     .alloc = core_alloc,
     .free = core_free,
@@ -770,6 +782,7 @@ static const struct ka_alloc_ops core_ops_template = {
     .walk = core_walk,
     .owns = core_owns,
     .known_zero = core_known_zero,
+    .sweep = core_sweep,
     .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_PAGES | KA_CAP_REALLOC | KA_CAP_OWNS,
 };
 
