@@ -57,6 +57,43 @@ unsigned ka_frame_check_regions(struct ka_frame_alloc *fa, const void *first, si
 	return c.found;
 }
 
+/* Do the metadata bytes [m, m + len) lie, through f's direct map, in one of f's frames? */
+static bool frames_hold(const struct ka_frame_extent *f, uintptr_t m, size_t len)
+{
+	uintptr_t v;
+
+	if (f->dm_off == KA_DM_NONE)
+		return false;
+	v = (uintptr_t)((f->base << KA_CFG_PAGE_SHIFT) + f->dm_off);
+	/* m inside [v, v + frames pages), or v inside [m, m + len); both modulo the address
+	 * space. Comparing pages, not bytes, keeps frames * KA_PAGE_SIZE from overflowing. */
+	return ((uintptr_t)(m - v) >> KA_CFG_PAGE_SHIFT) < f->frames || (uintptr_t)(v - m) < len;
+}
+
+static bool metas_overlap(const struct ka_frame_extent *a, const struct ka_frame_extent *b)
+{
+	return (uintptr_t)(b->meta - a->meta) < a->meta_len ||
+	       (uintptr_t)(a->meta - b->meta) < b->meta_len;
+}
+
+int ka_frame_add_conflict(const struct ka_frame_extent *n, const void *first,
+			  ka_frame_extent_fn next)
+{
+	if (frames_hold(n, n->meta, n->meta_len))
+		return KA_EEXIST;
+	/* Metadata may sit anywhere, so the whole list is visited even though it is sorted. */
+	for (const void *r = first; r;) {
+		struct ka_frame_extent o;
+
+		r = next(r, &o);
+		if ((n->base < o.base + o.frames && o.base < n->base + n->frames) ||
+		    metas_overlap(n, &o) || frames_hold(n, o.meta, o.meta_len) ||
+		    frames_hold(&o, n->meta, n->meta_len))
+			return KA_EEXIST;
+	}
+	return 0;
+}
+
 static const struct ka_frame_ops *raw(const struct ka_frame_alloc *fa)
 {
 	/* fa->ops is the `pub` member, first in its ka_frame_impl. */
