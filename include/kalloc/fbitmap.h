@@ -10,7 +10,9 @@
  * found through the summary levels (an "any free" and a "fully free" bit per word below),
  * never by testing every frame bit, and any power-of-two alignment works (an alignment that
  * no address of a region satisfies just fails). Freeing a free frame is refused (KA_EFAULT,
- * nothing changed). docs/frames.md describes the layout, invariants and costs.
+ * nothing changed). add_memory is O(R + N/W): R for the overlap test against every region's
+ * frames and metadata (frame.h), N/W to set up the new bitmaps. docs/frames.md describes the
+ * layout, invariants and costs.
  *
  * Usage:
  * @code

@@ -11,6 +11,8 @@
  * mapped. Allocation anywhere is O(R + log n + n/W) (R regions, W bits per word), free of n
  * frames O(log n * log N + n/W); exact-address, range/aligned and partial free are supported
  * and allocation is complete (a bitmap scan backs up the free lists, see docs/frames.md).
+ * add_memory is O(R + N): R for the overlap test against every region's frames and
+ * metadata (frame.h), N to set up the new region's free lists.
  *
  * Usage:
  * @code
