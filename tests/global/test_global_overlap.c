@@ -93,6 +93,9 @@ static void cases(const struct target *t, char *a, ka_paddr_t (*phys)(const void
 	refused(t, a - MiB, MiB + ma * KA_PAGE_SIZE);
 	/* (b) starting at the allocated page (the new metadata would overwrite it) */
 	refused(t, live, 2 * MiB);
+	if (t->g) /* the same through the allocator interface (ka_add_memory) */
+		assert_int_equal(ka_add_memory(ka_global_alloc_iface(t->g), live, 2 * MiB),
+				 KA_EEXIST);
 	refused(t, live - 100, 2 * MiB);
 	/* ... or at a free frame of A */
 	refused(t, a_end - 2 * KA_PAGE_SIZE, 2 * MiB);
@@ -108,6 +111,24 @@ static void cases(const struct target *t, char *a, ka_paddr_t (*phys)(const void
 	/* and now the new regions' metadata is protected too */
 	refused(t, a - 2 * MiB, MiB + KA_PAGE_SIZE);
 
+	/* the global allocator's blocks come from frames only, and its checker stays green */
+	if (t->g) {
+		static char *blk[400];
+
+		for (size_t i = 0; i < 400; i++) {
+			blk[i] = ka_global_alloc(t->g, 3000, 16);
+			assert_non_null(blk[i]);
+			assert_true(blk[i] >= a - MiB && blk[i] < a_end + MiB);
+			assert_false(blk[i] >= a && blk[i] < a + ma * KA_PAGE_SIZE);
+			assert_false(blk[i] >= a_end && blk[i] < a_end + mb * KA_PAGE_SIZE);
+			memset(blk[i], 0x44, 3000);
+		}
+		assert_int_equal(ka_global_check(t->g), 0);
+		for (size_t i = 0; i < 400; i++)
+			ka_global_free(t->g, blk[i]);
+		ka_global_destroy(t->g);
+		assert_int_equal(t->fa->free_frames, t->fa->total_frames - 1);
+	}
 	/* every free frame is a frame of A, B or C; none is a metadata page */
 	n = t->fa->free_frames;
 	while (got < n) {
