@@ -157,7 +157,10 @@ static inline size_t ka_fmetadata_size(struct ka_frame_alloc *fa, size_t frames)
 	return fa->ops->metadata_size(fa, frames);
 }
 
-/** @brief Count inconsistencies (0 = healthy); O(frames). */
+/**
+ * @brief Count inconsistencies (0 = healthy), including regions whose frames or metadata
+ * overlap (the add_memory test applied to every pair). O(frames + regions^2).
+ */
 static inline unsigned ka_fcheck(struct ka_frame_alloc *fa)
 {
 	return fa->ops->check(fa);

@@ -627,7 +627,7 @@ static int fbm_add_memory_op(struct ka_frame_alloc *fa, void *metadata, ka_paddr
 	n.dm_off = dm_off;
 	n.meta = (uintptr_t)metadata;
 	n.meta_len = fbm_metadata_size(fa, frames);
-	if (ka_frame_add_conflict(&n, fb->regions, extent_of) != 0)
+	if (ka_frame_add_conflict(&n, fb->regions, fb->nregions, extent_of) != 0)
 		return KA_EEXIST;
 	/* No overlap anywhere: the place in the address-sorted list is free. */
 	for (link = &fb->regions; *link && (*link)->base < pfn; link = &(*link)->next)
@@ -763,7 +763,7 @@ static unsigned fbm_check(struct ka_frame_alloc *fa)
 {
 	struct ka_fbitmap *fb = to_fbm(fa);
 
-	return ka_frame_check_regions(fa, fb->regions, fb->nregions, visit_region);
+	return ka_frame_check_regions(fa, fb->regions, fb->nregions, visit_region, extent_of);
 }
 
 KA_FRAME_IMPL(fbm_impl, fbm_alloc_op, fbm_alloc_range_op, fbm_free_op, fbm_add_memory_op,

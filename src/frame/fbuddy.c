@@ -489,7 +489,7 @@ static int fbd_add_memory_op(struct ka_frame_alloc *fa, void *metadata, ka_paddr
 	n.dm_off = dm_off;
 	n.meta = (uintptr_t)metadata;
 	n.meta_len = l.total;
-	if (ka_frame_add_conflict(&n, fb->regions, extent_of) != 0)
+	if (ka_frame_add_conflict(&n, fb->regions, fb->nregions, extent_of) != 0)
 		return KA_EEXIST;
 	/* No overlap anywhere: the place in the address-sorted list is free. */
 	for (link = &fb->regions; *link && (*link)->base < pfn; link = &(*link)->next)
@@ -616,7 +616,7 @@ static unsigned fbd_check(struct ka_frame_alloc *fa)
 {
 	struct ka_fbuddy *fb = to_fbd(fa);
 
-	return ka_frame_check_regions(fa, fb->regions, fb->nregions, visit_region);
+	return ka_frame_check_regions(fa, fb->regions, fb->nregions, visit_region, extent_of);
 }
 
 KA_FRAME_IMPL(fbd_impl, fbd_alloc_op, fbd_alloc_range_op, fbd_free_op, fbd_add_memory_op,

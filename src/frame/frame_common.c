@@ -28,7 +28,7 @@ void ka_frame_report(struct ka_frame_checker *c, const char *what, uint64_t pfn)
 }
 
 unsigned ka_frame_check_regions(struct ka_frame_alloc *fa, const void *first, size_t nregions,
-				ka_frame_region_fn visit)
+				ka_frame_region_fn visit, ka_frame_extent_fn extent)
 {
 	struct ka_frame_checker c = {fa, 0};
 	size_t total = 0, nfree = 0, n = 0;
@@ -50,6 +50,17 @@ unsigned ka_frame_check_regions(struct ka_frame_alloc *fa, const void *first, si
 	}
 	if (n != nregions)
 		ka_frame_report(&c, "region count differs from the list", 0);
+	else
+		/* The list is sound: each region against itself and every one after it. */
+		for (const void *r = first; r; n--) {
+			struct ka_frame_extent e;
+			const void *rest = extent(r, &e);
+
+			if (ka_frame_add_conflict(&e, rest, n - 1, extent) != 0)
+				ka_frame_report(
+				    &c, "region overlaps frames or metadata of a region", e.base);
+			r = rest;
+		}
 	if (total != fa->total_frames)
 		ka_frame_report(&c, "total frame count differs from the regions", 0);
 	if (nfree != fa->free_frames)
@@ -76,13 +87,13 @@ static bool metas_overlap(const struct ka_frame_extent *a, const struct ka_frame
 	       (uintptr_t)(a->meta - b->meta) < b->meta_len;
 }
 
-int ka_frame_add_conflict(const struct ka_frame_extent *n, const void *first,
+int ka_frame_add_conflict(const struct ka_frame_extent *n, const void *first, size_t nregions,
 			  ka_frame_extent_fn next)
 {
 	if (frames_hold(n, n->meta, n->meta_len))
 		return KA_EEXIST;
 	/* Metadata may sit anywhere, so the whole list is visited even though it is sorted. */
-	for (const void *r = first; r;) {
+	for (const void *r = first; r && nregions; nregions--) {
 		struct ka_frame_extent o;
 
 		r = next(r, &o);

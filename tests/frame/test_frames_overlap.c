@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame/fbitmap_priv.h"
+#include "frame/fbuddy_priv.h"
 #include "frame_harness.h"
 
 static enum fh_kind kind_buddy = FH_BUDDY, kind_bitmap = FH_BITMAP;
@@ -238,6 +240,45 @@ static void t_own_metadata(void **state)
 	drain(w, b, b + NB * PG);
 }
 
+/* The direct-map offset recorded in the header of the region whose first frame is p. */
+static uintptr_t *dm_field(struct world *w, ka_paddr_t p)
+{
+	uint64_t pfn = p >> KA_CFG_PAGE_SHIFT;
+
+	if (w->h.kind == FH_BUDDY) {
+		for (struct ka_fbuddy_region *r = w->h.u.bd.regions; r; r = r->next)
+			if (r->base == pfn)
+				return &r->dm_off;
+	} else {
+		for (struct ka_fbitmap_region *r = w->h.u.bm.regions; r; r = r->next)
+			if (r->base == pfn)
+				return &r->dm_off;
+	}
+	return NULL;
+}
+
+/* check() applies the same test to every pair of regions: a header overwritten so that a
+ * region's frames are seen over another's metadata (or its own) is reported. */
+static void t_check_finds_overlap(void **state)
+{
+	struct world *w = W;
+	uintptr_t *dm, good;
+
+	assert_int_equal(ka_fadd_memory(w->fa, w->xmeta[0], w->a_end, NB, w->dm), 0);
+	assert_int_equal(ka_fcheck(w->fa), 0);
+	dm = dm_field(w, w->a_end);
+	assert_non_null(dm);
+	good = *dm;
+	/* B's frames seen at A's header page */
+	*dm = w->dm - (uintptr_t)(w->a_end - pa(G));
+	assert_true(ka_fcheck(w->fa) >= 1);
+	/* B's frames seen at B's own metadata */
+	*dm = (uintptr_t)w->xmeta[0] - (uintptr_t)w->a_end;
+	assert_true(ka_fcheck(w->fa) >= 1);
+	*dm = good;
+	assert_int_equal(ka_fcheck(w->fa), 0);
+}
+
 #define BOTH(f)                                                                                    \
 	cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &kind_buddy),                 \
 	    cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &kind_bitmap)
@@ -245,8 +286,13 @@ static void t_own_metadata(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    BOTH(t_cover_metadata), BOTH(t_metadata_in_frames), BOTH(t_inside),
-	    BOTH(t_contains),	    BOTH(t_adjacent),		BOTH(t_own_metadata),
+	    BOTH(t_cover_metadata),
+	    BOTH(t_metadata_in_frames),
+	    BOTH(t_inside),
+	    BOTH(t_contains),
+	    BOTH(t_adjacent),
+	    BOTH(t_own_metadata),
+	    BOTH(t_check_finds_overlap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
