@@ -5,12 +5,14 @@
  * BitmapPageAllocator, fixed where they fail).
  *
  * One bit per frame plus summary levels, all in the caller's metadata area, so the cost is
- * proportional to the frames actually managed (about frames/8 bytes * 1.032 + 400 bytes per
- * region): no compile-time capacity. Any number of regions. Contiguous and aligned runs are
- * found through the summary levels (an "any free" and a "fully free" bit per word below),
- * never by testing every frame bit, and any power-of-two alignment works (an alignment that
+ * proportional to the frames actually managed (about frames/8 bytes * 1.032 + an 872-byte
+ * header per region on x86-64): no compile-time capacity. Any number of regions. Contiguous and
+ * aligned runs are found through the summary levels (an "any free" and a "fully free" bit per word
+ * below), never by testing every frame bit, and any power-of-two alignment works (an alignment that
  * no address of a region satisfies just fails). Freeing a free frame is refused (KA_EFAULT,
- * nothing changed). docs/frames.md describes the layout, invariants and costs.
+ * nothing changed). add_memory is O(R + N/W): R for the overlap test against every region's
+ * frames and metadata (frame.h), N/W to set up the new bitmaps. docs/frames.md describes the
+ * layout, invariants and costs.
  *
  * Usage:
  * @code

@@ -7,10 +7,12 @@
  * region is cut into maximal naturally aligned power-of-two blocks (aligned by physical
  * address, so a block of 2^k frames is 2^k-frame aligned); blocks of different regions never
  * merge. Free lists, per-frame order bytes and an allocation bitmap live in the caller's
- * metadata area (about 9.13 bytes per frame + 200 bytes per region), so frames need not be
+ * metadata area (about 9.13 bytes per frame + 208 bytes per region), so frames need not be
  * mapped. Allocation anywhere is O(R + log n + n/W) (R regions, W bits per word), free of n
  * frames O(log n * log N + n/W); exact-address, range/aligned and partial free are supported
  * and allocation is complete (a bitmap scan backs up the free lists, see docs/frames.md).
+ * add_memory is O(R + N): R for the overlap test against every region's frames and
+ * metadata (frame.h), N to set up the new region's free lists.
  *
  * Usage:
  * @code

@@ -84,8 +84,18 @@ struct ka_frame_ops {
 	 * bytes, mapped, KA_FRAME_META_ALIGN aligned, owned by the allocator from now on) for the
 	 * bookkeeping. The frames start free. dm_off: vaddr = paddr + dm_off for these frames
 	 * (modular arithmetic), or KA_DM_NONE.
+	 * Overlap is refused (KA_EEXIST, nothing changed): the new frames must not overlap any
+	 * managed frame; the new metadata area (its metadata_size(frames) bytes) must not
+	 * overlap any region's metadata area; and seen through the direct maps, no region's
+	 * frames (the new one's included) may hold a byte of the new metadata, nor may the new
+	 * frames hold a byte of any region's metadata. Frames added with KA_DM_NONE are only
+	 * compared physically: nothing tells the allocator where they are seen.
+	 * Adjacent regions, physically or virtually, are no overlap.
+	 * O(regions) for the test (every region is visited: metadata may lie anywhere), plus
+	 * the implementation's setup of the new metadata.
 	 * @return 0, KA_EINVAL (NULL or misaligned metadata, misaligned paddr, 0 frames, more
-	 * frames than one region can hold, range wraps), KA_EEXIST (overlaps managed frames).
+	 * frames than one region can hold, range wraps), KA_EEXIST (overlaps managed frames or
+	 * metadata, as above).
 	 */
 	int (*add_memory)(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
 			  size_t frames, uintptr_t dm_off);
@@ -147,7 +157,10 @@ static inline size_t ka_fmetadata_size(struct ka_frame_alloc *fa, size_t frames)
 	return fa->ops->metadata_size(fa, frames);
 }
 
-/** @brief Count inconsistencies (0 = healthy); O(frames). */
+/**
+ * @brief Count inconsistencies (0 = healthy), including regions whose frames or metadata
+ * overlap (the add_memory test applied to every pair). O(frames + regions^2).
+ */
 static inline unsigned ka_fcheck(struct ka_frame_alloc *fa)
 {
 	return fa->ops->check(fa);

@@ -126,7 +126,10 @@ int ka_page_source_unmap(struct ka_page_source *s, void *addr, size_t npages);
  * @brief Add the region [base, base+len) of mapped memory to the source.
  * Frame source: the region is clipped to whole pages, its first pages hold the frame
  * allocator's metadata, the rest become frames (physical address through the source's
- * translation). @return 0, KA_EINVAL (too small for metadata plus one frame), KA_EEXIST,
+ * translation). A region that overlaps memory the source manages, its metadata pages
+ * included, is refused with KA_EEXIST and nothing changes (the frame allocator's test,
+ * frame.h; without a direct map the source tells it the region's own linear offset).
+ * @return 0, KA_EINVAL (too small for metadata plus one frame), KA_EEXIST,
  * KA_ENOMEM (the frame allocator's region table is full), KA_ENOTSUP (platform source).
  * Thread safe; O(frame allocator's add).
  */

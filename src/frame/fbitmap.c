@@ -592,11 +592,25 @@ static size_t fbm_metadata_size(struct ka_frame_alloc *fa, size_t frames)
 	return bytes;
 }
 
+/* One region for ka_frame_add_conflict(). */
+static const void *extent_of(const void *region, struct ka_frame_extent *e)
+{
+	const struct ka_fbitmap_region *r = region;
+
+	e->base = r->base;
+	e->frames = r->frames;
+	e->dm_off = r->dm_off;
+	e->meta = (uintptr_t)r;
+	e->meta_len = r->meta_len;
+	return r->next;
+}
+
 static int fbm_add_memory_op(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
 			     size_t frames, uintptr_t dm_off)
 {
 	struct ka_fbitmap *fb = to_fbm(fa);
 	struct ka_fbitmap_region *r, **link;
+	struct ka_frame_extent n;
 	uint64_t pfn;
 	size_t *w;
 
@@ -608,21 +622,23 @@ static int fbm_add_memory_op(struct ka_frame_alloc *fa, void *metadata, ka_paddr
 		return KA_EINVAL;
 	if (frames > SIZE_MAX - fa->total_frames)
 		return KA_EINVAL;
-	/* Sorted list: stop at the first region above; if it does not overlap, none after does. */
-	for (link = &fb->regions; *link; link = &(*link)->next) {
-		struct ka_fbitmap_region *o = *link;
-
-		if (pfn < o->base + o->frames && o->base < pfn + frames)
-			return KA_EEXIST;
-		if (o->base > pfn)
-			break;
-	}
+	n.base = pfn;
+	n.frames = frames;
+	n.dm_off = dm_off;
+	n.meta = (uintptr_t)metadata;
+	n.meta_len = fbm_metadata_size(fa, frames);
+	if (ka_frame_add_conflict(&n, fb->regions, fb->nregions, extent_of) != 0)
+		return KA_EEXIST;
+	/* No overlap anywhere: the place in the address-sorted list is free. */
+	for (link = &fb->regions; *link && (*link)->base < pfn; link = &(*link)->next)
+		;
 
 	r = metadata;
 	r->base = pfn;
 	r->frames = frames;
 	r->free = frames;
 	r->dm_off = dm_off;
+	r->meta_len = n.meta_len;
 	r->levels = level_words(frames, r->nwords);
 	r->classes = ka_fls(frames) + 1;
 	for (unsigned j = 0; j < KA_FBM_W; j++)
@@ -747,7 +763,7 @@ static unsigned fbm_check(struct ka_frame_alloc *fa)
 {
 	struct ka_fbitmap *fb = to_fbm(fa);
 
-	return ka_frame_check_regions(fa, fb->regions, fb->nregions, visit_region);
+	return ka_frame_check_regions(fa, fb->regions, fb->nregions, visit_region, extent_of);
 }
 
 KA_FRAME_IMPL(fbm_impl, fbm_alloc_op, fbm_alloc_range_op, fbm_free_op, fbm_add_memory_op,

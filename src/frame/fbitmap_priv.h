@@ -59,6 +59,7 @@ struct ka_fbitmap_region {
 	size_t frames;			/* frames in the region */
 	size_t free;			/* free frames in the region */
 	uintptr_t dm_off;		/* direct-map offset or KA_DM_NONE */
+	size_t meta_len;		/* bytes of the metadata area in use, from the header on */
 	unsigned levels;		/* summary levels above level 0 */
 	unsigned classes;		/* size classes in hint[]: floor(log2 frames) + 1 */
 	size_t hint[KA_FBM_W];		/* see "Search hints" above */

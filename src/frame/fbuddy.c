@@ -455,11 +455,25 @@ static size_t fbd_metadata_size(struct ka_frame_alloc *fa, size_t frames)
 	return layout_of(frames, &l) ? l.total : 0;
 }
 
+/* One region for ka_frame_add_conflict(). */
+static const void *extent_of(const void *region, struct ka_frame_extent *e)
+{
+	const struct ka_fbuddy_region *r = region;
+
+	e->base = r->base;
+	e->frames = r->frames;
+	e->dm_off = r->dm_off;
+	e->meta = (uintptr_t)r;
+	e->meta_len = r->meta_len;
+	return r->next;
+}
+
 static int fbd_add_memory_op(struct ka_frame_alloc *fa, void *metadata, ka_paddr_t paddr,
 			     size_t frames, uintptr_t dm_off)
 {
 	struct ka_fbuddy *fb = to_fbd(fa);
 	struct ka_fbuddy_region *r, **link;
+	struct ka_frame_extent n;
 	struct layout l;
 	uint64_t pfn;
 	size_t words;
@@ -470,21 +484,23 @@ static int fbd_add_memory_op(struct ka_frame_alloc *fa, void *metadata, ka_paddr
 	pfn = paddr >> PSHIFT;
 	if ((uint64_t)frames > PFN_LIMIT - pfn || frames > SIZE_MAX - fa->total_frames)
 		return KA_EINVAL;
-	/* Sorted list: stop at the first region above; if it does not overlap, none after does. */
-	for (link = &fb->regions; *link; link = &(*link)->next) {
-		struct ka_fbuddy_region *o = *link;
-
-		if (pfn < o->base + o->frames && o->base < pfn + frames)
-			return KA_EEXIST;
-		if (o->base > pfn)
-			break;
-	}
+	n.base = pfn;
+	n.frames = frames;
+	n.dm_off = dm_off;
+	n.meta = (uintptr_t)metadata;
+	n.meta_len = l.total;
+	if (ka_frame_add_conflict(&n, fb->regions, fb->nregions, extent_of) != 0)
+		return KA_EEXIST;
+	/* No overlap anywhere: the place in the address-sorted list is free. */
+	for (link = &fb->regions; *link && (*link)->base < pfn; link = &(*link)->next)
+		;
 
 	r = metadata;
 	r->base = pfn;
 	r->frames = frames;
 	r->free = frames;
 	r->dm_off = dm_off;
+	r->meta_len = n.meta_len;
 	r->orders = 0;
 	for (unsigned k = 0; k < KA_FBUDDY_ORDERS; k++)
 		r->head[k] = NIL;
@@ -600,7 +616,7 @@ static unsigned fbd_check(struct ka_frame_alloc *fa)
 {
 	struct ka_fbuddy *fb = to_fbd(fa);
 
-	return ka_frame_check_regions(fa, fb->regions, fb->nregions, visit_region);
+	return ka_frame_check_regions(fa, fb->regions, fb->nregions, visit_region, extent_of);
 }
 
 KA_FRAME_IMPL(fbd_impl, fbd_alloc_op, fbd_alloc_range_op, fbd_free_op, fbd_add_memory_op,

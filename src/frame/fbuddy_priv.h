@@ -39,6 +39,7 @@ struct ka_fbuddy_region {
 	size_t frames;		       /* frames in the region */
 	size_t free;		       /* free frames in the region */
 	uintptr_t dm_off;	       /* direct-map offset or KA_DM_NONE */
+	size_t meta_len;	       /* bytes of the metadata area in use, from the header on */
 	uint32_t orders;	       /* bit k set iff free list k is not empty */
 	uint32_t head[KA_FBUDDY_ORDERS];
 	size_t *used;

@@ -41,13 +41,44 @@ typedef const void *(*ka_frame_region_fn)(struct ka_frame_checker *c, const void
 					  struct ka_frame_region_view *v);
 
 /**
+ * Where one region lives, as add_memory's overlap test sees it: its frames (physical, and
+ * virtual at paddr + dm_off unless dm_off is KA_DM_NONE) and its metadata area (virtual).
+ */
+struct ka_frame_extent {
+	uint64_t base;	  /* first frame number */
+	size_t frames;	  /* frames in the region */
+	uintptr_t dm_off; /* direct-map offset or KA_DM_NONE */
+	uintptr_t meta;	  /* first byte of the metadata area */
+	size_t meta_len;  /* bytes of it the allocator uses */
+};
+
+/** Fills *e from one region and returns the next region of the list (NULL at the end). */
+typedef const void *(*ka_frame_extent_fn)(const void *region, struct ka_frame_extent *e);
+
+/**
+ * @brief add_memory's overlap test: may a region `n` join the regions of the list from
+ * `first` (at most `nregions` of them are visited, so a corrupted list cannot loop)? Refused when
+ * n's frames overlap a region's frames (physically); when n's metadata overlaps a region's
+ * metadata; when, seen through a direct map, n's frames hold a byte of a region's metadata or a
+ * region's frames hold a byte of n's metadata; and when n's frames hold a byte of n's own metadata.
+ * Frames without a direct map are only compared physically (nothing says where they are seen). All
+ * arithmetic on virtual addresses is modular, as the direct map's is, so nothing overflows.
+ * @return 0, or KA_EEXIST on any overlap. O(regions in the list); reads the region headers
+ * only.
+ */
+int ka_frame_add_conflict(const struct ka_frame_extent *n, const void *first, size_t nregions,
+			  ka_frame_extent_fn next);
+
+/**
  * @brief The whole check of a frame allocator whose regions form a list sorted by address:
  * visits each region (bounded by nregions + 1 so a loop in the list ends), then compares
- * the list's length and the sums of frames and free frames with the allocator's counters.
- * @return the number of inconsistencies found (0: healthy). O(regions + the visits' cost).
+ * the list's length and the sums of frames and free frames with the allocator's counters,
+ * and tests every pair of regions, and each region with itself, as add_memory does
+ * (ka_frame_add_conflict): an overlap there means a header was overwritten.
+ * @return the number of inconsistencies found (0: healthy). O(regions^2 + the visits' cost).
  */
 unsigned ka_frame_check_regions(struct ka_frame_alloc *fa, const void *first, size_t nregions,
-				ka_frame_region_fn visit);
+				ka_frame_region_fn visit, ka_frame_extent_fn extent);
 
 /**
  * An implementation's ops table as the allocator sees it (`pub`, what fa->ops points at) and

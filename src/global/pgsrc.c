@@ -85,6 +85,12 @@ static int frame_unmap(struct ka_page_source *s, void *addr, size_t npages)
  * A region given to the frame source carries its own bookkeeping: its first pages hold the
  * frame allocator's metadata for the rest. metadata_size() grows with the frame count, so
  * sizing it for all frames of the region is enough for the fewer frames that remain.
+ *
+ * The frame allocator refuses a region that overlaps anything it manages, metadata included
+ * (KA_EEXIST, nothing changed), but it can only compare frames with metadata where it knows
+ * at which virtual address the frames are seen. Without a direct map the region itself says
+ * so: the source already requires the platform's translation to be linear over it, so its
+ * frames are at vaddr = paddr + (frames' vaddr - their paddr), which is what is passed.
  */
 static int frame_add_memory(struct ka_page_source *s, void *base, size_t len)
 {
@@ -92,6 +98,8 @@ static int frame_add_memory(struct ka_page_source *s, void *base, size_t len)
 	struct ka_frame_alloc *fa = fs->fa;
 	uintptr_t start, end, b = (uintptr_t)base;
 	size_t frames, meta, mpages;
+	uintptr_t fv;
+	ka_paddr_t fp;
 
 	if (b + len < b || b > UINTPTR_MAX - KA_PAGE_SIZE)
 		return KA_EINVAL;
@@ -104,10 +112,10 @@ static int frame_add_memory(struct ka_page_source *s, void *base, size_t len)
 	mpages = (meta >> KA_CFG_PAGE_SHIFT) + ((meta & (KA_PAGE_SIZE - 1)) != 0);
 	if (mpages >= frames)
 		return KA_EINVAL;
-	return fa->ops->add_memory(
-	    fa, (void *)start,
-	    ka_frame_source_virt_to_phys(fs, (void *)(start + (mpages << KA_CFG_PAGE_SHIFT))),
-	    frames - mpages, fs->dm_off);
+	fv = start + (mpages << KA_CFG_PAGE_SHIFT);
+	fp = ka_frame_source_virt_to_phys(fs, (void *)fv);
+	return fa->ops->add_memory(fa, (void *)start, fp, frames - mpages,
+				   fs->dm_off != KA_DM_NONE ? fs->dm_off : fv - (uintptr_t)fp);
 }
 
 static size_t frame_avail(struct ka_page_source *s)
