@@ -62,6 +62,9 @@ struct ka_alloc_ops {
 	int (*walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 	/** Optional. Is ptr inside this allocator's memory? NULL means "cannot tell" (false). */
 	bool (*owns)(struct ka_alloc *a, const void *ptr);
+#if !KA_CFG_MINIMAL
+	/* Not in the minimal configuration: 2 pointers of every ops table (a firmware heap
+	 * clears in calloc and holds nothing back to sweep). */
 	/**
 	 * Optional. Called by ka_calloc() right after alloc() returned ptr: true if the first
 	 * `size` bytes of the block are known to be zero (fresh pages from a zero-filling
@@ -75,6 +78,7 @@ struct ka_alloc_ops {
 	 * verify (ka_sweep() returns KA_ENOTSUP). Adapters forward it.
 	 */
 	int (*sweep)(struct ka_alloc *a);
+#endif
 	/** KA_CAP_* flags describing this backend. */
 	unsigned caps;
 };

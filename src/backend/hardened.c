@@ -897,10 +897,12 @@ static bool hd_owns(struct ka_alloc *a, const void *ptr)
 
 static int hd_add_memory(struct ka_alloc *a, void *base, size_t len);
 
+#if !KA_CFG_MINIMAL
 static int hd_sweep(struct ka_alloc *a)
 {
 	return ka_hardened_sweep(a);
 }
+#endif
 
 static const struct ka_alloc_ops hardened_ops = {
     .alloc = hd_alloc,
@@ -913,7 +915,9 @@ static const struct ka_alloc_ops hardened_ops = {
     .check = ka_hardened_check_impl,
     .walk = hd_walk,
     .owns = hd_owns,
+#if !KA_CFG_MINIMAL
     .sweep = hd_sweep,
+#endif
     .add_memory = hd_add_memory,
     .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_PAGES | KA_CAP_WALK | KA_CAP_OWNS,
 };

@@ -548,6 +548,7 @@ static bool cache_owns(struct ka_alloc *a, const void *ptr)
 	return ka_owns(to_cache(a)->below, ptr);
 }
 
+#if !KA_CFG_MINIMAL
 /* A cached class's block may be reused memory; a block passed through to below (BIG) is
  * below's, whose answer covers the header in front too (written after below handed it out,
  * so only the bytes from ptr on are the caller's question). */
@@ -560,12 +561,15 @@ static bool cache_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
 	return h->cls == BIG && b->ops->known_zero &&
 	       b->ops->known_zero(b, below_block(ptr), size + h->off);
 }
+#endif
 
+#if !KA_CFG_MINIMAL
 /* What the cache holds is below's blocks, verified when they leave it; below's own. */
 static int cache_sweep(struct ka_alloc *a)
 {
 	return ka_sweep(to_cache(a)->below);
 }
+#endif
 
 static const struct ka_alloc_ops cache_ops = {
     .alloc = cache_alloc,
@@ -579,8 +583,10 @@ static const struct ka_alloc_ops cache_ops = {
     .check = cache_check,
     .walk = NULL,
     .owns = cache_owns,
+#if !KA_CFG_MINIMAL
     .known_zero = cache_known_zero,
     .sweep = cache_sweep,
+#endif
     .caps = KA_CAP_FREE | KA_CAP_ANYSIZE,
 };
 

@@ -224,8 +224,13 @@ void *ka_calloc(struct ka_alloc *a, size_t n, size_t size)
 	if (ka_mul_overflow(n, size, &total))
 		return fail(a);
 	p = do_alloc(a, total, KA_CFG_MIN_ALIGN);
+#if KA_CFG_MINIMAL
+	if (p)
+		memset(p, 0, total);
+#else
 	if (p && !(a->ops->known_zero && a->ops->known_zero(a, p, total)))
 		memset(p, 0, total);
+#endif
 	return p;
 }
 
@@ -525,9 +530,14 @@ int ka_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 
 int ka_sweep(struct ka_alloc *a)
 {
+#if KA_CFG_MINIMAL
+	(void)a;
+	return KA_ENOTSUP;
+#else
 	if (!a->ops->sweep)
 		return KA_ENOTSUP;
 	return a->ops->sweep(a);
+#endif
 }
 
 bool ka_owns(struct ka_alloc *a, const void *ptr)

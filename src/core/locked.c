@@ -173,6 +173,7 @@ static bool locked_owns(struct ka_alloc *a, const void *ptr)
 	return r;
 }
 
+#if !KA_CFG_MINIMAL
 /* Asked right after the allocation by the same thread: the block is the caller's, so the
  * answer does not change under it; the lock only keeps the lookup consistent. */
 static bool locked_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
@@ -188,7 +189,9 @@ static bool locked_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
 	ka_plat_lock_release(&l->lock, f);
 	return r;
 }
+#endif
 
+#if !KA_CFG_MINIMAL
 static int locked_sweep(struct ka_alloc *a)
 {
 	struct ka_locked *l = to_locked(a);
@@ -198,6 +201,7 @@ static int locked_sweep(struct ka_alloc *a)
 	ka_plat_lock_release(&l->lock, f);
 	return rc;
 }
+#endif
 
 /* Template; each adapter copies it and takes the inner allocator's capabilities, so callers
  * that look at ops->caps see what the wrapped allocator can really do. */
@@ -213,8 +217,10 @@ static const struct ka_alloc_ops locked_ops = {
     .check = locked_check,
     .walk = locked_walk,
     .owns = locked_owns,
+#if !KA_CFG_MINIMAL
     .known_zero = locked_known_zero,
     .sweep = locked_sweep,
+#endif
     .caps = 0,
 };
 

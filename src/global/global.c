@@ -728,6 +728,7 @@ static bool core_owns(struct ka_alloc *a, const void *ptr)
 	return false;
 }
 
+#if !KA_CFG_MINIMAL
 /* Only a large block can be known to be zero: a sub-heap block may be reused memory. */
 static bool core_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
 {
@@ -736,6 +737,7 @@ static bool core_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
 
 	return c->kind == KA_GCHUNK_LARGE && c->fresh && size <= c->size;
 }
+#endif
 
 int ka_global_owns_table(struct ka_global *g)
 {
@@ -757,6 +759,7 @@ int ka_global_owns_table(struct ka_global *g)
 	return rc;
 }
 
+#if !KA_CFG_MINIMAL
 /* Every sub-heap's own sweep (the backend's); KA_ENOTSUP when the backend has none. */
 static int core_sweep(struct ka_alloc *a)
 {
@@ -768,6 +771,7 @@ static int core_sweep(struct ka_alloc *a)
 			rc = c->heap->ops->sweep(c->heap);
 	return rc;
 }
+#endif
 
 static const struct ka_alloc_ops core_ops_template = {
     .alloc = core_alloc,
@@ -781,8 +785,10 @@ static const struct ka_alloc_ops core_ops_template = {
     .check = core_check,
     .walk = core_walk,
     .owns = core_owns,
+#if !KA_CFG_MINIMAL
     .known_zero = core_known_zero,
     .sweep = core_sweep,
+#endif
     .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_PAGES | KA_CAP_REALLOC | KA_CAP_OWNS,
 };
 
