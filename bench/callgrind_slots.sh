@@ -14,7 +14,7 @@ BACKENDS=${*:-"tlsf tiny slab buddy pool region hardened glibc"}
 command -v valgrind >/dev/null || { echo "valgrind not installed" >&2; exit 77; }
 ir() {
 	out=$(mktemp)
-	valgrind --tool=callgrind --toggle-collect=run --callgrind-out-file=/dev/null "$B/kalloc-slots" "$@" \
+	valgrind --tool=callgrind --toggle-collect='slot_run_*' --callgrind-out-file=/dev/null "$B/kalloc-slots" "$@" \
 		--steps "$STEPS" 2>"$out" >/dev/null
 	sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out"
 	rm -f "$out"

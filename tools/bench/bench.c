@@ -399,7 +399,9 @@ static void usage(FILE *f)
 		"  -L, --list           list workloads and allocators, then exit\n"
 		"  -h, --help           this text\n"
 		"also: kalloc-bench threads [--ops N] [--reps R]  the per-CPU cache on 1 and 2 "
-		"threads\n",
+		"threads\n"
+		"also: kalloc-bench slots [--steps N] [--workload S|M|all] [--backends LIST]\n"
+		"      the random slot workloads S and M (kalloc-bench slots --help)\n",
 		MAX_ROUNDS);
 }
 
@@ -441,6 +443,9 @@ int main(int argc, char **argv)
 	/* `kalloc-bench threads ...`: the cache adapter on 1 and 2 threads (threads.c). */
 	if (argc > 1 && strcmp(argv[1], "threads") == 0)
 		return bench_threads_main(argc - 1, argv + 1);
+	/* `kalloc-bench slots ...`: the random slot workloads S and M (slots.c). */
+	if (argc > 1 && strcmp(argv[1], "slots") == 0)
+		return bench_slots_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "w:r:n:H:b:l:s:cSLh", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'w':

@@ -15,31 +15,8 @@
 
 /* ---- timing (timing.c) ------------------------------------------------------------------ */
 
-/* bench_tick(): a timestamp, TSC cycles on x86 (fenced on both sides so the measured call
- * cannot move out of the region), nanoseconds from CLOCK_MONOTONIC elsewhere. */
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define BENCH_TICK_UNIT "cycles"
-static inline uint64_t bench_tick(void)
-{
-	uint64_t t;
-
-	_mm_lfence();
-	t = __rdtsc();
-	_mm_lfence();
-	return t;
-}
-#else
-#include <time.h>
-#define BENCH_TICK_UNIT "ns"
-static inline uint64_t bench_tick(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-#endif
+/* bench_tick() and BENCH_TICK_UNIT. */
+#include "../common/tick.h"
 
 /** Calibrate: ticks per nanosecond and the cost of an empty timed region. Call once. */
 void bench_timing_init(void);
@@ -167,6 +144,12 @@ int bench_replay_main(int argc, char **argv);
  * beside ka_locked(tlsf), glibc and mimalloc on 1 and 2 threads (threads.c).
  */
 int bench_threads_main(int argc, char **argv);
+
+/**
+ * @brief `kalloc-bench slots [--steps N] [--workload S|M|all] [--backends LIST] [--nostats]
+ * [--count]`: the random slot workloads S and M of issue 15 (slots.c).
+ */
+int bench_slots_main(int argc, char **argv);
 
 /* ---- helpers shared by the bench and the replay (util.c); none allocates ---------------- */
 

@@ -5,10 +5,10 @@
  *
  *   kalloc-slots BACKEND S|M [--steps N] [--nostats] [--cycles]
  *
- * BACKEND is a kalloc backend name, "glibc" or "empty" (the same
- * loop with a do-nothing allocator, whose count the script subtracts). Each step picks one of
- * the slots at random: frees it if it holds a block, else allocates a uniform random size.
- * S: 256 slots, 8-256 B, 1 MiB heap. M: 8192 slots, 16-4096 B, 64 MiB heap. The seed is fixed.
+ * BACKEND is a kalloc backend name, "glibc", "empty" (the kalloc call shape with do-nothing
+ * callees) or "empty-ptr" (glibc's call shape, through pointers, with do-nothing callees).
+ * The workloads and the loop are tools/common/slots.h, shared with `kalloc-bench slots`,
+ * which also has mimalloc, footprint and percentiles for every allocator (docs/bench.md).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -16,44 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/slots.h"
 #include "kalloc/alloc.h"
 #include "kalloc/alloc_impl.h"
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static inline uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static char empty_block[16];
-
-/* The empty harness: calls that cost only their own call, so that subtracting its count
- * leaves what the allocator does. */
-__attribute__((noinline)) static void *empty_alloc(size_t n)
-{
-	__asm__ volatile("" ::"r"(n));
-	return empty_block;
-}
-
-__attribute__((noinline)) static void empty_free(void *p)
-{
-	__asm__ volatile("" ::"r"(p));
-}
-
-enum kind { K_KALLOC, K_GLIBC, K_EMPTY };
-
-static inline uint64_t now_cycles(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	return __builtin_ia32_rdtsc();
-#else
-	return 0;
-#endif
-}
 
 static int cmp_u32(const void *x, const void *y)
 {
@@ -61,92 +26,29 @@ static int cmp_u32(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-/* The measured loop, alone in its function so that callgrind counts only it
- * (--toggle-collect=run in bench/callgrind_slots.sh). */
-#if defined(__clang__)
-#define KS_NOCLONE
-#else
-#define KS_NOCLONE __attribute__((noclone))
-#endif
-__attribute__((noinline)) KS_NOCLONE static size_t run(enum kind k, struct ka_alloc *a, void **slot,
-						       size_t *slot_size, size_t nslots, size_t lo,
-						       size_t hi, size_t steps, uint32_t *cyc,
-						       size_t *livep, size_t *peakp)
-{
-	bool cycles = cyc != NULL;
-	size_t live = 0, peak_live = 0;
-	size_t fails = 0;
-	for (size_t i = 0; i < steps; i++) {
-		uint64_t r = next();
-		size_t s = (size_t)(r % nslots);
-		uint64_t t0 = cycles ? now_cycles() : 0;
-
-		if (slot[s]) {
-			void *p = slot[s];
-			switch (k) {
-			case K_KALLOC:
-				ka_free(a, p);
-				break;
-			case K_GLIBC:
-				free(p);
-				break;
-			default:
-				empty_free(p);
-			}
-			slot[s] = NULL;
-			live -= slot_size[s];
-		} else {
-			size_t n = lo + (size_t)((r >> 32) % (hi - lo + 1));
-			void *p;
-			switch (k) {
-			case K_KALLOC:
-				p = ka_malloc(a, n);
-				break;
-			case K_GLIBC:
-				p = malloc(n);
-				break;
-			default:
-				p = empty_alloc(n);
-			}
-			if (p) {
-				slot[s] = p;
-				slot_size[s] = n;
-				live += n;
-				if (live > peak_live)
-					peak_live = live;
-			} else {
-				fails++;
-			}
-		}
-		if (cycles)
-			cyc[i] = (uint32_t)(now_cycles() - t0);
-	}
-	*livep = live;
-	*peakp = peak_live;
-	return fails;
-}
-
 int main(int argc, char **argv)
 {
-	const char *name, *wl;
-	size_t nslots, lo, hi, heap, steps = 10000000, live = 0, peak_live = 0;
+	const char *name;
+	const struct slot_wl *wl;
+	uint64_t steps = 10000000;
 	bool nostats = false, cycles = false;
-	enum kind k = K_KALLOC;
-	struct ka_alloc *a = NULL;
-	void **slot;
-	size_t *slot_size;
-	uint32_t *cyc = NULL;
+	enum slot_shape shape = SLOT_KALLOC;
+	struct slot_run r;
 	void *arena = NULL;
 
 	if (argc < 3) {
 		fprintf(stderr,
-			"usage: %s BACKEND|glibc|empty S|M [--steps N] "
+			"usage: %s BACKEND|glibc|empty|empty-ptr S|M [--steps N] "
 			"[--nostats] [--cycles]\n",
 			argv[0]);
 		return 2;
 	}
 	name = argv[1];
-	wl = argv[2];
+	wl = slot_wl_find(argv[2]);
+	if (!wl) {
+		fprintf(stderr, "workload must be S or M\n");
+		return 2;
+	}
 	for (int i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--steps") && i + 1 < argc)
 			steps = strtoull(argv[++i], NULL, 0);
@@ -159,60 +61,74 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!strcmp(wl, "S")) {
-		nslots = 256, lo = 8, hi = 256, heap = (size_t)1 << 20;
-	} else if (!strcmp(wl, "M")) {
-		nslots = 8192, lo = 16, hi = 4096, heap = (size_t)64 << 20;
-	} else {
-		fprintf(stderr, "workload must be S or M\n");
+	if (steps == 0) {
+		fprintf(stderr, "--steps: a positive count\n");
 		return 2;
 	}
-	if (!strcmp(name, "glibc"))
-		k = K_GLIBC;
-	else if (!strcmp(name, "empty"))
-		k = K_EMPTY;
-	else {
+	memset(&r, 0, sizeof(r));
+	r.wl = wl;
+	r.steps = steps;
+	if (!strcmp(name, "glibc")) {
+		/* Nothing else is linked in, so the plain names are the C library's. */
+		shape = SLOT_PTR;
+		r.malloc = malloc;
+		r.free = free;
+	} else if (!strcmp(name, "empty")) {
+		shape = SLOT_EMPTY;
+	} else if (!strcmp(name, "empty-ptr")) {
+		shape = SLOT_PTR;
+		r.malloc = slot_empty_malloc;
+		r.free = slot_empty_free;
+	} else {
 		const struct ka_backend *b = ka_backend_find(name);
 		if (!b) {
 			fprintf(stderr, "no backend %s\n", name);
 			return 2;
 		}
-		if (posix_memalign(&arena, 1 << 16, heap) != 0)
+		if (posix_memalign(&arena, 1 << 16, wl->heap) != 0)
 			return 1;
-		memset(arena, 0, heap);
-		a = b->init(arena, heap);
-		if (!a) {
+		memset(arena, 0, wl->heap);
+		r.a = b->init(arena, wl->heap);
+		if (!r.a) {
 			fprintf(stderr, "%s: init failed\n", name);
 			return 1;
 		}
 		if (nostats)
-			a->flags |= KA_ALLOC_NOSTATS;
+			r.a->flags |= KA_ALLOC_NOSTATS;
 	}
-	slot = calloc(nslots, sizeof(*slot));
-	slot_size = calloc(nslots, sizeof(*slot_size));
+	r.slot = calloc(wl->nslots, sizeof(*r.slot));
+	r.slot_size = calloc(wl->nslots, sizeof(*r.slot_size));
 	if (cycles)
-		cyc = malloc(steps * sizeof(*cyc));
-	if (!slot || !slot_size || (cycles && !cyc))
+		r.ticks = calloc(steps, sizeof(*r.ticks));
+	if (!r.slot || !r.slot_size || (cycles && !r.ticks))
 		return 1;
 
-	size_t fails = run(k, a, slot, slot_size, nslots, lo, hi, steps, cyc, &live, &peak_live);
-	printf("%s %s steps %zu fails %zu peak_live %zu", name, wl, steps, fails, peak_live);
-	if (a) {
+	if (shape == SLOT_KALLOC)
+		slot_run_kalloc(&r);
+	else if (shape == SLOT_EMPTY)
+		slot_run_empty(&r);
+	else
+		slot_run_ptr(&r);
+	printf("%s %s steps %llu fails %zu peak_live %zu", name, wl->name,
+	       (unsigned long long)steps, r.fails, r.peak_live);
+	if (r.a) {
 		/* Peak bytes handed out (usable sizes) against peak bytes requested. */
-		printf(" peak_handed_out %zu heap %zu", (size_t)ka_stats(a)->max_mem_use, heap);
-		if (ka_check(a) != 0) {
+		printf(" peak_handed_out %zu heap %zu", (size_t)ka_stats(r.a)->max_mem_use,
+		       wl->heap);
+		if (ka_check(r.a) != 0) {
 			printf("\ncheck failed\n");
 			return 1;
 		}
 	}
 	printf("\n");
 	if (cycles) {
-		qsort(cyc, steps, sizeof(*cyc), cmp_u32);
-		printf("cycles/op median %u p99 %u p99.9 %u max %u\n", cyc[steps / 2],
-		       cyc[steps * 99 / 100], cyc[steps * 999 / 1000], cyc[steps - 1]);
+		qsort(r.ticks, steps, sizeof(*r.ticks), cmp_u32);
+		printf("%s/op median %u p99 %u p99.9 %u max %u\n", BENCH_TICK_UNIT,
+		       r.ticks[steps / 2], r.ticks[steps * 99 / 100], r.ticks[steps * 999 / 1000],
+		       r.ticks[steps - 1]);
 	}
-	for (size_t s = 0; s < nslots; s++)
-		if (slot[s] && k == K_KALLOC)
-			ka_free(a, slot[s]);
+	for (size_t s = 0; s < wl->nslots; s++)
+		if (r.slot[s] && r.a)
+			ka_free(r.a, r.slot[s]);
 	return 0;
 }
