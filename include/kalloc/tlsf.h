@@ -25,8 +25,10 @@
  * Misuse detection is always on and O(1): freeing (or asking the size of) a pointer that is
  * misaligned or outside the hull of all pools, a block that is already free, or a pointer whose
  * header is implausible or whose next block does not point back (interior or forged pointers,
- * overwritten headers) calls ka_misuse() (a panic). With several pools the range test uses
- * their hull, so a corrupted header that points between two pools may fault instead.
+ * overwritten headers) calls ka_misuse() (a panic). With several pools a pointer inside the
+ * hull must also lie in one pool, with its stride ending inside it, before its header is
+ * trusted (O(pools), only when there are several), so a pointer into the gap between two
+ * regions is refused without reading the gap.
  *
  * Worst case, in instructions: no operation has a loop whose length depends on the heap's size,
  * the number of blocks, lists or pools (owns() and add_memory()'s overlap test walk the pools).

@@ -53,6 +53,23 @@ static noreturn void bad_links(const struct ka_tlsf *t, const struct tlsf_block 
 }
 
 /*
+ * With several pools the hull [blo, top] has gaps (memory between regions that is not the
+ * heap's, possibly unmapped): a header must lie inside one pool and its stride end at or
+ * below that pool's sentinel, found by walking the pool list (O(pools)) before anything is
+ * read. Out of line: a one-pool heap pays one compare.
+ */
+TLSF_OUTLINE bool in_one_pool(const struct ka_tlsf *t, const struct tlsf_block *b)
+{
+	for (const struct tlsf_pool *p = t->pools; p; p = p->next)
+		if ((uintptr_t)b >= p->start && (uintptr_t)b < (uintptr_t)p->sentinel) {
+			size_t s = b->size & ~(TLSF_ALIGN - 1);
+
+			return s <= (uintptr_t)p->sentinel - (uintptr_t)b;
+		}
+	return false;
+}
+
+/*
  * Name the misuse of a pointer that failed the checks of free_impl() or live_block(): outside
  * the heap (nothing around it is read then); a header with the free bit and a plausible stride
  * is a block freed before (possibly since merged into its neighbour, whose header no longer
@@ -68,6 +85,8 @@ TLSF_REPORT size_t bad_pointer(const struct ka_tlsf *t, const void *ptr)
 		ka_misuse(&t->base, "", ptr);
 	if (!tlsf_in_heap(t, (const void *)b))
 		ka_misuse(&t->base, "pointer not from this heap (foreign or misaligned)", ptr);
+	if (t->npools > 1 && !in_one_pool(t, (const struct tlsf_block *)b))
+		ka_misuse(&t->base, "pointer not from this heap (between its regions)", ptr);
 	sz = ((const struct tlsf_block *)b)->size;
 	s = sz & ~TLSF_FLAGS;
 	if ((sz & TLSF_FREE) && s >= TLSF_MIN_STRIDE && (s & (TLSF_ALIGN - 1)) == 0 &&
@@ -284,7 +303,8 @@ TLSF_HOT bool is_live(const struct ka_tlsf *t, const struct tlsf_block *b, size_
 {
 	size_t sz, s;
 
-	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b))) {
+	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b)) ||
+	    TLSF_UNLIKELY(t->npools > 1 && !in_one_pool(t, b))) {
 		*szp = 0;
 		return false;
 	}
