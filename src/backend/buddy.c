@@ -56,8 +56,38 @@ static void list_push(struct bd_state *b, struct bd_zone *z, size_t pfn, unsigne
 	b->free_pages += (size_t)1 << k;
 }
 
+/*
+ * A free block's links live in its first page, which a buffer overflow out of the page before
+ * or a write after free can reach: before they are followed, each link must name the head of
+ * a free block of order k in one of the zones (page aligned, its descriptor BD_FREE of that
+ * order, its zone pointer that zone). O(zones) per link (one zone in most heaps).
+ */
+static bool free_link_ok(const struct bd_state *b, const struct bd_free *f, unsigned k)
+{
+	uintptr_t a = (uintptr_t)f;
+
+	if (!f)
+		return true;
+	if (a & (KA_PAGE_SIZE - 1))
+		return false;
+	for (const struct bd_zone *z = b->zones; z; z = z->next) {
+		size_t pfn = a >> KA_CFG_PAGE_SHIFT;
+
+		if (pfn >= z->first_pfn && pfn - z->first_pfn < z->npages) {
+			const struct bd_page *d = bd_desc(z, pfn);
+
+			return d->kind == BD_FREE && d->order == k && f->zone == z;
+		}
+	}
+	return false;
+}
+
 static void list_remove(struct bd_state *b, struct bd_free *f, unsigned k)
 {
+	if (!free_link_ok(b, f, k) || !free_link_ok(b, f->prev, k) ||
+	    !free_link_ok(b, f->next, k) || (f->prev ? f->prev->next : b->free[k]) != f)
+		ka_misuse(&b->head, "free page links overwritten (overflow or write after free)",
+			  f);
 	if (f->prev)
 		f->prev->next = f->next;
 	else
