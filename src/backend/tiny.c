@@ -57,6 +57,32 @@ static inline TINY_HOT void link_free(struct tiny *t, uintptr_t blk, size_t size
 	t->avail += size - TINY_HDR;
 }
 
+/* The region whose blocks span `blk`, or NULL. */
+static inline TINY_HOT struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
+{
+	struct tiny_region *r;
+
+	for (r = t->regions; r; r = r->next)
+		if (blk >= r->first && blk < r->fence)
+			break;
+	return r;
+}
+
+/* A free-list link may be followed only if it points at a block header inside a region: a
+ * write after free or an overflow into a free block overwrites links with anything. */
+static inline TINY_HOT bool link_ok(struct tiny *t, const struct tiny_free *x)
+{
+	return !x ||
+	       (region_of(t, (uintptr_t)x) && (((uintptr_t)x + TINY_HDR) & (TINY_UNIT - 1)) == 0);
+}
+
+static inline TINY_HOT struct tiny_free *next_checked(struct tiny *t, const struct tiny_free *f)
+{
+	if (!link_ok(t, f->next))
+		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
+	return f->next;
+}
+
 /* Take a free block off its list. The links are checked first: a write through a dangling
  * pointer into a free block usually breaks them, and unlinking through them would turn
  * that into a write anywhere. */
@@ -66,6 +92,10 @@ static inline TINY_HOT void unlink_free(struct tiny *t, struct tiny_free *f)
 	size_t size = tiny_size(f->hdr);
 	unsigned b = 0;
 
+	/* A header overwritten by an overflow may claim a size no block has: its class would
+	 * index past the lists. */
+	if (size < TINY_MINBLK || !link_ok(t, n) || !link_ok(t, p))
+		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
 	/* The class is needed only when f heads its list. */
 	if (!p)
 		b = tiny_bin(size);
@@ -107,7 +137,7 @@ static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t 
 	/* First fit in the request's own class, but after a few misses prefer the head of a
 	 * larger class (which always fits) so that a long list of slightly-too-small blocks
 	 * costs at most TINY_PROBES steps while a larger block exists. */
-	for (f = t->bins[b]; f; f = f->next) {
+	for (f = t->bins[b]; f; f = next_checked(t, f)) {
 		if (tiny_size(f->hdr) >= need)
 			goto found;
 		if (--probes == 0 && above)
@@ -156,17 +186,6 @@ static void *tiny_alloc(struct ka_alloc *a, size_t size, size_t align)
 #else
 	return alloc_body(a, size, align, &n);
 #endif
-}
-
-/* The region whose blocks span `blk`, or NULL. */
-static inline TINY_HOT struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
-{
-	struct tiny_region *r;
-
-	for (r = t->regions; r; r = r->next)
-		if (blk >= r->first && blk < r->fence)
-			break;
-	return r;
 }
 
 /* The block of a pointer the caller claims is live, after the cheap checks: inside a

@@ -6,7 +6,7 @@
  *    runs the heap checker;
  *  - exit: the child calls exit(0) right after the bug (atexit handlers run, nothing else is
  *    allocated), as a real program does when its bug sits near its end.
- * Both forms end with exit(0), whose handler calls ka_sweep() on the heap, as a program or a
+ * The exit form ends with exit(0), whose handler calls ka_sweep() on the heap, as a program or a
  * kernel's shutdown path using the library does (the shim does the same at exit): that is
  * where the hardened backend verifies what it still holds in quarantine.
  * Verdicts: `detected` = the child died of SIGABRT and its first line on stderr is kalloc's
