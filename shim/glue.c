@@ -21,6 +21,7 @@
  * a miss in the current sub-heap tries the others.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <string.h>
 
 #include "kalloc/cache.h"
@@ -70,7 +71,8 @@ static struct ka_alloc *make_cache(void)
 
 	memset(&cc, 0, sizeof(cc));
 	cc.max_size = SHIM_CACHE_MAX;
-	cc.flags = KA_CACHE_PERCPU_STATS;
+	/* Tags: the cache refuses double frees and sees writes after free (cache.h). */
+	cc.flags = KA_CACHE_PERCPU_STATS | KA_CACHE_TAGS;
 	len = ka_cache_memsize(0, &cc);
 	if (len == 0)
 		return NULL;
@@ -115,6 +117,7 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks,
 		if (!cache)
 			return -2;
 		top = cache;
+		shim_heap_tagged = true;
 	}
 	__atomic_store_n(&created, 1, __ATOMIC_RELEASE);
 	return 0;
@@ -122,7 +125,7 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks,
 
 bool shim_heap_owns(const void *p)
 {
-	return __atomic_load_n(&created, __ATOMIC_ACQUIRE) && ka_global_owns(&gheap, p);
+	return __atomic_load_n(&created, __ATOMIC_ACQUIRE) && ka_global_owns_fast(&gheap, p);
 }
 
 const char *shim_glue_backend(void)
@@ -135,14 +138,24 @@ bool shim_heap_cached(void)
 	return cache != NULL;
 }
 
+bool shim_heap_tagged;
+
 void *shim_heap_alloc(size_t size, size_t align)
 {
-	return align <= KA_CFG_MIN_ALIGN ? ka_malloc(top, size) : ka_memalign(top, align, size);
+	if (__builtin_expect(align <= KA_CFG_MIN_ALIGN, 1))
+		return cache ? ka_cache_malloc(cache, size) : ka_malloc(top, size);
+	return ka_memalign(top, align, size);
 }
 
 void shim_heap_free(void *block)
 {
+	int saved;
+
+	if (cache && ka_cache_try_free(cache, block))
+		return;
+	saved = errno; /* munmap below may set it; free keeps the caller's */
 	ka_free(top, block);
+	errno = saved;
 }
 
 size_t shim_heap_usable(const void *block)
