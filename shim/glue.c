@@ -80,6 +80,8 @@ static struct ka_alloc *make_cache(void)
 	mem = ka_global_alloc_pages(&gheap, pages, KA_PAGE_SIZE);
 	if (!mem)
 		return NULL;
+	/* The shim keeps its own tag only when the cache keeps none. */
+	shim_heap_tagged = (cc.flags & KA_CACHE_TAGS) != 0;
 	return ka_cache_init(mem, pages * KA_PAGE_SIZE, ka_global_alloc_iface(&gheap), &cc);
 }
 
@@ -117,7 +119,6 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks,
 		if (!cache)
 			return -2;
 		top = cache;
-		shim_heap_tagged = true;
 	}
 	__atomic_store_n(&created, 1, __ATOMIC_RELEASE);
 	return 0;
@@ -147,15 +148,20 @@ void *shim_heap_alloc(size_t size, size_t align)
 	return ka_memalign(top, align, size);
 }
 
-void shim_heap_free(void *block)
+/* Out of line, so that the inline path needs no saved registers. */
+static __attribute__((noinline)) void free_below(void *block)
 {
-	int saved;
+	int saved = errno; /* munmap below may set it; free keeps the caller's */
 
-	if (cache && ka_cache_try_free(cache, block))
-		return;
-	saved = errno; /* munmap below may set it; free keeps the caller's */
 	ka_free(top, block);
 	errno = saved;
+}
+
+void shim_heap_free(void *block)
+{
+	if (cache && ka_cache_try_free(cache, block))
+		return;
+	free_below(block);
 }
 
 size_t shim_heap_usable(const void *block)

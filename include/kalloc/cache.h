@@ -169,7 +169,10 @@ struct ka_cache_head {
 	size_t row_bytes;
 	size_t max_size; /* largest class */
 	unsigned ncpus, ncl, rounds;
-	bool fast;     /* the inline paths apply (per-CPU statistics or none) */
+	/* What the inline paths serve: max_size and ncl with per-CPU statistics (or none),
+	 * 0 otherwise (every request then takes ka_malloc() / ka_free()). */
+	size_t fast_max;
+	size_t fast_ncl;
 	uintptr_t key; /* KA_CACHE_TAGS' secret, 0 without tags */
 };
 
@@ -212,7 +215,7 @@ static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
 #if KA_CACHE_INLINE
 	struct ka_cache_head *c = (struct ka_cache_head *)(void *)cache;
 
-	if (__builtin_expect(size - 1 < c->max_size && c->fast, 1)) {
+	if (__builtin_expect(size - 1 < c->fast_max, 1)) {
 		unsigned k = ka_cache_class(size);
 		unsigned long f;
 		unsigned cpu = ka_plat_cpu_enter(&f);
@@ -258,7 +261,7 @@ static inline bool ka_cache_try_free(struct ka_alloc *cache, void *ptr)
 	const size_t *h = (const size_t *)(const void *)((unsigned char *)ptr - KA_CACHE_HDR);
 	size_t k = h[0];
 
-	if (__builtin_expect(k < c->ncl && h[1] == KA_CACHE_HDR && c->fast, 1)) {
+	if (__builtin_expect(k < c->fast_ncl && h[1] == KA_CACHE_HDR, 1)) {
 		uintptr_t *w = (uintptr_t *)ptr + 1, t = (uintptr_t)ptr ^ c->key;
 		unsigned long f;
 		unsigned cpu;

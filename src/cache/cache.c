@@ -703,7 +703,8 @@ struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 	c->depots = (struct depot *)(void *)(base + l.depots_off);
 	ka_plat_lock_init(&c->stats_lock);
 	c->percpu = ATOMIC_STATS && cfg && (cfg->flags & KA_CACHE_PERCPU_STATS);
-	c->h.fast = c->percpu || !KA_CFG_STATS;
+	c->h.fast_max = c->percpu || !KA_CFG_STATS ? c->h.max_size : 0;
+	c->h.fast_ncl = c->percpu || !KA_CFG_STATS ? c->h.ncl : 0;
 	c->h.key = 0;
 	if (cfg && (cfg->flags & KA_CACHE_TAGS)) {
 		/* Odd, so never 0; a weak source (no entropy) still gives a per-call mix. */
