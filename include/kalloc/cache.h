@@ -24,8 +24,10 @@
  * takes its lock when it is the global allocator or ka_locked); a request of the largest
  * class costs below a block of 1024 + 16 bytes; (4) the statistics of the head are shared
  * counters updated with relaxed atomic adds (a lock on 32-bit targets), one cache line every
- * CPU writes; (5) a foreign pointer or a double free is not detected on the fast path (the
- * header is trusted; a header that is neither a class nor "large" panics).
+ * CPU writes, unless KA_CACHE_PERCPU_STATS; (5) a foreign pointer is not detected (the
+ * header is trusted; a header that is neither a class nor "large" panics: callers that may
+ * see foreign pointers ask below's ownership first); double frees and writes after free only
+ * with KA_CACHE_TAGS.
  *
  * CPU and exclusion come from the platform: ka_plat_cpu_enter() / ka_plat_cpu_leave() bracket
  * every access to the calling CPU's magazines (kernel: interrupts or preemption off, CPU id
@@ -69,8 +71,8 @@ struct ka_cache_config {
 /**
  * Keep the statistics per CPU (plain stores on the CPU's own row) instead of in shared
  * counters: no cache line written by every CPU. The head's figures are then refreshed only
- * by ka_cache_stats() (O(ncpus)); there nb_allocs, nb_frees, cur_nb_allocs and cur_mem_use are
- * exact, max_nb_allocs and max_mem_use are the peaks seen by those refreshes, and
+ * by ka_cache_stats() (O(ncpus * classes)); there nb_allocs, nb_frees, cur_nb_allocs and
+ * cur_mem_use are exact, max_nb_allocs and max_mem_use are the peaks seen by those refreshes, and
  * last/min/max_alloc_size stay 0. Ignored (shared counters kept) on targets without
  * lock-free 64-bit atomics.
  */
@@ -112,8 +114,8 @@ struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 
 /**
  * @brief The cache's statistics. Without KA_CACHE_PERCPU_STATS the same as ka_stats(cache),
- * O(1); with it, first sums the per-CPU counters into the head, O(ncpus). Thread safe; with
- * KA_CACHE_PERCPU_STATS, read the figures while no other thread refreshes them.
+ * O(1); with it, first sums the per-CPU counters into the head, O(ncpus * classes). Thread safe;
+ * with KA_CACHE_PERCPU_STATS, read the figures while no other thread refreshes them.
  */
 const struct ka_stats *ka_cache_stats(struct ka_alloc *cache);
 
