@@ -164,6 +164,21 @@ void shim_heap_free(void *block)
 	free_below(block);
 }
 
+void shim_heap_free_checked(void *block)
+{
+	if (__builtin_expect(((uintptr_t)block & (SHIM_ALIGN - 1)) != 0 ||
+				 !__atomic_load_n(&created, __ATOMIC_ACQUIRE) ||
+				 !ka_global_owns_fast(&gheap, block),
+			     0))
+		shim_misuse("free(): invalid pointer", block);
+	if (!shim_heap_tagged) {
+		if (__builtin_expect(*(const uintptr_t *)block == shim_tag(block), 0))
+			shim_misuse("free(): double free", block);
+		*(uintptr_t *)block = shim_tag(block);
+	}
+	shim_heap_free(block);
+}
+
 size_t shim_heap_usable(const void *block)
 {
 	return ka_usable_size(top, block);

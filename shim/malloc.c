@@ -104,12 +104,10 @@ static size_t usable_of(const void *p, const char *op)
 	return shim_heap_usable(p);
 }
 
+/* check_ptr() and the free in one call to glue.c (shim_heap_free_checked()). */
 static inline void do_free(void *p)
 {
-	check_ptr(p, "free(): invalid pointer", "free(): double free");
-	if (!shim_heap_tagged)
-		*(uintptr_t *)p = shim_tag(p);
-	shim_heap_free(p);
+	shim_heap_free_checked(p);
 }
 
 static __attribute__((noinline, cold)) void *nomem(void)

@@ -84,6 +84,9 @@ extern bool shim_heap_tagged;
 /* Free a block of shim_heap_alloc() (the caller checked shim_heap_owns()); keeps errno.
  * Thread safe. */
 void shim_heap_free(void *block);
+/* free(): the checks of malloc.c's check_ptr() (alignment, shim_heap_owns(), the shim's tag
+ * when the cache keeps none; shim_misuse() on failure), then shim_heap_free(). */
+void shim_heap_free_checked(void *block);
 /* Usable bytes of a live block of shim_heap_alloc(). Stops the process on a block the heap
  * did not hand out (as far as the cache's header and the global allocator can tell). */
 size_t shim_heap_usable(const void *block);
