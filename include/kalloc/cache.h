@@ -196,7 +196,7 @@ static inline unsigned ka_cache_class(size_t s)
 {
 	if (s <= 128)
 		return (unsigned)((s + 15) >> 4) - 1u;
-	unsigned e = (unsigned)(sizeof(unsigned long) * 8 - 1) - (unsigned)__builtin_clzl(s - 1);
+	unsigned e = ka_fls(s - 1); /* s in (2^e, 2^(e+1)]; no libgcc helper */
 	return 8u + (e - 7u) * 4u + (unsigned)(((s - 1) - ((size_t)1 << e)) >> (e - 2));
 }
 
