@@ -21,6 +21,7 @@
  * a miss in the current sub-heap tries the others.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <string.h>
 
 #include "kalloc/cache.h"
@@ -70,7 +71,8 @@ static struct ka_alloc *make_cache(void)
 
 	memset(&cc, 0, sizeof(cc));
 	cc.max_size = SHIM_CACHE_MAX;
-	cc.flags = KA_CACHE_PERCPU_STATS;
+	/* Tags: the cache refuses double frees and sees writes after free (cache.h). */
+	cc.flags = KA_CACHE_PERCPU_STATS | KA_CACHE_TAGS;
 	len = ka_cache_memsize(0, &cc);
 	if (len == 0)
 		return NULL;
@@ -78,6 +80,8 @@ static struct ka_alloc *make_cache(void)
 	mem = ka_global_alloc_pages(&gheap, pages, KA_PAGE_SIZE);
 	if (!mem)
 		return NULL;
+	/* The shim keeps its own tag only when the cache keeps none. */
+	shim_heap_tagged = (cc.flags & KA_CACHE_TAGS) != 0;
 	return ka_cache_init(mem, pages * KA_PAGE_SIZE, ka_global_alloc_iface(&gheap), &cc);
 }
 
@@ -128,7 +132,7 @@ void shim_heap_sweep(void)
 
 bool shim_heap_owns(const void *p)
 {
-	return __atomic_load_n(&created, __ATOMIC_ACQUIRE) && ka_global_owns(&gheap, p);
+	return __atomic_load_n(&created, __ATOMIC_ACQUIRE) && ka_global_owns_fast(&gheap, p);
 }
 
 const char *shim_glue_backend(void)
@@ -141,14 +145,44 @@ bool shim_heap_cached(void)
 	return cache != NULL;
 }
 
+bool shim_heap_tagged;
+
 void *shim_heap_alloc(size_t size, size_t align)
 {
-	return align <= KA_CFG_MIN_ALIGN ? ka_malloc(top, size) : ka_memalign(top, align, size);
+	if (__builtin_expect(align <= KA_CFG_MIN_ALIGN, 1))
+		return cache ? ka_cache_malloc(cache, size) : ka_malloc(top, size);
+	return ka_memalign(top, align, size);
+}
+
+/* Out of line, so that the inline path needs no saved registers. */
+static __attribute__((noinline)) void free_below(void *block)
+{
+	int saved = errno; /* munmap below may set it; free keeps the caller's */
+
+	ka_free(top, block);
+	errno = saved;
 }
 
 void shim_heap_free(void *block)
 {
-	ka_free(top, block);
+	if (cache && ka_cache_try_free(cache, block))
+		return;
+	free_below(block);
+}
+
+void shim_heap_free_checked(void *block)
+{
+	if (__builtin_expect(((uintptr_t)block & (SHIM_ALIGN - 1)) != 0 ||
+				 !__atomic_load_n(&created, __ATOMIC_ACQUIRE) ||
+				 !ka_global_owns_fast(&gheap, block),
+			     0))
+		shim_misuse("free(): invalid pointer", block);
+	if (!shim_heap_tagged) {
+		if (__builtin_expect(*(const uintptr_t *)block == shim_tag(block), 0))
+			shim_misuse("free(): double free", block);
+		*(uintptr_t *)block = shim_tag(block);
+	}
+	shim_heap_free(block);
 }
 
 size_t shim_heap_usable(const void *block)

@@ -77,7 +77,7 @@ static inline __attribute__((always_inline)) void *do_alloc(size_t n, size_t ali
 	if (__builtin_expect(n > SHIM_MAX_REQUEST, 0))
 		return NULL;
 	p = shim_heap_alloc(n ? n : 1, align);
-	if (__builtin_expect(p != NULL, 1))
+	if (!shim_heap_tagged && __builtin_expect(p != NULL, 1))
 		*(uintptr_t *)p = 0;
 	return p;
 }
@@ -94,7 +94,7 @@ static inline void check_ptr(const void *p, const char *op, const char *twice)
 {
 	if (__builtin_expect(((uintptr_t)p & (SHIM_ALIGN - 1)) != 0 || !shim_heap_owns(p), 0))
 		shim_misuse(op, p);
-	if (__builtin_expect(*(const uintptr_t *)p == shim_tag(p), 0))
+	if (!shim_heap_tagged && __builtin_expect(*(const uintptr_t *)p == shim_tag(p), 0))
 		shim_misuse(twice, p);
 }
 
@@ -104,14 +104,10 @@ static size_t usable_of(const void *p, const char *op)
 	return shim_heap_usable(p);
 }
 
+/* check_ptr() and the free in one call to glue.c (shim_heap_free_checked()). */
 static inline void do_free(void *p)
 {
-	int saved = errno; /* munmap inside may set it; free keeps the caller's */
-
-	check_ptr(p, "free(): invalid pointer", "free(): double free");
-	*(uintptr_t *)p = shim_tag(p);
-	shim_heap_free(p);
-	errno = saved;
+	shim_heap_free_checked(p);
 }
 
 static __attribute__((noinline, cold)) void *nomem(void)

@@ -15,12 +15,14 @@
  * Before free/realloc/malloc_usable_size read anything around a pointer, the global
  * allocator is asked whether it holds that memory (ka_global_owns(), O(1), no lock).
  *
- * Double free. The cache keeps its magazines in arrays, not in the blocks, so a free block's
- * first word is free for a tag: free() writes shim_tag(block) there and refuses a block that
- * already carries it (a double free, at once or long after, as long as the block was not
- * handed out again); every allocation clears it. A live block whose first word happens to
- * equal its tag (key ^ address, the key random per process) would be taken for a double free:
- * a chance of 2^-64 per free.
+ * Double free. With the cache, its own keyed tags (KA_CACHE_TAGS, in a free block's second
+ * word) refuse a double free and a freed block passed to realloc or malloc_usable_size, and
+ * see writes after free; the shim adds nothing. Without the cache (KALLOC_CACHE=0, hardened,
+ * Valgrind) the shim tags blocks itself: free() writes shim_tag(block) in the first word and
+ * refuses a block that already carries it (a double free, at once or long after, as long as the
+ * block was not handed out again); every allocation clears it. A live block whose first word
+ * happens to equal its tag (key ^ address, the key random per process) would be taken for a double
+ * free: a chance of 2^-64 per free.
  */
 #ifndef KALLOC_SHIM_H
 #define KALLOC_SHIM_H
@@ -76,8 +78,15 @@ bool shim_heap_owns(const void *p);
 
 /* A block of >= size bytes aligned to align (power of two), or NULL. Thread safe. */
 void *shim_heap_alloc(size_t size, size_t align);
-/* Free a block of shim_heap_alloc() (the caller checked shim_heap_owns()). Thread safe. */
+/* True when the cache's tags (KA_CACHE_TAGS) guard double frees and freed blocks: the shim
+ * then keeps no tag of its own. Set before shim_heap_ready. */
+extern bool shim_heap_tagged;
+/* Free a block of shim_heap_alloc() (the caller checked shim_heap_owns()); keeps errno.
+ * Thread safe. */
 void shim_heap_free(void *block);
+/* free(): the checks of malloc.c's check_ptr() (alignment, shim_heap_owns(), the shim's tag
+ * when the cache keeps none; shim_misuse() on failure), then shim_heap_free(). */
+void shim_heap_free_checked(void *block);
 /* Usable bytes of a live block of shim_heap_alloc(). Stops the process on a block the heap
  * did not hand out (as far as the cache's header and the global allocator can tell). */
 size_t shim_heap_usable(const void *block);

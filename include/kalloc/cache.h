@@ -24,8 +24,10 @@
  * takes its lock when it is the global allocator or ka_locked); a request of the largest
  * class costs below a block of 1024 + 16 bytes; (4) the statistics of the head are shared
  * counters updated with relaxed atomic adds (a lock on 32-bit targets), one cache line every
- * CPU writes; (5) a foreign pointer or a double free is not detected on the fast path (the
- * header is trusted; a header that is neither a class nor "large" panics).
+ * CPU writes, unless KA_CACHE_PERCPU_STATS; (5) a foreign pointer is not detected (the
+ * header is trusted; a header that is neither a class nor "large" panics: callers that may
+ * see foreign pointers ask below's ownership first); double frees and writes after free only
+ * with KA_CACHE_TAGS.
  *
  * CPU and exclusion come from the platform: ka_plat_cpu_enter() / ka_plat_cpu_leave() bracket
  * every access to the calling CPU's magazines (kernel: interrupts or preemption off, CPU id
@@ -50,6 +52,8 @@
 #include <stddef.h>
 
 #include "alloc.h"
+#include "alloc_impl.h"
+#include "platform.h"
 
 /** Number of size classes the cache knows (16 B ... 2 KiB, waste <= 25% above 128 B). */
 #define KA_CACHE_NCLASSES 24
@@ -67,12 +71,24 @@ struct ka_cache_config {
 /**
  * Keep the statistics per CPU (plain stores on the CPU's own row) instead of in shared
  * counters: no cache line written by every CPU. The head's figures are then refreshed only
- * by ka_cache_stats() (O(ncpus)); there nb_allocs, nb_frees, cur_nb_allocs and cur_mem_use are
- * exact, max_nb_allocs and max_mem_use are the peaks seen by those refreshes, and
+ * by ka_cache_stats() (O(ncpus * classes)); there nb_allocs, nb_frees, cur_nb_allocs and
+ * cur_mem_use are exact, max_nb_allocs and max_mem_use are the peaks seen by those refreshes, and
  * last/min/max_alloc_size stay 0. Ignored (shared counters kept) on targets without
  * lock-free 64-bit atomics.
  */
 #define KA_CACHE_PERCPU_STATS 0x1u
+
+/**
+ * Keyed tags on free blocks (write-after-free and double-free detection). A block the cache
+ * takes back carries, in its second word, its address XOR a per-cache secret
+ * (ka_plat_entropy() at init). A free of a block whose second word is its tag already is a
+ * double free; a block taken from a magazine whose tag is gone was written after its free.
+ * Both are reported with ka_misuse() before the block moves. Cost: one load, compare and
+ * store on each side (measured in docs/cache.md). A live block whose second word equals
+ * its tag by chance would be taken for a double free: probability 2^-64 per free (64-bit).
+ * Every block the cache hands out has at least 16 usable bytes with this flag.
+ */
+#define KA_CACHE_TAGS 0x2u
 
 /**
  * @brief Bytes ka_cache_init() needs for this configuration. O(1).
@@ -98,8 +114,8 @@ struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 
 /**
  * @brief The cache's statistics. Without KA_CACHE_PERCPU_STATS the same as ka_stats(cache),
- * O(1); with it, first sums the per-CPU counters into the head, O(ncpus). Thread safe; with
- * KA_CACHE_PERCPU_STATS, read the figures while no other thread refreshes them.
+ * O(1); with it, first sums the per-CPU counters into the head, O(ncpus * classes). Thread safe;
+ * with KA_CACHE_PERCPU_STATS, read the figures while no other thread refreshes them.
  */
 const struct ka_stats *ka_cache_stats(struct ka_alloc *cache);
 
@@ -129,5 +145,160 @@ void ka_cache_fork_prepare(struct ka_alloc *cache);
 void ka_cache_fork_parent(struct ka_alloc *cache);
 /** @brief Re-initialise them in the child after fork(). */
 void ka_cache_fork_child(struct ka_alloc *cache);
+
+/* ---- inline fast paths ---------------------------------------------------------------
+ * The layout below is the cache's own (cache.c), shown here only so that the common case of
+ * ka_cache_malloc() / ka_cache_free() compiles into the caller: no call, one CPU lookup, a
+ * magazine push or pop and a per-CPU counter. Not an interface: use the functions. */
+
+/** @cond internal */
+struct ka_cache_mag {
+	struct ka_cache_mag *next;
+	unsigned n;
+	void *r[];
+};
+
+/* One CPU's magazines of one class, and the class blocks that CPU handed out and took back
+ * (per-CPU statistics: written by that CPU only, read by ka_cache_stats()). */
+struct ka_cache_slot {
+	struct ka_cache_mag *loaded, *prev;
+	size_t na, nf;
+};
+
+struct ka_cache_head {
+	struct ka_alloc a;
+	unsigned char *rows; /* ncpus rows of ncl slots, then the row's other counters */
+	size_t row_bytes;
+	size_t max_size; /* largest class */
+	unsigned ncpus, ncl, rounds;
+	/* What the inline paths serve: max_size and ncl with per-CPU statistics (or none),
+	 * 0 otherwise (every request then takes ka_malloc() / ka_free()). */
+	size_t fast_max;
+	size_t fast_ncl;
+	uintptr_t key; /* KA_CACHE_TAGS' secret, 0 without tags */
+};
+
+/* The word before each block: its class (or KA_CACHE_NCLASSES: passed to below) and the gap
+ * to below's block (KA_CFG_MIN_ALIGN for class blocks). */
+#define KA_CACHE_HDR ((size_t)KA_CFG_MIN_ALIGN)
+
+#if !KA_CFG_ANNOTATE && KA_CFG_DEBUG < 3
+#define KA_CACHE_INLINE 1
+#else
+#define KA_CACHE_INLINE 0 /* every operation through the generic layer (checks, checker) */
+#endif
+
+noreturn void ka_cache_tag_broken(struct ka_alloc *cache, const void *p);
+noreturn void ka_cache_double_free(struct ka_alloc *cache, const void *p);
+
+/* Smallest class >= s, 1 <= s <= 2048 (16 B steps to 128, then four per power of two). */
+static inline unsigned ka_cache_class(size_t s)
+{
+	if (s <= 128)
+		return (unsigned)((s + 15) >> 4) - 1u;
+	unsigned e = ka_fls(s - 1); /* s in (2^e, 2^(e+1)]; no libgcc helper */
+	return 8u + (e - 7u) * 4u + (unsigned)(((s - 1) - ((size_t)1 << e)) >> (e - 2));
+}
+
+static inline struct ka_cache_slot *ka_cache_slot_at(const struct ka_cache_head *c, unsigned cpu,
+						     size_t k)
+{
+	return (struct ka_cache_slot *)(void *)(c->rows + (size_t)cpu * c->row_bytes) + k;
+}
+/** @endcond */
+
+/**
+ * @brief ka_malloc(cache, size), the common case inline: a class block from the calling CPU's
+ * loaded magazine (tag checked with KA_CACHE_TAGS), else ka_malloc(). Same contract as
+ * ka_malloc() on the cache. O(1). Thread safe as the cache is.
+ */
+static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
+{
+#if KA_CACHE_INLINE
+	struct ka_cache_head *c = (struct ka_cache_head *)(void *)cache;
+
+	if (__builtin_expect(size - 1 < c->fast_max, 1)) {
+		unsigned k = ka_cache_class(size);
+		unsigned long f;
+		unsigned cpu = ka_plat_cpu_enter(&f);
+
+		if (__builtin_expect(cpu < c->ncpus, 1)) {
+			struct ka_cache_slot *s = ka_cache_slot_at(c, cpu, k);
+			struct ka_cache_mag *m = s->loaded;
+
+			if (__builtin_expect(m->n != 0, 1)) {
+				void *p = m->r[--m->n];
+				uintptr_t *w = (uintptr_t *)p + 1;
+
+				if (c->key) {
+					if (__builtin_expect(*w != ((uintptr_t)p ^ c->key), 0))
+						ka_cache_tag_broken(cache, p);
+					*w = 0;
+				}
+				if (KA_CFG_STATS)
+					__atomic_store_n(&s->na, s->na + 1, __ATOMIC_RELAXED);
+				ka_plat_cpu_leave(f);
+				return p;
+			}
+		}
+		ka_plat_cpu_leave(f);
+	}
+#endif
+	return ka_malloc(cache, size);
+}
+
+/**
+ * @brief ka_free(cache, ptr) for a non-NULL ptr, the common case inline: a class block goes
+ * into the calling CPU's loaded magazine (double free refused with KA_CACHE_TAGS), else
+ * ka_free(). Reads the word before ptr, as ka_free() on the cache does: a caller that may be
+ * handed foreign pointers asks the allocator below first (ka_global_owns()). O(1).
+ * @return true when the block is in a magazine; false when the caller must call ka_free()
+ * (magazine full, not a class block, no CPU row): so that it may do what a call below needs
+ * (the shim keeps errno) only then.
+ */
+static inline bool ka_cache_try_free(struct ka_alloc *cache, void *ptr)
+{
+#if KA_CACHE_INLINE
+	struct ka_cache_head *c = (struct ka_cache_head *)(void *)cache;
+	const size_t *h = (const size_t *)(const void *)((unsigned char *)ptr - KA_CACHE_HDR);
+	size_t k = h[0];
+
+	if (__builtin_expect(k < c->fast_ncl && h[1] == KA_CACHE_HDR, 1)) {
+		uintptr_t *w = (uintptr_t *)ptr + 1, t = (uintptr_t)ptr ^ c->key;
+		unsigned long f;
+		unsigned cpu;
+
+		if (__builtin_expect(c->key != 0 && *w == t, 0))
+			ka_cache_double_free(cache, ptr);
+		cpu = ka_plat_cpu_enter(&f);
+		if (__builtin_expect(cpu < c->ncpus, 1)) {
+			struct ka_cache_slot *s = ka_cache_slot_at(c, cpu, k);
+			struct ka_cache_mag *m = s->loaded;
+
+			if (__builtin_expect(m->n < c->rounds, 1)) {
+				if (c->key)
+					*w = t;
+				m->r[m->n++] = ptr;
+				if (KA_CFG_STATS)
+					__atomic_store_n(&s->nf, s->nf + 1, __ATOMIC_RELAXED);
+				ka_plat_cpu_leave(f);
+				return true;
+			}
+		}
+		ka_plat_cpu_leave(f);
+	}
+#else
+	(void)cache;
+	(void)ptr;
+#endif
+	return false;
+}
+
+/** @brief ka_free(cache, ptr) with the inline common case (ka_cache_try_free()). O(1). */
+static inline void ka_cache_free(struct ka_alloc *cache, void *ptr)
+{
+	if (ptr && !ka_cache_try_free(cache, ptr))
+		ka_free(cache, ptr);
+}
 
 #endif /* KALLOC_CACHE_H */

@@ -116,8 +116,10 @@ int ka_plat_map_uncached(void *addr, size_t len);
  * first and recycled by a pthread key destructor when the thread exits). Hosted answers
  * KA_PLAT_CPU_NONE when all KA_PLAT_HOSTED_SLOTS slots are taken or the thread is exiting.
  * O(1) after a thread's first call. Only the platform layer keeps thread-local state.
+ * Hosted builds (KA_CFG_PLAT_HOSTED) read the slot inline: one TLS load and a compare, a call
+ * only on a thread's first use; freestanding builds call the kernel's hook.
  */
-unsigned ka_plat_cpu_id(void);
+static inline unsigned ka_plat_cpu_id(void);
 
 /** ka_plat_cpu_id() answer of a hosted thread without a slot: callers take a shared path. */
 #define KA_PLAT_CPU_NONE 0xffffffffu
@@ -138,11 +140,66 @@ unsigned ka_plat_cpu_count(void);
  * interrupts, hence no preemption); the state goes to *flags. Hosted: the thread is its own
  * "CPU", nothing to disable (*flags = 0); signal handlers must not allocate (as with malloc).
  * Not nestable with itself on the same data. O(1). Pair with ka_plat_cpu_leave().
+ * Hosted builds inline it (as ka_plat_cpu_id()); a caller that needs the CPU once per
+ * operation should call it once and pass the id on.
  */
-unsigned ka_plat_cpu_enter(unsigned long *flags);
+static inline unsigned ka_plat_cpu_enter(unsigned long *flags);
 
-/** @brief Leave the section ka_plat_cpu_enter() opened, restoring *flags' state. O(1). */
-void ka_plat_cpu_leave(unsigned long flags);
+/** @brief Leave the section ka_plat_cpu_enter() opened, restoring *flags' state. O(1).
+ * Hosted: nothing to do, inline. */
+static inline void ka_plat_cpu_leave(unsigned long flags);
+
+/* Out-of-line forms, defined by both platforms (freestanding: the kernel's hooks; hosted: the
+ * same as the inline hooks, for code built without KA_CFG_PLAT_HOSTED). */
+unsigned ka_plat_cpu_call_id(void);
+unsigned ka_plat_cpu_call_enter(unsigned long *flags);
+void ka_plat_cpu_call_leave(unsigned long flags);
+
+#if defined(KA_CFG_PLAT_HOSTED) && KA_CFG_PLAT_HOSTED
+/* The calling thread's slot + 1 (0: none taken yet; larger than the slots: dead or none to
+ * be had). Part of the hosted platform; only the inline hooks below read it. */
+extern __thread unsigned ka_plat_hosted_slot1 __attribute__((tls_model("initial-exec")));
+
+/** @brief Hosted, out of line: the slot of a thread whose TLS holds none (first call, thread
+ * exit). Takes the slot table's mutex on a first call; O(KA_PLAT_HOSTED_SLOTS). */
+unsigned ka_plat_hosted_slot_slow(void);
+
+static inline unsigned ka_plat_cpu_id(void)
+{
+	unsigned v = ka_plat_hosted_slot1;
+
+	if (__builtin_expect(v - 1u < KA_PLAT_HOSTED_SLOTS, 1))
+		return v - 1u;
+	return ka_plat_hosted_slot_slow();
+}
+
+static inline unsigned ka_plat_cpu_enter(unsigned long *flags)
+{
+	*flags = 0;
+	return ka_plat_cpu_id();
+}
+
+static inline void ka_plat_cpu_leave(unsigned long flags)
+{
+	(void)flags;
+}
+#else
+
+static inline unsigned ka_plat_cpu_id(void)
+{
+	return ka_plat_cpu_call_id();
+}
+
+static inline unsigned ka_plat_cpu_enter(unsigned long *flags)
+{
+	return ka_plat_cpu_call_enter(flags);
+}
+
+static inline void ka_plat_cpu_leave(unsigned long flags)
+{
+	ka_plat_cpu_call_leave(flags);
+}
+#endif
 
 /**
  * @brief Fill buf with `len` unpredictable bytes (secrets and seeds of the hardened backend).

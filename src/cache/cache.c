@@ -19,15 +19,8 @@
 #define NCL	  KA_CACHE_NCLASSES
 #define ROW_ALIGN 64u
 
-struct mag {
-	struct mag *next;
-	unsigned n;
-	void *r[];
-};
-
-struct slot {
-	struct mag *loaded, *prev;
-};
+#define mag  ka_cache_mag
+#define slot ka_cache_slot
 
 struct depot {
 	struct ka_lock lock;
@@ -35,14 +28,13 @@ struct depot {
 	unsigned nfull, nempty;
 };
 
+/* The head (cache.h) holds what the inline paths read: rows, row_bytes, max_size (the largest
+ * class), ncpus, ncl, rounds, fast, key. */
 struct ka_cache {
-	struct ka_alloc a;
+	struct ka_cache_head h;
 	struct ka_alloc *below;
-	unsigned ncpus, ncl, rounds, ndepot;
-	size_t max_size;  /* class_size[ncl - 1] */
-	size_t row_bytes; /* one CPU's row of ncl slots, cache-line padded */
+	unsigned ndepot;
 	size_t mag_bytes;
-	unsigned char *rows;
 	struct depot *depots;
 	bool percpu;		   /* KA_CACHE_PERCPU_STATS in effect */
 	struct ka_lock stats_lock; /* 32-bit: no lock-free 64-bit counters; per-CPU refreshes */
@@ -59,13 +51,9 @@ static struct ka_cache *to_cache(struct ka_alloc *a)
 	return (struct ka_cache *)a;
 }
 
-/* Smallest class >= s (1 <= s <= 2048). */
 static unsigned class_of(size_t s)
 {
-	if (s <= 128)
-		return (unsigned)((s + 15) >> 4) - 1u;
-	unsigned e = ka_fls(s - 1); /* s in (2^e, 2^(e+1)] */
-	return 8u + (e - 7u) * 4u + (unsigned)(((s - 1) - ((size_t)1 << e)) >> (e - 2));
+	return ka_cache_class(s);
 }
 
 /* Per-CPU statistics at the end of each row: written by their CPU only (inside its
@@ -76,7 +64,7 @@ struct pcs {
 
 static struct slot *slot_of(struct ka_cache *c, unsigned cpu, unsigned k)
 {
-	return (struct slot *)(void *)(c->rows + (size_t)cpu * c->row_bytes) + k;
+	return (struct slot *)(void *)(c->h.rows + (size_t)cpu * c->h.row_bytes) + k;
 }
 
 /* ---- statistics: shared counters ----------------------------------------------------- */
@@ -110,7 +98,7 @@ static void umin(size_t *p, size_t v)
 
 static void st_alloc(struct ka_cache *c, size_t req, size_t use)
 {
-	struct ka_stats *s = &c->a.stats;
+	struct ka_stats *s = &c->h.a.stats;
 #if ATOMIC_STATS
 	__atomic_store_n(&s->last_alloc_size, req, __ATOMIC_RELAXED);
 	umin(&s->min_alloc_size, req);
@@ -127,7 +115,7 @@ static void st_alloc(struct ka_cache *c, size_t req, size_t use)
 
 static void st_free(struct ka_cache *c, size_t use)
 {
-	struct ka_stats *s = &c->a.stats;
+	struct ka_stats *s = &c->h.a.stats;
 #if ATOMIC_STATS
 	__atomic_fetch_add(&s->nb_frees, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&s->cur_nb_allocs, 1, __ATOMIC_RELAXED);
@@ -141,8 +129,8 @@ static void st_free(struct ka_cache *c, size_t use)
 
 static struct pcs *pcs_of(struct ka_cache *c, unsigned cpu)
 {
-	return (struct pcs *)(void *)(c->rows + (size_t)cpu * c->row_bytes +
-				      c->ncl * sizeof(struct slot));
+	return (struct pcs *)(void *)(c->h.rows + (size_t)cpu * c->h.row_bytes +
+				      c->h.ncl * sizeof(struct slot));
 }
 
 static void pc_add(size_t *p, size_t v)
@@ -174,10 +162,10 @@ static void count(struct ka_cache *c, bool alloc, size_t req, size_t use)
 	if (c->percpu) {
 		unsigned long f;
 		unsigned cpu = ka_plat_cpu_enter(&f);
-		if (cpu < c->ncpus)
+		if (cpu < c->h.ncpus)
 			pc_count(c, cpu, alloc, use);
 		ka_plat_cpu_leave(f);
-		if (cpu < c->ncpus)
+		if (cpu < c->h.ncpus)
 			return;
 		__atomic_fetch_add(alloc ? &c->sh_na : &c->sh_nf, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(alloc ? &c->sh_ba : &c->sh_bf, use, __ATOMIC_RELAXED);
@@ -217,11 +205,17 @@ static const struct hdr *hdr_checked(struct ka_cache *c, const void *p)
 {
 	const struct hdr *h = hdr_of(p);
 
-	if (__builtin_expect(h->cls < c->ncl && h->off == HDR, 1))
+	if (__builtin_expect(h->cls < c->h.ncl && h->off == HDR, 1))
 		return h;
 	if (h->cls == BIG && h->off >= HDR && (h->off & (h->off - 1)) == 0)
 		return h;
-	ka_misuse(&c->a, "free of a block without a cache header (foreign or corrupted)", p);
+	ka_misuse(&c->h.a, "free of a block without a cache header (foreign or corrupted)", p);
+}
+
+/* The word of a block that carries its KA_CACHE_TAGS tag while the cache holds it. */
+static uintptr_t *tag_word(const void *p)
+{
+	return (uintptr_t *)(uintptr_t)p + 1;
 }
 
 static void *below_block(const void *p)
@@ -282,7 +276,7 @@ static bool mag_push(struct ka_cache *c, struct slot *s, unsigned k, void *p)
 {
 	struct mag *m = s->loaded;
 
-	if (m->n < c->rounds) {
+	if (m->n < c->h.rounds) {
 		m->r[m->n++] = p;
 		return true;
 	}
@@ -313,7 +307,7 @@ static bool mag_push(struct ka_cache *c, struct slot *s, unsigned k, void *p)
 
 static void flush_row(struct ka_cache *c, unsigned cpu)
 {
-	for (unsigned k = 0; k < c->ncl; k++) {
+	for (unsigned k = 0; k < c->h.ncl; k++) {
 		struct slot *s = slot_of(c, cpu, k);
 		mag_drain(c, s->loaded);
 		mag_drain(c, s->prev);
@@ -322,7 +316,7 @@ static void flush_row(struct ka_cache *c, unsigned cpu)
 
 static void flush_depots(struct ka_cache *c)
 {
-	for (unsigned k = 0; k < c->ncl; k++) {
+	for (unsigned k = 0; k < c->h.ncl; k++) {
 		struct depot *d = &c->depots[k];
 		unsigned long f = ka_plat_lock_acquire(&d->lock);
 		while (d->full) {
@@ -344,7 +338,7 @@ void ka_cache_flush_cpu(struct ka_alloc *a)
 	unsigned long f;
 	unsigned cpu = ka_plat_cpu_enter(&f);
 
-	if (cpu < c->ncpus)
+	if (cpu < c->h.ncpus)
 		flush_row(c, cpu);
 	ka_plat_cpu_leave(f);
 }
@@ -361,7 +355,7 @@ static void *below_alloc(struct ka_cache *c, size_t size, size_t align)
 	void *p = ka_memalign(c->below, align, size);
 
 	if (!p) {
-		ka_cache_flush(&c->a);
+		ka_cache_flush(&c->h.a);
 		p = ka_memalign(c->below, align, size);
 	}
 	return p;
@@ -373,6 +367,9 @@ static void *below_take(struct ka_cache *c, size_t size, size_t align, size_t cl
 {
 	size_t off = align > HDR ? align : HDR, n;
 
+	/* Room for the tag word (and the first): every cache block has 16 usable bytes. */
+	if (size < 2 * sizeof(uintptr_t))
+		size = 2 * sizeof(uintptr_t);
 	if (ka_add_overflow(size, off, &n))
 		return NULL;
 	unsigned char *b = below_alloc(c, n, align);
@@ -381,7 +378,48 @@ static void *below_take(struct ka_cache *c, size_t size, size_t align, size_t cl
 	struct hdr *h = hdr_of(b + off);
 	h->cls = cls;
 	h->off = off;
+	*tag_word(b + off) = 0; /* below's memory may hold an old tag */
 	return b + off;
+}
+
+/* ---- tags (KA_CACHE_TAGS) --------------------------------------------------------------- */
+
+void ka_cache_tag_broken(struct ka_alloc *a, const void *p)
+{
+	ka_misuse(a, "write after free: a cached free block's tag was overwritten", p);
+}
+
+void ka_cache_double_free(struct ka_alloc *a, const void *p)
+{
+	ka_misuse(a, "double free: the block carries the cache's free tag already", p);
+}
+
+/* A block leaving a magazine: its tag must still be there; cleared for its new owner. */
+static void tag_take(struct ka_cache *c, void *p)
+{
+	if (!c->h.key)
+		return;
+	if (*tag_word(p) != ((uintptr_t)p ^ c->h.key))
+		ka_cache_tag_broken(&c->h.a, p);
+	*tag_word(p) = 0;
+}
+
+/* A block coming back: a tag already there is a double free; else it gets one (also when it
+ * goes on to below, so that a second free is still seen while below leaves the word alone). */
+static void tag_give(struct ka_cache *c, void *p)
+{
+	uintptr_t t = (uintptr_t)p ^ c->h.key;
+
+	if (!c->h.key)
+		return;
+	if (*tag_word(p) == t)
+		ka_cache_double_free(&c->h.a, p);
+	*tag_word(p) = t;
+}
+
+static void cnt_add(size_t *p)
+{
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
 static void *cache_alloc(struct ka_alloc *a, size_t size, size_t align)
@@ -389,7 +427,7 @@ static void *cache_alloc(struct ka_alloc *a, size_t size, size_t align)
 	struct ka_cache *c = to_cache(a);
 	void *p = NULL;
 
-	if (size > c->max_size || align > KA_CFG_MIN_ALIGN) {
+	if (size > c->h.max_size || align > KA_CFG_MIN_ALIGN) {
 		p = below_take(c, size, align, BIG);
 		if (p)
 			count(c, true, size, cache_usable(c, p));
@@ -398,10 +436,14 @@ static void *cache_alloc(struct ka_alloc *a, size_t size, size_t align)
 	unsigned k = class_of(size);
 	unsigned long f;
 	unsigned cpu = ka_plat_cpu_enter(&f);
-	if (cpu < c->ncpus) {
-		p = mag_pop(c, slot_of(c, cpu, k), k);
+	if (cpu < c->h.ncpus) {
+		struct slot *s = slot_of(c, cpu, k);
+		p = mag_pop(c, s, k);
+		if (p)
+			tag_take(c, p);
 		if (p && c->percpu) {
-			pc_count(c, cpu, true, class_size[k]);
+			if (KA_CFG_STATS)
+				cnt_add(&s->na);
 			ka_plat_cpu_leave(f);
 			return p;
 		}
@@ -420,14 +462,17 @@ static void cache_free(struct ka_alloc *a, void *ptr)
 	size_t k = hdr_checked(c, ptr)->cls;
 	bool kept = false;
 
-	if (k < c->ncl) {
+	tag_give(c, ptr);
+	if (k < c->h.ncl) {
 		unsigned long f;
 		bool counted = false;
 		unsigned cpu = ka_plat_cpu_enter(&f);
-		if (cpu < c->ncpus) {
-			kept = mag_push(c, slot_of(c, cpu, (unsigned)k), (unsigned)k, ptr);
+		if (cpu < c->h.ncpus) {
+			struct slot *s = slot_of(c, cpu, (unsigned)k);
+			kept = mag_push(c, s, (unsigned)k, ptr);
 			if (c->percpu) {
-				pc_count(c, cpu, false, class_size[k]);
+				if (KA_CFG_STATS)
+					cnt_add(&s->nf);
 				counted = true;
 			}
 		}
@@ -443,7 +488,12 @@ static void cache_free(struct ka_alloc *a, void *ptr)
 
 static size_t cache_usable_size(struct ka_alloc *a, const void *ptr)
 {
-	return cache_usable(to_cache(a), ptr);
+	struct ka_cache *c = to_cache(a);
+
+	/* A freed block asked about (realloc of a freed block) is refused as a double free. */
+	if (c->h.key && *tag_word(ptr) == ((uintptr_t)ptr ^ c->h.key))
+		ka_cache_double_free(a, ptr);
+	return cache_usable(c, ptr);
 }
 
 static void *cache_palloc(struct ka_alloc *a, size_t npages, size_t align)
@@ -484,17 +534,22 @@ static unsigned check_mag(struct ka_cache *c, const struct mag *m, unsigned k, b
 {
 	unsigned bad = 0;
 
-	if (m->n > c->rounds || (!any_fill && m->n != 0 && m->n != c->rounds)) {
-		ka_check_report(&c->a, "magazine fill out of range", m);
+	if (m->n > c->h.rounds || (!any_fill && m->n != 0 && m->n != c->h.rounds)) {
+		ka_check_report(&c->h.a, "magazine fill out of range", m);
 		return 1;
 	}
 	for (unsigned i = 0; i < m->n; i++) {
 		const void *p = m->r[i];
 		if (!p || (c->below->ops->owns && !ka_owns(c->below, below_block(p)))) {
-			ka_check_report(&c->a, "cached block not owned by the allocator below", p);
+			ka_check_report(&c->h.a, "cached block not owned by the allocator below",
+					p);
 			bad++;
 		} else if (hdr_of(p)->cls != k || hdr_of(p)->off != HDR) {
-			ka_check_report(&c->a, "cached block's header is not its class", p);
+			ka_check_report(&c->h.a, "cached block's header is not its class", p);
+			bad++;
+		} else if (c->h.key && *tag_word(p) != ((uintptr_t)p ^ c->h.key)) {
+			ka_check_report(&c->h.a, "cached block written after its free (tag gone)",
+					p);
 			bad++;
 		}
 	}
@@ -509,20 +564,20 @@ static unsigned cache_check(struct ka_alloc *a)
 	unsigned long f;
 	unsigned cpu = ka_plat_cpu_enter(&f);
 
-	if (cpu < c->ncpus) {
-		for (unsigned k = 0; k < c->ncl; k++) {
+	if (cpu < c->h.ncpus) {
+		for (unsigned k = 0; k < c->h.ncl; k++) {
 			struct slot *s = slot_of(c, cpu, k);
 			bad += check_mag(c, s->loaded, k, true);
 			bad += check_mag(c, s->prev, k, false);
 		}
 	}
 	ka_plat_cpu_leave(f);
-	for (unsigned k = 0; k < c->ncl; k++) {
+	for (unsigned k = 0; k < c->h.ncl; k++) {
 		struct depot *d = &c->depots[k];
 		unsigned long lf = ka_plat_lock_acquire(&d->lock);
 		unsigned nf = 0, ne = 0;
 		for (const struct mag *m = d->full; m && nf <= c->ndepot; m = m->next, nf++) {
-			if (m->n != c->rounds) {
+			if (m->n != c->h.rounds) {
 				ka_check_report(a, "depot full list holds a partial magazine", m);
 				bad++;
 			}
@@ -647,20 +702,28 @@ struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 	unsigned char *base = mem;
 	c->ops = cache_ops;
 	c->ops.caps |= below->ops->caps & INHERITED_CAPS;
-	ka_alloc_init(&c->a, &c->ops, "cache");
-	c->a.flags |= KA_ALLOC_NOSTATS; /* kept here, as shared counters */
+	ka_alloc_init(&c->h.a, &c->ops, "cache");
+	c->h.a.flags |= KA_ALLOC_NOSTATS; /* kept here, as shared counters */
 	c->below = below;
-	c->ncpus = l.ncpus;
-	c->ncl = l.ncl;
-	c->rounds = l.rounds;
+	c->h.ncpus = l.ncpus;
+	c->h.ncl = l.ncl;
+	c->h.rounds = l.rounds;
 	c->ndepot = l.ndepot;
-	c->max_size = class_size[l.ncl - 1];
-	c->row_bytes = l.row_bytes;
+	c->h.max_size = class_size[l.ncl - 1];
+	c->h.row_bytes = l.row_bytes;
 	c->mag_bytes = l.mag_bytes;
-	c->rows = base + l.rows_off;
+	c->h.rows = base + l.rows_off;
 	c->depots = (struct depot *)(void *)(base + l.depots_off);
 	ka_plat_lock_init(&c->stats_lock);
 	c->percpu = ATOMIC_STATS && cfg && (cfg->flags & KA_CACHE_PERCPU_STATS);
+	c->h.fast_max = c->percpu || !KA_CFG_STATS ? c->h.max_size : 0;
+	c->h.fast_ncl = c->percpu || !KA_CFG_STATS ? c->h.ncl : 0;
+	c->h.key = 0;
+	if (cfg && (cfg->flags & KA_CACHE_TAGS)) {
+		/* Odd, so never 0; a weak source (no entropy) still gives a per-call mix. */
+		(void)ka_plat_entropy(&c->h.key, sizeof(c->h.key));
+		c->h.key |= 1;
+	}
 	c->sh_na = c->sh_nf = c->sh_ba = c->sh_bf = 0;
 
 	unsigned char *mp = base + l.mags_off;
@@ -680,6 +743,7 @@ struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 			struct slot *s = slot_of(c, cpu, k);
 			if (k == 0)
 				*pcs_of(c, cpu) = (struct pcs){0, 0, 0, 0};
+			s->na = s->nf = 0;
 			s->loaded = (struct mag *)(void *)mp;
 			s->loaded->n = 0;
 			s->loaded->next = NULL;
@@ -690,7 +754,7 @@ struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 			mp += l.mag_bytes;
 		}
 	}
-	return &c->a;
+	return &c->h.a;
 }
 
 struct ka_alloc *ka_cache_below(struct ka_alloc *a)
@@ -705,14 +769,14 @@ size_t ka_cache_held(struct ka_alloc *a)
 	unsigned long f;
 	unsigned cpu = ka_plat_cpu_enter(&f);
 
-	if (cpu < c->ncpus)
-		for (unsigned k = 0; k < c->ncl; k++)
+	if (cpu < c->h.ncpus)
+		for (unsigned k = 0; k < c->h.ncl; k++)
 			n += slot_of(c, cpu, k)->loaded->n + slot_of(c, cpu, k)->prev->n;
 	ka_plat_cpu_leave(f);
-	for (unsigned k = 0; k < c->ncl; k++) {
+	for (unsigned k = 0; k < c->h.ncl; k++) {
 		struct depot *d = &c->depots[k];
 		unsigned long lf = ka_plat_lock_acquire(&d->lock);
-		n += (size_t)d->nfull * c->rounds;
+		n += (size_t)d->nfull * c->h.rounds;
 		ka_plat_lock_release(&d->lock, lf);
 	}
 	return n;
@@ -722,7 +786,7 @@ void ka_cache_fork_prepare(struct ka_alloc *a)
 {
 	struct ka_cache *c = to_cache(a);
 
-	for (unsigned k = 0; k < c->ncl; k++)
+	for (unsigned k = 0; k < c->h.ncl; k++)
 		(void)ka_plat_lock_acquire(&c->depots[k].lock);
 }
 
@@ -730,7 +794,7 @@ void ka_cache_fork_parent(struct ka_alloc *a)
 {
 	struct ka_cache *c = to_cache(a);
 
-	for (unsigned k = c->ncl; k-- > 0;)
+	for (unsigned k = c->h.ncl; k-- > 0;)
 		ka_plat_lock_release(&c->depots[k].lock, 0);
 }
 
@@ -738,7 +802,7 @@ void ka_cache_fork_child(struct ka_alloc *a)
 {
 	struct ka_cache *c = to_cache(a);
 
-	for (unsigned k = 0; k < c->ncl; k++)
+	for (unsigned k = 0; k < c->h.ncl; k++)
 		ka_plat_lock_init(&c->depots[k].lock);
 }
 
@@ -754,12 +818,22 @@ const struct ka_stats *ka_cache_stats(struct ka_alloc *a)
 	size_t nf = __atomic_load_n(&c->sh_nf, __ATOMIC_RELAXED);
 	size_t ba = __atomic_load_n(&c->sh_ba, __ATOMIC_RELAXED);
 	size_t bf = __atomic_load_n(&c->sh_bf, __ATOMIC_RELAXED);
-	for (unsigned cpu = 0; cpu < c->ncpus; cpu++) {
+	for (unsigned cpu = 0; cpu < c->h.ncpus; cpu++) {
 		struct pcs *p = pcs_of(c, cpu);
 		na += __atomic_load_n(&p->na, __ATOMIC_RELAXED);
 		nf += __atomic_load_n(&p->nf, __ATOMIC_RELAXED);
 		ba += __atomic_load_n(&p->ba, __ATOMIC_RELAXED);
 		bf += __atomic_load_n(&p->bf, __ATOMIC_RELAXED);
+		/* Class blocks are counted per slot, their bytes are their class. */
+		for (unsigned k = 0; k < c->h.ncl; k++) {
+			struct slot *sl = slot_of(c, cpu, k);
+			size_t ka = __atomic_load_n(&sl->na, __ATOMIC_RELAXED);
+			size_t kf = __atomic_load_n(&sl->nf, __ATOMIC_RELAXED);
+			na += ka;
+			nf += kf;
+			ba += ka * class_size[k];
+			bf += kf * class_size[k];
+		}
 	}
 	/* nb_enomem is bumped atomically by the generic layer: leave it alone. */
 	s->nb_allocs = na;

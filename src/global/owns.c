@@ -35,6 +35,14 @@
 #define MID_BITS   (KA_CFG_PAGE_SHIFT - PTR_SHIFT)
 #define SLOTS_WORD (sizeof(uintptr_t) * 4u)
 
+/* ka_global_owns_fast() (global.h) repeats the lookup inline: the same geometry. */
+_Static_assert(KA_OWNS_VA_BITS == KA_OWNS_VA && KA_OWNS_LEAF_BITS == LEAF_BITS &&
+		   KA_OWNS_MID_BITS == MID_BITS && KA_OWNS_CODE_HEAD == KA_OWNS_HEAD,
+	       "global.h's ownership geometry differs from owns.c's");
+_Static_assert(KA_GLOBAL_HEAP_MAGIC == KA_GCHUNK_HEAP && KA_GLOBAL_HEAP_HDR == KA_GCHUNK_HDR &&
+		   offsetof(struct ka_gchunk, magic) == 0,
+	       "global.h's sub-heap chunk header differs from global_priv.h's");
+
 static inline bool slot_index(const struct ka_global *g, uintptr_t a, uintptr_t *idx)
 {
 #if UINTPTR_MAX > 0xffffffffu

@@ -121,7 +121,7 @@ int ka_plat_map_uncached(void *addr, size_t len)
 	return hooks.map_uncached ? hooks.map_uncached(addr, len) : 0;
 }
 
-unsigned ka_plat_cpu_id(void)
+unsigned ka_plat_cpu_call_id(void)
 {
 	return hooks.cpu_id ? hooks.cpu_id() : 0u;
 }
@@ -133,7 +133,7 @@ unsigned ka_plat_cpu_count(void)
 	return n ? n : 1u;
 }
 
-unsigned ka_plat_cpu_enter(unsigned long *flags)
+unsigned ka_plat_cpu_call_enter(unsigned long *flags)
 {
 	if (hooks.cpu_pin && hooks.cpu_unpin)
 		*flags = hooks.cpu_pin();
@@ -142,7 +142,7 @@ unsigned ka_plat_cpu_enter(unsigned long *flags)
 	return ka_plat_cpu_id();
 }
 
-void ka_plat_cpu_leave(unsigned long flags)
+void ka_plat_cpu_call_leave(unsigned long flags)
 {
 	if (hooks.cpu_pin && hooks.cpu_unpin)
 		hooks.cpu_unpin(flags);

@@ -5,6 +5,11 @@
  * itself be the process's malloc (shim/).
  */
 #define _GNU_SOURCE
+/* This file is the hosted platform whatever the build says: its inline CPU hooks
+ * (platform.h) read the slot this file keeps. */
+#ifndef KA_CFG_PLAT_HOSTED
+#define KA_CFG_PLAT_HOSTED 1
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -140,7 +145,7 @@ int ka_plat_map_uncached(void *addr, size_t len)
  * destructors may still free), and it never takes a slot again.
  */
 #define SLOT_DEAD (KA_PLAT_CPU_NONE - 1u)
-static __thread unsigned slot_plus1 __attribute__((tls_model("initial-exec")));
+__thread unsigned ka_plat_hosted_slot1 __attribute__((tls_model("initial-exec")));
 static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 static pthread_key_t slot_key;
@@ -154,7 +159,7 @@ static void slot_release(void *v)
 	if (s < KA_PLAT_HOSTED_SLOTS)
 		slot_used[s] = 0;
 	pthread_mutex_unlock(&slot_mu);
-	slot_plus1 = SLOT_DEAD;
+	ka_plat_hosted_slot1 = SLOT_DEAD;
 }
 
 static void slot_prefork(void)
@@ -170,7 +175,7 @@ static void slot_parent(void)
 /* Only the forking thread exists in the child: its slot stays taken, the others are free. */
 static void slot_child(void)
 {
-	unsigned mine = slot_plus1 - 1u;
+	unsigned mine = ka_plat_hosted_slot1 - 1u;
 
 	for (unsigned i = 0; i < KA_PLAT_HOSTED_SLOTS; i++)
 		slot_used[i] = i == mine;
@@ -207,38 +212,42 @@ static unsigned slot_take(void)
 			slot_used[s] = 0;
 			pthread_mutex_unlock(&slot_mu);
 		}
-		slot_plus1 = SLOT_DEAD; /* do not retry on every call */
+		ka_plat_hosted_slot1 = SLOT_DEAD; /* do not retry on every call */
 		return KA_PLAT_CPU_NONE;
 	}
-	slot_plus1 = s + 1u;
+	ka_plat_hosted_slot1 = s + 1u;
 	return s;
 }
 
-unsigned ka_plat_cpu_id(void)
+unsigned ka_plat_hosted_slot_slow(void)
 {
-	unsigned v = slot_plus1;
+	unsigned v = ka_plat_hosted_slot1;
 
-	if (__builtin_expect(v - 1u < KA_PLAT_HOSTED_SLOTS, 1))
+	if (v - 1u < KA_PLAT_HOSTED_SLOTS)
 		return v - 1u;
 	if (v == SLOT_DEAD)
 		return KA_PLAT_CPU_NONE;
 	return slot_take();
 }
 
-unsigned ka_plat_cpu_count(void)
+unsigned ka_plat_cpu_call_id(void)
 {
-	return KA_PLAT_HOSTED_SLOTS;
-}
-
-unsigned ka_plat_cpu_enter(unsigned long *flags)
-{
-	*flags = 0;
 	return ka_plat_cpu_id();
 }
 
-void ka_plat_cpu_leave(unsigned long flags)
+unsigned ka_plat_cpu_call_enter(unsigned long *flags)
 {
-	(void)flags;
+	return ka_plat_cpu_enter(flags);
+}
+
+void ka_plat_cpu_call_leave(unsigned long flags)
+{
+	ka_plat_cpu_leave(flags);
+}
+
+unsigned ka_plat_cpu_count(void)
+{
+	return KA_PLAT_HOSTED_SLOTS;
 }
 
 int ka_plat_entropy(void *buf, size_t len)

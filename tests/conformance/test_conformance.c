@@ -29,9 +29,12 @@ struct cache_ctx {
 	void *mem, *cmem;
 	size_t len, clen;
 	struct ka_locked lk;
+	const struct ka_cache_config *cfg;
 };
 
 static const struct ka_cache_config cache_cfg = {4, 8, 2, 1024, 0};
+/* The same with keyed tags on free blocks (write-after-free and double-free checks). */
+static const struct ka_cache_config tags_cfg = {4, 8, 2, 1024, KA_CACHE_TAGS};
 
 static struct ka_alloc *make_cache(void *ctx)
 {
@@ -40,10 +43,11 @@ static struct ka_alloc *make_cache(void *ctx)
 
 	if (!inner)
 		return NULL;
-	return ka_cache_init(cc->cmem, cc->clen, ka_locked_init(&cc->lk, inner), &cache_cfg);
+	return ka_cache_init(cc->cmem, cc->clen, ka_locked_init(&cc->lk, inner), cc->cfg);
 }
 
-static int run_cache(struct ka_conf *c, const char *bname, const char *tname)
+static int run_cache(struct ka_conf *c, const char *bname, const char *tname,
+		     const struct ka_cache_config *cfg)
 {
 	static struct cache_ctx cc;
 	const struct ka_backend *b = ka_backend_find(bname);
@@ -52,6 +56,7 @@ static int run_cache(struct ka_conf *c, const char *bname, const char *tname)
 	if (!b)
 		return 0;
 	cc.b = b;
+	cc.cfg = cfg;
 	cc.len = main_len;
 	cc.clen = ka_cache_memsize(cache_cfg.ncpus, &cache_cfg);
 	cc.mem = mmap(NULL, HEAP_LEN + cc.clen, PROT_READ | PROT_WRITE,
@@ -73,7 +78,8 @@ static int run_cache(struct ka_conf *c, const char *bname, const char *tname)
 
 int main(int argc, char **argv)
 {
-	static const char *const cached[][2] = {{"tlsf", "cache(tlsf)"}, {"slab", "cache(slab)"}};
+	static const char *const cached[][2] = {
+	    {"tlsf", "cache(tlsf)"}, {"slab", "cache(slab)"}, {"tlsf", "cache+tags(tlsf)"}};
 	struct ka_conf c = {print_line, 1, 0, 0, 0};
 	unsigned backends = 0;
 
@@ -96,7 +102,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cached) / sizeof(cached[0]); i++) {
 		if (argc > 1 && strcmp(argv[1], cached[i][1]) != 0)
 			continue;
-		int r = run_cache(&c, cached[i][0], cached[i][1]);
+		int r = run_cache(&c, cached[i][0], cached[i][1], i == 2 ? &tags_cfg : &cache_cfg);
 		if (r < 0)
 			return 1;
 		backends += (unsigned)r;

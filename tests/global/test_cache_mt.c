@@ -18,10 +18,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kalloc/cache.h"
 #include "kalloc/global.h"
@@ -72,7 +76,7 @@ static void check_free(void *p)
 
 	if (!intact(p, n))
 		fail_msg("block %p overwritten while in flight", p);
-	ka_free(C, p);
+	ka_cache_free(C, p); /* the inline path (ka_free() when it does not apply) */
 }
 
 static uint32_t rnd(uint32_t *s)
@@ -92,7 +96,7 @@ static void *worker(void *arg)
 	for (unsigned r = 0; r < ROUNDS; r++) {
 		uint32_t x = rnd(&s);
 		size_t n = x % 16 == 0 ? 2049 + x % 7000 : 1 + x % 1100;
-		unsigned char *p = x % 29 == 0 ? ka_memalign(C, 64, n) : ka_malloc(C, n);
+		unsigned char *p = x % 29 == 0 ? ka_memalign(C, 64, n) : ka_cache_malloc(C, n);
 		if (!p)
 			fail_msg("thread %u: allocation of %zu failed", me, n);
 		if (x % 29 == 0 && ((uintptr_t)p & 63))
@@ -236,16 +240,86 @@ static void percpu_stats(void **state)
 	struct ka_alloc *below = ka_locked_init(&lk, ka_backend_find("tlsf")->init(heap, len));
 	run(below, 2, KA_CACHE_PERCPU_STATS);
 	run(below, NTHREADS + 1, KA_CACHE_PERCPU_STATS);
+	/* The shim's configuration: per-CPU statistics and tags. */
+	run(below, NTHREADS + 1, KA_CACHE_PERCPU_STATS | KA_CACHE_TAGS);
 	munmap(heap, len);
+}
+
+/* A tagged cache over locked tlsf in a child: `bug` misuses a freed block; the child must
+ * stop with SIGABRT (ka_misuse) at the next operation. */
+static void tag_case(int bug)
+{
+	static struct ka_locked lk;
+	static const struct ka_cache_config cfg = {2, 8, 2, 1024,
+						   KA_CACHE_PERCPU_STATS | KA_CACHE_TAGS};
+	size_t len = (size_t)4 << 20, clen = ka_cache_memsize(0, &cfg);
+	unsigned char *heap =
+	    mmap(NULL, len + clen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pid_t pid;
+	int st;
+
+	assert_true(heap != MAP_FAILED);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0)
+			dup2(fd, 2);
+		alarm(10);
+		struct ka_alloc *below =
+		    ka_locked_init(&lk, ka_backend_find("tlsf")->init(heap, len));
+		struct ka_alloc *c = ka_cache_init(heap + len, clen, below, &cfg);
+		size_t n = bug == 2 ? 3000 : 48; /* case 2: a block passed through to below */
+		unsigned char *p = ka_cache_malloc(c, n), *q;
+		if (!c || !p)
+			_exit(3);
+		p[8] = 0x55; /* the tag word: a live block's data, no false alarm */
+		ka_cache_free(c, p);
+		switch (bug) {
+		case 0:
+		case 2:
+			ka_cache_free(c, p); /* double free */
+			break;
+		case 1:
+			p[9] ^= 1; /* write after free */
+			q = ka_cache_malloc(c, n);
+			(void)q;
+			break;
+		case 3:
+			(void)ka_usable_size(c, p); /* a freed block asked about (realloc) */
+			break;
+		case 4:
+			/* No bug: reuse the block, free it again, the checker is green. */
+			q = ka_cache_malloc(c, n);
+			if (q != p || ka_check(c) != 0)
+				_exit(4);
+			ka_cache_free(c, q);
+			p[9] ^= 1; /* now the checker sees the broken tag */
+			_exit(ka_check(c) == 1 ? 0 : 5);
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (bug == 4)
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	else
+		assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+	munmap(heap, len + clen);
+}
+
+static void tags_detect(void **state)
+{
+	(void)state;
+	for (int bug = 0; bug <= 4; bug++)
+		tag_case(bug);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(over_global),
-	    cmocka_unit_test(over_locked_tlsf),
-	    cmocka_unit_test(fewer_slots),
-	    cmocka_unit_test(percpu_stats),
+	    cmocka_unit_test(over_global), cmocka_unit_test(over_locked_tlsf),
+	    cmocka_unit_test(fewer_slots), cmocka_unit_test(percpu_stats),
+	    cmocka_unit_test(tags_detect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
