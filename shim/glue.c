@@ -80,8 +80,6 @@ static struct ka_alloc *make_cache(void)
 	mem = ka_global_alloc_pages(&gheap, pages, KA_PAGE_SIZE);
 	if (!mem)
 		return NULL;
-	/* The shim keeps its own tag only when the cache keeps none. */
-	shim_heap_tagged = (cc.flags & KA_CACHE_TAGS) != 0;
 	return ka_cache_init(mem, pages * KA_PAGE_SIZE, ka_global_alloc_iface(&gheap), &cc);
 }
 
@@ -145,8 +143,6 @@ bool shim_heap_cached(void)
 	return cache != NULL;
 }
 
-bool shim_heap_tagged;
-
 void *shim_heap_alloc(size_t size, size_t align)
 {
 	if (__builtin_expect(align <= KA_CFG_MIN_ALIGN, 1))
@@ -177,11 +173,6 @@ void shim_heap_free_checked(void *block)
 				 !ka_global_owns_fast(&gheap, block),
 			     0))
 		shim_misuse("free(): invalid pointer", block);
-	if (!shim_heap_tagged) {
-		if (__builtin_expect(*(const uintptr_t *)block == shim_tag(block), 0))
-			shim_misuse("free(): double free", block);
-		*(uintptr_t *)block = shim_tag(block);
-	}
 	shim_heap_free(block);
 }
 

@@ -48,7 +48,6 @@ extern char **environ;
 
 volatile int shim_heap_ready;
 /* A fixed odd key until the heap is set up (never 0: zeroed memory never carries a tag). */
-uintptr_t shim_key = (uintptr_t)0x6b616c6c6f632d31ull;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stats_on;
 static int stats_fd = STDERR_FILENO;
@@ -212,16 +211,6 @@ void shim_heap_init(void)
 			name_copy[n] = '\0';
 			name = name_copy;
 		}
-		/* The tag key: getrandom does not allocate; the clock and an address are the
-		 * fallback (the key guards against accidents, not attackers). */
-		if (getrandom(&shim_key, sizeof(shim_key), GRND_NONBLOCK) != sizeof(shim_key)) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			shim_key =
-			    ((uintptr_t)ts.tv_nsec << 20) ^ (uintptr_t)ts.tv_sec ^ (uintptr_t)&ts;
-		}
-		shim_key |= 1; /* never 0, so that zeroed memory never carries a tag */
 		st = shim_env_get("KALLOC_STATS");
 		stats_on = st && st[0] != '\0' && strcmp(st, "0") != 0;
 		if (stats_on) {

@@ -65,21 +65,15 @@ void shim_misuse(const char *what, const void *p)
 	abort();
 }
 
-/* Every allocation: the heap (the cache, or the global allocator), its first word cleared so
- * that a tag left by an earlier free of the same address does not make its free look
- * double. malloc(0) gets a minimum block, like any size. */
+/* Every allocation: the heap (the cache, or the global allocator). malloc(0) gets a minimum
+ * block, like any size. */
 static inline __attribute__((always_inline)) void *do_alloc(size_t n, size_t align)
 {
-	void *p;
-
 	if (__builtin_expect(!shim_heap_ready, 0))
 		shim_heap_init();
 	if (__builtin_expect(n > SHIM_MAX_REQUEST, 0))
 		return NULL;
-	p = shim_heap_alloc(n ? n : 1, align);
-	if (!shim_heap_tagged && __builtin_expect(p != NULL, 1))
-		*(uintptr_t *)p = 0;
-	return p;
+	return shim_heap_alloc(n ? n : 1, align);
 }
 
 static inline __attribute__((always_inline)) void *do_malloc(size_t n)
@@ -88,19 +82,17 @@ static inline __attribute__((always_inline)) void *do_malloc(size_t n)
 }
 
 /* Misaligned pointers and pointers into memory the heap does not hold are refused before
- * anything around them is read (ka_global_owns()); then the block's own word says whether
- * it is free already. */
-static inline void check_ptr(const void *p, const char *op, const char *twice)
+ * anything around them is read (ka_global_owns()); the cache's tags or the backend then
+ * tell a freed block. */
+static inline void check_ptr(const void *p, const char *op)
 {
 	if (__builtin_expect(((uintptr_t)p & (SHIM_ALIGN - 1)) != 0 || !shim_heap_owns(p), 0))
 		shim_misuse(op, p);
-	if (!shim_heap_tagged && __builtin_expect(*(const uintptr_t *)p == shim_tag(p), 0))
-		shim_misuse(twice, p);
 }
 
 static size_t usable_of(const void *p, const char *op)
 {
-	check_ptr(p, op, op);
+	check_ptr(p, op);
 	return shim_heap_usable(p);
 }
 

@@ -17,12 +17,11 @@
  *
  * Double free. With the cache, its own keyed tags (KA_CACHE_TAGS, in a free block's second
  * word) refuse a double free and a freed block passed to realloc or malloc_usable_size, and
- * see writes after free; the shim adds nothing. Without the cache (KALLOC_CACHE=0, hardened,
- * Valgrind) the shim tags blocks itself: free() writes shim_tag(block) in the first word and
- * refuses a block that already carries it (a double free, at once or long after, as long as the
- * block was not handed out again); every allocation clears it. A live block whose first word
- * happens to equal its tag (key ^ address, the key random per process) would be taken for a double
- * free: a chance of 2^-64 per free.
+ * see writes after free. Without the cache (KALLOC_CACHE=0, hardened, Valgrind) the global
+ * allocator and backend X see every free and report double frees themselves. The shim writes
+ * nothing into blocks: a word of its own in a block would be allocator logic outside the
+ * library, and would overwrite what the backend keeps there (hardened's canary right after a
+ * 0- to 7-byte request).
  */
 #ifndef KALLOC_SHIM_H
 #define KALLOC_SHIM_H
@@ -42,15 +41,6 @@
 
 /* Report misuse (double free, foreign pointer) and abort. Never allocates (malloc.c). */
 __attribute__((__noreturn__)) void shim_misuse(const char *what, const void *p);
-
-/* Per-process random key (heap.c, from getrandom or the clock at start-up). */
-extern uintptr_t shim_key;
-
-/* The tag a free block carries in its first word. */
-static inline uintptr_t shim_tag(const void *block)
-{
-	return shim_key ^ (uintptr_t)block;
-}
 
 /* ---- heap.c: lazy set-up from the environment, fork handlers, exit statistics ------------ */
 
@@ -78,9 +68,6 @@ bool shim_heap_owns(const void *p);
 
 /* A block of >= size bytes aligned to align (power of two), or NULL. Thread safe. */
 void *shim_heap_alloc(size_t size, size_t align);
-/* True when the cache's tags (KA_CACHE_TAGS) guard double frees and freed blocks: the shim
- * then keeps no tag of its own. Set before shim_heap_ready. */
-extern bool shim_heap_tagged;
 /* Free a block of shim_heap_alloc() (the caller checked shim_heap_owns()); keeps errno.
  * Thread safe. */
 void shim_heap_free(void *block);
