@@ -28,6 +28,9 @@
  * disagrees with its neighbours (size out of the region, next block's "previous free" bit
  * set, previous free block's footer or header not matching).
  *
+ * ka_info() is O(1): maxalloc is the largest of the first 8 blocks of the highest non-empty
+ * class (exact while that class holds at most 8 blocks, else a size that surely fits).
+ *
  * Compact variant (KA_CFG_TINY_COMPACT, the default in the minimal configuration; src/backend/
  * tiny_compact.c): for firmware that links one heap and nothing else. One header word per
  * block (size and a used bit) and one singly linked free list in address order over the
