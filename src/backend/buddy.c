@@ -469,13 +469,6 @@ BD_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t *u
 	return run_alloc(b, n, align);
 }
 
-static void *bd_alloc(struct ka_alloc *a, size_t size, size_t align)
-{
-	size_t n;
-
-	return alloc_impl(a, size, align, &n);
-}
-
 /* Shared by free and free_sized: returns the usable size the block had. */
 BD_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
 {
@@ -493,11 +486,6 @@ BD_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
 	return pages_bytes(n);
 }
 
-static void bd_free_op(struct ka_alloc *a, void *ptr)
-{
-	free_impl(a, ptr);
-}
-
 /* Without statistics the generic layer never calls the sized entries: they are left out. */
 #if KA_CFG_STATS
 static void *bd_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
@@ -508,6 +496,34 @@ static void *bd_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_
 static size_t bd_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
+}
+#endif
+
+/* Size builds with statistics keep one body: the plain entries call the sized ones (as in
+ * tlsf.c); speed builds inline the body into both. */
+#if defined(__OPTIMIZE_SIZE__) && KA_CFG_STATS
+static void *bd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return bd_alloc_sized(a, size, align, &n);
+}
+
+static void bd_free_op(struct ka_alloc *a, void *ptr)
+{
+	bd_free_sized(a, ptr);
+}
+#else
+static void *bd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return alloc_impl(a, size, align, &n);
+}
+
+static void bd_free_op(struct ka_alloc *a, void *ptr)
+{
+	free_impl(a, ptr);
 }
 #endif
 

@@ -602,13 +602,6 @@ static HD_INLINE void *alloc_impl(struct ka_alloc *a, size_t size, size_t align,
 	return p;
 }
 
-static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
-{
-	size_t n;
-
-	return alloc_impl(a, size, align, &n);
-}
-
 static void *hd_palloc(struct ka_alloc *a, size_t npages, size_t align)
 {
 	void *p = NULL;
@@ -729,11 +722,6 @@ static HD_INLINE size_t free_impl(struct ka_alloc *a, void *ptr)
 	return n;
 }
 
-static void hd_free(struct ka_alloc *a, void *ptr)
-{
-	free_impl(a, ptr);
-}
-
 /* Without statistics the generic layer never calls the sized entries: they are left out. */
 #if KA_CFG_STATS
 static void *hd_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
@@ -744,6 +732,34 @@ static void *hd_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_
 static size_t hd_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
+}
+#endif
+
+/* Size builds with statistics keep one body: the plain entries call the sized ones (as in
+ * tlsf.c); speed builds inline the body into both. */
+#if defined(__OPTIMIZE_SIZE__) && KA_CFG_STATS
+static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return hd_alloc_sized(a, size, align, &n);
+}
+
+static void hd_free(struct ka_alloc *a, void *ptr)
+{
+	hd_free_sized(a, ptr);
+}
+#else
+static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return alloc_impl(a, size, align, &n);
+}
+
+static void hd_free(struct ka_alloc *a, void *ptr)
+{
+	free_impl(a, ptr);
 }
 #endif
 

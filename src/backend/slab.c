@@ -477,11 +477,6 @@ static inline __attribute__((always_inline)) void *alloc_impl(struct ka_alloc *a
 	return alloc_other(st, size, align, usable);
 }
 
-static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
-{
-	return alloc_impl(a, size, align, NULL);
-}
-
 /* Shared by free and free_sized: returns the usable size the block had. */
 static inline __attribute__((always_inline)) size_t free_impl(struct ka_alloc *a, void *ptr)
 {
@@ -491,11 +486,6 @@ static inline __attribute__((always_inline)) size_t free_impl(struct ka_alloc *a
 	if (KA_SLAB_UNLIKELY(is_large_ptr((uintptr_t)ptr)))
 		return large_free(st, ptr);
 	return obj_free(st, ptr);
-}
-
-static void slab_free(struct ka_alloc *a, void *ptr)
-{
-	free_impl(a, ptr);
 }
 
 /* Without statistics the generic layer never calls the sized entries: they are left out. */
@@ -508,6 +498,32 @@ static void *slab_alloc_sized(struct ka_alloc *a, size_t size, size_t align, siz
 static size_t slab_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
+}
+#endif
+
+/* Size builds with statistics keep one body: the plain entries call the sized ones (as in
+ * tlsf.c); speed builds inline the body into both. */
+#if defined(__OPTIMIZE_SIZE__) && KA_CFG_STATS
+static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return slab_alloc_sized(a, size, align, &n);
+}
+
+static void slab_free(struct ka_alloc *a, void *ptr)
+{
+	slab_free_sized(a, ptr);
+}
+#else
+static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	return alloc_impl(a, size, align, NULL);
+}
+
+static void slab_free(struct ka_alloc *a, void *ptr)
+{
+	free_impl(a, ptr);
 }
 #endif
 
