@@ -17,6 +17,10 @@ _Static_assert(sizeof(struct bd_free) <= KA_PAGE_SIZE, "a free node must fit a p
 /* Alignment of the state, zone descriptors and maps inside the region. */
 #define BD_META_ALIGN 16u
 
+/* The steps of alloc and free, inline into both the plain and the sized entry (with two
+ * callers each the compiler would otherwise call them out of line). */
+#define BD_HOT static inline __attribute__((always_inline))
+
 static inline struct bd_state *bd(struct ka_alloc *a)
 {
 	return (struct bd_state *)a;
@@ -294,7 +298,7 @@ static void partial_remove(struct bd_state *b, struct bd_slab *s)
 	s->next = s->prev = NULL;
 }
 
-static void *slab_alloc(struct bd_state *b, unsigned cls)
+BD_HOT void *slab_alloc(struct bd_state *b, unsigned cls)
 {
 	struct bd_slab *s = b->partial[cls];
 	size_t c = bd_class_size(cls);
@@ -418,7 +422,7 @@ static void locate(struct bd_state *b, const void *ptr, struct bd_loc *l)
 	}
 }
 
-static void slab_free_obj(struct bd_state *b, struct bd_loc *l, void *ptr)
+BD_HOT void slab_free_obj(struct bd_state *b, struct bd_loc *l, void *ptr)
 {
 	struct bd_slab *s = l->slab;
 	struct bd_obj *o = ptr;
@@ -445,30 +449,83 @@ static void slab_free_obj(struct bd_state *b, struct bd_loc *l, void *ptr)
 
 /* ---- operations ----------------------------------------------------------------------- */
 
-static void *bd_alloc(struct ka_alloc *a, size_t size, size_t align)
+/* Shared by alloc and alloc_sized: *usable is what usable_size() will report (set even on
+ * failure, when the caller ignores it). */
+BD_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
 {
 	struct bd_state *b = bd(a);
 	unsigned c = small_class(b, size, align);
+	size_t n;
 
-	if (c < b->nclasses)
+	if (c < b->nclasses) {
+		*usable = bd_class_size(c);
 		return slab_alloc(b, c);
+	}
 	if (align < KA_PAGE_SIZE)
 		align = KA_PAGE_SIZE;
 	/* size <= SIZE_MAX / 2 (generic layer), so rounding up cannot overflow. */
-	return run_alloc(b, (size + KA_PAGE_SIZE - 1) >> KA_CFG_PAGE_SHIFT, align);
+	n = (size + KA_PAGE_SIZE - 1) >> KA_CFG_PAGE_SHIFT;
+	*usable = pages_bytes(n);
+	return run_alloc(b, n, align);
+}
+
+/* Shared by free and free_sized: returns the usable size the block had. */
+BD_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
+{
+	struct bd_state *b = bd(a);
+	struct bd_loc l;
+	size_t n;
+
+	locate(b, ptr, &l);
+	if (l.slab) {
+		slab_free_obj(b, &l, ptr);
+		return l.csize;
+	}
+	n = l.d->npages;
+	range_free(b, l.z, l.pfn, n);
+	return pages_bytes(n);
+}
+
+/* Without statistics the generic layer never calls the sized entries: they are left out. */
+#if KA_CFG_STATS
+static void *bd_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+{
+	return alloc_impl(a, size, align, usable);
+}
+
+static size_t bd_free_sized(struct ka_alloc *a, void *ptr)
+{
+	return free_impl(a, ptr);
+}
+#endif
+
+/* Size builds with statistics keep one body: the plain entries call the sized ones (as in
+ * tlsf.c); speed builds inline the body into both. */
+#if defined(__OPTIMIZE_SIZE__) && KA_CFG_STATS
+static void *bd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return bd_alloc_sized(a, size, align, &n);
 }
 
 static void bd_free_op(struct ka_alloc *a, void *ptr)
 {
-	struct bd_state *b = bd(a);
-	struct bd_loc l;
-
-	locate(b, ptr, &l);
-	if (l.slab)
-		slab_free_obj(b, &l, ptr);
-	else
-		range_free(b, l.z, l.pfn, l.d->npages);
+	bd_free_sized(a, ptr);
 }
+#else
+static void *bd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return alloc_impl(a, size, align, &n);
+}
+
+static void bd_free_op(struct ka_alloc *a, void *ptr)
+{
+	free_impl(a, ptr);
+}
+#endif
 
 static size_t bd_usable_size(struct ka_alloc *a, const void *ptr)
 {
@@ -626,6 +683,10 @@ static bool bd_owns(struct ka_alloc *a, const void *ptr)
 
 static const struct ka_alloc_ops bd_ops = {
     .alloc = bd_alloc,
+#if KA_CFG_STATS
+    .alloc_sized = bd_alloc_sized,
+    .free_sized = bd_free_sized,
+#endif
     .free = bd_free_op,
     .usable_size = bd_usable_size,
     .realloc = bd_realloc,

@@ -459,7 +459,8 @@ static void slot_mark(struct ka_hardened *h, unsigned char *p, size_t cs, size_t
 	memcpy(p + cs - HD_CANARY, &t, 8);
 }
 
-static void *slot_take(struct ka_hardened *h, unsigned cls, size_t n)
+/* Inline into region_alloc, the one caller (twice inlined: plain and sized alloc). */
+static HD_INLINE void *slot_take(struct ka_hardened *h, unsigned cls, size_t n)
 {
 	int32_t ri = h->partial[cls];
 	struct hd_run *r;
@@ -549,8 +550,13 @@ static void *large_take(struct ka_hardened *h, size_t n, size_t align, uint32_t 
 	return (void *)addr;
 }
 
-static void *region_alloc(struct ka_hardened *h, size_t size, size_t align)
+/* *usable is what usable_size() will report: the requested size of a slot, the pages of a
+ * large block. Inline into both the plain and the sized alloc, as it was into the one before. */
+static HD_INLINE void *region_alloc(struct ka_hardened *h, size_t size, size_t align,
+				    size_t *usable)
 {
+	size_t np = (size + HD_PAGE - 1) >> HD_SHIFT;
+
 	void *p;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -563,11 +569,13 @@ static void *region_alloc(struct ka_hardened *h, size_t size, size_t align)
 			while (align > HD_SLOT_ALIGN && c < HD_NCLS &&
 			       (hd_class_size(c) & (align - 1)) != 0)
 				c++;
-			if (c < HD_NCLS && (p = slot_take(h, c, size)) != NULL)
+			if (c < HD_NCLS && (p = slot_take(h, c, size)) != NULL) {
+				*usable = size;
 				return p;
+			}
 		}
-		p = large_take(h, (size + HD_PAGE - 1) >> HD_SHIFT,
-			       align < HD_PAGE ? HD_PAGE : align, 0);
+		p = large_take(h, np, align < HD_PAGE ? HD_PAGE : align, 0);
+		*usable = np << HD_SHIFT;
 		if (p || !reclaim(h))
 			return p;
 	}
@@ -585,12 +593,12 @@ static void *region_palloc(struct ka_hardened *h, size_t npages, size_t align)
 
 /* Regions in the order they were added: the first keeps the hot data, later ones serve
  * what it cannot (each drains its own quarantine before giving up). O(regions). */
-static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
+static HD_INLINE void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
 {
 	void *p = NULL;
 
 	for (struct ka_hardened *h = hd_of(a); h && !p; h = h->next)
-		p = region_alloc(h, size, align);
+		p = region_alloc(h, size, align, usable);
 	return p;
 }
 
@@ -615,7 +623,8 @@ static struct ka_hardened *region_of(struct ka_alloc *a, const void *ptr)
 	return first;
 }
 
-static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
+/* Returns the block's usable size (its pages). */
+static size_t large_free(struct ka_hardened *h, void *ptr, size_t pg)
 {
 	struct hd_page *e = &h->pm[pg];
 	size_t n = HD_PG_LOW(e->w);
@@ -637,6 +646,7 @@ static void large_free(struct ka_hardened *h, void *ptr, size_t pg)
 	e->aux |= HD_L_QUAR;
 	memset(ptr, HD_POISON, hd_large_poison(n));
 	quarantine_push(h, ptr, n * HD_PAGE);
+	return n * HD_PAGE;
 }
 
 /*
@@ -687,7 +697,8 @@ static size_t slot_verify(struct ka_hardened *h, const struct hd_run *r, size_t 
 	return n;
 }
 
-static void hd_free(struct ka_alloc *a, void *ptr)
+/* Shared by free and free_sized: returns the usable size the block had. */
+static HD_INLINE size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct ka_hardened *h = region_of(a, ptr);
 	struct hd_ref ref = resolve(h, ptr);
@@ -695,13 +706,12 @@ static void hd_free(struct ka_alloc *a, void *ptr)
 	if (!ref.run) {
 		if (HD_UNLIKELY(h->pm[ref.slot].aux & HD_L_PAGES))
 			ka_misuse(a, "ka_free of a block from ka_palloc (use ka_pfree)", ptr);
-		large_free(h, ptr, ref.slot);
-		return;
+		return large_free(h, ptr, ref.slot);
 	}
 	struct hd_run *r = ref.run;
 	size_t s = ref.slot, cs = hd_class_size(r->cls);
+	size_t n = slot_verify(h, r, s, ptr);
 
-	slot_verify(h, r, s, ptr);
 	r->live[s / HD_WBITS] &= ~((size_t)1 << (s % HD_WBITS));
 	r->nlive--;
 	/* The whole slot in one call (cheaper than data and tail apart). A stray write into
@@ -709,7 +719,49 @@ static void hd_free(struct ka_alloc *a, void *ptr)
 	 * skips the canary gets there, and a linear overflow meets the canary first. */
 	memset(ptr, HD_POISON, cs);
 	quarantine_push(h, ptr, cs);
+	return n;
 }
+
+/* Without statistics the generic layer never calls the sized entries: they are left out. */
+#if KA_CFG_STATS
+static void *hd_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+{
+	return alloc_impl(a, size, align, usable);
+}
+
+static size_t hd_free_sized(struct ka_alloc *a, void *ptr)
+{
+	return free_impl(a, ptr);
+}
+#endif
+
+/* Size builds with statistics keep one body: the plain entries call the sized ones (as in
+ * tlsf.c); speed builds inline the body into both. */
+#if defined(__OPTIMIZE_SIZE__) && KA_CFG_STATS
+static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return hd_alloc_sized(a, size, align, &n);
+}
+
+static void hd_free(struct ka_alloc *a, void *ptr)
+{
+	hd_free_sized(a, ptr);
+}
+#else
+static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return alloc_impl(a, size, align, &n);
+}
+
+static void hd_free(struct ka_alloc *a, void *ptr)
+{
+	free_impl(a, ptr);
+}
+#endif
 
 /*
  * In place when the new size needs the same class (the canary and tail move to the new end,
@@ -906,6 +958,10 @@ static int hd_sweep(struct ka_alloc *a)
 
 static const struct ka_alloc_ops hardened_ops = {
     .alloc = hd_alloc,
+#if KA_CFG_STATS
+    .alloc_sized = hd_alloc_sized,
+    .free_sized = hd_free_sized,
+#endif
     .free = hd_free,
     .usable_size = hd_usable_size,
     .realloc = hd_realloc,

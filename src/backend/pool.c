@@ -216,7 +216,8 @@ static struct ka_pool_area *lookup(struct ka_pool_state *st, const void *ptr, si
 	return ar;
 }
 
-static void put(struct ka_pool_state *st, void *ptr)
+/* Inline into free and free_sized, as it was into free alone. */
+static inline __attribute__((always_inline)) void put(struct ka_pool_state *st, void *ptr)
 {
 	size_t i;
 	struct ka_pool_area *ar = lookup(st, ptr, &i);
@@ -242,6 +243,22 @@ static void pool_free(struct ka_alloc *a, void *ptr)
 {
 	put(st_of(a), ptr);
 }
+
+/* Every object has the pool's object size: the sized entries report it without a lookup.
+ * Without statistics the generic layer never calls them: they are left out. */
+#if KA_CFG_STATS
+static void *pool_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+{
+	*usable = st_of(a)->osz;
+	return pool_alloc(a, size, align);
+}
+
+static size_t pool_free_sized(struct ka_alloc *a, void *ptr)
+{
+	pool_free(a, ptr);
+	return st_of(a)->osz;
+}
+#endif
 
 static size_t pool_usable_size(struct ka_alloc *a, const void *ptr)
 {
@@ -431,6 +448,10 @@ static int pool_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 
 static const struct ka_alloc_ops pool_ops = {
     .alloc = pool_alloc,
+#if KA_CFG_STATS
+    .alloc_sized = pool_alloc_sized,
+    .free_sized = pool_free_sized,
+#endif
     .free = pool_free,
     .usable_size = pool_usable_size,
     .add_memory = pool_add_memory,

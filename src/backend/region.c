@@ -86,12 +86,15 @@ static void *seg_bump(struct rg_state *s, struct rg_seg *g, size_t usable, size_
 	return (void *)p;
 }
 
-static void *rg_alloc(struct ka_alloc *a, size_t size, size_t align)
+/* Shared by alloc and alloc_sized: *out is the block's usable size (set even on failure). */
+static inline __attribute__((always_inline)) void *alloc_impl(struct ka_alloc *a, size_t size,
+							      size_t align, size_t *out)
 {
 	struct rg_state *s = rg(a);
 	size_t usable = ka_align_up(size, KA_CFG_MIN_ALIGN);
 	struct rg_seg *g = s->cur;
 
+	*out = usable;
 	/* Current region first (the O(1) case), then every other one in order, wrapping. */
 	for (size_t i = 0; i < s->nsegs; i++) {
 		void *p = seg_bump(s, g, usable, align);
@@ -104,12 +107,40 @@ static void *rg_alloc(struct ka_alloc *a, size_t size, size_t align)
 	return NULL;
 }
 
-static void rg_free(struct ka_alloc *a, void *ptr)
+static void *rg_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return alloc_impl(a, size, align, &n);
+}
+
+/* Shared by free and free_sized: returns the usable size the block had. */
+static inline __attribute__((always_inline)) size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct rg_hdr *h = live_hdr(rg(a), ptr, NULL);
+	size_t w = h->word;
 
-	h->word |= RG_TAG_FREED;
+	h->word = w | RG_TAG_FREED;
+	return w & ~RG_TAG_MASK;
 }
+
+static void rg_free(struct ka_alloc *a, void *ptr)
+{
+	free_impl(a, ptr);
+}
+
+/* Without statistics the generic layer never calls the sized entries: they are left out. */
+#if KA_CFG_STATS
+static void *rg_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+{
+	return alloc_impl(a, size, align, usable);
+}
+
+static size_t rg_free_sized(struct ka_alloc *a, void *ptr)
+{
+	return free_impl(a, ptr);
+}
+#endif
 
 static size_t rg_usable_size(struct ka_alloc *a, const void *ptr)
 {
@@ -307,6 +338,10 @@ static bool rg_owns(struct ka_alloc *a, const void *ptr)
 
 static const struct ka_alloc_ops rg_ops = {
     .alloc = rg_alloc,
+#if KA_CFG_STATS
+    .alloc_sized = rg_alloc_sized,
+    .free_sized = rg_free_sized,
+#endif
     .free = rg_free,
     .usable_size = rg_usable_size,
     .realloc = rg_realloc,

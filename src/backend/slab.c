@@ -220,7 +220,8 @@ static struct ka_slab *new_slab(struct ka_slab_state *st, unsigned ci)
 
 /* Allocation from class ci in general: a new slab when none is partial, never-used slots,
  * moving a slab to the full list. slab_alloc() inlines the common case. */
-static KA_SLAB_COLD void *class_alloc(struct ka_slab_state *st, unsigned ci)
+/* The cold allocation paths store the usable size in *usable when it is not NULL (alloc_sized). */
+static KA_SLAB_COLD void *class_alloc(struct ka_slab_state *st, unsigned ci, size_t *usable)
 {
 	struct ka_slab_class *c = &st->cls[ci];
 	struct ka_slab *s = c->partial;
@@ -259,6 +260,8 @@ static KA_SLAB_COLD void *class_alloc(struct ka_slab_state *st, unsigned ci)
 		list_push(&c->full, s);
 		s->list = KA_SLAB_ON_FULL;
 	}
+	if (usable)
+		*usable = s->size;
 	return obj;
 }
 
@@ -308,7 +311,8 @@ static KA_SLAB_COLD void free_slow(struct ka_slab_state *st, struct ka_slab *s)
 	}
 }
 
-static inline void obj_free(struct ka_slab_state *st, void *ptr)
+/* Returns the object's usable size (free_sized). */
+static inline size_t obj_free(struct ka_slab_state *st, void *ptr)
 {
 	uint32_t idx;
 	struct ka_slab *s = obj_lookup(st, ptr, &idx);
@@ -325,11 +329,18 @@ static inline void obj_free(struct ka_slab_state *st, void *ptr)
 	s->inuse--;
 	if (KA_SLAB_UNLIKELY(s->list == KA_SLAB_ON_FULL || s->inuse == 0))
 		free_slow(st, s);
+	return s->size;
 }
 
 /* ---- large blocks ----------------------------------------------------------------------- */
 
-static KA_SLAB_COLD void *large_alloc(struct ka_slab_state *st, size_t size, size_t align)
+static size_t large_usable(const struct ka_slab_large *l)
+{
+	return (l->npages << KA_CFG_PAGE_SHIFT) - ((uintptr_t)l + KA_SLAB_LH - (uintptr_t)l->base);
+}
+
+static KA_SLAB_COLD void *large_alloc(struct ka_slab_state *st, size_t size, size_t align,
+				      size_t *usable)
 {
 	size_t u =
 	    KA_SLAB_LH % align == 0 ? KA_SLAB_LH : (align > KA_PAGE_SIZE ? align : KA_PAGE_SIZE);
@@ -357,6 +368,8 @@ static KA_SLAB_COLD void *large_alloc(struct ka_slab_state *st, size_t size, siz
 	st->large = l;
 	st->nlarge++;
 	st->large_pages += npages;
+	if (usable)
+		*usable = large_usable(l);
 	return p;
 }
 
@@ -370,14 +383,11 @@ static struct ka_slab_large *large_lookup(struct ka_slab_state *st, const void *
 	return l;
 }
 
-static size_t large_usable(const struct ka_slab_large *l)
-{
-	return (l->npages << KA_CFG_PAGE_SHIFT) - ((uintptr_t)l + KA_SLAB_LH - (uintptr_t)l->base);
-}
-
-static KA_SLAB_COLD void large_free(struct ka_slab_state *st, void *ptr)
+/* Returns the block's usable size (free_sized). */
+static KA_SLAB_COLD size_t large_free(struct ka_slab_state *st, void *ptr)
 {
 	struct ka_slab_large *l = large_lookup(st, ptr);
+	size_t n = large_usable(l);
 
 	if (l->prev)
 		l->prev->next = l->next;
@@ -391,6 +401,7 @@ static KA_SLAB_COLD void large_free(struct ka_slab_state *st, void *ptr)
 	l->owner = NULL;
 	st->page_frees++;
 	ka_pfree(st->ps, l->base, l->npages);
+	return n;
 }
 
 /* ---- ops -------------------------------------------------------------------------------- */
@@ -409,12 +420,13 @@ static inline void check_hull(struct ka_slab_state *st, const void *ptr)
 }
 
 /* Requests that are large, above the lookup table, or aligned beyond KA_CFG_MIN_ALIGN. */
-static KA_SLAB_COLD void *alloc_other(struct ka_slab_state *st, size_t size, size_t align)
+static KA_SLAB_COLD void *alloc_other(struct ka_slab_state *st, size_t size, size_t align,
+				      size_t *usable)
 {
 	unsigned ci;
 
 	if (size > KA_SLAB_MAX_SMALL || align > KA_SLAB_OBJ_ALIGN)
-		return large_alloc(st, size, align);
+		return large_alloc(st, size, align, usable);
 	ci = ka_slab_class_index(size);
 	/* Classes that are multiples of `align` hold aligned objects (object areas start at
 	 * a multiple of KA_SLAB_OBJ_ALIGN); one exists within 4 classes. */
@@ -422,16 +434,18 @@ static KA_SLAB_COLD void *alloc_other(struct ka_slab_state *st, size_t size, siz
 		ci++;
 		st->steps++;
 	}
-	return class_alloc(st, ci);
+	return class_alloc(st, ci, usable);
 }
 
 /*
  * The fast path: table lookup of the class, pop from the head slab's free list, set the
  * slot's live bit. Everything else (new slab, never-used slots, the slab filling up, large
  * or aligned requests) is in the cold functions above, so this stays a few dozen
- * instructions without saving registers.
+ * instructions without saving registers. Shared by alloc (usable NULL: the cold paths stay
+ * tail calls) and alloc_sized.
  */
-static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
+static inline __attribute__((always_inline)) void *alloc_impl(struct ka_alloc *a, size_t size,
+							      size_t align, size_t *usable)
 {
 	struct ka_slab_state *st = st_of(a);
 
@@ -442,35 +456,76 @@ static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
 		void *obj, *next;
 
 		if (KA_SLAB_UNLIKELY(!s || !(obj = s->free)))
-			return class_alloc(st, ci);
+			return class_alloc(st, ci, usable);
 		next = *(void **)obj;
 		/* A write after free shows as a changed mark or a link out of this slab;
 		 * class_alloc() reports it. */
 		if (KA_SLAB_UNLIKELY(((uintptr_t *)obj)[1] != ka_slab_free_mark(st, obj)))
-			return class_alloc(st, ci);
+			return class_alloc(st, ci, usable);
 		if (KA_SLAB_UNLIKELY(!next ? s->bump >= c->nobj /* the slab becomes full */
 					   : ((uintptr_t)next ^ (uintptr_t)obj) >= KA_SLAB_SIZE))
-			return class_alloc(st, ci);
+			return class_alloc(st, ci, usable);
 		s->free = next;
 		((uintptr_t *)obj)[1] = 0; /* no free mark on a live object */
 		st->live_bytes += s->size;
 		if (KA_SLAB_UNLIKELY(s->inuse++ == 0))
 			c->spare = NULL;
+		if (usable)
+			*usable = s->size;
 		return obj;
 	}
-	return alloc_other(st, size, align);
+	return alloc_other(st, size, align, usable);
 }
 
-static void slab_free(struct ka_alloc *a, void *ptr)
+/* Shared by free and free_sized: returns the usable size the block had. */
+static inline __attribute__((always_inline)) size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct ka_slab_state *st = st_of(a);
 
 	check_hull(st, ptr);
 	if (KA_SLAB_UNLIKELY(is_large_ptr((uintptr_t)ptr)))
-		large_free(st, ptr);
-	else
-		obj_free(st, ptr);
+		return large_free(st, ptr);
+	return obj_free(st, ptr);
 }
+
+/* Without statistics the generic layer never calls the sized entries: they are left out. */
+#if KA_CFG_STATS
+static void *slab_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+{
+	return alloc_impl(a, size, align, usable);
+}
+
+static size_t slab_free_sized(struct ka_alloc *a, void *ptr)
+{
+	return free_impl(a, ptr);
+}
+#endif
+
+/* Size builds with statistics keep one body: the plain entries call the sized ones (as in
+ * tlsf.c); speed builds inline the body into both. */
+#if defined(__OPTIMIZE_SIZE__) && KA_CFG_STATS
+static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n;
+
+	return slab_alloc_sized(a, size, align, &n);
+}
+
+static void slab_free(struct ka_alloc *a, void *ptr)
+{
+	slab_free_sized(a, ptr);
+}
+#else
+static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	return alloc_impl(a, size, align, NULL);
+}
+
+static void slab_free(struct ka_alloc *a, void *ptr)
+{
+	free_impl(a, ptr);
+}
+#endif
 
 static size_t slab_usable_size(struct ka_alloc *a, const void *ptr)
 {
@@ -792,6 +847,10 @@ static int slab_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 
 static const struct ka_alloc_ops slab_ops = {
     .alloc = slab_alloc,
+#if KA_CFG_STATS
+    .alloc_sized = slab_alloc_sized,
+    .free_sized = slab_free_sized,
+#endif
     .free = slab_free,
     .usable_size = slab_usable_size,
     .realloc = NULL,
