@@ -375,7 +375,10 @@ static enum mx_verdict run_case(const struct ka_backend *b, const struct mcase *
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 5)
 		return MX_NA;
 	char first[128];
-	snprintf(first, sizeof(first), "%s", line);
+	size_t fl = strnlen(line, sizeof(first) - 1); /* the first line, cut to fit */
+
+	memcpy(first, line, fl);
+	first[fl] = '\0';
 	if (WIFSIGNALED(st))
 		snprintf(line, cap, "signal %d%s%s", WTERMSIG(st),
 			 WTERMSIG(st) == SIGABRT ? " without the backend's report" : "",
