@@ -7,19 +7,19 @@
 need sh sort
 set +e
 LD_PRELOAD=$LIB KALLOC_BACKEND=no-such-backend sh -c 'echo should-not-run' \
-	>"$WORK/env.out" 2>"$WORK/env.err"
+	>"$WORK/env-$BACKEND.out" 2>"$WORK/env-$BACKEND.err"
 rc=$?
 set -e
 grep -q "kalloc: unknown KALLOC_BACKEND 'no-such-backend'; known backends:.*$BACKEND" \
-	"$WORK/env.err" || { cat "$WORK/env.err"; echo "FAIL: no clear message"; exit 1; }
+	"$WORK/env-$BACKEND.err" || { cat "$WORK/env-$BACKEND.err"; echo "FAIL: no clear message"; exit 1; }
 [ "$rc" = 1 ] || { echo "FAIL: exit status $rc, expected 1"; exit 1; }
-[ ! -s "$WORK/env.out" ] || { echo "FAIL: the program ran"; exit 1; }
+[ ! -s "$WORK/env-$BACKEND.out" ] || { echo "FAIL: the program ran"; exit 1; }
 # sort closes stderr before it exits: the statistics must still appear.
 printf 'hello\n' | LD_PRELOAD=$LIB KALLOC_BACKEND=$BACKEND KALLOC_STATS=1 sort \
-	>"$WORK/env.out" 2>"$WORK/env.err"
-grep -qx hello "$WORK/env.out" || { echo "FAIL: program output lost"; exit 1; }
-grep -q "^kalloc: backend=$BACKEND mapped=[0-9]* in_use=" "$WORK/env.err" ||
-	{ cat "$WORK/env.err"; echo "FAIL: no statistics line"; exit 1; }
-grep -q "^kalloc: cache: \(on allocs=[1-9]\|off\)" "$WORK/env.err" ||
-	{ cat "$WORK/env.err"; echo "FAIL: no cache statistics"; exit 1; }
+	>"$WORK/env-$BACKEND.out" 2>"$WORK/env-$BACKEND.err"
+grep -qx hello "$WORK/env-$BACKEND.out" || { echo "FAIL: program output lost"; exit 1; }
+grep -q "^kalloc: backend=$BACKEND mapped=[0-9]* in_use=" "$WORK/env-$BACKEND.err" ||
+	{ cat "$WORK/env-$BACKEND.err"; echo "FAIL: no statistics line"; exit 1; }
+grep -q "^kalloc: cache: \(on allocs=[1-9]\|off\)" "$WORK/env-$BACKEND.err" ||
+	{ cat "$WORK/env-$BACKEND.err"; echo "FAIL: no cache statistics"; exit 1; }
 echo "PASS: unknown backend refused cleanly; statistics printed"
