@@ -104,23 +104,24 @@ static void test_first_fit(void **state)
 	assert_true(ka_usable_size(a, p) < 60 + 2 * KA_CFG_MIN_ALIGN);
 }
 
-/* Aligned blocks (up to half the heap) leave their leading gap on the list; freeing gives
- * everything back. */
+/* Aligned blocks (up to a quarter of the heap) leave their leading gap on the list; freeing
+ * gives everything back. Not up to half: whether a 32 KiB-aligned block still fits in a
+ * 64 KiB arena after the others depends on where the compiler placed the arena. */
 static void test_align(void **state)
 {
 	(void)state;
 	struct ka_alloc *a = mk();
 	struct ka_info i0, i1;
-	void *p[12];
+	void *p[11];
 
 	ka_info(a, &i0);
-	for (size_t k = 0; k < 12; k++) {
+	for (size_t k = 0; k < 11; k++) {
 		size_t al = (size_t)KA_CFG_MIN_ALIGN << k;
 		p[k] = ka_memalign(a, al, 24);
 		assert_non_null(p[k]);
 		assert_true(((uintptr_t)p[k] & (al - 1)) == 0);
 	}
-	for (size_t k = 0; k < 12; k++)
+	for (size_t k = 0; k < 11; k++)
 		ka_free(a, p[k]);
 	ka_info(a, &i1);
 	assert_int_equal(i1.avail, i0.avail);
