@@ -173,8 +173,9 @@ struct ka_alloc *ka_tiny_init(void *base, size_t len)
 {
 	uintptr_t b = (uintptr_t)base;
 	struct tiny *t = (struct tiny *)ka_align_up(b, _Alignof(struct tiny));
+	/* Address arithmetic, not t + 1: base may be NULL (refused below). */
 	struct tc_free *f =
-	    (struct tc_free *)(ka_align_up((uintptr_t)(t + 1) + TC_HDR, TC_UNIT) - TC_HDR);
+	    (struct tc_free *)(ka_align_up((uintptr_t)t + sizeof(*t) + TC_HDR, TC_UNIT) - TC_HDR);
 
 	if (!base || len < TC_MIN_SIZE || b + len < b)
 		return NULL;
