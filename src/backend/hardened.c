@@ -1028,6 +1028,23 @@ static void seed(struct ka_hardened *h)
 	h->rng = s[1] | 1u;
 }
 
+/* ceil(2^HD_INV_SHIFT / d) by long division: a 64-bit '/' would call libgcc's __udivdi3 on
+ * 32-bit targets, which a freestanding kernel does not link (tests/freestanding). Init only. */
+static uint64_t hd_inv_ceil(size_t d)
+{
+	uint64_t q = 0, r = 0;
+
+	for (int bit = HD_INV_SHIFT; bit >= 0; bit--) {
+		r = (r << 1) | (bit == HD_INV_SHIFT);
+		q <<= 1;
+		if (r >= d) {
+			r -= d;
+			q |= 1;
+		}
+	}
+	return q + (r != 0);
+}
+
 struct ka_alloc *ka_hardened_init(void *base, size_t len)
 {
 	uintptr_t raw = (uintptr_t)base, end, c, arena = 0, cur, pstart, pend;
@@ -1079,7 +1096,7 @@ struct ka_alloc *ka_hardened_init(void *base, size_t len)
 	for (unsigned k = 0; k < HD_NCLS; k++) {
 		size_t cs = hd_class_size(k);
 		h->partial[k] = -1;
-		h->cls_inv[k] = (((uint64_t)1 << HD_INV_SHIFT) + cs - 1) / cs;
+		h->cls_inv[k] = hd_inv_ceil(cs);
 		/* Exactness of hd_slot_index(): the error of the rounded reciprocal times the
 		 * largest offset in a run stays below one unit of the result. */
 		KA_ASSERT((h->cls_inv[k] * cs - ((uint64_t)1 << HD_INV_SHIFT)) *
