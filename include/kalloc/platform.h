@@ -87,6 +87,24 @@ void *ka_plat_page_map(size_t len, size_t align);
 int ka_plat_page_unmap(void *addr, size_t len);
 
 /**
+ * @brief Reserve `len` bytes (a multiple of KA_PAGE_SIZE) of address space that reads as zero
+ * and is backed by memory only where it is written: a sparse table over the whole address
+ * space (the global allocator's flat ownership map) costs a page per page written, not its size.
+ * @return the start (page aligned), or NULL when the platform has no such reservation or no
+ * address space; callers then use a structure of mapped pages instead.
+ * Hosted: mmap(MAP_NORESERVE), pages committed by the OS on their first write (a write the
+ * OS cannot back ends the process as any overcommitted write does). Freestanding: the
+ * kernel's reserve hook, NULL when none is registered. O(1), never allocates.
+ */
+void *ka_plat_reserve(size_t len);
+
+/**
+ * @brief Give back a whole reservation of ka_plat_reserve() (the same addr and len).
+ * @return 0, or KA_EINVAL / KA_ENOTSUP.
+ */
+int ka_plat_unreserve(void *addr, size_t len);
+
+/**
  * @brief Make [addr, addr+len) inaccessible (a guard). Hosted: mprotect(PROT_NONE).
  * @return 0, or KA_ENOTSUP when the platform cannot, or KA_ENOMEM when the kernel's mapping
  * table is full.
@@ -238,6 +256,10 @@ struct ka_platform_hooks {
 	unsigned long (*cpu_pin)(void);
 	/** Undo cpu_pin with its state; NULL: irq_restore. Set both pin hooks or neither. */
 	void (*cpu_unpin)(unsigned long flags);
+	/** Zero-reading address space committed on first write (ka_plat_reserve()); NULL: none. */
+	void *(*reserve)(size_t len);
+	/** Give back a whole reservation; NULL: KA_ENOTSUP. Set both or neither. */
+	int (*unreserve)(void *addr, size_t len);
 };
 
 /**

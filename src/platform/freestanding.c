@@ -94,6 +94,16 @@ int ka_plat_page_unmap(void *addr, size_t len)
 	return hooks.page_unmap ? hooks.page_unmap(addr, len) : KA_ENOTSUP;
 }
 
+void *ka_plat_reserve(size_t len)
+{
+	return hooks.reserve && len ? hooks.reserve(len) : NULL;
+}
+
+int ka_plat_unreserve(void *addr, size_t len)
+{
+	return hooks.unreserve ? hooks.unreserve(addr, len) : KA_ENOTSUP;
+}
+
 int ka_plat_page_protect(void *addr, size_t len, int accessible)
 {
 	(void)addr;

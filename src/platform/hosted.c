@@ -111,6 +111,21 @@ int ka_plat_page_unmap(void *addr, size_t len)
 	return munmap(addr, len) == 0 ? 0 : KA_EINVAL;
 }
 
+void *ka_plat_reserve(size_t len)
+{
+	/* MAP_NORESERVE: the reservation is address space; only written pages take memory. */
+	void *p = len ? mmap(NULL, len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+		      : MAP_FAILED;
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int ka_plat_unreserve(void *addr, size_t len)
+{
+	return munmap(addr, len) == 0 ? 0 : KA_EINVAL;
+}
+
 int ka_plat_page_protect(void *addr, size_t len, int accessible)
 {
 	if (mprotect(addr, len, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0)
