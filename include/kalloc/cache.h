@@ -208,11 +208,13 @@ static inline struct ka_cache_slot *ka_cache_slot_at(const struct ka_cache_head 
 /** @endcond */
 
 /**
- * @brief ka_malloc(cache, size), the common case inline: a class block from the calling CPU's
- * loaded magazine (tag checked with KA_CACHE_TAGS), else ka_malloc(). Same contract as
- * ka_malloc() on the cache. O(1). Thread safe as the cache is.
+ * @brief The common case of ka_malloc(cache, size) alone: a class block from the calling CPU's
+ * loaded magazine (tag checked with KA_CACHE_TAGS), or NULL when that takes more (size 0 or
+ * above the inline classes, empty magazine, no CPU row): the caller then calls ka_malloc(),
+ * which also gives the error. So a caller with a slow path of its own (the shim's errno, its
+ * set-up) keeps one test on the fast one. O(1), never calls below. Thread safe as the cache is.
  */
-static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
+static inline void *ka_cache_try_malloc(struct ka_alloc *cache, size_t size)
 {
 #if KA_CACHE_INLINE
 	struct ka_cache_head *c = (struct ka_cache_head *)(void *)cache;
@@ -243,8 +245,22 @@ static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
 		}
 		ka_plat_cpu_leave(f);
 	}
+#else
+	(void)cache;
+	(void)size;
 #endif
-	return ka_malloc(cache, size);
+	return NULL;
+}
+
+/**
+ * @brief ka_malloc(cache, size), the common case inline (ka_cache_try_malloc()), else
+ * ka_malloc(). Same contract as ka_malloc() on the cache. O(1). Thread safe as the cache is.
+ */
+static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
+{
+	void *p = ka_cache_try_malloc(cache, size);
+
+	return __builtin_expect(p != NULL, 1) ? p : ka_malloc(cache, size);
 }
 
 /**
