@@ -163,6 +163,15 @@ unsigned ka_plat_cpu_count(void);
  */
 static inline unsigned ka_plat_cpu_enter(unsigned long *flags);
 
+/**
+ * @brief ka_plat_cpu_enter() for an inline fast path that must not call out. Hosted: one TLS
+ * load, never a call; a thread that holds no slot (its first call, or after its exit
+ * destructor) gets an id of KA_PLAT_CPU_NONE - 2 or more, so that the caller's `id < ncpus`
+ * test sends it to its full path, whose ka_plat_cpu_enter() takes the slot. Freestanding:
+ * ka_plat_cpu_enter(). Pair with ka_plat_cpu_leave(). O(1).
+ */
+static inline unsigned ka_plat_cpu_try_enter(unsigned long *flags);
+
 /** @brief Leave the section ka_plat_cpu_enter() opened, restoring *flags' state. O(1).
  * Hosted: nothing to do, inline. */
 static inline void ka_plat_cpu_leave(unsigned long flags);
@@ -197,6 +206,12 @@ static inline unsigned ka_plat_cpu_enter(unsigned long *flags)
 	return ka_plat_cpu_id();
 }
 
+static inline unsigned ka_plat_cpu_try_enter(unsigned long *flags)
+{
+	*flags = 0;
+	return ka_plat_hosted_slot1 - 1u; /* no slot: 0 - 1 or the dead mark - 1 (hosted.c) */
+}
+
 static inline void ka_plat_cpu_leave(unsigned long flags)
 {
 	(void)flags;
@@ -209,6 +224,11 @@ static inline unsigned ka_plat_cpu_id(void)
 }
 
 static inline unsigned ka_plat_cpu_enter(unsigned long *flags)
+{
+	return ka_plat_cpu_call_enter(flags);
+}
+
+static inline unsigned ka_plat_cpu_try_enter(unsigned long *flags)
 {
 	return ka_plat_cpu_call_enter(flags);
 }
