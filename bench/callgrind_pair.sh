@@ -4,7 +4,8 @@
 # bench/pair.c's workloads at N and 2N iterations, (Ir(2N) - Ir(N)) / N, so that start-up is
 # removed; the loop's own instructions (about 10 per pair) stay in every figure.
 #   bench/callgrind_pair.sh [BUILD_DIR] [N] [BACKENDS...]
-# Backends default to "tlsf slab"; "glibc" runs without the shim.
+# Backends default to "glibc tlsf slab"; "glibc" runs without the shim, "mimalloc" with
+# Debian's libmimalloc2.0 preloaded instead of it.
 set -eu
 B=${1:-build}
 N=${2:-100000}
@@ -19,6 +20,9 @@ ir() { # backend args...
 	out=$(mktemp)
 	if [ "$b" = glibc ]; then
 		valgrind --tool=callgrind --callgrind-out-file=/dev/null "$PAIR" "$@" 2>"$out" >/dev/null
+	elif [ "$b" = mimalloc ]; then
+		LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 valgrind --tool=callgrind \
+			--callgrind-out-file=/dev/null "$PAIR" "$@" 2>"$out" >/dev/null
 	else
 		LD_PRELOAD="$B/libkalloc-malloc.so" KALLOC_BACKEND=$b valgrind --tool=callgrind \
 			--callgrind-out-file=/dev/null "$PAIR" "$@" 2>"$out" >/dev/null

@@ -354,13 +354,13 @@ void ka_global_free(struct ka_global *g, void *ptr);
  * @brief Keep the ownership table from now on, so that ka_global_owns() answers in O(1)
  * without the lock. Two forms, chosen here:
  *  - flat, when the platform reserves zero-reading address space committed on first write
- *    (ka_plat_reserve(): hosted always, a kernel with the reserve hook): one code byte per
+ *    (ka_plat_reserve(): the hosted platform): one code byte per
  *    chunk-aligned slot of the whole address space (2^48 / chunk size bytes of address space,
  *    64 MiB for 4 MiB chunks), so a lookup is a shift and one load; memory: one page per 4096
  *    slots written (16 GiB of 4 MiB chunks), outside the page source's figures, given back
  *    by ka_global_destroy();
- *  - radix otherwise: two bits per slot in a root of one page or a few, mapped at once, and
- *    two levels of one page each below it, mapped from the page source as chunks and large
+ *  - radix otherwise (freestanding): two bits per slot in a root of one page or a few, mapped at
+ * once, and two levels of one page each below it, mapped from the page source as chunks and large
  *    blocks appear; they stay mapped until ka_global_destroy(). Cost: two pages per 2^14
  *    chunks of address range the heap touches (4 GiB of 256 KiB chunks), counted by the page
  *    source in its used_pages.

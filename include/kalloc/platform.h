@@ -93,14 +93,15 @@ int ka_plat_page_unmap(void *addr, size_t len);
  * @return the start (page aligned), or NULL when the platform has no such reservation or no
  * address space; callers then use a structure of mapped pages instead.
  * Hosted: mmap(MAP_NORESERVE), pages committed by the OS on their first write (a write the
- * OS cannot back ends the process as any overcommitted write does). Freestanding: the
- * kernel's reserve hook, NULL when none is registered. O(1), never allocates.
+ * OS cannot back ends the process as any overcommitted write does). Freestanding: NULL (a
+ * kernel's heap keeps structures of mapped pages: the global allocator's radix ownership
+ * table). O(1), never allocates.
  */
 void *ka_plat_reserve(size_t len);
 
 /**
  * @brief Give back a whole reservation of ka_plat_reserve() (the same addr and len).
- * @return 0, or KA_EINVAL / KA_ENOTSUP.
+ * @return 0, or KA_EINVAL; KA_ENOTSUP freestanding (where ka_plat_reserve() gives none).
  */
 int ka_plat_unreserve(void *addr, size_t len);
 
@@ -276,10 +277,6 @@ struct ka_platform_hooks {
 	unsigned long (*cpu_pin)(void);
 	/** Undo cpu_pin with its state; NULL: irq_restore. Set both pin hooks or neither. */
 	void (*cpu_unpin)(unsigned long flags);
-	/** Zero-reading address space committed on first write (ka_plat_reserve()); NULL: none. */
-	void *(*reserve)(size_t len);
-	/** Give back a whole reservation; NULL: KA_ENOTSUP. Set both or neither. */
-	int (*unreserve)(void *addr, size_t len);
 };
 
 /**
