@@ -4,7 +4,8 @@
  * growing from mmap through the hosted platform's page source, on the byte backend named by
  * KALLOC_BACKEND, fronted (unless KALLOC_CACHE=0, the hardened backend, or a memory checker)
  * by the library's per-CPU cache adapter (kalloc/cache.h; hosted: a slot per thread). This is
- * the only file of the shim that knows those headers; the rest sees the shim_heap_* calls.
+ * the only file of the shim that knows those headers besides glue.h, which gives malloc.c the
+ * library's inline fast paths; the rest sees the shim_heap_* calls.
  * No block is made or carved here: every block is the cache's (a block of the global
  * allocator, so of backend X, with the cache's header) or the global allocator's.
  *
@@ -24,14 +25,13 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kalloc/cache.h"
-#include "kalloc/global.h"
-#include "shim.h"
+#include "glue.h"
 
-static struct ka_global gheap;
+struct ka_global shim_gheap;
+struct ka_alloc *shim_fast;
 static struct ka_alloc *cache; /* the cache adapter, or NULL without one */
 static struct ka_alloc *top;   /* what malloc calls: the cache, or the global allocator */
-static int created;	       /* gheap is set up: ka_global_owns() may be asked */
+static int created;	       /* shim_gheap is set up: ka_global_owns() may be asked */
 static unsigned long lock_flags;
 static char names[256];
 
@@ -77,10 +77,10 @@ static struct ka_alloc *make_cache(void)
 	if (len == 0)
 		return NULL;
 	pages = (len + KA_PAGE_SIZE - 1) / KA_PAGE_SIZE;
-	mem = ka_global_alloc_pages(&gheap, pages, KA_PAGE_SIZE);
+	mem = ka_global_alloc_pages(&shim_gheap, pages, KA_PAGE_SIZE);
 	if (!mem)
 		return NULL;
-	return ka_cache_init(mem, pages * KA_PAGE_SIZE, ka_global_alloc_iface(&gheap), &cc);
+	return ka_cache_init(mem, pages * KA_PAGE_SIZE, ka_global_alloc_iface(&shim_gheap), &cc);
 }
 
 int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks, bool with_cache)
@@ -100,17 +100,17 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks,
 	 * backend's figures that KALLOC_STATS prints (allocations, frees, live blocks). */
 	/* A chunk too small for the backend's minimum heap (slab: 2^19) is raised to the
 	 * smallest that works, so that every documented KALLOC_CHUNK_SHIFT runs. */
-	while (ka_global_init_hosted(&gheap, 0, &cfg) != 0)
+	while (ka_global_init_hosted(&shim_gheap, 0, &cfg) != 0)
 		if (++cfg.chunk_shift > 30)
 			return -2;
 	/* The ownership table lets free() refuse a foreign pointer before reading near it. */
-	if (ka_global_owns_table(&gheap) != 0)
+	if (ka_global_owns_table(&shim_gheap) != 0)
 		return -2;
-	ka_global_set_keep_empty(&gheap, keep_chunks);
+	ka_global_set_keep_empty(&shim_gheap, keep_chunks);
 	/* Big buffers freed and allocated again in a loop reuse pages already touched
 	 * (ka_global_init_hosted's default, said here because the shim depends on it). */
-	ka_global_set_keep_large(&gheap, (size_t)64 << 20);
-	top = ka_global_alloc_iface(&gheap);
+	ka_global_set_keep_large(&shim_gheap, (size_t)64 << 20);
+	top = ka_global_alloc_iface(&shim_gheap);
 	/* hardened's quarantine and checks must see every free. */
 	if (with_cache && strcmp(b->name, "hardened") != 0) {
 		cache = make_cache();
@@ -122,6 +122,11 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks,
 	return 0;
 }
 
+void shim_glue_fast(bool on)
+{
+	__atomic_store_n(&shim_fast, on ? cache : NULL, __ATOMIC_RELEASE);
+}
+
 void shim_heap_sweep(void)
 {
 	if (__atomic_load_n(&created, __ATOMIC_ACQUIRE))
@@ -130,12 +135,12 @@ void shim_heap_sweep(void)
 
 bool shim_heap_owns(const void *p)
 {
-	return __atomic_load_n(&created, __ATOMIC_ACQUIRE) && ka_global_owns_fast(&gheap, p);
+	return __atomic_load_n(&created, __ATOMIC_ACQUIRE) && ka_global_owns_fast(&shim_gheap, p);
 }
 
 const char *shim_glue_backend(void)
 {
-	return ka_global_name(&gheap);
+	return ka_global_name(&shim_gheap);
 }
 
 bool shim_heap_cached(void)
@@ -170,7 +175,7 @@ void shim_heap_free_checked(void *block)
 {
 	if (__builtin_expect(((uintptr_t)block & (SHIM_ALIGN - 1)) != 0 ||
 				 !__atomic_load_n(&created, __ATOMIC_ACQUIRE) ||
-				 !ka_global_owns_fast(&gheap, block),
+				 !ka_global_owns_fast(&shim_gheap, block),
 			     0))
 		shim_misuse("free(): invalid pointer", block);
 	shim_heap_free(block);
@@ -205,12 +210,12 @@ void shim_heap_fork_prepare(void)
 {
 	if (cache)
 		ka_cache_fork_prepare(cache);
-	lock_flags = ka_locked_lock(&gheap.locked);
+	lock_flags = ka_locked_lock(&shim_gheap.locked);
 }
 
 void shim_heap_fork_parent(void)
 {
-	ka_locked_unlock(&gheap.locked, lock_flags);
+	ka_locked_unlock(&shim_gheap.locked, lock_flags);
 	if (cache)
 		ka_cache_fork_parent(cache);
 }
@@ -218,8 +223,8 @@ void shim_heap_fork_parent(void)
 void shim_heap_fork_child(void)
 {
 	/* The child's only thread is the one that held the locks: make them fresh. */
-	ka_plat_lock_init(&gheap.locked.lock);
-	ka_plat_lock_init(&gheap.src->lock);
+	ka_plat_lock_init(&shim_gheap.locked.lock);
+	ka_plat_lock_init(&shim_gheap.src->lock);
 	if (cache)
 		ka_cache_fork_child(cache);
 }
@@ -230,7 +235,7 @@ void shim_heap_figures(struct shim_heap_figures *out)
 	const struct ka_stats *st;
 
 	memset(out, 0, sizeof(*out));
-	ka_global_stats(&gheap, &gs);
+	ka_global_stats(&shim_gheap, &gs);
 	out->mapped = gs.used_pages * KA_PAGE_SIZE;
 	out->in_use = gs.used_bytes;
 	out->free_bytes = gs.avail_bytes;
@@ -238,7 +243,7 @@ void shim_heap_figures(struct shim_heap_figures *out)
 	out->large = gs.large_blocks;
 	out->live = gs.live_blocks;
 	out->released = gs.chunks_released;
-	st = ka_stats(ka_global_alloc_iface(&gheap));
+	st = ka_stats(ka_global_alloc_iface(&shim_gheap));
 	out->allocs = st->nb_allocs;
 	out->frees = st->nb_frees;
 	out->enomem = st->nb_enomem;

@@ -234,6 +234,8 @@ void shim_heap_init(void)
 		if (rc != 0)
 			fail_init("cannot map the first heap chunk", NULL);
 		shim_trace_init();
+		/* A trace records every call: then no call may skip the full path. */
+		shim_glue_fast(!shim_trace_on);
 		__atomic_store_n(&shim_heap_ready, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&init_lock);

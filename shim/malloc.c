@@ -20,7 +20,8 @@
  * Every request goes to the heap (glue.c): the library's per-CPU cache adapter in front of the
  * global allocator on backend X, or the global allocator alone (KALLOC_CACHE=0). This file
  * has no allocator logic: it checks pointers (ownership first, then the double-free tag,
- * shim.h) and applies the C library's rules.
+ * shim.h) and applies the C library's rules. malloc() and free() first try glue.h's inline
+ * path (the library's own inline paths behind one switch) and take the full one otherwise.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "glue.h"
 #include "shim.h"
 #include "trace.h"
 
@@ -108,7 +110,8 @@ static __attribute__((noinline, cold)) void *nomem(void)
 	return NULL;
 }
 
-EXPORT void *malloc(size_t n)
+/* Everything malloc() does when glue.h's inline path does not apply. */
+static __attribute__((noinline)) void *malloc_full(size_t n)
 {
 	void *p = do_malloc(n);
 
@@ -117,13 +120,28 @@ EXPORT void *malloc(size_t n)
 	return p ? p : nomem();
 }
 
-EXPORT void free(void *p)
+EXPORT void *malloc(size_t n)
+{
+	void *p = shim_fast_malloc(n);
+
+	return __builtin_expect(p != NULL, 1) ? p : malloc_full(n);
+}
+
+/* Everything free() does when glue.h's inline path does not apply: NULL, the trace, a
+ * pointer to refuse, a full magazine, no cache. */
+static __attribute__((noinline)) void free_full(void *p)
 {
 	if (p) {
 		if (__builtin_expect(shim_trace_on, 0))
 			shim_trace_free(p);
 		do_free(p);
 	}
+}
+
+EXPORT void free(void *p)
+{
+	if (__builtin_expect(!shim_fast_free(p), 0))
+		free_full(p);
 }
 
 EXPORT void *calloc(size_t n, size_t size)

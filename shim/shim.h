@@ -7,7 +7,8 @@
  *  - heap.c:   lazy set-up from the environment (KALLOC_BACKEND, KALLOC_CACHE, KALLOC_STATS,
  *              KALLOC_CHUNK_SHIFT, KALLOC_KEEP_CHUNKS), fork handlers, exit statistics;
  *  - glue.c:   the library objects: the global allocator on backend X and, in front of it,
- *              the per-CPU cache adapter (kalloc/cache.h), the only file using their headers;
+ *              the per-CPU cache adapter (kalloc/cache.h), the only file using their headers
+ *              with glue.h, which hands malloc.c the library's inline fast paths;
  *  - trace.c:  the KALLOC_TRACE recorder.
  *
  * Blocks are the cache's (whole blocks of the global allocator, so of backend X, with the
@@ -55,6 +56,10 @@ void shim_heap_init(void);
  * cache adapter in front when with_cache. 0, or -1 when no usable backend has that name, -2
  * when the global allocator or the cache refuses to start. */
 int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks, bool with_cache);
+/* Let malloc() and free() take glue.h's inline paths (on: the cache's, when there is one) or
+ * not (off: every call takes the full path). heap.c turns it on at the end of the set-up
+ * unless a trace is recorded. */
+void shim_glue_fast(bool on);
 /* Names of the byte backends the global allocator accepts, separated by spaces. */
 const char *shim_glue_backends(void);
 /* Name of the byte backend in use. */

@@ -191,13 +191,22 @@ struct ka_cache_head {
 noreturn void ka_cache_tag_broken(struct ka_alloc *cache, const void *p);
 noreturn void ka_cache_double_free(struct ka_alloc *cache, const void *p);
 
-/* Smallest class >= s, 1 <= s <= 2048 (16 B steps to 128, then four per power of two). */
+/* Smallest class >= s, 1 <= s <= 2048 (16 B steps to 128, then four per power of two):
+ * every class is a multiple of 16, so the class of s is that of s rounded up to 16: one
+ * byte of a table indexed by (s - 1) / 16 (test_cache_mt checks it against the classes' formula).
+ */
 static inline unsigned ka_cache_class(size_t s)
 {
-	if (s <= 128)
-		return (unsigned)((s + 15) >> 4) - 1u;
-	unsigned e = ka_fls(s - 1); /* s in (2^e, 2^(e+1)]; no libgcc helper */
-	return 8u + (e - 7u) * 4u + (unsigned)(((s - 1) - ((size_t)1 << e)) >> (e - 2));
+	static const unsigned char of16[128] = {
+	    0,	1,  2,	3,  4,	5,  6,	7,  8,	8,  9,	9,  10, 10, 11, 11, 12, 12, 12, 12, 13, 13,
+	    13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17,
+	    17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20,
+	    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21,
+	    21, 21, 21, 21, 21, 21, 21, 21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22,
+	    22, 22, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23};
+
+	/* The mask keeps the index in the table for any s (the callers pass 1..2048). */
+	return of16[((s - 1) >> 4) & 127u];
 }
 
 static inline struct ka_cache_slot *ka_cache_slot_at(const struct ka_cache_head *c, unsigned cpu,
@@ -208,11 +217,13 @@ static inline struct ka_cache_slot *ka_cache_slot_at(const struct ka_cache_head 
 /** @endcond */
 
 /**
- * @brief ka_malloc(cache, size), the common case inline: a class block from the calling CPU's
- * loaded magazine (tag checked with KA_CACHE_TAGS), else ka_malloc(). Same contract as
- * ka_malloc() on the cache. O(1). Thread safe as the cache is.
+ * @brief The common case of ka_malloc(cache, size) alone: a class block from the calling CPU's
+ * loaded magazine (tag checked with KA_CACHE_TAGS), or NULL when that takes more (size 0 or
+ * above the inline classes, empty magazine, no CPU row): the caller then calls ka_malloc(),
+ * which also gives the error. So a caller with a slow path of its own (the shim's errno, its
+ * set-up) keeps one test on the fast one. O(1), never calls below. Thread safe as the cache is.
  */
-static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
+static inline void *ka_cache_try_malloc(struct ka_alloc *cache, size_t size)
 {
 #if KA_CACHE_INLINE
 	struct ka_cache_head *c = (struct ka_cache_head *)(void *)cache;
@@ -220,7 +231,7 @@ static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
 	if (__builtin_expect(size - 1 < c->fast_max, 1)) {
 		unsigned k = ka_cache_class(size);
 		unsigned long f;
-		unsigned cpu = ka_plat_cpu_enter(&f);
+		unsigned cpu = ka_plat_cpu_try_enter(&f);
 
 		if (__builtin_expect(cpu < c->ncpus, 1)) {
 			struct ka_cache_slot *s = ka_cache_slot_at(c, cpu, k);
@@ -228,10 +239,10 @@ static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
 
 			if (__builtin_expect(m->n != 0, 1)) {
 				void *p = m->r[--m->n];
-				uintptr_t *w = (uintptr_t *)p + 1;
+				uintptr_t *w = (uintptr_t *)p + 1, key = c->key;
 
-				if (c->key) {
-					if (__builtin_expect(*w != ((uintptr_t)p ^ c->key), 0))
+				if (key) {
+					if (__builtin_expect(*w != ((uintptr_t)p ^ key), 0))
 						ka_cache_tag_broken(cache, p);
 					*w = 0;
 				}
@@ -243,15 +254,30 @@ static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
 		}
 		ka_plat_cpu_leave(f);
 	}
+#else
+	(void)cache;
+	(void)size;
 #endif
-	return ka_malloc(cache, size);
+	return NULL;
+}
+
+/**
+ * @brief ka_malloc(cache, size), the common case inline (ka_cache_try_malloc()), else
+ * ka_malloc(). Same contract as ka_malloc() on the cache. O(1). Thread safe as the cache is.
+ */
+static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
+{
+	void *p = ka_cache_try_malloc(cache, size);
+
+	return __builtin_expect(p != NULL, 1) ? p : ka_malloc(cache, size);
 }
 
 /**
  * @brief ka_free(cache, ptr) for a non-NULL ptr, the common case inline: a class block goes
  * into the calling CPU's loaded magazine (double free refused with KA_CACHE_TAGS), else
- * ka_free(). Reads the word before ptr, as ka_free() on the cache does: a caller that may be
- * handed foreign pointers asks the allocator below first (ka_global_owns()). O(1).
+ * ka_free() (also on a thread's first call, which takes its CPU slot there). Reads the word before
+ * ptr, as ka_free() on the cache does: a caller that may be handed foreign pointers asks the
+ * allocator below first (ka_global_owns()). O(1).
  * @return true when the block is in a magazine; false when the caller must call ka_free()
  * (magazine full, not a class block, no CPU row): so that it may do what a call below needs
  * (the shim keeps errno) only then.
@@ -264,19 +290,19 @@ static inline bool ka_cache_try_free(struct ka_alloc *cache, void *ptr)
 	size_t k = h[0];
 
 	if (__builtin_expect(k < c->fast_ncl && h[1] == KA_CACHE_HDR, 1)) {
-		uintptr_t *w = (uintptr_t *)ptr + 1, t = (uintptr_t)ptr ^ c->key;
+		uintptr_t *w = (uintptr_t *)ptr + 1, key = c->key, t = (uintptr_t)ptr ^ key;
 		unsigned long f;
 		unsigned cpu;
 
-		if (__builtin_expect(c->key != 0 && *w == t, 0))
+		if (__builtin_expect(key != 0 && *w == t, 0))
 			ka_cache_double_free(cache, ptr);
-		cpu = ka_plat_cpu_enter(&f);
+		cpu = ka_plat_cpu_try_enter(&f);
 		if (__builtin_expect(cpu < c->ncpus, 1)) {
 			struct ka_cache_slot *s = ka_cache_slot_at(c, cpu, k);
 			struct ka_cache_mag *m = s->loaded;
 
 			if (__builtin_expect(m->n < c->rounds, 1)) {
-				if (c->key)
+				if (key)
 					*w = t;
 				m->r[m->n++] = ptr;
 				if (KA_CFG_STATS)

@@ -247,8 +247,13 @@ struct ka_global {
 	void *oom_arg;
 	void **owns_root;     /**< ownership table (ka_global_owns_table()), or NULL */
 	size_t owns_root_len; /**< entries of the root */
-	size_t owns_pages;    /**< pages of the table, root included */
-	bool owns_on;	      /**< ka_global_owns_table() was called */
+	size_t owns_pages;    /**< pages of the radix table, root included */
+	/** Flat ownership map (ka_plat_reserve()): a code byte per slot, or NULL (radix). */
+	unsigned char *owns_flat;
+	size_t owns_flat_len; /**< slots of the flat map (the whole address space) */
+	/** Slots ka_global_owns_inline() answers from (the low half's; 0 without the map). */
+	size_t owns_flat_low;
+	bool owns_on; /**< ka_global_owns_table() was called */
 };
 
 /**
@@ -347,13 +352,21 @@ void ka_global_free(struct ka_global *g, void *ptr);
 
 /**
  * @brief Keep the ownership table from now on, so that ka_global_owns() answers in O(1)
- * without the lock. The table holds two bits per chunk-aligned slot of the address space: a
- * root of one page or a few, mapped at once, and two levels of one page each below it, mapped
- * from the page source as chunks and large blocks appear; they stay mapped until
- * ka_global_destroy(). Cost: two pages per 2^14 chunks of address range the heap touches
- * (4 GiB of 256 KiB chunks), counted by the page source in its used_pages; a few stores per
- * chunk or large block mapped or unmapped (one per chunk-sized slot a large block covers). A
- * chunk or large block whose table entry cannot be mapped is not made (out of memory).
+ * without the lock. Two forms, chosen here:
+ *  - flat, when the platform reserves zero-reading address space committed on first write
+ *    (ka_plat_reserve(): the hosted platform): one code byte per
+ *    chunk-aligned slot of the whole address space (2^48 / chunk size bytes of address space,
+ *    64 MiB for 4 MiB chunks), so a lookup is a shift and one load; memory: one page per 4096
+ *    slots written (16 GiB of 4 MiB chunks), outside the page source's figures, given back
+ *    by ka_global_destroy();
+ *  - radix otherwise (freestanding): two bits per slot in a root of one page or a few, mapped at
+ * once, and two levels of one page each below it, mapped from the page source as chunks and large
+ *    blocks appear; they stay mapped until ka_global_destroy(). Cost: two pages per 2^14
+ *    chunks of address range the heap touches (4 GiB of 256 KiB chunks), counted by the page
+ *    source in its used_pages.
+ * Either way: a few stores per chunk or large block mapped or unmapped (one per chunk-sized
+ * slot a large block covers). A chunk or large block whose radix entry cannot be mapped is
+ * not made (out of memory).
  * The chunks and large blocks that exist already are recorded at once.
  * @return 0, or KA_ENOMEM when a page of the table cannot be mapped (no table then).
  * Call before sharing `g`. O(chunks + large blocks). Idempotent. Takes the lock.
@@ -374,14 +387,14 @@ int ka_global_owns_table(struct ka_global *g);
  * False for every other address (NULL, unmapped memory, the stack, a global, another
  * allocator's memory, pages from ka_global_alloc_pages(), chunk headers). It does not say
  * that ptr starts a live block: the block's own (in-band) checks answer that.
- * Complexity: O(1): with the table (ka_global_owns_table()), three dependent loads (a root entry, a
- * leaf pointer, a word of two-bit codes), plus a load or two of the header in a header slot,
- * or three more loads at a slot boundary; without the table, the lock and a walk of the chunks and
- * large blocks (O(chunks + large blocks)). Thread safety: with the table, no lock is taken: the
- * table is written under the allocator's lock with release stores and read with acquire loads, so
- * the answer is exact for every chunk mapped before the call and every block the caller owns. A
- * concurrent unmap of the chunk holding ptr (ptr freed by another thread meanwhile) may make the
- * answer stale; that is a race on ptr in the caller.
+ * Complexity: O(1): with the table (ka_global_owns_table()), one load of the flat map or three
+ * dependent loads of the radix table (a root entry, a leaf pointer, a word of two-bit codes), plus
+ * a load or two of the header in a header slot, or three more loads at a slot boundary; without the
+ * table, the lock and a walk of the chunks and large blocks (O(chunks + large blocks)). Thread
+ * safety: with the table, no lock is taken: the table is written under the allocator's lock with
+ * release stores and read with acquire loads, so the answer is exact for every chunk mapped before
+ * the call and every block the caller owns. A concurrent unmap of the chunk holding ptr (ptr freed
+ * by another thread meanwhile) may make the answer stale; that is a race on ptr in the caller.
  */
 bool ka_global_owns(struct ka_global *g, const void *ptr);
 
@@ -397,19 +410,44 @@ bool ka_global_owns(struct ka_global *g, const void *ptr);
 #define KA_OWNS_LEAF_BITS    (KA_CFG_PAGE_SHIFT + 2u)
 #define KA_OWNS_MID_BITS     (KA_CFG_PAGE_SHIFT - KA_OWNS_PTR_SHIFT)
 #define KA_OWNS_CODE_HEAD    1u
+#define KA_OWNS_FLAT_HEAP    5u		 /* the flat map's code of a sub-heap chunk's slot */
 #define KA_GLOBAL_HEAP_MAGIC 0x48454150u /* a sub-heap chunk's kind */
 #define KA_GLOBAL_HEAP_HDR   (UINTPTR_MAX > 0xffffffffu ? 128u : 64u)
 /** @endcond */
 
 /**
- * @brief ka_global_owns(), with its common case inline: ptr inside a sub-heap chunk (three
- * acquire loads of the table and the chunk's first word), else the call. Same answer,
- * contract and thread safety as ka_global_owns(). O(1).
+ * @brief The common case of ka_global_owns(), inline and reading nothing but the flat map:
+ * true when the flat map (ka_global_owns_table()) says that ptr lies in a sub-heap chunk past
+ * its header (then ka_global_owns() is true too); false when it cannot tell so at once (no
+ * flat map, another kind of slot, an upper-half address): ask ka_global_owns() then.
+ * O(1): a shift, one acquire load of the map, two compares. Lock free, as ka_global_owns().
+ */
+static inline bool ka_global_owns_inline(const struct ka_global *g, const void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr, idx = p >> g->chunk_shift;
+
+	/* owns_flat_low is 0 without the map, so owns_flat is read only when it exists. */
+	/* The last test: ptr is past the chunk's header, i.e. ptr - header is in the same slot
+	 * (below the first header, the subtraction wraps to another slot). */
+	return idx < __atomic_load_n(&g->owns_flat_low, __ATOMIC_ACQUIRE) &&
+	       __atomic_load_n(&g->owns_flat[idx], __ATOMIC_ACQUIRE) == KA_OWNS_FLAT_HEAP &&
+	       (p - KA_GLOBAL_HEAP_HDR) >> g->chunk_shift == idx;
+}
+
+/**
+ * @brief ka_global_owns(), with its common case inline: ptr inside a sub-heap chunk (the flat
+ * map's byte, ka_global_owns_inline(); or, with the radix table, three acquire loads of the
+ * table and the chunk's first word), else the call. Same answer, contract and thread safety
+ * as ka_global_owns(). O(1).
  */
 static inline bool ka_global_owns_fast(struct ka_global *g, const void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr, cs = g->chunk_size, lo = (p - 1) & ~(cs - 1), idx = lo;
-	void **root = __atomic_load_n(&g->owns_root, __ATOMIC_ACQUIRE);
+	void **root;
+
+	if (ka_global_owns_inline(g, ptr))
+		return true;
+	root = __atomic_load_n(&g->owns_root, __ATOMIC_ACQUIRE);
 
 #if UINTPTR_MAX > 0xffffffffu
 	if (__builtin_expect((idx >> (KA_OWNS_VA_BITS - 1)) != 0, 0))

@@ -87,6 +87,25 @@ void *ka_plat_page_map(size_t len, size_t align);
 int ka_plat_page_unmap(void *addr, size_t len);
 
 /**
+ * @brief Reserve `len` bytes (a multiple of KA_PAGE_SIZE) of address space that reads as zero
+ * and is backed by memory only where it is written: a sparse table over the whole address
+ * space (the global allocator's flat ownership map) costs a page per page written, not its size.
+ * @return the start (page aligned), or NULL when the platform has no such reservation or no
+ * address space; callers then use a structure of mapped pages instead.
+ * Hosted: mmap(MAP_NORESERVE), pages committed by the OS on their first write (a write the
+ * OS cannot back ends the process as any overcommitted write does). Freestanding: NULL (a
+ * kernel's heap keeps structures of mapped pages: the global allocator's radix ownership
+ * table). O(1), never allocates.
+ */
+void *ka_plat_reserve(size_t len);
+
+/**
+ * @brief Give back a whole reservation of ka_plat_reserve() (the same addr and len).
+ * @return 0, or KA_EINVAL; KA_ENOTSUP freestanding (where ka_plat_reserve() gives none).
+ */
+int ka_plat_unreserve(void *addr, size_t len);
+
+/**
  * @brief Make [addr, addr+len) inaccessible (a guard). Hosted: mprotect(PROT_NONE).
  * @return 0, or KA_ENOTSUP when the platform cannot, or KA_ENOMEM when the kernel's mapping
  * table is full.
@@ -145,6 +164,15 @@ unsigned ka_plat_cpu_count(void);
  */
 static inline unsigned ka_plat_cpu_enter(unsigned long *flags);
 
+/**
+ * @brief ka_plat_cpu_enter() for an inline fast path that must not call out. Hosted: one TLS
+ * load, never a call; a thread that holds no slot (its first call, or after its exit
+ * destructor) gets an id of KA_PLAT_CPU_NONE - 2 or more, so that the caller's `id < ncpus`
+ * test sends it to its full path, whose ka_plat_cpu_enter() takes the slot. Freestanding:
+ * ka_plat_cpu_enter(). Pair with ka_plat_cpu_leave(). O(1).
+ */
+static inline unsigned ka_plat_cpu_try_enter(unsigned long *flags);
+
 /** @brief Leave the section ka_plat_cpu_enter() opened, restoring *flags' state. O(1).
  * Hosted: nothing to do, inline. */
 static inline void ka_plat_cpu_leave(unsigned long flags);
@@ -179,6 +207,12 @@ static inline unsigned ka_plat_cpu_enter(unsigned long *flags)
 	return ka_plat_cpu_id();
 }
 
+static inline unsigned ka_plat_cpu_try_enter(unsigned long *flags)
+{
+	*flags = 0;
+	return ka_plat_hosted_slot1 - 1u; /* no slot: 0 - 1 or the dead mark - 1 (hosted.c) */
+}
+
 static inline void ka_plat_cpu_leave(unsigned long flags)
 {
 	(void)flags;
@@ -191,6 +225,11 @@ static inline unsigned ka_plat_cpu_id(void)
 }
 
 static inline unsigned ka_plat_cpu_enter(unsigned long *flags)
+{
+	return ka_plat_cpu_call_enter(flags);
+}
+
+static inline unsigned ka_plat_cpu_try_enter(unsigned long *flags)
 {
 	return ka_plat_cpu_call_enter(flags);
 }

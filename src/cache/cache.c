@@ -663,6 +663,8 @@ static bool plan(unsigned ncpus, const struct ka_cache_config *cfg, struct layou
 	if (max > class_size[NCL - 1])
 		return false;
 	l->ncpus = ncpus ? ncpus : (cfg && cfg->ncpus ? cfg->ncpus : ka_plat_cpu_count());
+	if (l->ncpus >= KA_PLAT_CPU_NONE - 2u)
+		return false; /* ids from there on mean "no CPU" (ka_plat_cpu_try_enter()) */
 	l->rounds = cfg && cfg->rounds ? cfg->rounds : 32;
 	l->ndepot = cfg && cfg->depot ? cfg->depot : 4;
 	l->ncl = class_of(max) + 1;

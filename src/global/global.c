@@ -739,13 +739,14 @@ static bool core_known_zero(struct ka_alloc *a, const void *ptr, size_t size)
 }
 #endif
 
-int ka_global_owns_table(struct ka_global *g)
+int ka_global_owns_table_form(struct ka_global *g, bool flat)
 {
 	unsigned long f = ka_locked_lock(&g->locked);
 	int rc = 0;
 
 	if (!g->owns_on) {
 		g->owns_on = true;
+		ka_owns_start(g, flat);
 		for (struct ka_gchunk *c = g->heaps; c && rc == 0; c = c->next)
 			rc = ka_owns_add(g, c->map, g->chunk_size, false, NULL);
 		for (struct ka_gchunk *c = g->large; c && rc == 0; c = c->next)
@@ -757,6 +758,11 @@ int ka_global_owns_table(struct ka_global *g)
 	}
 	ka_locked_unlock(&g->locked, f);
 	return rc;
+}
+
+int ka_global_owns_table(struct ka_global *g)
+{
+	return ka_global_owns_table_form(g, true);
 }
 
 #if !KA_CFG_MINIMAL
@@ -846,6 +852,8 @@ static int setup(struct ka_global *g, struct ka_page_source *src,
 	g->owns_root = NULL;
 	g->owns_root_len = 0;
 	g->owns_pages = 0;
+	g->owns_flat = NULL;
+	g->owns_flat_len = g->owns_flat_low = 0;
 	g->owns_on = false;
 	g->core_ops = core_ops_template;
 	if (b->caps & KA_CAP_WALK)

@@ -67,6 +67,11 @@ static inline struct ka_gchunk *ka_gchunk_of(const struct ka_global *g, const vo
 int ka_owns_add(struct ka_global *g, void *map, size_t len, bool large, const void *hdr);
 /* Forget what ka_owns_add() recorded for the same arguments. Under the allocator's lock. */
 void ka_owns_del(struct ka_global *g, void *map, size_t len, bool large, const void *hdr);
+/* Choose the table's form before the first ka_owns_add(): the flat map when `flat` and the
+ * platform reserves address space for it (ka_plat_reserve()), else the radix table. */
+void ka_owns_start(struct ka_global *g, bool flat);
+/* ka_global_owns_table(), with the flat map only when `flat` (tests run both forms). */
+int ka_global_owns_table_form(struct ka_global *g, bool flat);
 /* Give the table's pages back (ka_global_destroy, after every chunk is gone). */
 void ka_owns_destroy(struct ka_global *g);
 /* The walk answer of ka_global_owns() without the table (global.c, takes the lock). */

@@ -17,6 +17,13 @@
  * Table pages come from the allocator's page source and stay until ka_global_destroy():
  * one leaf covers 2^LEAF_BITS chunks (4 GiB of 256 KiB chunks), so there are few of them.
  *
+ * Flat form: where the platform reserves zero-reading address space committed on first write
+ * (ka_plat_reserve(); hosted: MAP_NORESERVE), the table is instead one code byte per slot
+ * over the whole index range, so the lookup is the slot index and one load. A sub-heap
+ * chunk's slot carries KA_OWNS_HEAD | FLAT_HEAP_BIT there, so that the inline check
+ * (ka_global_owns_inline(), global.h) needs no read of the chunk's header. The untouched
+ * pages read as zero (KA_OWNS_NONE); a page is committed when a slot in it is first written.
+ *
  * Concurrency: writers hold the allocator's lock; a table page is zeroed, then published
  * with a release store; a leaf word is replaced with a release store. Readers use acquire
  * loads and never see a half-made page.
@@ -31,13 +38,15 @@
 #define KA_OWNS_VA 32u
 #define PTR_SHIFT  2u
 #endif
-#define LEAF_BITS  (KA_CFG_PAGE_SHIFT + 2u) /* four slots per byte */
-#define MID_BITS   (KA_CFG_PAGE_SHIFT - PTR_SHIFT)
-#define SLOTS_WORD (sizeof(uintptr_t) * 4u)
+#define LEAF_BITS     (KA_CFG_PAGE_SHIFT + 2u) /* four slots per byte */
+#define MID_BITS      (KA_CFG_PAGE_SHIFT - PTR_SHIFT)
+#define SLOTS_WORD    (sizeof(uintptr_t) * 4u)
+#define FLAT_HEAP_BIT 4u /* flat map: the HEAD of a sub-heap chunk, not of a large block */
 
 /* ka_global_owns_fast() (global.h) repeats the lookup inline: the same geometry. */
 _Static_assert(KA_OWNS_VA_BITS == KA_OWNS_VA && KA_OWNS_LEAF_BITS == LEAF_BITS &&
-		   KA_OWNS_MID_BITS == MID_BITS && KA_OWNS_CODE_HEAD == KA_OWNS_HEAD,
+		   KA_OWNS_MID_BITS == MID_BITS && KA_OWNS_CODE_HEAD == KA_OWNS_HEAD &&
+		   KA_OWNS_FLAT_HEAP == (KA_OWNS_HEAD | FLAT_HEAP_BIT),
 	       "global.h's ownership geometry differs from owns.c's");
 _Static_assert(KA_GLOBAL_HEAP_MAGIC == KA_GCHUNK_HEAP && KA_GLOBAL_HEAP_HDR == KA_GCHUNK_HDR &&
 		   offsetof(struct ka_gchunk, magic) == 0,
@@ -154,6 +163,17 @@ static int walk(struct ka_global *g, void *map, size_t len, bool large, const vo
 
 			if (code == KA_OWNS_NONE)
 				continue;
+			if (g->owns_flat) {
+				/* Every index slot_index() gives has its byte: nothing to make. */
+				if (pass == 1)
+					__atomic_store_n(
+					    &g->owns_flat[s],
+					    (unsigned char)(!add    ? KA_OWNS_NONE
+							    : large ? code
+								    : code | FLAT_HEAP_BIT),
+					    __ATOMIC_RELEASE);
+				continue;
+			}
 			w = leaf_word(g, s, add);
 			if (!w) {
 				if (add)
@@ -177,10 +197,43 @@ void ka_owns_del(struct ka_global *g, void *map, size_t len, bool large, const v
 	(void)walk(g, map, len, large, hdr, false);
 }
 
+/* Slots of the index range: slot_index() gives every address an index below this. */
+static size_t index_slots(unsigned chunk_shift)
+{
+	return (size_t)1 << (KA_OWNS_VA - chunk_shift);
+}
+
+void ka_owns_start(struct ka_global *g, bool flat)
+{
+	size_t len = index_slots(g->chunk_shift);
+	size_t bytes = (len + KA_PAGE_SIZE - 1) & ~(size_t)(KA_PAGE_SIZE - 1);
+	unsigned char *m = flat ? ka_plat_reserve(bytes) : NULL;
+
+	if (!m)
+		return; /* the radix table, made as slots are recorded */
+	g->owns_flat = m;
+	g->owns_flat_len = len;
+#if UINTPTR_MAX > 0xffffffffu
+	/* Upper-half addresses have their indexes in the map's upper half; the inline check
+	 * takes low ones only, so that it needs no canonical check. */
+	__atomic_store_n(&g->owns_flat_low, len / 2, __ATOMIC_RELEASE);
+#else
+	__atomic_store_n(&g->owns_flat_low, len, __ATOMIC_RELEASE);
+#endif
+}
+
 void ka_owns_destroy(struct ka_global *g)
 {
 	void **root = g->owns_root;
 
+	if (g->owns_flat) {
+		size_t bytes = (g->owns_flat_len + KA_PAGE_SIZE - 1) & ~(size_t)(KA_PAGE_SIZE - 1);
+
+		__atomic_store_n(&g->owns_flat_low, 0, __ATOMIC_RELEASE);
+		(void)ka_plat_unreserve(g->owns_flat, bytes);
+		g->owns_flat = NULL;
+		g->owns_flat_len = 0;
+	}
 	if (!root)
 		return;
 	for (size_t i = 0; i < g->owns_root_len; i++) {
@@ -209,6 +262,10 @@ static inline unsigned table_code(const struct ka_global *g, uintptr_t lo)
 
 	if (!slot_index(g, lo, &idx))
 		return KA_OWNS_NONE;
+	if (g->owns_flat)
+		return idx < g->owns_flat_len
+			   ? __atomic_load_n(&g->owns_flat[idx], __ATOMIC_ACQUIRE) & 3u
+			   : KA_OWNS_NONE;
 	root = __atomic_load_n(&g->owns_root, __ATOMIC_ACQUIRE);
 	ri = idx >> (LEAF_BITS + MID_BITS);
 	if (__builtin_expect(!root || ri >= g->owns_root_len, 0))

@@ -94,6 +94,21 @@ int ka_plat_page_unmap(void *addr, size_t len)
 	return hooks.page_unmap ? hooks.page_unmap(addr, len) : KA_ENOTSUP;
 }
 
+/* No sparse reservation in a kernel's address space here: its heap's tables are made of
+ * pages it maps (the global allocator's radix ownership table). */
+void *ka_plat_reserve(size_t len)
+{
+	(void)len;
+	return NULL;
+}
+
+int ka_plat_unreserve(void *addr, size_t len)
+{
+	(void)addr;
+	(void)len;
+	return KA_ENOTSUP;
+}
+
 int ka_plat_page_protect(void *addr, size_t len, int accessible)
 {
 	(void)addr;

@@ -111,6 +111,21 @@ int ka_plat_page_unmap(void *addr, size_t len)
 	return munmap(addr, len) == 0 ? 0 : KA_EINVAL;
 }
 
+void *ka_plat_reserve(size_t len)
+{
+	/* MAP_NORESERVE: the reservation is address space; only written pages take memory. */
+	void *p = len ? mmap(NULL, len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+		      : MAP_FAILED;
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int ka_plat_unreserve(void *addr, size_t len)
+{
+	return munmap(addr, len) == 0 ? 0 : KA_EINVAL;
+}
+
 int ka_plat_page_protect(void *addr, size_t len, int accessible)
 {
 	if (mprotect(addr, len, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0)
@@ -146,6 +161,10 @@ int ka_plat_map_uncached(void *addr, size_t len)
  */
 #define SLOT_DEAD (KA_PLAT_CPU_NONE - 1u)
 __thread unsigned ka_plat_hosted_slot1 __attribute__((tls_model("initial-exec")));
+/* ka_plat_cpu_try_enter() answers slot1 - 1: without a slot that must not look like one. */
+_Static_assert(SLOT_DEAD - 1u >= KA_PLAT_CPU_NONE - 2u && 0u - 1u >= KA_PLAT_CPU_NONE - 2u &&
+		   KA_PLAT_HOSTED_SLOTS < KA_PLAT_CPU_NONE - 2u,
+	       "a thread without a slot must get an id no cache has");
 static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 static pthread_key_t slot_key;

@@ -289,8 +289,11 @@ static void tag_case(int bug)
 			(void)ka_usable_size(c, p); /* a freed block asked about (realloc) */
 			break;
 		case 4:
-			/* No bug: reuse the block, free it again, the checker is green. */
-			q = ka_cache_malloc(c, n);
+			/* No bug: reuse the block, free it again, the checker is green. The try
+			 * form serves what is in the magazine, and nothing else. */
+			if (ka_cache_try_malloc(c, 0) || ka_cache_try_malloc(c, 4096))
+				_exit(6);
+			q = KA_CACHE_INLINE ? ka_cache_try_malloc(c, n) : ka_cache_malloc(c, n);
 			if (q != p || ka_check(c) != 0)
 				_exit(4);
 			ka_cache_free(c, q);
@@ -307,6 +310,29 @@ static void tag_case(int bug)
 	munmap(heap, len + clen);
 }
 
+/* The inline class lookup (a table) against the classes' definition: 16-byte steps up to 128,
+ * then four classes per power of two. */
+static void class_table(void **state)
+{
+	(void)state;
+	for (size_t s = 1; s <= 2048; s++) {
+		unsigned want;
+
+		if (s <= 128) {
+			want = (unsigned)((s + 15) / 16) - 1u;
+		} else {
+			unsigned e = 0;
+
+			while (((size_t)2 << e) < s)
+				e++; /* s in (2^e, 2^(e+1)] */
+			want = 8u + (e - 7u) * 4u +
+			       (unsigned)(((s - 1) - ((size_t)1 << e)) >> (e - 2));
+		}
+		assert_int_equal(ka_cache_class(s), want);
+	}
+	assert_int_equal(ka_cache_class(2048), KA_CACHE_NCLASSES - 1);
+}
+
 static void tags_detect(void **state)
 {
 	(void)state;
@@ -317,9 +343,9 @@ static void tags_detect(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(over_global), cmocka_unit_test(over_locked_tlsf),
-	    cmocka_unit_test(fewer_slots), cmocka_unit_test(percpu_stats),
-	    cmocka_unit_test(tags_detect),
+	    cmocka_unit_test(class_table),	cmocka_unit_test(over_global),
+	    cmocka_unit_test(over_locked_tlsf), cmocka_unit_test(fewer_slots),
+	    cmocka_unit_test(percpu_stats),	cmocka_unit_test(tags_detect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@
  * of the chunk and large-block lists (the contract in global.h), for block starts, interior
  * and boundary pointers, over-aligned large blocks, and addresses that are not the heap's;
  * freed large blocks and released chunks must stop being owned; the table's pages go back
- * to the page source on destroy.
+ * to the page source on destroy. Both forms of the table: the flat map (hosted: reserved
+ * address space) and the radix table of mapped pages (kernels without a reserve hook); with the
+ * flat map, ka_global_owns_inline()'s "yes" must be a "yes" of the walk too.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,12 +27,15 @@ static bool owns(struct ka_global *g, const void *p)
 	if (t != w)
 		print_error("table %d walk %d for %p\n", t, w, p);
 	assert_true(t == w);
+	if (ka_global_owns_inline(g, p))
+		assert_true(w);
+	assert_true(ka_global_owns_fast(g, p) == w);
 	return t;
 }
 
 #define NB 12
 
-static void one_shift(unsigned shift)
+static void one_shift(unsigned shift, bool flat)
 {
 	static struct ka_global g;
 	struct ka_global_config cfg = {"tlsf", shift, 0};
@@ -43,7 +48,8 @@ static void one_shift(unsigned shift)
 
 	assert_int_equal(ka_global_init_hosted(&g, 0, &cfg), 0);
 	b[0] = ka_global_alloc(&g, sizes[0], aligns[0]);
-	assert_int_equal(ka_global_owns_table(&g), 0); /* records the first chunk */
+	assert_int_equal(ka_global_owns_table_form(&g, flat), 0); /* records the first chunk */
+	assert_true((g.owns_flat != NULL) == flat); /* hosted: the reservation is there */
 	for (int i = 1; i < NB; i++)
 		b[i] = ka_global_alloc(&g, sizes[i], aligns[i]);
 	for (int i = 0; i < NB; i++) {
@@ -51,6 +57,8 @@ static void one_shift(unsigned shift)
 
 		assert_non_null(b[i]);
 		assert_true(owns(&g, b[i]));
+		if (flat && ka_gchunk_of(&g, b[i])->kind == KA_GCHUNK_HEAP)
+			assert_true(ka_global_owns_inline(&g, b[i])); /* the common case, inline */
 		assert_true(owns(&g, b[i] + 16)); /* where a cache in front puts its pointer */
 		if (aligns[i] < u)
 			assert_true(owns(&g, b[i] + aligns[i])); /* the same, over-aligned */
@@ -82,31 +90,32 @@ static void one_shift(unsigned shift)
 
 		ka_global_stats(&g, &st);
 		assert_int_equal(st.large_blocks, 0);
-		assert_true(g.owns_pages > 0);
+		assert_true(flat ? g.owns_pages == 0 : g.owns_pages > 0);
 	}
 	ka_global_destroy(&g);
 	assert_int_equal(g.src->used_pages, 0); /* chunks, large blocks and the table */
+	assert_null(g.owns_flat);
 }
 
 static void t_owns_matches_walk(void **state)
 {
 	(void)state;
 	for (unsigned s = KA_CFG_PAGE_SHIFT + 2; s <= 24; s += 2)
-		one_shift(s);
+		for (int flat = 0; flat < 2; flat++)
+			one_shift(s, flat != 0);
 }
 
 /* A chunk given back to the source is no longer owned (keep_empty 1: the second empty one
  * goes back). */
-static void t_released_chunk(void **state)
+static void released_chunk(bool flat)
 {
 	static struct ka_global g;
 	struct ka_global_config cfg = {"tlsf", 16, 0};
 	void *p[64];
 	unsigned n = 0;
 
-	(void)state;
 	assert_int_equal(ka_global_init_hosted(&g, 0, &cfg), 0);
-	assert_int_equal(ka_global_owns_table(&g), 0);
+	assert_int_equal(ka_global_owns_table_form(&g, flat), 0);
 	for (n = 0; n < 64; n++) {
 		p[n] = ka_global_alloc(&g, 8000, 16);
 		assert_non_null(p[n]);
@@ -126,6 +135,13 @@ static void t_released_chunk(void **state)
 	}
 	ka_global_destroy(&g);
 	assert_int_equal(g.src->used_pages, 0);
+}
+
+static void t_released_chunk(void **state)
+{
+	(void)state;
+	released_chunk(false);
+	released_chunk(true);
 }
 
 int main(void)
