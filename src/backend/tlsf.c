@@ -45,6 +45,13 @@
 #define TLSF_REPORT	 static
 #endif
 
+/*
+ * The minimal configuration (KA_CFG_MINIMAL) manages the one region given to ka_tlsf_init():
+ * no add_memory (ka_add_memory() returns KA_ENOTSUP), so the hull [blo, top] has no gaps and
+ * no pool list is ever searched. The checks on free stay the same.
+ */
+#define TLSF_ONE_POOL KA_CFG_MINIMAL
+
 /* ---- misuse reports (cold) ---------------------------------------------------------------- */
 
 static noreturn void bad_links(const struct ka_tlsf *t, const struct tlsf_block *b)
@@ -85,7 +92,7 @@ TLSF_REPORT size_t bad_pointer(const struct ka_tlsf *t, const void *ptr)
 		ka_misuse(&t->base, "", ptr);
 	if (!tlsf_in_heap(t, (const void *)b))
 		ka_misuse(&t->base, "pointer not from this heap (foreign or misaligned)", ptr);
-	if (t->npools > 1 && !in_one_pool(t, (const struct tlsf_block *)b))
+	if (!TLSF_ONE_POOL && t->npools > 1 && !in_one_pool(t, (const struct tlsf_block *)b))
 		ka_misuse(&t->base, "pointer not from this heap (between its regions)", ptr);
 	sz = ((const struct tlsf_block *)b)->size;
 	s = sz & ~TLSF_FLAGS;
@@ -304,7 +311,7 @@ TLSF_HOT bool is_live(const struct ka_tlsf *t, const struct tlsf_block *b, size_
 	size_t sz, s;
 
 	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b)) ||
-	    TLSF_UNLIKELY(t->npools > 1 && !in_one_pool(t, b))) {
+	    TLSF_UNLIKELY(!TLSF_ONE_POOL && t->npools > 1 && !in_one_pool(t, b))) {
 		*szp = 0;
 		return false;
 	}
@@ -645,12 +652,14 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	struct tlsf_pool *pool;
 	struct tlsf_block *b, *s;
 
-	if (start > end || start > UINTPTR_MAX - (ph + TLSF_HDR + TLSF_ALIGN))
+	/* init's region always holds a minimum block (its len check): only add_memory's can fail.
+	 */
+	if (!TLSF_ONE_POOL && (start > end || start > UINTPTR_MAX - (ph + TLSF_HDR + TLSF_ALIGN)))
 		return KA_EINVAL;
 	/* The first payload is aligned; the pool header sits right before the first header. */
 	first = ka_align_up(start + ph + TLSF_HDR, TLSF_ALIGN) - TLSF_HDR;
 	lim = ka_align_down(end, TLSF_ALIGN);
-	if (lim <= first || lim - first < TLSF_HDR + TLSF_MIN_STRIDE)
+	if (!TLSF_ONE_POOL && (lim <= first || lim - first < TLSF_HDR + TLSF_MIN_STRIDE))
 		return KA_EINVAL;
 	sent = lim - TLSF_HDR;
 	if (sent - first > TLSF_MAX_STRIDE)
@@ -672,20 +681,30 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	s->prev_phys = b;
 	s->size = TLSF_PREV_FREE;
 	insert_free(t, b, sent - first);
-	t->avail += sent - first - TLSF_HDR;
-
-	if (first < t->blo)
+	if (TLSF_ONE_POOL) {
+		/* The only pool, in init's zeroed state: the figures are set, not widened or
+		 * added to. */
+		t->avail = sent - first - TLSF_HDR;
 		t->blo = first;
-	if (sent > t->hi)
 		t->hi = sent;
+		t->total = end - raw;
+		t->meta = (end - raw) - (sent - first - TLSF_HDR);
+	} else {
+		t->avail += sent - first - TLSF_HDR;
+		if (first < t->blo)
+			t->blo = first;
+		if (sent > t->hi)
+			t->hi = sent;
+		t->total += end - raw;
+		t->meta += (end - raw) - (sent - first - TLSF_HDR);
+	}
 	t->bspan = t->hi - t->blo;
 	t->top = t->hi - TLSF_MIN_STRIDE;
 	t->units = ((t->top - t->blo) >> TLSF_ALIGN_LOG2) + 1;
-	t->total += end - raw;
-	t->meta += (end - raw) - (sent - first - TLSF_HDR);
 	return 0;
 }
 
+#if !TLSF_ONE_POOL
 static int tlsf_add_memory(struct ka_alloc *a, void *base, size_t len)
 {
 	struct ka_tlsf *t = tlsf_of(a);
@@ -698,6 +717,7 @@ static int tlsf_add_memory(struct ka_alloc *a, void *base, size_t len)
 			return KA_EEXIST;
 	return add_pool(t, start, start, end);
 }
+#endif
 
 static void tlsf_info(struct ka_alloc *a, struct ka_info *out)
 {
@@ -744,8 +764,8 @@ static int tlsf_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 
 /* KA_CFG_CHECK 0 (the minimal configuration) builds neither the checker nor the walker. */
 #define TLSF_CAPS                                                                                  \
-	(KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | (TLSF_REALLOC ? KA_CAP_REALLOC : 0) |      \
-	 KA_CAP_OWNS | (KA_CFG_CHECK ? KA_CAP_WALK : 0))
+	(KA_CAP_FREE | KA_CAP_ANYSIZE | (TLSF_ONE_POOL ? 0 : KA_CAP_ADDMEM) |                      \
+	 (TLSF_REALLOC ? KA_CAP_REALLOC : 0) | KA_CAP_OWNS | (KA_CFG_CHECK ? KA_CAP_WALK : 0))
 
 static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
 {
@@ -771,7 +791,9 @@ static const struct ka_alloc_ops tlsf_ops = {
 #if TLSF_REALLOC
     .realloc = tlsf_realloc,
 #endif
+#if !TLSF_ONE_POOL
     .add_memory = tlsf_add_memory,
+#endif
     .info = tlsf_info,
 #if KA_CFG_CHECK
     .check = ka_tlsf_check_impl,
