@@ -20,12 +20,14 @@
  * Size builds (-Os) let the compiler share the steps instead, and alloc() calls alloc_sized().
  */
 #if defined(__GNUC__) || defined(__clang__)
+#define TLSF_OUTLINE static __attribute__((noinline))
 #ifdef __OPTIMIZE_SIZE__
-#define TLSF_HOT static inline
+#define TLSF_HOT       static inline
+#define TLSF_OUTLINE_O TLSF_HOT /* out of line for speed only */
 #else
-#define TLSF_HOT static inline __attribute__((always_inline))
+#define TLSF_HOT       static inline __attribute__((always_inline))
+#define TLSF_OUTLINE_O TLSF_OUTLINE
 #endif
-#define TLSF_OUTLINE	 static __attribute__((noinline))
 #define TLSF_UNLIKELY(x) __builtin_expect(!!(x), 0)
 /* A misuse report the fast paths reach as a tail call ("return report(...)"): not declared
  * noreturn and kept from being found noreturn (noipa), so that the caller needs no stack
@@ -41,6 +43,7 @@
 #else
 #define TLSF_HOT	 static inline
 #define TLSF_OUTLINE	 static
+#define TLSF_OUTLINE_O	 static
 #define TLSF_UNLIKELY(x) (x)
 #define TLSF_REPORT	 static
 #endif
@@ -222,6 +225,13 @@ TLSF_HOT struct tlsf_block *pop_head(struct ka_tlsf *t, size_t i)
 
 	if (TLSF_UNLIKELY(b->prev_free != NULL))
 		bad_links(t, b);
+#if KA_CFG_MINIMAL
+	/* The least code: the general unlink, whose list (from b's stride) must have b at its
+	 * head, so a corrupted stride is refused too. */
+	(void)next;
+	(void)i;
+	unlink_free(t, b, tlsf_stride(b));
+#else
 	t->heads[i] = next;
 	if (next) {
 		if (TLSF_UNLIKELY(!tlsf_in_heap(t, next)))
@@ -230,6 +240,7 @@ TLSF_HOT struct tlsf_block *pop_head(struct ka_tlsf *t, size_t i)
 	} else {
 		list_emptied(t, i);
 	}
+#endif
 	return b;
 }
 
@@ -239,8 +250,8 @@ TLSF_HOT struct tlsf_block *pop_head(struct ka_tlsf *t, size_t i)
  * a minimum block. Out of line (a tail call from the fast path), so that the exact-fit path,
  * the common one in a steady workload, needs no stack frame.
  */
-TLSF_OUTLINE void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs,
-			       size_t *usable)
+TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs,
+				 size_t *usable)
 {
 	struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
 
@@ -359,8 +370,8 @@ TLSF_HOT size_t free_next(struct ka_tlsf *t, const struct tlsf_block *n)
  */
 TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align, size_t *usable)
 {
-	size_t need = stride, gap;
-	uintptr_t p, ap;
+	size_t need = stride;
+	uintptr_t p;
 	struct tlsf_block *b;
 
 	/*
@@ -376,18 +387,16 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align,
 	if (!b)
 		return NULL;
 	p = (uintptr_t)tlsf_payload(b);
-	ap = (p + (align - 1)) & ~(uintptr_t)(align - 1);
-	gap = ap - p;
-	if (gap != 0 && gap < TLSF_MIN_STRIDE) /* next boundaries until a block fits */
-		gap += ka_align_up(TLSF_MIN_STRIDE - gap, align);
-	if (gap != 0) {
-		size_t bs = tlsf_stride(b);
+	/* p is TLSF_ALIGN-aligned: only a stricter alignment can leave a gap, and then the first
+	 * boundary at least a minimum block above p is the one the gap's free block allows. */
+	if (p & (align - 1)) {
+		size_t gap = ka_align_up(p + TLSF_MIN_STRIDE, align) - p;
 		struct tlsf_block *nb = (struct tlsf_block *)((uintptr_t)b + gap);
 		void *r;
 
 		/* b's predecessor is used (b was free, I3): the gap stays a lone free block. */
 		nb->prev_phys = b;
-		nb->size = bs - gap;
+		nb->size = tlsf_stride(b) - gap;
 		tlsf_next(nb)->prev_phys = nb;
 		b->size = gap | TLSF_FREE;
 		insert_free(t, b, gap);
