@@ -225,7 +225,7 @@ TLSF_HOT struct tlsf_block *pop_head(struct ka_tlsf *t, size_t i)
 
 	if (TLSF_UNLIKELY(b->prev_free != NULL))
 		bad_links(t, b);
-#if KA_CFG_MINIMAL
+#ifdef __OPTIMIZE_SIZE__
 	/* The least code: the general unlink, whose list (from b's stride) must have b at its
 	 * head, so a corrupted stride is refused too. */
 	(void)next;
