@@ -59,7 +59,9 @@
  * Minimal configuration for firmware (docs/code-size.md): 1 changes the defaults of the knobs
  * below to KA_CFG_STATS 0, KA_CFG_REPORT 0 and KA_CFG_CHECK 0, so that a program with one
  * heap links the allocation paths and the misuse detection and nothing else. Each knob can
- * still be set on its own. CMake: -DKA_MINIMAL=ON.
+ * still be set on its own. It also keeps tlsf and tiny to the one region given to their init
+ * (ka_add_memory() returns KA_ENOTSUP; ka_boot() then skips the map's further regions).
+ * CMake: -DKA_MINIMAL=ON.
  */
 #ifndef KA_CFG_MINIMAL
 #define KA_CFG_MINIMAL 0

@@ -40,6 +40,12 @@
  * -O2, statistics on, generic layer included), the same on both heaps; the test allows 40 more
  * for other compilers.
  *
+ * Minimal configuration (KA_CFG_MINIMAL, docs/code-size.md): one pool, the remainder of
+ * ka_tlsf_init()'s region. ka_add_memory() returns KA_ENOTSUP and KA_CAP_ADDMEM is not in the
+ * caps; ka_realloc() moves through the generic fallback (no KA_CAP_REALLOC); no checker or
+ * walker; every misuse panics with the one fixed message. The misuse checks, immediate
+ * coalescing and the O(1) bounds stay the same.
+ *
  * Thread safety: none (wrap it in a locked adapter). Nothing here allocates or calls libc.
  */
 #ifndef KALLOC_TLSF_H
@@ -49,7 +55,10 @@
 
 #include "alloc.h"
 
-/** @brief Registry entry ("tlsf"): caps FREE, ANYSIZE, ADDMEM, REALLOC, WALK, OWNS. */
+/**
+ * @brief Registry entry ("tlsf"): caps FREE, ANYSIZE, ADDMEM, REALLOC, WALK, OWNS (minimal
+ * configuration: FREE, ANYSIZE, OWNS).
+ */
 extern const struct ka_backend ka_backend_tlsf;
 
 /**

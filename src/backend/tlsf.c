@@ -20,12 +20,14 @@
  * Size builds (-Os) let the compiler share the steps instead, and alloc() calls alloc_sized().
  */
 #if defined(__GNUC__) || defined(__clang__)
+#define TLSF_OUTLINE static __attribute__((noinline))
 #ifdef __OPTIMIZE_SIZE__
-#define TLSF_HOT static inline
+#define TLSF_HOT       static inline
+#define TLSF_OUTLINE_O TLSF_HOT /* out of line for speed only */
 #else
-#define TLSF_HOT static inline __attribute__((always_inline))
+#define TLSF_HOT       static inline __attribute__((always_inline))
+#define TLSF_OUTLINE_O TLSF_OUTLINE
 #endif
-#define TLSF_OUTLINE	 static __attribute__((noinline))
 #define TLSF_UNLIKELY(x) __builtin_expect(!!(x), 0)
 /* A misuse report the fast paths reach as a tail call ("return report(...)"): not declared
  * noreturn and kept from being found noreturn (noipa), so that the caller needs no stack
@@ -41,9 +43,17 @@
 #else
 #define TLSF_HOT	 static inline
 #define TLSF_OUTLINE	 static
+#define TLSF_OUTLINE_O	 static
 #define TLSF_UNLIKELY(x) (x)
 #define TLSF_REPORT	 static
 #endif
+
+/*
+ * The minimal configuration (KA_CFG_MINIMAL) manages the one region given to ka_tlsf_init():
+ * no add_memory (ka_add_memory() returns KA_ENOTSUP), so the hull [blo, top] has no gaps and
+ * no pool list is ever searched. The checks on free stay the same.
+ */
+#define TLSF_ONE_POOL KA_CFG_MINIMAL
 
 /* ---- misuse reports (cold) ---------------------------------------------------------------- */
 
@@ -85,7 +95,7 @@ TLSF_REPORT size_t bad_pointer(const struct ka_tlsf *t, const void *ptr)
 		ka_misuse(&t->base, "", ptr);
 	if (!tlsf_in_heap(t, (const void *)b))
 		ka_misuse(&t->base, "pointer not from this heap (foreign or misaligned)", ptr);
-	if (t->npools > 1 && !in_one_pool(t, (const struct tlsf_block *)b))
+	if (!TLSF_ONE_POOL && t->npools > 1 && !in_one_pool(t, (const struct tlsf_block *)b))
 		ka_misuse(&t->base, "pointer not from this heap (between its regions)", ptr);
 	sz = ((const struct tlsf_block *)b)->size;
 	s = sz & ~TLSF_FLAGS;
@@ -215,6 +225,13 @@ TLSF_HOT struct tlsf_block *pop_head(struct ka_tlsf *t, size_t i)
 
 	if (TLSF_UNLIKELY(b->prev_free != NULL))
 		bad_links(t, b);
+#ifdef __OPTIMIZE_SIZE__
+	/* The least code: the general unlink, whose list (from b's stride) must have b at its
+	 * head, so a corrupted stride is refused too. */
+	(void)next;
+	(void)i;
+	unlink_free(t, b, tlsf_stride(b));
+#else
 	t->heads[i] = next;
 	if (next) {
 		if (TLSF_UNLIKELY(!tlsf_in_heap(t, next)))
@@ -223,6 +240,7 @@ TLSF_HOT struct tlsf_block *pop_head(struct ka_tlsf *t, size_t i)
 	} else {
 		list_emptied(t, i);
 	}
+#endif
 	return b;
 }
 
@@ -232,8 +250,8 @@ TLSF_HOT struct tlsf_block *pop_head(struct ka_tlsf *t, size_t i)
  * a minimum block. Out of line (a tail call from the fast path), so that the exact-fit path,
  * the common one in a steady workload, needs no stack frame.
  */
-TLSF_OUTLINE void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs,
-			       size_t *usable)
+TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs,
+				 size_t *usable)
 {
 	struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
 
@@ -304,7 +322,7 @@ TLSF_HOT bool is_live(const struct ka_tlsf *t, const struct tlsf_block *b, size_
 	size_t sz, s;
 
 	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b)) ||
-	    TLSF_UNLIKELY(t->npools > 1 && !in_one_pool(t, b))) {
+	    TLSF_UNLIKELY(!TLSF_ONE_POOL && t->npools > 1 && !in_one_pool(t, b))) {
 		*szp = 0;
 		return false;
 	}
@@ -352,8 +370,8 @@ TLSF_HOT size_t free_next(struct ka_tlsf *t, const struct tlsf_block *n)
  */
 TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align, size_t *usable)
 {
-	size_t need = stride, gap;
-	uintptr_t p, ap;
+	size_t need = stride;
+	uintptr_t p;
 	struct tlsf_block *b;
 
 	/*
@@ -369,18 +387,16 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align,
 	if (!b)
 		return NULL;
 	p = (uintptr_t)tlsf_payload(b);
-	ap = (p + (align - 1)) & ~(uintptr_t)(align - 1);
-	gap = ap - p;
-	if (gap != 0 && gap < TLSF_MIN_STRIDE) /* next boundaries until a block fits */
-		gap += ka_align_up(TLSF_MIN_STRIDE - gap, align);
-	if (gap != 0) {
-		size_t bs = tlsf_stride(b);
+	/* p is TLSF_ALIGN-aligned: only a stricter alignment can leave a gap, and then the first
+	 * boundary at least a minimum block above p is the one the gap's free block allows. */
+	if (p & (align - 1)) {
+		size_t gap = ka_align_up(p + TLSF_MIN_STRIDE, align) - p;
 		struct tlsf_block *nb = (struct tlsf_block *)((uintptr_t)b + gap);
 		void *r;
 
 		/* b's predecessor is used (b was free, I3): the gap stays a lone free block. */
 		nb->prev_phys = b;
-		nb->size = bs - gap;
+		nb->size = tlsf_stride(b) - gap;
 		tlsf_next(nb)->prev_phys = nb;
 		b->size = gap | TLSF_FREE;
 		insert_free(t, b, gap);
@@ -645,12 +661,14 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	struct tlsf_pool *pool;
 	struct tlsf_block *b, *s;
 
-	if (start > end || start > UINTPTR_MAX - (ph + TLSF_HDR + TLSF_ALIGN))
+	/* init's region always holds a minimum block (its len check): only add_memory's can fail.
+	 */
+	if (!TLSF_ONE_POOL && (start > end || start > UINTPTR_MAX - (ph + TLSF_HDR + TLSF_ALIGN)))
 		return KA_EINVAL;
 	/* The first payload is aligned; the pool header sits right before the first header. */
 	first = ka_align_up(start + ph + TLSF_HDR, TLSF_ALIGN) - TLSF_HDR;
 	lim = ka_align_down(end, TLSF_ALIGN);
-	if (lim <= first || lim - first < TLSF_HDR + TLSF_MIN_STRIDE)
+	if (!TLSF_ONE_POOL && (lim <= first || lim - first < TLSF_HDR + TLSF_MIN_STRIDE))
 		return KA_EINVAL;
 	sent = lim - TLSF_HDR;
 	if (sent - first > TLSF_MAX_STRIDE)
@@ -672,20 +690,30 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	s->prev_phys = b;
 	s->size = TLSF_PREV_FREE;
 	insert_free(t, b, sent - first);
-	t->avail += sent - first - TLSF_HDR;
-
-	if (first < t->blo)
+	if (TLSF_ONE_POOL) {
+		/* The only pool, in init's zeroed state: the figures are set, not widened or
+		 * added to. */
+		t->avail = sent - first - TLSF_HDR;
 		t->blo = first;
-	if (sent > t->hi)
 		t->hi = sent;
+		t->total = end - raw;
+		t->meta = (end - raw) - (sent - first - TLSF_HDR);
+	} else {
+		t->avail += sent - first - TLSF_HDR;
+		if (first < t->blo)
+			t->blo = first;
+		if (sent > t->hi)
+			t->hi = sent;
+		t->total += end - raw;
+		t->meta += (end - raw) - (sent - first - TLSF_HDR);
+	}
 	t->bspan = t->hi - t->blo;
 	t->top = t->hi - TLSF_MIN_STRIDE;
 	t->units = ((t->top - t->blo) >> TLSF_ALIGN_LOG2) + 1;
-	t->total += end - raw;
-	t->meta += (end - raw) - (sent - first - TLSF_HDR);
 	return 0;
 }
 
+#if !TLSF_ONE_POOL
 static int tlsf_add_memory(struct ka_alloc *a, void *base, size_t len)
 {
 	struct ka_tlsf *t = tlsf_of(a);
@@ -698,6 +726,7 @@ static int tlsf_add_memory(struct ka_alloc *a, void *base, size_t len)
 			return KA_EEXIST;
 	return add_pool(t, start, start, end);
 }
+#endif
 
 static void tlsf_info(struct ka_alloc *a, struct ka_info *out)
 {
@@ -744,8 +773,8 @@ static int tlsf_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 
 /* KA_CFG_CHECK 0 (the minimal configuration) builds neither the checker nor the walker. */
 #define TLSF_CAPS                                                                                  \
-	(KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | (TLSF_REALLOC ? KA_CAP_REALLOC : 0) |      \
-	 KA_CAP_OWNS | (KA_CFG_CHECK ? KA_CAP_WALK : 0))
+	(KA_CAP_FREE | KA_CAP_ANYSIZE | (TLSF_ONE_POOL ? 0 : KA_CAP_ADDMEM) |                      \
+	 (TLSF_REALLOC ? KA_CAP_REALLOC : 0) | KA_CAP_OWNS | (KA_CFG_CHECK ? KA_CAP_WALK : 0))
 
 static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
 {
@@ -771,7 +800,9 @@ static const struct ka_alloc_ops tlsf_ops = {
 #if TLSF_REALLOC
     .realloc = tlsf_realloc,
 #endif
+#if !TLSF_ONE_POOL
     .add_memory = tlsf_add_memory,
+#endif
     .info = tlsf_info,
 #if KA_CFG_CHECK
     .check = ka_tlsf_check_impl,

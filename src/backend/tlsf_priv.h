@@ -131,15 +131,16 @@ struct tlsf_pool {
 	struct tlsf_block *sentinel;
 };
 
-/** The allocator: `struct ka_alloc` first, then the two-level index and the pool list. */
+/**
+ * The allocator: `struct ka_alloc` first, then the pool list and the scalars, then the
+ * two-level index. The index goes last so that every scalar sits at a small offset from the
+ * state: riscv64 loads one of them at an offset above 2 KiB with an extra instruction pair,
+ * Thumb-2 one above 124 bytes with a 32-bit instead of a 16-bit load.
+ */
 struct ka_tlsf {
 	struct ka_alloc base;
-	size_t fl_bitmap;		   /* bit fl: sl_bitmap[fl] != 0 */
-	uint32_t sl_bitmap[TLSF_FL_COUNT]; /* bit sl: heads[fl][sl] != NULL */
-	struct tlsf_block
-	    *heads[TLSF_FL_COUNT * TLSF_SL_COUNT]; /* list (fl, sl): TLSF_LIST(fl, sl) */
-	uintptr_t blo;				   /* lowest first-block address of any pool */
-	uintptr_t hi;				   /* highest sentinel address of any pool */
+	uintptr_t blo;		 /* lowest first-block address of any pool */
+	uintptr_t hi;		 /* highest sentinel address of any pool */
 	uintptr_t bspan;	 /* hi - blo: every block header lies in [blo, hi] */
 	uintptr_t top;		 /* hi - TLSF_MIN_STRIDE: no block header lies above it */
 	uintptr_t units;	 /* (top - blo) / TLSF_ALIGN + 1: see tlsf_in_heap() */
@@ -149,6 +150,10 @@ struct ka_tlsf {
 	struct tlsf_pool *pools; /* in the order they were added */
 	struct tlsf_pool **pool_tail;
 	size_t npools;
+	size_t fl_bitmap;		   /* bit fl: sl_bitmap[fl] != 0 */
+	uint32_t sl_bitmap[TLSF_FL_COUNT]; /* bit sl: heads[fl][sl] != NULL */
+	struct tlsf_block
+	    *heads[TLSF_FL_COUNT * TLSF_SL_COUNT]; /* list (fl, sl): TLSF_LIST(fl, sl) */
 };
 
 /** Bytes the control structure takes at the start of init's region, worst case. */

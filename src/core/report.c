@@ -67,35 +67,36 @@ void ka_fmt_hex(struct ka_fmt *f, uint64_t v)
 }
 
 #if KA_CFG_REPORT
-noreturn void ka_misuse(const struct ka_alloc *a, const char *what, const void *ptr)
+/* "kalloc: <name>: <kind><what> (<at>0x...)" into buf: the one body of both reports below. */
+static void report(char *buf, size_t cap, const struct ka_alloc *a, const char *kind,
+		   const char *what, const char *at, const void *ptr)
 {
-	char buf[160];
 	struct ka_fmt f;
 
-	ka_fmt_init(&f, buf, sizeof(buf));
+	ka_fmt_init(&f, buf, cap);
 	ka_fmt_str(&f, "kalloc: ");
 	ka_fmt_str(&f, a ? a->name : "?");
 	ka_fmt_str(&f, ": ");
+	ka_fmt_str(&f, kind);
 	ka_fmt_str(&f, what);
-	ka_fmt_str(&f, " (ptr ");
+	ka_fmt_str(&f, at);
 	ka_fmt_hex(&f, (uintptr_t)ptr);
 	ka_fmt_str(&f, ")");
+}
+
+noreturn void ka_misuse(const struct ka_alloc *a, const char *what, const void *ptr)
+{
+	char buf[160];
+
+	report(buf, sizeof(buf), a, "", what, " (ptr ", ptr);
 	ka_plat_panic(buf);
 }
 
 void ka_check_report(const struct ka_alloc *a, const char *what, const void *where)
 {
 	char buf[160];
-	struct ka_fmt f;
 
-	ka_fmt_init(&f, buf, sizeof(buf));
-	ka_fmt_str(&f, "kalloc: ");
-	ka_fmt_str(&f, a ? a->name : "?");
-	ka_fmt_str(&f, ": check: ");
-	ka_fmt_str(&f, what);
-	ka_fmt_str(&f, " (at ");
-	ka_fmt_hex(&f, (uintptr_t)where);
-	ka_fmt_str(&f, ")");
+	report(buf, sizeof(buf), a, "check: ", what, " (at ", where);
 	ka_plat_log(KA_LOG_ERR, buf);
 }
 

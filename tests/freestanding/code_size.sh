@@ -191,10 +191,11 @@ static 64 KiB arena with \`ka_<name>_init()\`, \`ka_malloc(a, 100)\`, \`ka_free\
 against \`libkalloc.a\` (itself built with \`-ffunction-sections -fdata-sections\`), text +
 rodata of the program minus the same program without a heap, in bytes. **minimal** is the
 library built with \`-DKA_MINIMAL=ON\` (\`KA_CFG_MINIMAL=1\`: no statistics, fixed misuse
-messages through the panic hook, no checker or walker in tiny and tlsf, tlsf's realloc by
-the generic move, tiny as its compact variant \`tiny_compact.c\` (one region, first fit over
-an address-ordered free list: docs/backend-tiny.md); the misuse checks on free, coalescing
-and every other operation stay), **default** the stock configuration.
+messages through the panic hook, no checker or walker in tiny and tlsf, tlsf with one pool
+(no \`ka_add_memory\`) and its realloc by the generic move, tiny as its compact variant
+\`tiny_compact.c\` (one region, first fit over an address-ordered free list:
+docs/backend-tiny.md); the misuse checks on free, coalescing and every other operation
+stay), **default** the stock configuration.
 
 | heap | Cortex-M4 minimal | Cortex-M4 default | riscv64 minimal | riscv64 default |
 |---|---:|---:|---:|---:|
