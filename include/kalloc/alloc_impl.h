@@ -13,7 +13,8 @@
  *  - realloc(): size >= 1;
  *  - palloc()/pfree(): npages >= 1, npages * KA_PAGE_SIZE does not overflow, align is a power
  *    of two >= KA_PAGE_SIZE.
- * Ops never touch `struct ka_alloc.stats`: the generic layer keeps them.
+ * Ops never touch `struct ka_alloc.stats` but through alloc_counted() and free_counted(): the
+ * generic layer keeps them.
  * Optional ops may be NULL; the generic layer then falls back (see each member).
  */
 #ifndef KALLOC_ALLOC_IMPL_H
@@ -29,17 +30,20 @@ struct ka_alloc_ops {
 	/** Required. Release a block (may be a no-op, e.g. region). Detect misuse where cheap. */
 	void (*free)(struct ka_alloc *a, void *ptr);
 	/**
-	 * Optional. alloc() that also stores the block's usable size (what usable_size() would
-	 * return) in *usable on success. The generic layer calls it instead of alloc() followed
-	 * by usable_size() when it keeps statistics: the backend knows the size it hands out, a
-	 * second indirect call and header read would only find it again.
+	 * Optional, with free_counted. alloc() that also keeps the statistics: on success
+	 * ka_stats_alloc_done(a, p, size, usable size of the block), that is
+	 * ka_stats_note_alloc(&a->stats, size, usable), on failure a->stats.nb_enomem + 1. The
+	 * generic layer calls it instead of alloc() on heads that keep statistics, for
+	 * requests of 1 byte or more (a zero-size request counts 0 as its size): ka_malloc()
+	 * then makes one tail call, and the figures are updated where the block's size is
+	 * known, with no second look at its header.
 	 */
-	void *(*alloc_sized)(struct ka_alloc *a, size_t size, size_t align, size_t *usable);
+	void *(*alloc_counted)(struct ka_alloc *a, size_t size, size_t align);
 	/**
-	 * Optional. free() that returns the usable size the block had (what usable_size() would
-	 * have returned just before), for the statistics, for the same reason as alloc_sized.
+	 * Optional, with alloc_counted. free() that also counts the block:
+	 * ka_stats_note_free(&a->stats, usable size the block had), for the same reason.
 	 */
-	size_t (*free_sized)(struct ka_alloc *a, void *ptr);
+	void (*free_counted)(struct ka_alloc *a, void *ptr);
 	/** Required. Usable bytes of a live block. */
 	size_t (*usable_size)(struct ka_alloc *a, const void *ptr);
 	/**
@@ -88,6 +92,11 @@ struct ka_alloc_ops {
  * on such a head then call the backend directly after one flag test (below debug level 3 and
  * without an active memory checker); the failure count nb_enomem is still kept. */
 #define KA_ALLOC_NOSTATS 0x1u
+/** Set by ka_alloc_init() when the ops have alloc_counted and free_counted: ka_malloc() and
+ * ka_free() then find their common case (statistics kept, by the backend) in one test of
+ * flags. Never set it by hand; clearing it only sends calls down the general path. A head
+ * whose ops change after ka_alloc_init() must be initialised again. */
+#define KA_ALLOC_COUNTED 0x2u
 
 /**
  * @brief The head of every allocator. Backends embed it first and set it with ka_alloc_init().
@@ -150,6 +159,19 @@ static inline void ka_stats_note_free(struct ka_stats *s, size_t bytes)
 	s->nb_frees++;
 	s->cur_nb_allocs--;
 	s->cur_mem_use -= bytes;
+}
+
+/**
+ * @brief The end of a backend's alloc_counted(): count block p (usable bytes) for a request
+ * of req bytes, or the failure if p is NULL; returns p. O(1); the caller serialises.
+ */
+static inline void *ka_stats_alloc_done(struct ka_alloc *a, void *p, size_t req, size_t usable)
+{
+	if (__builtin_expect(p != NULL, 1))
+		ka_stats_note_alloc(&a->stats, req, usable);
+	else
+		a->stats.nb_enomem++;
+	return p;
 }
 
 /* ---- small helpers every backend needs ------------------------------------------------- */

@@ -497,6 +497,20 @@ static size_t bd_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
 }
+
+/* The entries the generic layer calls when it keeps statistics: the sized ones, counted. */
+static void *bd_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n = 0; /* read only if p is not NULL */
+	void *p = bd_alloc_sized(a, size, align, &n);
+
+	return ka_stats_alloc_done(a, p, size, n);
+}
+
+static void bd_free_counted(struct ka_alloc *a, void *ptr)
+{
+	ka_stats_note_free(&a->stats, bd_free_sized(a, ptr));
+}
 #endif
 
 /* Size builds with statistics keep one body: the plain entries call the sized ones (as in
@@ -684,8 +698,8 @@ static bool bd_owns(struct ka_alloc *a, const void *ptr)
 static const struct ka_alloc_ops bd_ops = {
     .alloc = bd_alloc,
 #if KA_CFG_STATS
-    .alloc_sized = bd_alloc_sized,
-    .free_sized = bd_free_sized,
+    .alloc_counted = bd_alloc_counted,
+    .free_counted = bd_free_counted,
 #endif
     .free = bd_free_op,
     .usable_size = bd_usable_size,

@@ -733,6 +733,20 @@ static size_t hd_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
 }
+
+/* The entries the generic layer calls when it keeps statistics: the sized ones, counted. */
+static void *hd_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n = 0; /* read only if p is not NULL */
+	void *p = hd_alloc_sized(a, size, align, &n);
+
+	return ka_stats_alloc_done(a, p, size, n);
+}
+
+static void hd_free_counted(struct ka_alloc *a, void *ptr)
+{
+	ka_stats_note_free(&a->stats, hd_free_sized(a, ptr));
+}
 #endif
 
 /* Size builds with statistics keep one body: the plain entries call the sized ones (as in
@@ -959,8 +973,8 @@ static int hd_sweep(struct ka_alloc *a)
 static const struct ka_alloc_ops hardened_ops = {
     .alloc = hd_alloc,
 #if KA_CFG_STATS
-    .alloc_sized = hd_alloc_sized,
-    .free_sized = hd_free_sized,
+    .alloc_counted = hd_alloc_counted,
+    .free_counted = hd_free_counted,
 #endif
     .free = hd_free,
     .usable_size = hd_usable_size,

@@ -258,6 +258,20 @@ static size_t pool_free_sized(struct ka_alloc *a, void *ptr)
 	pool_free(a, ptr);
 	return st_of(a)->osz;
 }
+
+/* The entries the generic layer calls when it keeps statistics: the sized ones, counted. */
+static void *pool_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n = 0; /* read only if p is not NULL */
+	void *p = pool_alloc_sized(a, size, align, &n);
+
+	return ka_stats_alloc_done(a, p, size, n);
+}
+
+static void pool_free_counted(struct ka_alloc *a, void *ptr)
+{
+	ka_stats_note_free(&a->stats, pool_free_sized(a, ptr));
+}
 #endif
 
 static size_t pool_usable_size(struct ka_alloc *a, const void *ptr)
@@ -449,8 +463,8 @@ static int pool_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 static const struct ka_alloc_ops pool_ops = {
     .alloc = pool_alloc,
 #if KA_CFG_STATS
-    .alloc_sized = pool_alloc_sized,
-    .free_sized = pool_free_sized,
+    .alloc_counted = pool_alloc_counted,
+    .free_counted = pool_free_counted,
 #endif
     .free = pool_free,
     .usable_size = pool_usable_size,

@@ -499,6 +499,20 @@ static size_t slab_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
 }
+
+/* The entries the generic layer calls when it keeps statistics: the sized ones, counted. */
+static void *slab_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n = 0; /* read only if p is not NULL */
+	void *p = slab_alloc_sized(a, size, align, &n);
+
+	return ka_stats_alloc_done(a, p, size, n);
+}
+
+static void slab_free_counted(struct ka_alloc *a, void *ptr)
+{
+	ka_stats_note_free(&a->stats, slab_free_sized(a, ptr));
+}
 #endif
 
 /* Size builds with statistics keep one body: the plain entries call the sized ones (as in
@@ -848,8 +862,8 @@ static int slab_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 static const struct ka_alloc_ops slab_ops = {
     .alloc = slab_alloc,
 #if KA_CFG_STATS
-    .alloc_sized = slab_alloc_sized,
-    .free_sized = slab_free_sized,
+    .alloc_counted = slab_alloc_counted,
+    .free_counted = slab_free_counted,
 #endif
     .free = slab_free,
     .usable_size = slab_usable_size,

@@ -444,6 +444,14 @@ static void *tlsf_alloc_sized(struct ka_alloc *a, size_t size, size_t align, siz
 {
 	return alloc_impl(a, size, align, usable);
 }
+
+static void *tlsf_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n = 0; /* read only if p is not NULL */
+	void *p = tlsf_alloc_sized(a, size, align, &n);
+
+	return ka_stats_alloc_done(a, p, size, n);
+}
 #endif
 
 static void *tlsf_alloc(struct ka_alloc *a, size_t size, size_t align)
@@ -534,6 +542,11 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
 static size_t tlsf_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
+}
+
+static void tlsf_free_counted(struct ka_alloc *a, void *ptr)
+{
+	ka_stats_note_free(&a->stats, tlsf_free_sized(a, ptr));
 }
 #endif
 
@@ -761,11 +774,11 @@ static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
 static const struct ka_alloc_ops tlsf_ops = {
     .alloc = tlsf_alloc,
 #if TLSF_SIZED
-    .alloc_sized = tlsf_alloc_sized,
+    .alloc_counted = tlsf_alloc_counted,
 #endif
     .free = tlsf_free,
 #if TLSF_SIZED
-    .free_sized = tlsf_free_sized,
+    .free_counted = tlsf_free_counted,
 #endif
     .usable_size = tlsf_usable_size,
 #if TLSF_REALLOC

@@ -20,7 +20,7 @@ void ka_alloc_init(struct ka_alloc *a, const struct ka_alloc_ops *ops, const cha
 {
 	a->ops = ops;
 	a->name = name;
-	a->flags = 0;
+	a->flags = ops && ops->alloc_counted && ops->free_counted ? KA_ALLOC_COUNTED : 0;
 	memset(&a->stats, 0, sizeof(a->stats));
 	a->stats.min_alloc_size = SIZE_MAX;
 }
@@ -95,17 +95,17 @@ static inline bool plain(const struct ka_alloc *a)
 #endif
 }
 
-/* The common case with statistics: kept, no check after each operation, no memory checker,
- * and a backend that reports sizes itself (alloc_sized, free_sized). ka_malloc() and ka_free()
- * then make one indirect call and update the counters inline. */
-static inline bool sized(const struct ka_alloc *a)
+/* The common case, the default build's: statistics kept by the backend (alloc_counted,
+ * free_counted), no check after each operation, no memory checker. ka_malloc() and ka_free()
+ * test it right after plain(), which must have failed: NOSTATS is then clear unless the
+ * memory checker is active, so one more bit of flags decides, and they make one tail call. */
+static inline bool counted_unless_plain(const struct ka_alloc *a)
 {
 #if KA_CFG_DEBUG >= 3 || !KA_CFG_STATS
 	(void)a;
 	return false;
 #else
-	return !(a->flags & KA_ALLOC_NOSTATS) && !PLAIN_ANNOTATE && a->ops->alloc_sized != NULL &&
-	       a->ops->free_sized != NULL;
+	return (a->flags & KA_ALLOC_COUNTED) && !PLAIN_ANNOTATE;
 #endif
 }
 
@@ -163,22 +163,19 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 	if (__builtin_expect(PLAIN_ANNOTATE, 0))
 		return annotated_alloc(a, size, align, req);
 	if (keep_stats(a)) {
-		size_t n;
-
-		/* The backend reports the size it hands out with the block when it can: one
-		 * indirect call instead of two, and no second look at the block's header. */
-		if (KA_LIKELY(a->ops->alloc_sized != NULL)) {
-			p = a->ops->alloc_sized(a, size, align, &n);
+		/* The backend counts the block (or the failure) itself when it can; a zero-size
+		 * request, which it sees as 1 byte, is counted here, as 0. */
+		if (KA_LIKELY(a->ops->alloc_counted != NULL && req != 0)) {
+			p = a->ops->alloc_counted(a, size, align);
 			if (!p)
-				return fail(a);
+				return NULL;
 		} else {
 			p = a->ops->alloc(a, size, align);
 			if (!p)
 				return fail(a);
-			n = a->ops->usable_size(a, p);
+			ka_stats_note_alloc(&a->stats, req, a->ops->usable_size(a, p));
 		}
 		KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
-		ka_stats_note_alloc(&a->stats, req, n);
 		debug_check(a, p);
 		return p;
 	}
@@ -190,28 +187,29 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 	return p;
 }
 
+/* ka_malloc() on a head without statistics, out of line: it needs a stack frame (to keep `a`
+ * for the failure count), the counted path needs none. */
+static __attribute__((noinline)) void *plain_malloc(struct ka_alloc *a, size_t size)
+{
+	void *p = a->ops->alloc(a, size, KA_CFG_MIN_ALIGN);
+
+	if (KA_LIKELY(p != NULL)) {
+		KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
+		return p;
+	}
+	return fail(a);
+}
+
 void *ka_malloc(struct ka_alloc *a, size_t size)
 {
 	/* size - 1 wraps for 0, which takes the general path (it becomes 1 there). */
-	if (KA_LIKELY(plain(a) && size - 1 < KA_MAX_REQUEST)) {
-		void *p = a->ops->alloc(a, size, KA_CFG_MIN_ALIGN);
+	if (KA_LIKELY(plain(a) && size - 1 < KA_MAX_REQUEST))
+		return plain_malloc(a, size);
+	if (KA_LIKELY(counted_unless_plain(a) && size - 1 < KA_MAX_REQUEST)) {
+		void *p = a->ops->alloc_counted(a, size, KA_CFG_MIN_ALIGN);
 
-		if (KA_LIKELY(p != NULL)) {
-			KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
-			return p;
-		}
-		return fail(a);
-	}
-	if (KA_LIKELY(sized(a) && size - 1 < KA_MAX_REQUEST)) {
-		size_t n;
-		void *p = a->ops->alloc_sized(a, size, KA_CFG_MIN_ALIGN, &n);
-
-		if (KA_LIKELY(p != NULL)) {
-			KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
-			ka_stats_note_alloc(&a->stats, size, n);
-			return p;
-		}
-		return fail(a);
+		KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
+		return p;
 	}
 	return do_alloc(a, size, KA_CFG_MIN_ALIGN);
 }
@@ -258,12 +256,12 @@ void ka_free(struct ka_alloc *a, void *ptr)
 {
 	if (!ptr)
 		return;
-	if (KA_LIKELY(plain(a))) {
+	if (plain(a)) {
 		a->ops->free(a, ptr);
 		return;
 	}
-	if (KA_LIKELY(sized(a))) {
-		ka_stats_note_free(&a->stats, a->ops->free_sized(a, ptr));
+	if (KA_LIKELY(counted_unless_plain(a))) {
+		a->ops->free_counted(a, ptr);
 		return;
 	}
 	if (__builtin_expect(PLAIN_ANNOTATE, 0)) {
@@ -271,8 +269,8 @@ void ka_free(struct ka_alloc *a, void *ptr)
 		return;
 	}
 	if (keep_stats(a)) {
-		if (KA_LIKELY(a->ops->free_sized != NULL)) {
-			ka_stats_note_free(&a->stats, a->ops->free_sized(a, ptr));
+		if (KA_LIKELY(a->ops->free_counted != NULL)) {
+			a->ops->free_counted(a, ptr);
 		} else {
 			ka_stats_note_free(&a->stats, a->ops->usable_size(a, ptr));
 			a->ops->free(a, ptr);
