@@ -30,18 +30,17 @@ struct ka_alloc_ops {
 	/** Required. Release a block (may be a no-op, e.g. region). Detect misuse where cheap. */
 	void (*free)(struct ka_alloc *a, void *ptr);
 	/**
-	 * Optional, with free_counted. alloc() that also keeps the statistics: on success
-	 * ka_stats_alloc_done(a, p, size, usable size of the block), that is
-	 * ka_stats_note_alloc(&a->stats, size, usable), on failure a->stats.nb_enomem + 1. The
-	 * generic layer calls it instead of alloc() on heads that keep statistics, for
-	 * requests of 1 byte or more (a zero-size request counts 0 as its size): ka_malloc()
-	 * then makes one tail call, and the figures are updated where the block's size is
-	 * known, with no second look at its header.
+	 * Optional, with free_counted. alloc() that also keeps the statistics:
+	 * ka_stats_alloc_done(a, p, size, usable size of block p) at its end, which counts the
+	 * block or, for NULL, the failure. The generic layer calls it instead of alloc() on heads
+	 * that keep statistics, for requests of 1 byte or more (a zero-size request counts 0 as
+	 * its size): ka_malloc() then makes one tail call, and the figures are updated where the
+	 * block's size is known, with no second look at its header.
 	 */
 	void *(*alloc_counted)(struct ka_alloc *a, size_t size, size_t align);
 	/**
 	 * Optional, with alloc_counted. free() that also counts the block:
-	 * ka_stats_note_free(&a->stats, usable size the block had), for the same reason.
+	 * ka_stats_free_done(a, usable size the block had), for the same reason.
 	 */
 	void (*free_counted)(struct ka_alloc *a, void *ptr);
 	/** Required. Usable bytes of a live block. */
@@ -99,12 +98,34 @@ struct ka_alloc_ops {
 #define KA_ALLOC_COUNTED 0x2u
 
 /**
+ * @brief The counters of a head that keeps statistics, from which ka_stats() derives the
+ * public figures (struct ka_stats) when asked. Live figures are stored as the distance to
+ * their peak, so that a block counts with one subtraction per figure (and a branch only when
+ * the peak grows) and is taken back with one addition; nb_frees is nb_allocs minus the live
+ * blocks.
+ */
+struct ka_counters {
+	size_t last_alloc_size; /**< as in struct ka_stats */
+	size_t min_alloc_size;
+	size_t max_alloc_size;
+	uint64_t nb_allocs;
+	size_t max_nb_allocs;
+	size_t nb_room; /**< max_nb_allocs - cur_nb_allocs */
+	size_t max_mem_use;
+	size_t mem_room; /**< max_mem_use - cur_mem_use */
+};
+
+/**
  * @brief The head of every allocator. Backends embed it first and set it with ka_alloc_init().
+ * With statistics kept (no KA_ALLOC_NOSTATS) the figures live in `ctr` and `stats` is the view
+ * ka_stats() fills, but for nb_enomem, which is always counted in `stats`. Heads without
+ * (the cache, the locking adapter) keep their figures in `stats` themselves.
  */
 struct ka_alloc {
 	const struct ka_alloc_ops *ops;
 	const char *name;
 	unsigned flags;
+	struct ka_counters ctr;
 	struct ka_stats stats;
 };
 
@@ -132,10 +153,11 @@ void ka_check_report(const struct ka_alloc *a, const char *what, const void *whe
 #endif
 
 /**
- * @brief Count one block handed out: request size req (last/min/max), usable bytes (current
- * and peak use, live and peak block counts). The generic layer and adapters that keep their
- * own figures (the cache) share it so that every head counts the same way. O(1), branches
- * only for min/max; not atomic: the caller serialises.
+ * @brief Count one block handed out in figures kept as struct ka_stats (adapters that keep
+ * their own, such as the cache; heads that keep statistics count in `ctr` instead, with
+ * ka_count_alloc(), which gives the same figures): request size req (last/min/max), usable
+ * bytes (current and peak use, live and peak block counts). O(1), branches only for min/max;
+ * not atomic: the caller serialises.
  */
 static inline void ka_stats_note_alloc(struct ka_stats *s, size_t req, size_t bytes)
 {
@@ -162,16 +184,69 @@ static inline void ka_stats_note_free(struct ka_stats *s, size_t bytes)
 }
 
 /**
+ * @brief *p -= v; true if that wrapped (v > *p). On x86-64 one subtraction in memory whose
+ * borrow is the result: compilers otherwise load, subtract, test and store, which is most of
+ * what counting a block costs.
+ */
+static inline bool ka_sub_borrows(size_t *p, size_t v)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+	bool borrow;
+
+	__asm__("subq %2, %0" : "+m"(*p), "=@ccc"(borrow) : "er"(v));
+	return borrow;
+#else
+	return __builtin_sub_overflow(*p, v, p);
+#endif
+}
+
+/**
+ * @brief ka_stats_note_alloc() for a head that keeps statistics (its `ctr`). O(1); branches
+ * only for min/max and a new peak; the caller serialises.
+ */
+static inline void ka_count_alloc(struct ka_counters *c, size_t req, size_t bytes)
+{
+	c->last_alloc_size = req;
+	if (req < c->min_alloc_size)
+		c->min_alloc_size = req;
+	if (req > c->max_alloc_size)
+		c->max_alloc_size = req;
+	c->nb_allocs++;
+	/* A room that went below 0 is a new peak: the peak grows by the excess. */
+	if (__builtin_expect(ka_sub_borrows(&c->nb_room, 1), 0)) {
+		c->max_nb_allocs -= c->nb_room;
+		c->nb_room = 0;
+	}
+	if (__builtin_expect(ka_sub_borrows(&c->mem_room, bytes), 0)) {
+		c->max_mem_use -= c->mem_room;
+		c->mem_room = 0;
+	}
+}
+
+/** @brief ka_stats_note_free() for a head that keeps statistics. O(1); the caller serialises. */
+static inline void ka_count_free(struct ka_counters *c, size_t bytes)
+{
+	c->nb_room++;
+	c->mem_room += bytes;
+}
+
+/**
  * @brief The end of a backend's alloc_counted(): count block p (usable bytes) for a request
  * of req bytes, or the failure if p is NULL; returns p. O(1); the caller serialises.
  */
 static inline void *ka_stats_alloc_done(struct ka_alloc *a, void *p, size_t req, size_t usable)
 {
 	if (__builtin_expect(p != NULL, 1))
-		ka_stats_note_alloc(&a->stats, req, usable);
+		ka_count_alloc(&a->ctr, req, usable);
 	else
 		a->stats.nb_enomem++;
 	return p;
+}
+
+/** @brief The end of a backend's free_counted(): count a block of `usable` bytes taken back. */
+static inline void ka_stats_free_done(struct ka_alloc *a, size_t usable)
+{
+	ka_count_free(&a->ctr, usable);
 }
 
 /* ---- small helpers every backend needs ------------------------------------------------- */

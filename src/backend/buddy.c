@@ -509,7 +509,7 @@ static void *bd_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 
 static void bd_free_counted(struct ka_alloc *a, void *ptr)
 {
-	ka_stats_note_free(&a->stats, bd_free_sized(a, ptr));
+	ka_stats_free_done(a, bd_free_sized(a, ptr));
 }
 #endif
 

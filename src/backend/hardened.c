@@ -745,7 +745,7 @@ static void *hd_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 
 static void hd_free_counted(struct ka_alloc *a, void *ptr)
 {
-	ka_stats_note_free(&a->stats, hd_free_sized(a, ptr));
+	ka_stats_free_done(a, hd_free_sized(a, ptr));
 }
 #endif
 

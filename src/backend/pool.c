@@ -270,7 +270,7 @@ static void *pool_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 
 static void pool_free_counted(struct ka_alloc *a, void *ptr)
 {
-	ka_stats_note_free(&a->stats, pool_free_sized(a, ptr));
+	ka_stats_free_done(a, pool_free_sized(a, ptr));
 }
 #endif
 
@@ -516,30 +516,14 @@ struct ka_alloc *ka_pool_init(void *base, size_t len)
  * same meaning: each object counts as one allocation of the object size. */
 static void stats_take(struct ka_alloc *a, size_t osz)
 {
-	struct ka_stats *s = &a->stats;
-
-	if (!KA_CFG_STATS || (a->flags & KA_ALLOC_NOSTATS))
-		return;
-	s->last_alloc_size = osz;
-	if (osz < s->min_alloc_size)
-		s->min_alloc_size = osz;
-	if (osz > s->max_alloc_size)
-		s->max_alloc_size = osz;
-	s->nb_allocs++;
-	if (++s->cur_nb_allocs > s->max_nb_allocs)
-		s->max_nb_allocs = s->cur_nb_allocs;
-	s->cur_mem_use += osz;
-	if (s->cur_mem_use > s->max_mem_use)
-		s->max_mem_use = s->cur_mem_use;
+	if (KA_CFG_STATS && !(a->flags & KA_ALLOC_NOSTATS))
+		ka_count_alloc(&a->ctr, osz, osz);
 }
 
 static void stats_put(struct ka_alloc *a, size_t osz)
 {
-	if (!KA_CFG_STATS || (a->flags & KA_ALLOC_NOSTATS))
-		return;
-	a->stats.nb_frees++;
-	a->stats.cur_nb_allocs--;
-	a->stats.cur_mem_use -= osz;
+	if (KA_CFG_STATS && !(a->flags & KA_ALLOC_NOSTATS))
+		ka_count_free(&a->ctr, osz);
 }
 
 static void batch_debug_check(struct ka_alloc *a)

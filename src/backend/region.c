@@ -152,7 +152,7 @@ static void *rg_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 
 static void rg_free_counted(struct ka_alloc *a, void *ptr)
 {
-	ka_stats_note_free(&a->stats, rg_free_sized(a, ptr));
+	ka_stats_free_done(a, rg_free_sized(a, ptr));
 }
 #endif
 

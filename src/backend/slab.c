@@ -511,7 +511,7 @@ static void *slab_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 
 static void slab_free_counted(struct ka_alloc *a, void *ptr)
 {
-	ka_stats_note_free(&a->stats, slab_free_sized(a, ptr));
+	ka_stats_free_done(a, slab_free_sized(a, ptr));
 }
 #endif
 

@@ -258,7 +258,7 @@ static void *tiny_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 
 static void tiny_free_counted(struct ka_alloc *a, void *ptr)
 {
-	ka_stats_note_free(&a->stats, tiny_free_sized(a, ptr));
+	ka_stats_free_done(a, tiny_free_sized(a, ptr));
 }
 
 static void tiny_free(struct ka_alloc *a, void *ptr)

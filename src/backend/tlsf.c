@@ -546,7 +546,7 @@ static size_t tlsf_free_sized(struct ka_alloc *a, void *ptr)
 
 static void tlsf_free_counted(struct ka_alloc *a, void *ptr)
 {
-	ka_stats_note_free(&a->stats, tlsf_free_sized(a, ptr));
+	ka_stats_free_done(a, tlsf_free_sized(a, ptr));
 }
 #endif
 

@@ -21,6 +21,8 @@ void ka_alloc_init(struct ka_alloc *a, const struct ka_alloc_ops *ops, const cha
 	a->ops = ops;
 	a->name = name;
 	a->flags = ops && ops->alloc_counted && ops->free_counted ? KA_ALLOC_COUNTED : 0;
+	memset(&a->ctr, 0, sizeof(a->ctr));
+	a->ctr.min_alloc_size = SIZE_MAX;
 	memset(&a->stats, 0, sizeof(a->stats));
 	a->stats.min_alloc_size = SIZE_MAX;
 }
@@ -126,8 +128,7 @@ static void *annotated_alloc(struct ka_alloc *a, size_t size, size_t align, size
 	if (an & KA_AN_OUTER)
 		ka_an_alloc(p, size, a->ops->usable_size(a, p));
 	if (keep_stats(a))
-		ka_stats_note_alloc(&a->stats, req,
-				    (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, p));
+		ka_count_alloc(&a->ctr, req, (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, p));
 	debug_check(a, p);
 	ka_an_leave(an);
 	return p;
@@ -140,9 +141,9 @@ static void annotated_free(struct ka_alloc *a, void *ptr)
 	if (an & KA_AN_OUTER) {
 		size_t live = ka_an_free(a, ptr, 0);
 		if (keep_stats(a))
-			ka_stats_note_free(&a->stats, live);
+			ka_count_free(&a->ctr, live);
 	} else if (keep_stats(a)) {
-		ka_stats_note_free(&a->stats, a->ops->usable_size(a, ptr));
+		ka_count_free(&a->ctr, a->ops->usable_size(a, ptr));
 	}
 	a->ops->free(a, ptr);
 	debug_check(a, NULL);
@@ -173,7 +174,7 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 			p = a->ops->alloc(a, size, align);
 			if (!p)
 				return fail(a);
-			ka_stats_note_alloc(&a->stats, req, a->ops->usable_size(a, p));
+			ka_count_alloc(&a->ctr, req, a->ops->usable_size(a, p));
 		}
 		KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
 		debug_check(a, p);
@@ -272,7 +273,7 @@ void ka_free(struct ka_alloc *a, void *ptr)
 		if (KA_LIKELY(a->ops->free_counted != NULL)) {
 			a->ops->free_counted(a, ptr);
 		} else {
-			ka_stats_note_free(&a->stats, a->ops->usable_size(a, ptr));
+			ka_count_free(&a->ctr, a->ops->usable_size(a, ptr));
 			a->ops->free(a, ptr);
 		}
 	} else {
@@ -367,13 +368,20 @@ void *ka_realloc(struct ka_alloc *a, void *ptr, size_t size)
 	if (keep_stats(a)) {
 		size_t now = (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, n);
 		if (n != ptr) {
-			ka_stats_note_free(&a->stats, old);
-			ka_stats_note_alloc(&a->stats, req, now);
+			ka_count_free(&a->ctr, old);
+			ka_count_alloc(&a->ctr, req, now);
 		} else {
-			a->stats.cur_mem_use = a->stats.cur_mem_use - old + now;
-			if (a->stats.cur_mem_use > a->stats.max_mem_use)
-				a->stats.max_mem_use = a->stats.cur_mem_use;
-			a->stats.last_alloc_size = req;
+			struct ka_counters *c = &a->ctr;
+
+			if (now <= old)
+				c->mem_room += old - now;
+			else if (now - old <= c->mem_room)
+				c->mem_room -= now - old;
+			else {
+				c->max_mem_use += now - old - c->mem_room;
+				c->mem_room = 0;
+			}
+			c->last_alloc_size = req;
 		}
 	}
 	debug_check(a, n);
@@ -400,7 +408,7 @@ void *ka_palloc_aligned(struct ka_alloc *a, size_t npages, size_t align)
 		return fail(a);
 	}
 	if (keep_stats(a))
-		ka_stats_note_alloc(&a->stats, bytes, bytes);
+		ka_count_alloc(&a->ctr, bytes, bytes);
 	debug_check(a, p);
 	if (an & KA_AN_OUTER)
 		ka_an_alloc(p, bytes, bytes);
@@ -431,7 +439,7 @@ void ka_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 	if (an & KA_AN_OUTER)
 		ka_an_free(a, ptr, npages * KA_PAGE_SIZE);
 	if (keep_stats(a))
-		ka_stats_note_free(&a->stats, npages * KA_PAGE_SIZE);
+		ka_count_free(&a->ctr, npages * KA_PAGE_SIZE);
 	if (a->ops->pfree)
 		a->ops->pfree(a, ptr, npages);
 	else
@@ -488,8 +496,27 @@ size_t ka_maxalloc(struct ka_alloc *a)
 	return i.maxalloc;
 }
 
+/* The view is the allocator's own memory (no allocator is defined const), written through the
+ * const pointer: reading the figures does not change them. */
 const struct ka_stats *ka_stats(const struct ka_alloc *a)
 {
+#if KA_CFG_STATS
+	if (!(a->flags & KA_ALLOC_NOSTATS)) {
+		struct ka_stats *v = (struct ka_stats *)(uintptr_t)&a->stats;
+		const struct ka_counters *c = &a->ctr;
+		size_t live = c->max_nb_allocs - c->nb_room;
+
+		v->last_alloc_size = c->last_alloc_size;
+		v->min_alloc_size = c->min_alloc_size;
+		v->max_alloc_size = c->max_alloc_size;
+		v->nb_allocs = c->nb_allocs;
+		v->nb_frees = c->nb_allocs - live;
+		v->cur_nb_allocs = live;
+		v->max_nb_allocs = c->max_nb_allocs;
+		v->cur_mem_use = c->max_mem_use - c->mem_room;
+		v->max_mem_use = c->max_mem_use;
+	}
+#endif
 	return &a->stats;
 }
 
