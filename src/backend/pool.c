@@ -165,7 +165,9 @@ static inline bool live(const struct ka_pool_area *ar, size_t i)
 	return (ar->map[i >> KA_POOL_WSHIFT] >> (i & (KA_POOL_WBITS - 1))) & 1;
 }
 
-static void *take(struct ka_pool_state *st)
+/* An object, or NULL. req != 0 (alloc_counted): counted in the statistics. Inline into the
+ * counted entry (req known not 0, no call) and into take() for the others (req 0). */
+static inline __attribute__((always_inline)) void *take_body(struct ka_pool_state *st, size_t req)
 {
 	void *p = st->free;
 	struct ka_pool_area *ar;
@@ -185,8 +187,13 @@ static void *take(struct ka_pool_state *st)
 			ka_misuse(&st->head, "pool free list corrupted (use after free?)", p);
 	} else {
 		ar = st->bump_area;
-		if (!ar)
+		if (!ar) {
+#if KA_CFG_STATS
+			if (req)
+				st->head.stats.nb_enomem++;
+#endif
 			return NULL;
+		}
 		i = ar->bump++;
 		p = (void *)(ar->start + i * st->osz);
 		/* Areas after the bump area were never used, so the next one is fresh. */
@@ -195,7 +202,18 @@ static void *take(struct ka_pool_state *st)
 	}
 	ar->map[i >> KA_POOL_WSHIFT] |= (size_t)1 << (i & (KA_POOL_WBITS - 1));
 	st->nfree--;
+#if KA_CFG_STATS
+	if (req)
+		ka_count_alloc(&st->head.ctr, req, st->osz);
+#else
+	(void)req;
+#endif
 	return p;
+}
+
+static void *take(struct ka_pool_state *st)
+{
+	return take_body(st, 0);
 }
 
 /* Validate a live object pointer (or panic) and return its area and index. */
@@ -244,28 +262,27 @@ static void pool_free(struct ka_alloc *a, void *ptr)
 	put(st_of(a), ptr);
 }
 
-/* Every object has the pool's object size: the sized entries report it without a lookup.
+/* Every object has the pool's object size: the counted entries count it without a lookup.
  * Without statistics the generic layer never calls them: they are left out. */
 #if KA_CFG_STATS
-static void *pool_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
-{
-	*usable = st_of(a)->osz;
-	return pool_alloc(a, size, align);
-}
-
 static size_t pool_free_sized(struct ka_alloc *a, void *ptr)
 {
 	pool_free(a, ptr);
 	return st_of(a)->osz;
 }
 
-/* The entries the generic layer calls when it keeps statistics: the sized ones, counted. */
+/* The entries the generic layer calls when it keeps statistics. */
 static void *pool_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 {
-	size_t n = 0; /* read only if p is not NULL */
-	void *p = pool_alloc_sized(a, size, align, &n);
+	struct ka_pool_state *st = st_of(a);
 
-	return ka_stats_alloc_done(a, p, size, n);
+	if (size > st->osz || align > st->align) {
+		a->stats.nb_enomem++;
+		return NULL;
+	}
+	if (size == 0) /* size >= 1 (alloc_impl.h): the counting needs no test */
+		__builtin_unreachable();
+	return take_body(st, size);
 }
 
 static void pool_free_counted(struct ka_alloc *a, void *ptr)
