@@ -166,8 +166,14 @@ static inline bool live(const struct ka_pool_area *ar, size_t i)
 }
 
 /* An object, or NULL. req != 0 (alloc_counted): counted in the statistics. Inline into the
- * counted entry (req known not 0, no call) and into take() for the others (req 0). */
-static inline __attribute__((always_inline)) void *take_body(struct ka_pool_state *st, size_t req)
+ * counted entry (req known not 0, no call) and into take() for the others (req 0) in speed
+ * builds; size builds keep one body, which both share. */
+#ifdef __OPTIMIZE_SIZE__
+#define POOL_TAKE_INLINE
+#else
+#define POOL_TAKE_INLINE __attribute__((always_inline))
+#endif
+static inline POOL_TAKE_INLINE void *take_body(struct ka_pool_state *st, size_t req)
 {
 	void *p = st->free;
 	struct ka_pool_area *ar;

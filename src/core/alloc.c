@@ -20,9 +20,13 @@ void ka_alloc_init(struct ka_alloc *a, const struct ka_alloc_ops *ops, const cha
 {
 	a->ops = ops;
 	a->name = name;
+#if KA_CFG_STATS
 	a->flags = ops && ops->alloc_counted && ops->free_counted ? KA_ALLOC_COUNTED : 0;
 	memset(&a->ctr, 0, sizeof(a->ctr));
 	a->ctr.min_alloc_size = SIZE_MAX;
+#else
+	a->flags = 0; /* the counters stay unused */
+#endif
 	memset(&a->stats, 0, sizeof(a->stats));
 	a->stats.min_alloc_size = SIZE_MAX;
 }
@@ -188,9 +192,14 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 	return p;
 }
 
-/* ka_malloc() on a head without statistics, out of line: it needs a stack frame (to keep `a`
- * for the failure count), the counted path needs none. */
-static __attribute__((noinline)) void *plain_malloc(struct ka_alloc *a, size_t size)
+/* ka_malloc() on a head without statistics, out of line where a counted path exists: it
+ * needs a stack frame (to keep `a` for the failure count), the counted path needs none. */
+#if KA_CFG_STATS && KA_CFG_DEBUG < 3
+#define PLAIN_MALLOC_INLINE __attribute__((noinline))
+#else
+#define PLAIN_MALLOC_INLINE inline
+#endif
+static PLAIN_MALLOC_INLINE void *plain_malloc(struct ka_alloc *a, size_t size)
 {
 	void *p = a->ops->alloc(a, size, KA_CFG_MIN_ALIGN);
 
