@@ -103,15 +103,15 @@ static inline bool plain(const struct ka_alloc *a)
 
 /* The common case, the default build's: statistics kept by the backend (alloc_counted,
  * free_counted), no check after each operation, no memory checker. ka_malloc() and ka_free()
- * test it right after plain(), which must have failed: NOSTATS is then clear unless the
- * memory checker is active, so one more bit of flags decides, and they make one tail call. */
-static inline bool counted_unless_plain(const struct ka_alloc *a)
+ * test it first, as one compare of flags with KA_ALLOC_COUNTED alone, and then make one tail
+ * call. Heads with other flags (KA_ALLOC_NOSTATS, the checker's bit) take the tests after. */
+static inline bool counted(const struct ka_alloc *a)
 {
 #if KA_CFG_DEBUG >= 3 || !KA_CFG_STATS
 	(void)a;
 	return false;
 #else
-	return (a->flags & KA_ALLOC_COUNTED) && !PLAIN_ANNOTATE;
+	return a->flags == KA_ALLOC_COUNTED && !PLAIN_ANNOTATE;
 #endif
 }
 
@@ -213,14 +213,14 @@ static PLAIN_MALLOC_INLINE void *plain_malloc(struct ka_alloc *a, size_t size)
 void *ka_malloc(struct ka_alloc *a, size_t size)
 {
 	/* size - 1 wraps for 0, which takes the general path (it becomes 1 there). */
-	if (KA_LIKELY(plain(a) && size - 1 < KA_MAX_REQUEST))
-		return plain_malloc(a, size);
-	if (KA_LIKELY(counted_unless_plain(a) && size - 1 < KA_MAX_REQUEST)) {
+	if (KA_LIKELY(counted(a) && size - 1 < KA_MAX_REQUEST)) {
 		void *p = a->ops->alloc_counted(a, size, KA_CFG_MIN_ALIGN);
 
 		KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
 		return p;
 	}
+	if (KA_LIKELY(plain(a) && size - 1 < KA_MAX_REQUEST))
+		return plain_malloc(a, size);
 	return do_alloc(a, size, KA_CFG_MIN_ALIGN);
 }
 
@@ -266,12 +266,12 @@ void ka_free(struct ka_alloc *a, void *ptr)
 {
 	if (!ptr)
 		return;
-	if (plain(a)) {
-		a->ops->free(a, ptr);
+	if (KA_LIKELY(counted(a))) {
+		a->ops->free_counted(a, ptr);
 		return;
 	}
-	if (KA_LIKELY(counted_unless_plain(a))) {
-		a->ops->free_counted(a, ptr);
+	if (KA_LIKELY(plain(a))) {
+		a->ops->free(a, ptr);
 		return;
 	}
 	if (__builtin_expect(PLAIN_ANNOTATE, 0)) {
