@@ -7,8 +7,8 @@
  * `static const struct ka_alloc_ops` (so the table can live in ROM). The generic layer
  * (src/core/alloc.c) guarantees, before it calls an op:
  *  - alloc(): 1 <= size, size <= SIZE_MAX/2, align a power of two >= KA_CFG_MIN_ALIGN;
- *  - alloc_sized(): as alloc();
- *  - free(), free_sized(), usable_size(), realloc(): ptr != NULL (the backend checks it is
+ *  - alloc_counted(): as alloc();
+ *  - free(), free_counted(), usable_size(), realloc(): ptr != NULL (the backend checks it is
  *    its own);
  *  - realloc(): size >= 1;
  *  - palloc()/pfree(): npages >= 1, npages * KA_PAGE_SIZE does not overflow, align is a power

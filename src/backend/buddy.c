@@ -469,7 +469,7 @@ BD_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t *u
 	return run_alloc(b, n, align);
 }
 
-/* Shared by free and free_sized: returns the usable size the block had. */
+/* Shared by free and free_counted: returns the usable size the block had. */
 BD_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct bd_state *b = bd(a);

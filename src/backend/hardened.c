@@ -717,7 +717,7 @@ static size_t slot_verify(struct ka_hardened *h, const struct hd_run *r, size_t 
 	return n;
 }
 
-/* Shared by free and free_sized: returns the usable size the block had. */
+/* Shared by free and free_counted: returns the usable size the block had. */
 static HD_INLINE size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct ka_hardened *h = region_of(a, ptr);

@@ -240,7 +240,7 @@ static struct ka_pool_area *lookup(struct ka_pool_state *st, const void *ptr, si
 	return ar;
 }
 
-/* Inline into free and free_sized, as it was into free alone. */
+/* Inline into free and free_counted, as it was into free alone. */
 static inline __attribute__((always_inline)) void put(struct ka_pool_state *st, void *ptr)
 {
 	size_t i;

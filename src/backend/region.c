@@ -114,7 +114,7 @@ static void *rg_alloc(struct ka_alloc *a, size_t size, size_t align)
 	return alloc_impl(a, size, align, &n);
 }
 
-/* Shared by free and free_sized: returns the usable size the block had. */
+/* Shared by free and free_counted: returns the usable size the block had. */
 static inline __attribute__((always_inline)) size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct rg_hdr *h = live_hdr(rg(a), ptr, NULL);
