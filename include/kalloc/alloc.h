@@ -132,7 +132,18 @@ size_t ka_maxalloc(struct ka_alloc *a);
 /** @brief Fill *out with the backend's memory figures. */
 void ka_info(struct ka_alloc *a, struct ka_info *out);
 
-/** @brief The allocator's statistics (a pointer into the allocator; read-only). */
+/**
+ * @brief The allocator's statistics: a pointer to a view inside the allocator (read-only),
+ * valid as long as the allocator.
+ *
+ * On an allocator that keeps statistics (the default; not KA_ALLOC_NOSTATS) the view is filled
+ * from its counters by this call, so it shows the figures as of the call: ask again for newer
+ * ones (a pointer kept across later operations shows the old figures). Calling it is then an
+ * operation on the allocator like ka_malloc(): the same serialisation applies, and two threads
+ * must not call it on the same such allocator at once. On heads without statistics (a cache,
+ * the locking adapter, whose owners store their figures there) it changes nothing and the
+ * figures are those stored; the failure count nb_enomem is always stored. O(1).
+ */
 const struct ka_stats *ka_stats(const struct ka_alloc *a);
 
 /** @brief The backend's (or adapter's) name, e.g. "buddy". */

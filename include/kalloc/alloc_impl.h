@@ -7,13 +7,14 @@
  * `static const struct ka_alloc_ops` (so the table can live in ROM). The generic layer
  * (src/core/alloc.c) guarantees, before it calls an op:
  *  - alloc(): 1 <= size, size <= SIZE_MAX/2, align a power of two >= KA_CFG_MIN_ALIGN;
- *  - alloc_sized(): as alloc();
- *  - free(), free_sized(), usable_size(), realloc(): ptr != NULL (the backend checks it is
+ *  - alloc_counted(): as alloc();
+ *  - free(), free_counted(), usable_size(), realloc(): ptr != NULL (the backend checks it is
  *    its own);
  *  - realloc(): size >= 1;
  *  - palloc()/pfree(): npages >= 1, npages * KA_PAGE_SIZE does not overflow, align is a power
  *    of two >= KA_PAGE_SIZE.
- * Ops never touch `struct ka_alloc.stats`: the generic layer keeps them.
+ * Ops never touch `struct ka_alloc.stats` but through alloc_counted() and free_counted(): the
+ * generic layer keeps them.
  * Optional ops may be NULL; the generic layer then falls back (see each member).
  */
 #ifndef KALLOC_ALLOC_IMPL_H
@@ -29,17 +30,19 @@ struct ka_alloc_ops {
 	/** Required. Release a block (may be a no-op, e.g. region). Detect misuse where cheap. */
 	void (*free)(struct ka_alloc *a, void *ptr);
 	/**
-	 * Optional. alloc() that also stores the block's usable size (what usable_size() would
-	 * return) in *usable on success. The generic layer calls it instead of alloc() followed
-	 * by usable_size() when it keeps statistics: the backend knows the size it hands out, a
-	 * second indirect call and header read would only find it again.
+	 * Optional, with free_counted. alloc() that also keeps the statistics:
+	 * ka_stats_alloc_done(a, p, size, usable size of block p) at its end, which counts the
+	 * block or, for NULL, the failure. The generic layer calls it instead of alloc() on heads
+	 * that keep statistics, for requests of 1 byte or more (a zero-size request counts 0 as
+	 * its size): ka_malloc() then makes one tail call, and the figures are updated where the
+	 * block's size is known, with no second look at its header.
 	 */
-	void *(*alloc_sized)(struct ka_alloc *a, size_t size, size_t align, size_t *usable);
+	void *(*alloc_counted)(struct ka_alloc *a, size_t size, size_t align);
 	/**
-	 * Optional. free() that returns the usable size the block had (what usable_size() would
-	 * have returned just before), for the statistics, for the same reason as alloc_sized.
+	 * Optional, with alloc_counted. free() that also counts the block:
+	 * ka_stats_free_done(a, usable size the block had), for the same reason.
 	 */
-	size_t (*free_sized)(struct ka_alloc *a, void *ptr);
+	void (*free_counted)(struct ka_alloc *a, void *ptr);
 	/** Required. Usable bytes of a live block. */
 	size_t (*usable_size)(struct ka_alloc *a, const void *ptr);
 	/**
@@ -88,14 +91,41 @@ struct ka_alloc_ops {
  * on such a head then call the backend directly after one flag test (below debug level 3 and
  * without an active memory checker); the failure count nb_enomem is still kept. */
 #define KA_ALLOC_NOSTATS 0x1u
+/** Set by ka_alloc_init() when the ops have alloc_counted and free_counted: ka_malloc() and
+ * ka_free() then find their common case (statistics kept, by the backend) in one test of
+ * flags. Never set it by hand; clearing it only sends calls down the general path. A head
+ * whose ops change after ka_alloc_init() must be initialised again. */
+#define KA_ALLOC_COUNTED 0x2u
+
+/**
+ * @brief The counters of a head that keeps statistics, from which ka_stats() derives the
+ * public figures (struct ka_stats) when asked. Live figures are stored as the distance to
+ * their peak, so that a block counts with one subtraction per figure (and a branch only when
+ * the peak grows) and is taken back with one addition; nb_frees is nb_allocs minus the live
+ * blocks.
+ */
+struct ka_counters {
+	size_t last_alloc_size; /**< as in struct ka_stats */
+	size_t min_alloc_size;
+	size_t max_alloc_size;
+	uint64_t nb_allocs;
+	size_t max_nb_allocs;
+	size_t nb_room; /**< max_nb_allocs - cur_nb_allocs */
+	size_t max_mem_use;
+	size_t mem_room; /**< max_mem_use - cur_mem_use */
+};
 
 /**
  * @brief The head of every allocator. Backends embed it first and set it with ka_alloc_init().
+ * With statistics kept (no KA_ALLOC_NOSTATS) the figures live in `ctr` and `stats` is the view
+ * ka_stats() fills, but for nb_enomem, which is always counted in `stats`. Heads without
+ * (the cache, the locking adapter) keep their figures in `stats` themselves.
  */
 struct ka_alloc {
 	const struct ka_alloc_ops *ops;
 	const char *name;
 	unsigned flags;
+	struct ka_counters ctr;
 	struct ka_stats stats;
 };
 
@@ -123,10 +153,11 @@ void ka_check_report(const struct ka_alloc *a, const char *what, const void *whe
 #endif
 
 /**
- * @brief Count one block handed out: request size req (last/min/max), usable bytes (current
- * and peak use, live and peak block counts). The generic layer and adapters that keep their
- * own figures (the cache) share it so that every head counts the same way. O(1), branches
- * only for min/max; not atomic: the caller serialises.
+ * @brief Count one block handed out in figures kept as struct ka_stats (adapters that keep
+ * their own, such as the cache; heads that keep statistics count in `ctr` instead, with
+ * ka_count_alloc(), which gives the same figures): request size req (last/min/max), usable
+ * bytes (current and peak use, live and peak block counts). O(1), branches only for min/max;
+ * not atomic: the caller serialises.
  */
 static inline void ka_stats_note_alloc(struct ka_stats *s, size_t req, size_t bytes)
 {
@@ -150,6 +181,72 @@ static inline void ka_stats_note_free(struct ka_stats *s, size_t bytes)
 	s->nb_frees++;
 	s->cur_nb_allocs--;
 	s->cur_mem_use -= bytes;
+}
+
+/**
+ * @brief *p -= v; true if that wrapped (v > *p). On x86-64 one subtraction in memory whose
+ * borrow is the result: compilers otherwise load, subtract, test and store, which is most of
+ * what counting a block costs.
+ */
+static inline bool ka_sub_borrows(size_t *p, size_t v)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+	bool borrow;
+
+	__asm__("subq %2, %0" : "+m"(*p), "=@ccc"(borrow) : "er"(v));
+	return borrow;
+#else
+	return __builtin_sub_overflow(*p, v, p);
+#endif
+}
+
+/**
+ * @brief ka_stats_note_alloc() for a head that keeps statistics (its `ctr`). O(1); branches
+ * only for min/max and a new peak; the caller serialises.
+ */
+static inline void ka_count_alloc(struct ka_counters *c, size_t req, size_t bytes)
+{
+	c->last_alloc_size = req;
+	if (req < c->min_alloc_size)
+		c->min_alloc_size = req;
+	if (req > c->max_alloc_size)
+		c->max_alloc_size = req;
+	c->nb_allocs++;
+	/* A room that went below 0 is a new peak: the peak grows by the excess. */
+	if (__builtin_expect(ka_sub_borrows(&c->nb_room, 1), 0)) {
+		c->max_nb_allocs -= c->nb_room;
+		c->nb_room = 0;
+	}
+	if (__builtin_expect(ka_sub_borrows(&c->mem_room, bytes), 0)) {
+		c->max_mem_use -= c->mem_room;
+		c->mem_room = 0;
+	}
+}
+
+/** @brief ka_stats_note_free() for a head that keeps statistics. O(1); the caller serialises. */
+static inline void ka_count_free(struct ka_counters *c, size_t bytes)
+{
+	c->nb_room++;
+	c->mem_room += bytes;
+}
+
+/**
+ * @brief The end of a backend's alloc_counted(): count block p (usable bytes) for a request
+ * of req bytes, or the failure if p is NULL; returns p. O(1); the caller serialises.
+ */
+static inline void *ka_stats_alloc_done(struct ka_alloc *a, void *p, size_t req, size_t usable)
+{
+	if (__builtin_expect(p != NULL, 1))
+		ka_count_alloc(&a->ctr, req, usable);
+	else
+		a->stats.nb_enomem++;
+	return p;
+}
+
+/** @brief The end of a backend's free_counted(): count a block of `usable` bytes taken back. */
+static inline void ka_stats_free_done(struct ka_alloc *a, size_t usable)
+{
+	ka_count_free(&a->ctr, usable);
 }
 
 /* ---- small helpers every backend needs ------------------------------------------------- */

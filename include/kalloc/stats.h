@@ -10,12 +10,15 @@
 #include <stdint.h>
 
 /**
- * @brief Counters kept by the generic layer for each `struct ka_alloc`.
+ * @brief The statistics of a `struct ka_alloc`, as ka_stats() reports them.
  *
- * Byte figures count what was really handed out (the usable size of each block, or
- * pages * KA_PAGE_SIZE for page allocations), not what the caller asked for. Request-size
- * figures (last/min/max) are what the caller asked for. A failed request counts in
- * `nb_enomem` only.
+ * Kept by the backend (alloc_counted and free_counted in kalloc/alloc_impl.h, where a block's
+ * size is known) or by the generic layer, as counters from which ka_stats() derives these
+ * figures when called: nb_frees = nb_allocs - cur_nb_allocs, and the live figures from their
+ * distance to the peak. Byte figures count what was really handed out (the usable size of
+ * each block, or pages * KA_PAGE_SIZE for page allocations), not what the caller asked for.
+ * Request-size figures (last/min/max) are what the caller asked for. A failed request counts
+ * in `nb_enomem` only.
  */
 struct ka_stats {
 	size_t last_alloc_size; /**< size of the last successful request */

@@ -469,7 +469,7 @@ BD_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t *u
 	return run_alloc(b, n, align);
 }
 
-/* Shared by free and free_sized: returns the usable size the block had. */
+/* Shared by free and free_counted: returns the usable size the block had. */
 BD_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct bd_state *b = bd(a);
@@ -496,6 +496,20 @@ static void *bd_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_
 static size_t bd_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
+}
+
+/* The entries the generic layer calls when it keeps statistics: the sized ones, counted. */
+static void *bd_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n = 0; /* read only if p is not NULL */
+	void *p = bd_alloc_sized(a, size, align, &n);
+
+	return ka_stats_alloc_done(a, p, size, n);
+}
+
+static void bd_free_counted(struct ka_alloc *a, void *ptr)
+{
+	ka_stats_free_done(a, bd_free_sized(a, ptr));
 }
 #endif
 
@@ -684,8 +698,8 @@ static bool bd_owns(struct ka_alloc *a, const void *ptr)
 static const struct ka_alloc_ops bd_ops = {
     .alloc = bd_alloc,
 #if KA_CFG_STATS
-    .alloc_sized = bd_alloc_sized,
-    .free_sized = bd_free_sized,
+    .alloc_counted = bd_alloc_counted,
+    .free_counted = bd_free_counted,
 #endif
     .free = bd_free_op,
     .usable_size = bd_usable_size,

@@ -550,10 +550,23 @@ static void *large_take(struct ka_hardened *h, size_t n, size_t align, uint32_t 
 	return (void *)addr;
 }
 
-/* *usable is what usable_size() will report: the requested size of a slot, the pages of a
- * large block. Inline into both the plain and the sized alloc, as it was into the one before. */
-static HD_INLINE void *region_alloc(struct ka_hardened *h, size_t size, size_t align,
-				    size_t *usable)
+/* The statistics of alloc_counted (req != 0; 0: alloc) where the block is known, with what
+ * usable_size() will report: the requested size of a slot, the pages of a large block. */
+static HD_INLINE void count_alloc(struct ka_hardened *h, size_t req, size_t usable)
+{
+#if KA_CFG_STATS
+	if (req)
+		ka_count_alloc(&h->base.ctr, req, usable);
+#else
+	(void)h;
+	(void)req;
+	(void)usable;
+#endif
+}
+
+/* Inline into both the plain and the counted alloc, as it was into the one before. */
+static HD_INLINE void *region_alloc(struct ka_hardened *h, struct ka_hardened *first, size_t size,
+				    size_t align, size_t req)
 {
 	size_t np = (size + HD_PAGE - 1) >> HD_SHIFT;
 
@@ -570,14 +583,17 @@ static HD_INLINE void *region_alloc(struct ka_hardened *h, size_t size, size_t a
 			       (hd_class_size(c) & (align - 1)) != 0)
 				c++;
 			if (c < HD_NCLS && (p = slot_take(h, c, size)) != NULL) {
-				*usable = size;
+				count_alloc(first, req, size);
 				return p;
 			}
 		}
 		p = large_take(h, np, align < HD_PAGE ? HD_PAGE : align, 0);
-		*usable = np << HD_SHIFT;
-		if (p || !reclaim(h))
+		if (p) {
+			count_alloc(first, req, np << HD_SHIFT);
 			return p;
+		}
+		if (!reclaim(h))
+			return NULL;
 	}
 	return NULL;
 }
@@ -593,12 +609,16 @@ static void *region_palloc(struct ka_hardened *h, size_t npages, size_t align)
 
 /* Regions in the order they were added: the first keeps the hot data, later ones serve
  * what it cannot (each drains its own quarantine before giving up). O(regions). */
-static HD_INLINE void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+static HD_INLINE void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t req)
 {
 	void *p = NULL;
 
 	for (struct ka_hardened *h = hd_of(a); h && !p; h = h->next)
-		p = region_alloc(h, size, align, usable);
+		p = region_alloc(h, hd_of(a), size, align, req);
+#if KA_CFG_STATS
+	if (!p && req)
+		a->stats.nb_enomem++;
+#endif
 	return p;
 }
 
@@ -697,7 +717,7 @@ static size_t slot_verify(struct ka_hardened *h, const struct hd_run *r, size_t 
 	return n;
 }
 
-/* Shared by free and free_sized: returns the usable size the block had. */
+/* Shared by free and free_counted: returns the usable size the block had. */
 static HD_INLINE size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct ka_hardened *h = region_of(a, ptr);
@@ -722,41 +742,49 @@ static HD_INLINE size_t free_impl(struct ka_alloc *a, void *ptr)
 	return n;
 }
 
-/* Without statistics the generic layer never calls the sized entries: they are left out. */
-#if KA_CFG_STATS
-static void *hd_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+/* Size builds keep one allocation body, speed builds inline it into both entries. */
+#ifdef __OPTIMIZE_SIZE__
+static void *alloc_any(struct ka_alloc *a, size_t size, size_t align, size_t req)
 {
-	return alloc_impl(a, size, align, usable);
+	return alloc_impl(a, size, align, req);
 }
+#else
+#define alloc_any alloc_impl
+#endif
 
+/* Without statistics the generic layer never calls the counted entries: they are left out. */
+#if KA_CFG_STATS
 static size_t hd_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
 }
-#endif
 
-/* Size builds with statistics keep one body: the plain entries call the sized ones (as in
- * tlsf.c); speed builds inline the body into both. */
-#if defined(__OPTIMIZE_SIZE__) && KA_CFG_STATS
-static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
+static void *hd_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 {
-	size_t n;
-
-	return hd_alloc_sized(a, size, align, &n);
+	if (size == 0) /* size >= 1 (alloc_impl.h): the counting needs no test */
+		__builtin_unreachable();
+	return alloc_any(a, size, align, size);
 }
 
+static void hd_free_counted(struct ka_alloc *a, void *ptr)
+{
+	ka_stats_free_done(a, hd_free_sized(a, ptr));
+}
+#endif
+
+static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
+{
+	return alloc_any(a, size, align, 0);
+}
+
+/* Size builds with statistics keep one free body: the plain entry calls the sized one (as in
+ * tlsf.c); speed builds inline the body into both. */
+#if defined(__OPTIMIZE_SIZE__) && KA_CFG_STATS
 static void hd_free(struct ka_alloc *a, void *ptr)
 {
 	hd_free_sized(a, ptr);
 }
 #else
-static void *hd_alloc(struct ka_alloc *a, size_t size, size_t align)
-{
-	size_t n;
-
-	return alloc_impl(a, size, align, &n);
-}
-
 static void hd_free(struct ka_alloc *a, void *ptr)
 {
 	free_impl(a, ptr);
@@ -959,8 +987,8 @@ static int hd_sweep(struct ka_alloc *a)
 static const struct ka_alloc_ops hardened_ops = {
     .alloc = hd_alloc,
 #if KA_CFG_STATS
-    .alloc_sized = hd_alloc_sized,
-    .free_sized = hd_free_sized,
+    .alloc_counted = hd_alloc_counted,
+    .free_counted = hd_free_counted,
 #endif
     .free = hd_free,
     .usable_size = hd_usable_size,

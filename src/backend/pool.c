@@ -165,7 +165,15 @@ static inline bool live(const struct ka_pool_area *ar, size_t i)
 	return (ar->map[i >> KA_POOL_WSHIFT] >> (i & (KA_POOL_WBITS - 1))) & 1;
 }
 
-static void *take(struct ka_pool_state *st)
+/* An object, or NULL. req != 0 (alloc_counted): counted in the statistics. Inline into the
+ * counted entry (req known not 0, no call) and into take() for the others (req 0) in speed
+ * builds; size builds keep one body, which both share. */
+#ifdef __OPTIMIZE_SIZE__
+#define POOL_TAKE_INLINE
+#else
+#define POOL_TAKE_INLINE __attribute__((always_inline))
+#endif
+static inline POOL_TAKE_INLINE void *take_body(struct ka_pool_state *st, size_t req)
 {
 	void *p = st->free;
 	struct ka_pool_area *ar;
@@ -185,8 +193,13 @@ static void *take(struct ka_pool_state *st)
 			ka_misuse(&st->head, "pool free list corrupted (use after free?)", p);
 	} else {
 		ar = st->bump_area;
-		if (!ar)
+		if (!ar) {
+#if KA_CFG_STATS
+			if (req)
+				st->head.stats.nb_enomem++;
+#endif
 			return NULL;
+		}
 		i = ar->bump++;
 		p = (void *)(ar->start + i * st->osz);
 		/* Areas after the bump area were never used, so the next one is fresh. */
@@ -195,7 +208,18 @@ static void *take(struct ka_pool_state *st)
 	}
 	ar->map[i >> KA_POOL_WSHIFT] |= (size_t)1 << (i & (KA_POOL_WBITS - 1));
 	st->nfree--;
+#if KA_CFG_STATS
+	if (req)
+		ka_count_alloc(&st->head.ctr, req, st->osz);
+#else
+	(void)req;
+#endif
 	return p;
+}
+
+static void *take(struct ka_pool_state *st)
+{
+	return take_body(st, 0);
 }
 
 /* Validate a live object pointer (or panic) and return its area and index. */
@@ -216,7 +240,7 @@ static struct ka_pool_area *lookup(struct ka_pool_state *st, const void *ptr, si
 	return ar;
 }
 
-/* Inline into free and free_sized, as it was into free alone. */
+/* Inline into free and free_counted, as it was into free alone. */
 static inline __attribute__((always_inline)) void put(struct ka_pool_state *st, void *ptr)
 {
 	size_t i;
@@ -244,19 +268,32 @@ static void pool_free(struct ka_alloc *a, void *ptr)
 	put(st_of(a), ptr);
 }
 
-/* Every object has the pool's object size: the sized entries report it without a lookup.
+/* Every object has the pool's object size: the counted entries count it without a lookup.
  * Without statistics the generic layer never calls them: they are left out. */
 #if KA_CFG_STATS
-static void *pool_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
-{
-	*usable = st_of(a)->osz;
-	return pool_alloc(a, size, align);
-}
-
 static size_t pool_free_sized(struct ka_alloc *a, void *ptr)
 {
 	pool_free(a, ptr);
 	return st_of(a)->osz;
+}
+
+/* The entries the generic layer calls when it keeps statistics. */
+static void *pool_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
+{
+	struct ka_pool_state *st = st_of(a);
+
+	if (size > st->osz || align > st->align) {
+		a->stats.nb_enomem++;
+		return NULL;
+	}
+	if (size == 0) /* size >= 1 (alloc_impl.h): the counting needs no test */
+		__builtin_unreachable();
+	return take_body(st, size);
+}
+
+static void pool_free_counted(struct ka_alloc *a, void *ptr)
+{
+	ka_stats_free_done(a, pool_free_sized(a, ptr));
 }
 #endif
 
@@ -449,8 +486,8 @@ static int pool_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 static const struct ka_alloc_ops pool_ops = {
     .alloc = pool_alloc,
 #if KA_CFG_STATS
-    .alloc_sized = pool_alloc_sized,
-    .free_sized = pool_free_sized,
+    .alloc_counted = pool_alloc_counted,
+    .free_counted = pool_free_counted,
 #endif
     .free = pool_free,
     .usable_size = pool_usable_size,
@@ -502,30 +539,14 @@ struct ka_alloc *ka_pool_init(void *base, size_t len)
  * same meaning: each object counts as one allocation of the object size. */
 static void stats_take(struct ka_alloc *a, size_t osz)
 {
-	struct ka_stats *s = &a->stats;
-
-	if (!KA_CFG_STATS || (a->flags & KA_ALLOC_NOSTATS))
-		return;
-	s->last_alloc_size = osz;
-	if (osz < s->min_alloc_size)
-		s->min_alloc_size = osz;
-	if (osz > s->max_alloc_size)
-		s->max_alloc_size = osz;
-	s->nb_allocs++;
-	if (++s->cur_nb_allocs > s->max_nb_allocs)
-		s->max_nb_allocs = s->cur_nb_allocs;
-	s->cur_mem_use += osz;
-	if (s->cur_mem_use > s->max_mem_use)
-		s->max_mem_use = s->cur_mem_use;
+	if (KA_CFG_STATS && !(a->flags & KA_ALLOC_NOSTATS))
+		ka_count_alloc(&a->ctr, osz, osz);
 }
 
 static void stats_put(struct ka_alloc *a, size_t osz)
 {
-	if (!KA_CFG_STATS || (a->flags & KA_ALLOC_NOSTATS))
-		return;
-	a->stats.nb_frees++;
-	a->stats.cur_nb_allocs--;
-	a->stats.cur_mem_use -= osz;
+	if (KA_CFG_STATS && !(a->flags & KA_ALLOC_NOSTATS))
+		ka_count_free(&a->ctr, osz);
 }
 
 static void batch_debug_check(struct ka_alloc *a)

@@ -114,7 +114,7 @@ static void *rg_alloc(struct ka_alloc *a, size_t size, size_t align)
 	return alloc_impl(a, size, align, &n);
 }
 
-/* Shared by free and free_sized: returns the usable size the block had. */
+/* Shared by free and free_counted: returns the usable size the block had. */
 static inline __attribute__((always_inline)) size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct rg_hdr *h = live_hdr(rg(a), ptr, NULL);
@@ -139,6 +139,20 @@ static void *rg_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_
 static size_t rg_free_sized(struct ka_alloc *a, void *ptr)
 {
 	return free_impl(a, ptr);
+}
+
+/* The entries the generic layer calls when it keeps statistics: the sized ones, counted. */
+static void *rg_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n = 0; /* read only if p is not NULL */
+	void *p = rg_alloc_sized(a, size, align, &n);
+
+	return ka_stats_alloc_done(a, p, size, n);
+}
+
+static void rg_free_counted(struct ka_alloc *a, void *ptr)
+{
+	ka_stats_free_done(a, rg_free_sized(a, ptr));
 }
 #endif
 
@@ -339,8 +353,8 @@ static bool rg_owns(struct ka_alloc *a, const void *ptr)
 static const struct ka_alloc_ops rg_ops = {
     .alloc = rg_alloc,
 #if KA_CFG_STATS
-    .alloc_sized = rg_alloc_sized,
-    .free_sized = rg_free_sized,
+    .alloc_counted = rg_alloc_counted,
+    .free_counted = rg_free_counted,
 #endif
     .free = rg_free,
     .usable_size = rg_usable_size,

@@ -220,8 +220,34 @@ static struct ka_slab *new_slab(struct ka_slab_state *st, unsigned ci)
 
 /* Allocation from class ci in general: a new slab when none is partial, never-used slots,
  * moving a slab to the full list. slab_alloc() inlines the common case. */
-/* The cold allocation paths store the usable size in *usable when it is not NULL (alloc_sized). */
-static KA_SLAB_COLD void *class_alloc(struct ka_slab_state *st, unsigned ci, size_t *usable)
+/* The statistics where an allocation ends: req is the request to count (alloc_counted), 0 for
+ * none (alloc). Passed down, so that every step stays a tail call. */
+static inline void count_alloc(struct ka_slab_state *st, size_t req, size_t usable)
+{
+#if KA_CFG_STATS
+	if (req)
+		ka_count_alloc(&st->head.ctr, req, usable);
+#else
+	(void)st;
+	(void)req;
+	(void)usable;
+#endif
+}
+
+static void *alloc_failed(struct ka_slab_state *st, size_t req)
+{
+#if KA_CFG_STATS
+	if (req)
+		st->head.stats.nb_enomem++;
+#else
+	(void)st;
+	(void)req;
+#endif
+	return NULL;
+}
+
+/* The cold allocation paths count the block for req != 0 (alloc_counted). */
+static KA_SLAB_COLD void *class_alloc(struct ka_slab_state *st, unsigned ci, size_t req)
 {
 	struct ka_slab_class *c = &st->cls[ci];
 	struct ka_slab *s = c->partial;
@@ -230,7 +256,7 @@ static KA_SLAB_COLD void *class_alloc(struct ka_slab_state *st, unsigned ci, siz
 	if (!s) {
 		s = new_slab(st, ci);
 		if (!s)
-			return NULL;
+			return alloc_failed(st, req);
 	}
 	obj = s->free;
 	if (obj) {
@@ -260,8 +286,7 @@ static KA_SLAB_COLD void *class_alloc(struct ka_slab_state *st, unsigned ci, siz
 		list_push(&c->full, s);
 		s->list = KA_SLAB_ON_FULL;
 	}
-	if (usable)
-		*usable = s->size;
+	count_alloc(st, req, s->size);
 	return obj;
 }
 
@@ -311,7 +336,7 @@ static KA_SLAB_COLD void free_slow(struct ka_slab_state *st, struct ka_slab *s)
 	}
 }
 
-/* Returns the object's usable size (free_sized). */
+/* Returns the object's usable size (free_counted). */
 static inline size_t obj_free(struct ka_slab_state *st, void *ptr)
 {
 	uint32_t idx;
@@ -340,7 +365,7 @@ static size_t large_usable(const struct ka_slab_large *l)
 }
 
 static KA_SLAB_COLD void *large_alloc(struct ka_slab_state *st, size_t size, size_t align,
-				      size_t *usable)
+				      size_t req)
 {
 	size_t u =
 	    KA_SLAB_LH % align == 0 ? KA_SLAB_LH : (align > KA_PAGE_SIZE ? align : KA_PAGE_SIZE);
@@ -350,11 +375,11 @@ static KA_SLAB_COLD void *large_alloc(struct ka_slab_state *st, size_t size, siz
 	char *base, *p;
 
 	if (ka_add_overflow(size, u, &bytes) || ka_add_overflow(bytes, KA_PAGE_SIZE - 1, &bytes))
-		return NULL;
+		return alloc_failed(st, req);
 	npages = bytes >> KA_CFG_PAGE_SHIFT;
 	base = get_pages(st, npages, palign);
 	if (!base)
-		return NULL;
+		return alloc_failed(st, req);
 	p = base + u;
 	l = (struct ka_slab_large *)(p - KA_SLAB_LH);
 	l->magic = large_mark(l);
@@ -368,8 +393,7 @@ static KA_SLAB_COLD void *large_alloc(struct ka_slab_state *st, size_t size, siz
 	st->large = l;
 	st->nlarge++;
 	st->large_pages += npages;
-	if (usable)
-		*usable = large_usable(l);
+	count_alloc(st, req, large_usable(l));
 	return p;
 }
 
@@ -383,7 +407,7 @@ static struct ka_slab_large *large_lookup(struct ka_slab_state *st, const void *
 	return l;
 }
 
-/* Returns the block's usable size (free_sized). */
+/* Returns the block's usable size (free_counted). */
 static KA_SLAB_COLD size_t large_free(struct ka_slab_state *st, void *ptr)
 {
 	struct ka_slab_large *l = large_lookup(st, ptr);
@@ -421,12 +445,12 @@ static inline void check_hull(struct ka_slab_state *st, const void *ptr)
 
 /* Requests that are large, above the lookup table, or aligned beyond KA_CFG_MIN_ALIGN. */
 static KA_SLAB_COLD void *alloc_other(struct ka_slab_state *st, size_t size, size_t align,
-				      size_t *usable)
+				      size_t req)
 {
 	unsigned ci;
 
 	if (size > KA_SLAB_MAX_SMALL || align > KA_SLAB_OBJ_ALIGN)
-		return large_alloc(st, size, align, usable);
+		return large_alloc(st, size, align, req);
 	ci = ka_slab_class_index(size);
 	/* Classes that are multiples of `align` hold aligned objects (object areas start at
 	 * a multiple of KA_SLAB_OBJ_ALIGN); one exists within 4 classes. */
@@ -434,18 +458,18 @@ static KA_SLAB_COLD void *alloc_other(struct ka_slab_state *st, size_t size, siz
 		ci++;
 		st->steps++;
 	}
-	return class_alloc(st, ci, usable);
+	return class_alloc(st, ci, req);
 }
 
 /*
  * The fast path: table lookup of the class, pop from the head slab's free list, set the
  * slot's live bit. Everything else (new slab, never-used slots, the slab filling up, large
  * or aligned requests) is in the cold functions above, so this stays a few dozen
- * instructions without saving registers. Shared by alloc (usable NULL: the cold paths stay
- * tail calls) and alloc_sized.
+ * instructions without saving registers. Shared by alloc (req 0) and alloc_counted (req: its
+ * size, counted where the block is known; the cold paths stay tail calls).
  */
 static inline __attribute__((always_inline)) void *alloc_impl(struct ka_alloc *a, size_t size,
-							      size_t align, size_t *usable)
+							      size_t align, size_t req)
 {
 	struct ka_slab_state *st = st_of(a);
 
@@ -456,28 +480,27 @@ static inline __attribute__((always_inline)) void *alloc_impl(struct ka_alloc *a
 		void *obj, *next;
 
 		if (KA_SLAB_UNLIKELY(!s || !(obj = s->free)))
-			return class_alloc(st, ci, usable);
+			return class_alloc(st, ci, req);
 		next = *(void **)obj;
 		/* A write after free shows as a changed mark or a link out of this slab;
 		 * class_alloc() reports it. */
 		if (KA_SLAB_UNLIKELY(((uintptr_t *)obj)[1] != ka_slab_free_mark(st, obj)))
-			return class_alloc(st, ci, usable);
+			return class_alloc(st, ci, req);
 		if (KA_SLAB_UNLIKELY(!next ? s->bump >= c->nobj /* the slab becomes full */
 					   : ((uintptr_t)next ^ (uintptr_t)obj) >= KA_SLAB_SIZE))
-			return class_alloc(st, ci, usable);
+			return class_alloc(st, ci, req);
 		s->free = next;
 		((uintptr_t *)obj)[1] = 0; /* no free mark on a live object */
 		st->live_bytes += s->size;
 		if (KA_SLAB_UNLIKELY(s->inuse++ == 0))
 			c->spare = NULL;
-		if (usable)
-			*usable = s->size;
+		count_alloc(st, req, s->size);
 		return obj;
 	}
-	return alloc_other(st, size, align, usable);
+	return alloc_other(st, size, align, req);
 }
 
-/* Shared by free and free_sized: returns the usable size the block had. */
+/* Shared by free and free_counted: returns the usable size the block had. */
 static inline __attribute__((always_inline)) size_t free_impl(struct ka_alloc *a, void *ptr)
 {
 	struct ka_slab_state *st = st_of(a);
@@ -488,44 +511,40 @@ static inline __attribute__((always_inline)) size_t free_impl(struct ka_alloc *a
 	return obj_free(st, ptr);
 }
 
-/* Without statistics the generic layer never calls the sized entries: they are left out. */
-#if KA_CFG_STATS
-static void *slab_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+/* Size builds keep one allocation body, speed builds inline it into both entries. */
+#ifdef __OPTIMIZE_SIZE__
+static void *alloc_any(struct ka_alloc *a, size_t size, size_t align, size_t req)
 {
-	return alloc_impl(a, size, align, usable);
+	return alloc_impl(a, size, align, req);
+}
+#else
+#define alloc_any alloc_impl
+#endif
+
+/* Without statistics the generic layer never calls the counted entries: they are left out. */
+#if KA_CFG_STATS
+static void *slab_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
+{
+	if (size == 0) /* size >= 1 (alloc_impl.h): the counting needs no test */
+		__builtin_unreachable();
+	return alloc_any(a, size, align, size);
 }
 
-static size_t slab_free_sized(struct ka_alloc *a, void *ptr)
+static void slab_free_counted(struct ka_alloc *a, void *ptr)
 {
-	return free_impl(a, ptr);
+	ka_stats_free_done(a, free_impl(a, ptr));
 }
 #endif
 
-/* Size builds with statistics keep one body: the plain entries call the sized ones (as in
- * tlsf.c); speed builds inline the body into both. */
-#if defined(__OPTIMIZE_SIZE__) && KA_CFG_STATS
 static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
 {
-	size_t n;
-
-	return slab_alloc_sized(a, size, align, &n);
-}
-
-static void slab_free(struct ka_alloc *a, void *ptr)
-{
-	slab_free_sized(a, ptr);
-}
-#else
-static void *slab_alloc(struct ka_alloc *a, size_t size, size_t align)
-{
-	return alloc_impl(a, size, align, NULL);
+	return alloc_any(a, size, align, 0);
 }
 
 static void slab_free(struct ka_alloc *a, void *ptr)
 {
 	free_impl(a, ptr);
 }
-#endif
 
 static size_t slab_usable_size(struct ka_alloc *a, const void *ptr)
 {
@@ -848,8 +867,8 @@ static int slab_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 static const struct ka_alloc_ops slab_ops = {
     .alloc = slab_alloc,
 #if KA_CFG_STATS
-    .alloc_sized = slab_alloc_sized,
-    .free_sized = slab_free_sized,
+    .alloc_counted = slab_alloc_counted,
+    .free_counted = slab_free_counted,
 #endif
     .free = slab_free,
     .usable_size = slab_usable_size,

@@ -247,6 +247,20 @@ static size_t tiny_free_sized(struct ka_alloc *a, void *ptr)
 	return free_body(a, ptr);
 }
 
+/* The entries the generic layer calls when it keeps statistics: the sized ones, counted. */
+static void *tiny_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
+{
+	size_t n = 0; /* read only if p is not NULL */
+	void *p = tiny_alloc_sized(a, size, align, &n);
+
+	return ka_stats_alloc_done(a, p, size, n);
+}
+
+static void tiny_free_counted(struct ka_alloc *a, void *ptr)
+{
+	ka_stats_free_done(a, tiny_free_sized(a, ptr));
+}
+
 static void tiny_free(struct ka_alloc *a, void *ptr)
 {
 #ifdef __OPTIMIZE_SIZE__
@@ -474,9 +488,9 @@ static unsigned tiny_check(struct ka_alloc *a)
 
 static const struct ka_alloc_ops tiny_ops = {
     .alloc = tiny_alloc,
-    .alloc_sized = tiny_alloc_sized,
+    .alloc_counted = tiny_alloc_counted,
     .free = tiny_free,
-    .free_sized = tiny_free_sized,
+    .free_counted = tiny_free_counted,
     .usable_size = tiny_usable_size,
     .add_memory = tiny_add_memory,
     .info = tiny_info,

@@ -245,13 +245,43 @@ TLSF_HOT struct tlsf_block *pop_head(struct ka_tlsf *t, size_t i)
 }
 
 /*
+ * The statistics at the allocation's end, where the block's size is known: req is the request
+ * to count (alloc_counted), 0 for none (alloc). Passed down rather than returned, so that the
+ * allocation's steps stay tail calls and the counted entry needs no stack frame either.
+ */
+TLSF_HOT void count_alloc(struct ka_tlsf *t, size_t req, size_t usable)
+{
+#if KA_CFG_STATS
+	if (req)
+		ka_count_alloc(&t->base.ctr, req, usable);
+#else
+	(void)t;
+	(void)req;
+	(void)usable;
+#endif
+}
+
+/* A failed allocation: counted for alloc_counted (req != 0). */
+static void *alloc_failed(struct ka_tlsf *t, size_t req)
+{
+#if KA_CFG_STATS
+	if (req)
+		t->base.stats.nb_enomem++;
+#else
+	(void)t;
+	(void)req;
+#endif
+	return NULL;
+}
+
+/*
  * Give the tail of the unlinked free block b (stride bs) beyond `stride` back to the free
  * lists and hand b out: the allocation's end when the block is larger than needed by at least
  * a minimum block. Out of line (a tail call from the fast path), so that the exact-fit path,
  * the common one in a steady workload, needs no stack frame.
  */
 TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs,
-				 size_t *usable)
+				 size_t req)
 {
 	struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
 
@@ -261,7 +291,7 @@ TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t
 	b->size = stride;
 	insert_free(t, r, bs - stride);
 	t->avail -= stride; /* bs - HDR left the lists, bs - stride - HDR came back */
-	*usable = stride - TLSF_HDR;
+	count_alloc(t, req, stride - TLSF_HDR);
 	return tlsf_payload(b);
 }
 
@@ -271,17 +301,17 @@ TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t
  * predecessor is used (I3), so its TLSF_PREV_FREE is clear; its successor is used too, so the
  * remainder never needs merging.
  */
-TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t *usable)
+TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t req)
 {
 	size_t bs = tlsf_stride(b);
 
 	KA_ASSERT(bs >= stride);
 	if (bs - stride >= TLSF_MIN_STRIDE)
-		return split_alloc(t, b, stride, bs, usable);
+		return split_alloc(t, b, stride, bs, req);
 	b->size = bs;
 	((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
 	t->avail -= bs - TLSF_HDR;
-	*usable = bs - TLSF_HDR;
+	count_alloc(t, req, bs - TLSF_HDR);
 	return tlsf_payload(b);
 }
 
@@ -297,13 +327,13 @@ TLSF_HOT struct tlsf_block *take_block(struct ka_tlsf *t, size_t stride)
 
 #ifndef __OPTIMIZE_SIZE__
 /* The allocation when good_fit() found nothing (a tail call from the fast path). */
-TLSF_OUTLINE void *alloc_exact(struct ka_tlsf *t, size_t stride, size_t *usable)
+TLSF_OUTLINE void *alloc_exact(struct ka_tlsf *t, size_t stride, size_t req)
 {
 	size_t i = exact_fit(t, stride);
 
 	if (i == TLSF_NONE)
-		return NULL;
-	return use_block(t, pop_head(t, i), stride, usable);
+		return alloc_failed(t, req);
+	return use_block(t, pop_head(t, i), stride, req);
 }
 #endif
 
@@ -368,7 +398,7 @@ TLSF_HOT size_t free_next(struct ka_tlsf *t, const struct tlsf_block *n)
  * allocation's, so that one body serves both. With align <= TLSF_ALIGN every payload already
  * is aligned: no gap, and the block needs only `stride`.
  */
-TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align, size_t *usable)
+TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align, size_t req)
 {
 	size_t need = stride;
 	uintptr_t p;
@@ -382,10 +412,10 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align,
 	if (align > TLSF_ALIGN &&
 	    (ka_add_overflow(stride, align, &need) ||
 	     ka_add_overflow(need, TLSF_MIN_STRIDE, &need) || need > TLSF_MAX_STRIDE))
-		return NULL;
+		return alloc_failed(t, req);
 	b = take_block(t, need);
 	if (!b)
-		return NULL;
+		return alloc_failed(t, req);
 	p = (uintptr_t)tlsf_payload(b);
 	/* p is TLSF_ALIGN-aligned: only a stricter alignment can leave a gap, and then the first
 	 * boundary at least a minimum block above p is the one the gap's free block allows. */
@@ -403,36 +433,36 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align,
 		/* One free block became two (gap and nb, which use_block() accounts for as the
 		 * block it takes): one more header. */
 		t->avail -= TLSF_HDR;
-		r = use_block(t, nb, stride, usable);
+		r = use_block(t, nb, stride, req);
 		nb->size |= TLSF_PREV_FREE; /* the gap before it is free */
 		return r;
 	}
-	return use_block(t, b, stride, usable);
+	return use_block(t, b, stride, req);
 }
 
 /*
- * Shared by alloc and alloc_sized; *usable is the block's usable size on success. No size
+ * Shared by alloc (req 0) and alloc_counted (req: size, counted). No size
  * check: the generic layer passes 1 <= size <= SIZE_MAX / 2 (alloc_impl.h), whose stride
  * (TLSF_MAX_STRIDE + TLSF_ALIGN at most) neither overflows nor leaves the list index's range;
  * no block is that large, so such a request fails in the search.
  */
-TLSF_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+TLSF_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t req)
 {
 	struct ka_tlsf *t = tlsf_of(a);
 	size_t stride = tlsf_stride_for(size);
 
 	KA_ASSERT(size <= SIZE_MAX / 2);
 #ifdef __OPTIMIZE_SIZE__
-	return alloc_aligned(t, stride, align, usable);
+	return alloc_aligned(t, stride, align, req);
 #else
 	struct tlsf_block *b, *next;
 	size_t i;
 
 	if (TLSF_UNLIKELY(align > TLSF_ALIGN))
-		return alloc_aligned(t, stride, align, usable);
+		return alloc_aligned(t, stride, align, req);
 	i = good_fit(t, stride);
 	if (TLSF_UNLIKELY(i == TLSF_NONE))
-		return alloc_exact(t, stride, usable);
+		return alloc_exact(t, stride, req);
 	/* pop_head(), with its reports as tail calls */
 	b = t->heads[i];
 	next = b->next_free;
@@ -446,30 +476,40 @@ TLSF_HOT void *alloc_impl(struct ka_alloc *a, size_t size, size_t align, size_t 
 	} else {
 		list_emptied(t, i);
 	}
-	return use_block(t, b, stride, usable);
+	return use_block(t, b, stride, req);
 #endif
 }
 
 /*
- * Without statistics (KA_CFG_STATS 0) the generic layer never calls the sized entries: they are
- * left out. Size builds with statistics share one body: alloc() calls alloc_sized().
+ * Without statistics (KA_CFG_STATS 0) the generic layer never calls the counted entries: they
+ * are left out. The allocation is one body for both entries; the counted one passes its size.
  */
 #define TLSF_SIZED KA_CFG_STATS
 #if TLSF_SIZED
-static void *tlsf_alloc_sized(struct ka_alloc *a, size_t size, size_t align, size_t *usable)
+static void *tlsf_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 {
-	return alloc_impl(a, size, align, usable);
+	/* size >= 1 (alloc_impl.h): said so, the inline steps count without testing req. */
+	if (size == 0)
+		__builtin_unreachable();
+	return alloc_impl(a, size, align, size);
 }
 #endif
 
 static void *tlsf_alloc(struct ka_alloc *a, size_t size, size_t align)
 {
-	size_t n;
+	return alloc_impl(a, size, align, 0);
+}
 
-#if defined(__OPTIMIZE_SIZE__) && TLSF_SIZED
-	return tlsf_alloc_sized(a, size, align, &n);
+/* The statistics at the free's end, as count_alloc(): counted for free_counted. */
+TLSF_HOT void count_free(struct ka_tlsf *t, bool counted, size_t usable)
+{
+#if KA_CFG_STATS
+	if (counted)
+		ka_count_free(&t->base.ctr, usable);
 #else
-	return alloc_impl(a, size, align, &n);
+	(void)t;
+	(void)counted;
+	(void)usable;
 #endif
 }
 
@@ -479,7 +519,7 @@ static void *tlsf_alloc(struct ka_alloc *a, size_t size, size_t align)
  * already has TLSF_FREE set.
  */
 TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
-			       struct tlsf_block *next)
+			       struct tlsf_block *next, bool counted)
 {
 	size_t s = sz & ~TLSF_FLAGS, usable = s - TLSF_HDR;
 	size_t gain = usable; /* b's bytes, plus a header per merge */
@@ -513,11 +553,12 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 	b->size = s | TLSF_FREE;
 	insert_free(t, b, s);
 	t->avail += gain;
+	count_free(t, counted, usable);
 	return usable;
 }
 
-/* Shared by free and free_sized: returns the usable size the block had. */
-TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
+/* Shared by free and free_counted (counted): returns the usable size the block had. */
+TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted)
 {
 	struct ka_tlsf *t = tlsf_of(a);
 	struct tlsf_block *b = tlsf_from_payload(ptr), *next;
@@ -534,32 +575,29 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr)
 #ifdef __OPTIMIZE_SIZE__
 	/* free_merge() handles neighbours in use too: one body in size builds. */
 	(void)nsz;
-	return free_merge(t, b, sz, next);
+	return free_merge(t, b, sz, next, counted);
 #endif
 	if (sz & TLSF_PREV_FREE)
-		return free_merge(t, b, sz, next);
+		return free_merge(t, b, sz, next, counted);
 	if (nsz & TLSF_FREE)
-		return free_merge(t, b, sz, next);
+		return free_merge(t, b, sz, next, counted);
 	next->size = nsz | TLSF_PREV_FREE;
 	insert_free(t, b, s);
 	t->avail += s - TLSF_HDR;
+	count_free(t, counted, s - TLSF_HDR);
 	return s - TLSF_HDR;
 }
 
 #if TLSF_SIZED
-static size_t tlsf_free_sized(struct ka_alloc *a, void *ptr)
+static void tlsf_free_counted(struct ka_alloc *a, void *ptr)
 {
-	return free_impl(a, ptr);
+	free_impl(a, ptr, true);
 }
 #endif
 
 static void tlsf_free(struct ka_alloc *a, void *ptr)
 {
-#if defined(__OPTIMIZE_SIZE__) && TLSF_SIZED
-	tlsf_free_sized(a, ptr);
-#else
-	free_impl(a, ptr);
-#endif
+	free_impl(a, ptr, false);
 }
 
 static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
@@ -790,11 +828,11 @@ static bool tlsf_owns(struct ka_alloc *a, const void *ptr)
 static const struct ka_alloc_ops tlsf_ops = {
     .alloc = tlsf_alloc,
 #if TLSF_SIZED
-    .alloc_sized = tlsf_alloc_sized,
+    .alloc_counted = tlsf_alloc_counted,
 #endif
     .free = tlsf_free,
 #if TLSF_SIZED
-    .free_sized = tlsf_free_sized,
+    .free_counted = tlsf_free_counted,
 #endif
     .usable_size = tlsf_usable_size,
 #if TLSF_REALLOC

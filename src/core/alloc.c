@@ -20,7 +20,13 @@ void ka_alloc_init(struct ka_alloc *a, const struct ka_alloc_ops *ops, const cha
 {
 	a->ops = ops;
 	a->name = name;
-	a->flags = 0;
+#if KA_CFG_STATS
+	a->flags = ops && ops->alloc_counted && ops->free_counted ? KA_ALLOC_COUNTED : 0;
+	memset(&a->ctr, 0, sizeof(a->ctr));
+	a->ctr.min_alloc_size = SIZE_MAX;
+#else
+	a->flags = 0; /* the counters stay unused */
+#endif
 	memset(&a->stats, 0, sizeof(a->stats));
 	a->stats.min_alloc_size = SIZE_MAX;
 }
@@ -95,17 +101,17 @@ static inline bool plain(const struct ka_alloc *a)
 #endif
 }
 
-/* The common case with statistics: kept, no check after each operation, no memory checker,
- * and a backend that reports sizes itself (alloc_sized, free_sized). ka_malloc() and ka_free()
- * then make one indirect call and update the counters inline. */
-static inline bool sized(const struct ka_alloc *a)
+/* The common case, the default build's: statistics kept by the backend (alloc_counted,
+ * free_counted), no check after each operation, no memory checker. ka_malloc() and ka_free()
+ * test it first, as one compare of flags with KA_ALLOC_COUNTED alone, and then make one tail
+ * call. Heads with other flags (KA_ALLOC_NOSTATS, the checker's bit) take the tests after. */
+static inline bool counted(const struct ka_alloc *a)
 {
 #if KA_CFG_DEBUG >= 3 || !KA_CFG_STATS
 	(void)a;
 	return false;
 #else
-	return !(a->flags & KA_ALLOC_NOSTATS) && !PLAIN_ANNOTATE && a->ops->alloc_sized != NULL &&
-	       a->ops->free_sized != NULL;
+	return a->flags == KA_ALLOC_COUNTED && !PLAIN_ANNOTATE;
 #endif
 }
 
@@ -126,8 +132,7 @@ static void *annotated_alloc(struct ka_alloc *a, size_t size, size_t align, size
 	if (an & KA_AN_OUTER)
 		ka_an_alloc(p, size, a->ops->usable_size(a, p));
 	if (keep_stats(a))
-		ka_stats_note_alloc(&a->stats, req,
-				    (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, p));
+		ka_count_alloc(&a->ctr, req, (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, p));
 	debug_check(a, p);
 	ka_an_leave(an);
 	return p;
@@ -140,9 +145,9 @@ static void annotated_free(struct ka_alloc *a, void *ptr)
 	if (an & KA_AN_OUTER) {
 		size_t live = ka_an_free(a, ptr, 0);
 		if (keep_stats(a))
-			ka_stats_note_free(&a->stats, live);
+			ka_count_free(&a->ctr, live);
 	} else if (keep_stats(a)) {
-		ka_stats_note_free(&a->stats, a->ops->usable_size(a, ptr));
+		ka_count_free(&a->ctr, a->ops->usable_size(a, ptr));
 	}
 	a->ops->free(a, ptr);
 	debug_check(a, NULL);
@@ -163,22 +168,19 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 	if (__builtin_expect(PLAIN_ANNOTATE, 0))
 		return annotated_alloc(a, size, align, req);
 	if (keep_stats(a)) {
-		size_t n;
-
-		/* The backend reports the size it hands out with the block when it can: one
-		 * indirect call instead of two, and no second look at the block's header. */
-		if (KA_LIKELY(a->ops->alloc_sized != NULL)) {
-			p = a->ops->alloc_sized(a, size, align, &n);
+		/* The backend counts the block (or the failure) itself when it can; a zero-size
+		 * request, which it sees as 1 byte, is counted here, as 0. */
+		if (KA_LIKELY(a->ops->alloc_counted != NULL && req != 0)) {
+			p = a->ops->alloc_counted(a, size, align);
 			if (!p)
-				return fail(a);
+				return NULL;
 		} else {
 			p = a->ops->alloc(a, size, align);
 			if (!p)
 				return fail(a);
-			n = a->ops->usable_size(a, p);
+			ka_count_alloc(&a->ctr, req, a->ops->usable_size(a, p));
 		}
 		KA_ASSERT(((uintptr_t)p & (align - 1)) == 0);
-		ka_stats_note_alloc(&a->stats, req, n);
 		debug_check(a, p);
 		return p;
 	}
@@ -190,29 +192,35 @@ static void *do_alloc(struct ka_alloc *a, size_t size, size_t align)
 	return p;
 }
 
+/* ka_malloc() on a head without statistics, out of line where a counted path exists: it
+ * needs a stack frame (to keep `a` for the failure count), the counted path needs none. */
+#if KA_CFG_STATS && KA_CFG_DEBUG < 3
+#define PLAIN_MALLOC_INLINE __attribute__((noinline))
+#else
+#define PLAIN_MALLOC_INLINE inline
+#endif
+static PLAIN_MALLOC_INLINE void *plain_malloc(struct ka_alloc *a, size_t size)
+{
+	void *p = a->ops->alloc(a, size, KA_CFG_MIN_ALIGN);
+
+	if (KA_LIKELY(p != NULL)) {
+		KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
+		return p;
+	}
+	return fail(a);
+}
+
 void *ka_malloc(struct ka_alloc *a, size_t size)
 {
 	/* size - 1 wraps for 0, which takes the general path (it becomes 1 there). */
-	if (KA_LIKELY(plain(a) && size - 1 < KA_MAX_REQUEST)) {
-		void *p = a->ops->alloc(a, size, KA_CFG_MIN_ALIGN);
+	if (KA_LIKELY(counted(a) && size - 1 < KA_MAX_REQUEST)) {
+		void *p = a->ops->alloc_counted(a, size, KA_CFG_MIN_ALIGN);
 
-		if (KA_LIKELY(p != NULL)) {
-			KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
-			return p;
-		}
-		return fail(a);
+		KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
+		return p;
 	}
-	if (KA_LIKELY(sized(a) && size - 1 < KA_MAX_REQUEST)) {
-		size_t n;
-		void *p = a->ops->alloc_sized(a, size, KA_CFG_MIN_ALIGN, &n);
-
-		if (KA_LIKELY(p != NULL)) {
-			KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
-			ka_stats_note_alloc(&a->stats, size, n);
-			return p;
-		}
-		return fail(a);
-	}
+	if (KA_LIKELY(plain(a) && size - 1 < KA_MAX_REQUEST))
+		return plain_malloc(a, size);
 	return do_alloc(a, size, KA_CFG_MIN_ALIGN);
 }
 
@@ -258,12 +266,12 @@ void ka_free(struct ka_alloc *a, void *ptr)
 {
 	if (!ptr)
 		return;
-	if (KA_LIKELY(plain(a))) {
-		a->ops->free(a, ptr);
+	if (KA_LIKELY(counted(a))) {
+		a->ops->free_counted(a, ptr);
 		return;
 	}
-	if (KA_LIKELY(sized(a))) {
-		ka_stats_note_free(&a->stats, a->ops->free_sized(a, ptr));
+	if (KA_LIKELY(plain(a))) {
+		a->ops->free(a, ptr);
 		return;
 	}
 	if (__builtin_expect(PLAIN_ANNOTATE, 0)) {
@@ -271,10 +279,10 @@ void ka_free(struct ka_alloc *a, void *ptr)
 		return;
 	}
 	if (keep_stats(a)) {
-		if (KA_LIKELY(a->ops->free_sized != NULL)) {
-			ka_stats_note_free(&a->stats, a->ops->free_sized(a, ptr));
+		if (KA_LIKELY(a->ops->free_counted != NULL)) {
+			a->ops->free_counted(a, ptr);
 		} else {
-			ka_stats_note_free(&a->stats, a->ops->usable_size(a, ptr));
+			ka_count_free(&a->ctr, a->ops->usable_size(a, ptr));
 			a->ops->free(a, ptr);
 		}
 	} else {
@@ -369,13 +377,20 @@ void *ka_realloc(struct ka_alloc *a, void *ptr, size_t size)
 	if (keep_stats(a)) {
 		size_t now = (an & KA_AN_OUTER) ? size : a->ops->usable_size(a, n);
 		if (n != ptr) {
-			ka_stats_note_free(&a->stats, old);
-			ka_stats_note_alloc(&a->stats, req, now);
+			ka_count_free(&a->ctr, old);
+			ka_count_alloc(&a->ctr, req, now);
 		} else {
-			a->stats.cur_mem_use = a->stats.cur_mem_use - old + now;
-			if (a->stats.cur_mem_use > a->stats.max_mem_use)
-				a->stats.max_mem_use = a->stats.cur_mem_use;
-			a->stats.last_alloc_size = req;
+			struct ka_counters *c = &a->ctr;
+
+			if (now <= old)
+				c->mem_room += old - now;
+			else if (now - old <= c->mem_room)
+				c->mem_room -= now - old;
+			else {
+				c->max_mem_use += now - old - c->mem_room;
+				c->mem_room = 0;
+			}
+			c->last_alloc_size = req;
 		}
 	}
 	debug_check(a, n);
@@ -402,7 +417,7 @@ void *ka_palloc_aligned(struct ka_alloc *a, size_t npages, size_t align)
 		return fail(a);
 	}
 	if (keep_stats(a))
-		ka_stats_note_alloc(&a->stats, bytes, bytes);
+		ka_count_alloc(&a->ctr, bytes, bytes);
 	debug_check(a, p);
 	if (an & KA_AN_OUTER)
 		ka_an_alloc(p, bytes, bytes);
@@ -433,7 +448,7 @@ void ka_pfree(struct ka_alloc *a, void *ptr, size_t npages)
 	if (an & KA_AN_OUTER)
 		ka_an_free(a, ptr, npages * KA_PAGE_SIZE);
 	if (keep_stats(a))
-		ka_stats_note_free(&a->stats, npages * KA_PAGE_SIZE);
+		ka_count_free(&a->ctr, npages * KA_PAGE_SIZE);
 	if (a->ops->pfree)
 		a->ops->pfree(a, ptr, npages);
 	else
@@ -490,8 +505,27 @@ size_t ka_maxalloc(struct ka_alloc *a)
 	return i.maxalloc;
 }
 
+/* The view is the allocator's own memory (no allocator is defined const), written through the
+ * const pointer: reading the figures does not change them. */
 const struct ka_stats *ka_stats(const struct ka_alloc *a)
 {
+#if KA_CFG_STATS
+	if (!(a->flags & KA_ALLOC_NOSTATS)) {
+		struct ka_stats *v = (struct ka_stats *)(uintptr_t)&a->stats;
+		const struct ka_counters *c = &a->ctr;
+		size_t live = c->max_nb_allocs - c->nb_room;
+
+		v->last_alloc_size = c->last_alloc_size;
+		v->min_alloc_size = c->min_alloc_size;
+		v->max_alloc_size = c->max_alloc_size;
+		v->nb_allocs = c->nb_allocs;
+		v->nb_frees = c->nb_allocs - live;
+		v->cur_nb_allocs = live;
+		v->max_nb_allocs = c->max_nb_allocs;
+		v->cur_mem_use = c->max_mem_use - c->mem_room;
+		v->max_mem_use = c->max_mem_use;
+	}
+#endif
 	return &a->stats;
 }
 

@@ -43,7 +43,7 @@ static void copy_stats(struct ka_stats *dst, const struct ka_stats *src)
 /* Publish the inner figures in the head, then drop the lock. */
 static void unlk(struct ka_locked *l, unsigned long flags)
 {
-	copy_stats(&l->a.stats, &l->inner->stats);
+	copy_stats(&l->a.stats, ka_stats(l->inner));
 	ka_plat_lock_release(&l->lock, flags);
 }
 
@@ -236,7 +236,7 @@ struct ka_alloc *ka_locked_init(struct ka_locked *l, struct ka_alloc *inner)
 	l->rescue = NULL;
 	l->rescue_arg = NULL;
 	ka_plat_lock_init(&l->lock);
-	copy_stats(&l->a.stats, &inner->stats);
+	copy_stats(&l->a.stats, ka_stats(inner));
 	return &l->a;
 }
 
@@ -255,7 +255,7 @@ void ka_locked_stats(struct ka_locked *l, struct ka_stats *out)
 {
 	unsigned long f = lk(l);
 
-	copy_stats(out, &l->inner->stats);
+	copy_stats(out, ka_stats(l->inner));
 	ka_plat_lock_release(&l->lock, f);
 #if UINTPTR_MAX > 0xffffffffu && defined(__GCC_ATOMIC_LLONG_LOCK_FREE) &&                          \
     __GCC_ATOMIC_LLONG_LOCK_FREE == 2
