@@ -552,7 +552,7 @@ static void stats_put(struct ka_alloc *a, size_t osz)
 static void batch_debug_check(struct ka_alloc *a)
 {
 #if KA_CFG_DEBUG >= 3
-	if (a->ops->check(a) != 0)
+	if (a->ops->check && a->ops->check(a) != 0)
 		ka_misuse(a, "heap check failed after a batch operation", NULL);
 #else
 	(void)a;
