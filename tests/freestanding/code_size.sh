@@ -80,7 +80,8 @@ linked() {
 
 # Backends whose checker and walker are linked only with ka_check()/ka_walk()
 # (src/core/check.h), with a symbol of their checker.
-lazy_checkers="buddy:bd_check tlsf:ka_tlsf_check_impl"
+lazy_checkers="buddy:bd_check pool:ka_pool_check_impl region:ka_region_check_impl slab:ka_slab_check_impl
+tlsf:ka_tlsf_check_impl"
 
 # lazy DIR: fail unless each of those checkers is absent from the program above and present
 # in the same program calling ka_check() and ka_walk() (size_prog.c -DKA_SIZE_CHECK).
@@ -124,7 +125,7 @@ if [ -n "$check" ]; then
 	for t in $targets; do
 		lazy "$out/size-$t" || fail=1
 	done
-	[ $fail = 0 ] && echo "code_size: checkers linked only with ka_check/ka_walk ($lazy_checkers)"
+	[ $fail = 0 ] && echo "code_size: checkers linked only with ka_check/ka_walk:" $lazy_checkers
 	linked_rows >"$out/linked.now"
 	while IFS='|' read -r _ name a b c d _; do
 		name=$(echo "$name" | tr -d ' `')
