@@ -125,6 +125,7 @@ if [ -n "$check" ]; then
 	for t in $targets; do
 		lazy "$out/size-$t" || fail=1
 	done
+	# shellcheck disable=SC2086 # one line of the list
 	[ $fail = 0 ] && echo "code_size: checkers linked only with ka_check/ka_walk:" $lazy_checkers
 	linked_rows >"$out/linked.now"
 	while IFS='|' read -r _ name a b c d _; do
