@@ -60,7 +60,9 @@ struct ka_alloc_ops {
 	/** Required. Memory figures. */
 	void (*info)(struct ka_alloc *a, struct ka_info *out);
 	/** Required. Count inconsistencies, log each, never abort. */
-	unsigned (*check)(struct ka_alloc *a); /* NULL: no checker in this build */
+	/* NULL: no checker in this build, or not linked: a backend may name it weakly
+	 * (KA_CHECKER_REF, src/core/check.h) so that only programs calling ka_check() link it */
+	unsigned (*check)(struct ka_alloc *a);
 	/** Optional. Visit blocks; NULL means KA_ENOTSUP. */
 	int (*walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 	/** Optional. Is ptr inside this allocator's memory? NULL means "cannot tell" (false). */

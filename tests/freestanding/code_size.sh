@@ -234,7 +234,12 @@ messages through the panic hook, no checker or walker in tiny and tlsf, tlsf wit
 (no \`ka_add_memory\`) and its realloc by the generic move, tiny as its compact variant
 \`tiny_compact.c\` (one region, first fit over an address-ordered free list:
 docs/backend-tiny.md); the misuse checks on free, coalescing and every other operation
-stay), **default** the stock configuration.
+stay), **default** the stock configuration. The program calls neither \`ka_check()\` nor
+\`ka_walk()\`, so in either configuration the checker and walker of buddy, pool, region, slab
+and tlsf are not linked (they sit in \`src/backend/<name>_validate.c\`, named weakly by the
+ops table and loaded by \`ka_check()\`: docs/design.md); tiny and hardened still link theirs.
+Built for size (\`-Os\`), the statistics counting is one shared function
+(\`ka_count_alloc_shared\`) instead of a copy in every object.
 
 | heap | Cortex-M4 minimal | Cortex-M4 default | riscv64 minimal | riscv64 default |
 |---|---:|---:|---:|---:|
