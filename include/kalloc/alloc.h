@@ -156,6 +156,9 @@ const char *ka_name(const struct ka_alloc *a);
  * @return the number of inconsistencies found; 0 means the heap is healthy.
  * O(heap size) in general. Each problem is also logged at KA_LOG_ERR. A backend built
  * without its checker (KA_CFG_CHECK 0) has none to run: the result is then 0, in O(1).
+ * Calling ka_check() or ka_walk() is what links the backends' checkers and walkers into a
+ * program (docs/design.md); a head that still has none in a build with checkers (a custom
+ * backend without one) is logged as "no checker linked" and counts 1.
  */
 unsigned ka_check(struct ka_alloc *a);
 

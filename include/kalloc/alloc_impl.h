@@ -60,7 +60,9 @@ struct ka_alloc_ops {
 	/** Required. Memory figures. */
 	void (*info)(struct ka_alloc *a, struct ka_info *out);
 	/** Required. Count inconsistencies, log each, never abort. */
-	unsigned (*check)(struct ka_alloc *a); /* NULL: no checker in this build */
+	/* NULL: no checker in this build, or not linked: a backend may name it weakly
+	 * (KA_CHECKER_REF, src/core/check.h) so that only programs calling ka_check() link it */
+	unsigned (*check)(struct ka_alloc *a);
 	/** Optional. Visit blocks; NULL means KA_ENOTSUP. */
 	int (*walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 	/** Optional. Is ptr inside this allocator's memory? NULL means "cannot tell" (false). */
@@ -202,9 +204,10 @@ static inline bool ka_sub_borrows(size_t *p, size_t v)
 
 /**
  * @brief ka_stats_note_alloc() for a head that keeps statistics (its `ctr`). O(1); branches
- * only for min/max and a new peak; the caller serialises.
+ * only for min/max and a new peak; the caller serialises. Code built for size (-Os) calls
+ * one shared copy, ka_count_alloc_shared(), instead of holding its own.
  */
-static inline void ka_count_alloc(struct ka_counters *c, size_t req, size_t bytes)
+static inline void ka_count_alloc_inline(struct ka_counters *c, size_t req, size_t bytes)
 {
 	c->last_alloc_size = req;
 	if (req < c->min_alloc_size)
@@ -222,6 +225,20 @@ static inline void ka_count_alloc(struct ka_counters *c, size_t req, size_t byte
 		c->mem_room = 0;
 	}
 }
+
+/** @brief ka_count_alloc_inline() out of line (src/core/alloc.c), for code built for size. */
+void ka_count_alloc_shared(struct ka_counters *c, size_t req, size_t bytes);
+
+#ifdef __OPTIMIZE_SIZE__
+/* Not inlined at -Os anyway (compilers keep a static copy in every object that counts, 70
+ * bytes on Cortex-M4): one copy for the whole program. */
+#define ka_count_alloc ka_count_alloc_shared
+#else
+static inline void ka_count_alloc(struct ka_counters *c, size_t req, size_t bytes)
+{
+	ka_count_alloc_inline(c, req, bytes);
+}
+#endif
 
 /** @brief ka_stats_note_free() for a head that keeps statistics. O(1); the caller serialises. */
 static inline void ka_count_free(struct ka_counters *c, size_t bytes)

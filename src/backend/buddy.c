@@ -7,6 +7,7 @@
  */
 #include "buddy_priv.h"
 #include "kstring.h"
+#include "check.h"
 
 _Static_assert(KA_CFG_PAGE_SHIFT >= 10 && KA_CFG_PAGE_SHIFT <= 19,
 	       "slab object counts are 16-bit and classes need at least 1 KiB pages");
@@ -694,6 +695,10 @@ static bool bd_owns(struct ka_alloc *a, const void *ptr)
 {
 	return bd_zone_of(bd(a), (uintptr_t)ptr) != NULL;
 }
+
+/* In buddy_validate.c, linked only with ka_check() or ka_walk() (src/core/check.h). */
+KA_CHECKER_REF unsigned bd_check(struct ka_alloc *a);
+KA_CHECKER_REF int bd_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 
 static const struct ka_alloc_ops bd_ops = {
     .alloc = bd_alloc,

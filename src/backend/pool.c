@@ -7,7 +7,12 @@
  * described in pool_priv.h, the model in docs/backend-pool.md.
  */
 #include "pool_priv.h"
+#include "check.h"
 #include "kstring.h"
+
+/* In pool_validate.c, linked only with ka_check() or ka_walk() (src/core/check.h). */
+KA_CHECKER_REF unsigned ka_pool_check_impl(struct ka_alloc *a);
+KA_CHECKER_REF int ka_pool_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 
 static const struct ka_alloc_ops pool_ops;
 
@@ -18,11 +23,6 @@ _Static_assert(sizeof(struct ka_pool_state) + sizeof(size_t) + 2 * KA_CFG_MIN_AL
 		       KA_CFG_POOL_DEFAULT_OBJ <=
 		   POOL_MIN_SIZE,
 	       "POOL_MIN_SIZE too small for one default object");
-
-static inline struct ka_pool_state *st_of(struct ka_alloc *a)
-{
-	return (struct ka_pool_state *)a;
-}
 
 static const struct ka_pool_state *pool_of(const struct ka_alloc *a)
 {
@@ -143,27 +143,6 @@ static bool area_init(struct ka_pool_state *st, struct ka_pool_area *ar, uintptr
 }
 
 /* ---- objects ---------------------------------------------------------------------------- */
-
-static struct ka_pool_area *area_of(struct ka_pool_state *st, uintptr_t p)
-{
-	for (struct ka_pool_area *ar = &st->first; ar; ar = ar->next)
-		if (p >= ar->start && p < ar->end)
-			return ar;
-	return NULL;
-}
-
-static inline size_t obj_index(const struct ka_pool_state *st, const struct ka_pool_area *ar,
-			       uintptr_t p)
-{
-	size_t off = p - ar->start;
-
-	return st->shift ? off >> st->shift : off / st->osz;
-}
-
-static inline bool live(const struct ka_pool_area *ar, size_t i)
-{
-	return (ar->map[i >> KA_POOL_WSHIFT] >> (i & (KA_POOL_WBITS - 1))) & 1;
-}
 
 /* An object, or NULL. req != 0 (alloc_counted): counted in the statistics. Inline into the
  * counted entry (req known not 0, no call) and into take() for the others (req 0) in speed
@@ -354,133 +333,6 @@ static bool pool_owns(struct ka_alloc *a, const void *ptr)
 	return false;
 }
 
-/* ---- check and walk --------------------------------------------------------------------- */
-
-/* Bits set in x, branch-free (SWAR), so that a full check at debug level 3 costs one step per
- * bitmap word rather than per object. The constants are 0x55.., 0x33.., 0x0f.., 0x01.. of
- * size_t's width; no division happens at run time. */
-static unsigned popcount(size_t x)
-{
-	x = x - ((x >> 1) & (SIZE_MAX / 3));
-	x = (x & (SIZE_MAX / 5)) + ((x >> 2) & (SIZE_MAX / 5));
-	x = (x + (x >> 4)) & (SIZE_MAX / 17);
-	return (unsigned)((x * (SIZE_MAX / 255)) >> ((sizeof(size_t) - 1) * 8));
-}
-
-static unsigned pool_check(struct ka_alloc *a)
-{
-	struct ka_pool_state *st = st_of(a);
-	unsigned bad = 0;
-	size_t nareas = 0, total = 0, used = 0, handed = 0, fresh = 0, listed = 0;
-	bool seen_bump = st->bump_area == NULL;
-	struct ka_pool_area *last = NULL;
-
-	for (struct ka_pool_area *ar = &st->first; ar; last = ar, ar = ar->next) {
-		size_t words = (ar->nobj + KA_POOL_WBITS - 1) >> KA_POOL_WSHIFT, live_n = 0;
-
-		if (++nareas > st->nareas) {
-			ka_check_report(a, "more areas than counted (cycle?)", ar);
-			return bad + 1;
-		}
-		if (ar->nobj == 0 || ar->bump > ar->nobj || (ar->start & (st->align - 1)) ||
-		    ar->start < ar->region_lo || ar->end != ar->start + ar->nobj * st->osz ||
-		    ar->end > ar->region_hi || (uintptr_t)ar->map < ar->region_lo ||
-		    (uintptr_t)(ar->map + words) > ar->start) {
-			ka_check_report(a, "area geometry corrupted", ar);
-			return bad + 1;
-		}
-		for (size_t w = 0; w < words; w++)
-			live_n += popcount(ar->map[w]);
-		for (size_t w = ar->bump >> KA_POOL_WSHIFT; w < words; w++) {
-			size_t b = ar->bump & (KA_POOL_WBITS - 1);
-			size_t high = w == (ar->bump >> KA_POOL_WSHIFT) ? ~(((size_t)1 << b) - 1)
-									: ~(size_t)0;
-
-			if (ar->map[w] & high) {
-				ka_check_report(a, "live bit on an object never handed out", ar);
-				bad++;
-				break;
-			}
-		}
-		/* Areas before the bump area are used up, the ones after it untouched. */
-		if (ar == st->bump_area) {
-			seen_bump = true;
-			if (ar->bump == ar->nobj) {
-				ka_check_report(a, "bump area has no fresh object", ar);
-				bad++;
-			}
-		} else if (!seen_bump && ar->bump != ar->nobj) {
-			ka_check_report(a, "area before the bump area has fresh objects", ar);
-			bad++;
-		} else if (seen_bump && st->bump_area && ar->bump != 0) {
-			ka_check_report(a, "area after the bump area was used", ar);
-			bad++;
-		}
-		if (!st->bump_area && ar->bump != ar->nobj) {
-			ka_check_report(a, "fresh objects but no bump area", ar);
-			bad++;
-		}
-		total += ar->nobj;
-		used += live_n;
-		handed += ar->bump;
-		fresh += ar->nobj - ar->bump;
-	}
-	if (!seen_bump) {
-		ka_check_report(a, "bump area is not one of the pool's areas", st->bump_area);
-		bad++;
-	}
-	if (nareas != st->nareas || last != st->last || total != st->ntotal) {
-		ka_check_report(a, "area counters disagree with the area list", st);
-		bad++;
-	}
-	for (void *f = st->free; f; f = *(void **)f) {
-		struct ka_pool_area *ar = area_of(st, (uintptr_t)f);
-		size_t i;
-
-		if (++listed > handed - (used < handed ? used : handed)) {
-			ka_check_report(a, "free list longer than the free objects (cycle?)", f);
-			return bad + 1;
-		}
-		if (!ar) {
-			ka_check_report(a, "free-list entry outside every area", f);
-			return bad + 1;
-		}
-		i = obj_index(st, ar, (uintptr_t)f);
-		if (ar->start + i * st->osz != (uintptr_t)f) {
-			ka_check_report(a, "free-list entry not at an object boundary", f);
-			return bad + 1;
-		}
-		if (live(ar, i) || i >= ar->bump) {
-			ka_check_report(a, "free-list entry is live or never handed out", f);
-			bad++;
-		}
-	}
-	if (used + listed != handed) {
-		ka_check_report(a, "live + listed objects disagree with the objects handed out",
-				st);
-		bad++;
-	}
-	if (st->nfree != listed + fresh) {
-		ka_check_report(a, "free-object counter disagrees with the pool", st);
-		bad++;
-	}
-	return bad;
-}
-
-static int pool_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
-{
-	struct ka_pool_state *st = st_of(a);
-
-	for (struct ka_pool_area *ar = &st->first; ar; ar = ar->next)
-		for (size_t i = 0; i < ar->nobj; i++) {
-			int rc = fn((void *)(ar->start + i * st->osz), st->osz, live(ar, i), arg);
-
-			if (rc)
-				return rc;
-		}
-	return 0;
-}
-
 #define POOL_CAPS (KA_CAP_FREE | KA_CAP_ADDMEM | KA_CAP_WALK | KA_CAP_OWNS)
 
 static const struct ka_alloc_ops pool_ops = {
@@ -493,8 +345,8 @@ static const struct ka_alloc_ops pool_ops = {
     .usable_size = pool_usable_size,
     .add_memory = pool_add_memory,
     .info = pool_info,
-    .check = pool_check,
-    .walk = pool_walk,
+    .check = ka_pool_check_impl,
+    .walk = ka_pool_walk_impl,
     .owns = pool_owns,
     .caps = POOL_CAPS,
 };
@@ -552,7 +404,7 @@ static void stats_put(struct ka_alloc *a, size_t osz)
 static void batch_debug_check(struct ka_alloc *a)
 {
 #if KA_CFG_DEBUG >= 3
-	if (a->ops->check(a) != 0)
+	if (a->ops->check && a->ops->check(a) != 0)
 		ka_misuse(a, "heap check failed after a batch operation", NULL);
 #else
 	(void)a;

@@ -54,4 +54,36 @@ struct ka_pool_state {
 	struct ka_pool_area first;	/* the area of the first region */
 };
 
+static inline struct ka_pool_state *st_of(struct ka_alloc *a)
+{
+	return (struct ka_pool_state *)a;
+}
+
+/* The area holding p, or NULL. */
+static inline struct ka_pool_area *area_of(struct ka_pool_state *st, uintptr_t p)
+{
+	for (struct ka_pool_area *ar = &st->first; ar; ar = ar->next)
+		if (p >= ar->start && p < ar->end)
+			return ar;
+	return NULL;
+}
+
+static inline size_t obj_index(const struct ka_pool_state *st, const struct ka_pool_area *ar,
+			       uintptr_t p)
+{
+	size_t off = p - ar->start;
+
+	return st->shift ? off >> st->shift : off / st->osz;
+}
+
+/* Whether object i of the area is handed out (its bit in the map). */
+static inline bool live(const struct ka_pool_area *ar, size_t i)
+{
+	return (ar->map[i >> KA_POOL_WSHIFT] >> (i & (KA_POOL_WBITS - 1))) & 1;
+}
+
+/** The checker and walker (pool_validate.c), named weakly by the ops table. */
+unsigned ka_pool_check_impl(struct ka_alloc *a);
+int ka_pool_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
+
 #endif /* KALLOC_POOL_PRIV_H */

@@ -67,4 +67,18 @@ struct rg_state {
 /** Smallest region ka_region_init() accepts: state, descriptor, one minimal block, slack. */
 #define RG_MIN_SIZE (sizeof(struct rg_state) + sizeof(struct rg_seg) + 4 * KA_CFG_MIN_ALIGN)
 
+static inline struct rg_state *rg(struct ka_alloc *a)
+{
+	return (struct rg_state *)a;
+}
+
+static inline uintptr_t hdr_check(const struct rg_hdr *h, size_t size)
+{
+	return (uintptr_t)size ^ (uintptr_t)h ^ RG_MAGIC;
+}
+
+/** The checker and walker (region_validate.c), named weakly by the ops table. */
+unsigned ka_region_check_impl(struct ka_alloc *a);
+int ka_region_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
+
 #endif /* KALLOC_REGION_PRIV_H */

@@ -226,4 +226,38 @@ static inline bool ka_slab_reserved(const struct ka_slab_class *c, uint32_t i)
 	return po == 0 || po == KA_SLAB_LH;
 }
 
+static inline struct ka_slab_state *st_of(struct ka_alloc *a)
+{
+	return (struct ka_slab_state *)a;
+}
+
+static inline uintptr_t large_mark(const struct ka_slab_large *l)
+{
+	return KA_SLAB_LMAGIC ^ (uintptr_t)l;
+}
+
+/* Slot of offset off in a class of reciprocal recip (exact below 2^32 / size). */
+static inline uint32_t slot_index(uint32_t recip, size_t off)
+{
+	return (uint32_t)(((uint64_t)off * recip) >> 32);
+}
+
+/* Usable bytes of a large block. */
+static inline size_t large_usable(const struct ka_slab_large *l)
+{
+	return (l->npages << KA_CFG_PAGE_SHIFT) - ((uintptr_t)l + KA_SLAB_LH - (uintptr_t)l->base);
+}
+
+/* Large blocks start on a page or right after its header; small objects never do. */
+static inline bool is_large_ptr(uintptr_t p)
+{
+	uintptr_t po = p & (KA_PAGE_SIZE - 1);
+
+	return po == 0 || po == KA_SLAB_LH;
+}
+
+/** The checker and walker (slab_validate.c), named weakly by the ops table. */
+unsigned ka_slab_check_impl(struct ka_alloc *a);
+int ka_slab_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
+
 #endif /* KALLOC_SLAB_PRIV_H */

@@ -11,6 +11,7 @@
  */
 #include "tlsf_priv.h"
 #include "kstring.h"
+#include "check.h"
 
 /*
  * Instruction count is what the hot path is written for (docs/backend-tlsf.md, "Speed"):
@@ -784,32 +785,12 @@ static void tlsf_info(struct ka_alloc *a, struct ka_info *out)
 	}
 }
 
-#if KA_CFG_CHECK
-static int tlsf_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
-{
-	struct ka_tlsf *t = tlsf_of(a);
+/* KA_CFG_CHECK 0 (the minimal configuration) builds neither the checker nor the walker. Both
+ * live in tlsf_validate.c, referenced weakly: a program that calls neither ka_check() nor
+ * ka_walk() does not link them (src/core/check.h). */
+KA_CHECKER_REF unsigned ka_tlsf_check_impl(struct ka_alloc *a);
+KA_CHECKER_REF int ka_tlsf_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 
-	for (const struct tlsf_pool *p = t->pools; p; p = p->next) {
-		const struct tlsf_block *b = (const struct tlsf_block *)(p + 1);
-
-		while (b != p->sentinel) {
-			size_t s = tlsf_stride(b);
-			int rc;
-
-			/* A broken heap must not send the walk outside the pool. */
-			if (s < TLSF_MIN_STRIDE || s > (uintptr_t)p->sentinel - (uintptr_t)b)
-				return KA_EFAULT;
-			rc = fn(tlsf_payload(b), s - TLSF_HDR, !(b->size & TLSF_FREE), arg);
-			if (rc)
-				return rc;
-			b = (const struct tlsf_block *)((uintptr_t)b + s);
-		}
-	}
-	return 0;
-}
-#endif
-
-/* KA_CFG_CHECK 0 (the minimal configuration) builds neither the checker nor the walker. */
 #define TLSF_CAPS                                                                                  \
 	(KA_CAP_FREE | KA_CAP_ANYSIZE | (TLSF_ONE_POOL ? 0 : KA_CAP_ADDMEM) |                      \
 	 (TLSF_REALLOC ? KA_CAP_REALLOC : 0) | KA_CAP_OWNS | (KA_CFG_CHECK ? KA_CAP_WALK : 0))
@@ -844,7 +825,7 @@ static const struct ka_alloc_ops tlsf_ops = {
     .info = tlsf_info,
 #if KA_CFG_CHECK
     .check = ka_tlsf_check_impl,
-    .walk = tlsf_walk,
+    .walk = ka_tlsf_walk_impl,
 #endif
     .owns = tlsf_owns,
     .caps = TLSF_CAPS,

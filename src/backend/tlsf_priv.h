@@ -294,5 +294,7 @@ static inline struct ka_tlsf *tlsf_of(struct ka_alloc *a)
 
 /** The checker (tlsf_validate.c): counts and reports every broken invariant I1..I6. */
 unsigned ka_tlsf_check_impl(struct ka_alloc *a);
+/** The walker (tlsf_validate.c): every block of every pool, in address order. */
+int ka_tlsf_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 
 #endif /* KALLOC_TLSF_PRIV_H */

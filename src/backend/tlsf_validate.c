@@ -179,3 +179,27 @@ unsigned ka_tlsf_check_impl(struct ka_alloc *a)
 	}
 	return bad;
 }
+
+/* The walker behind ka_walk(): every block of every pool in address order. */
+int ka_tlsf_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	struct ka_tlsf *t = tlsf_of(a);
+
+	for (const struct tlsf_pool *p = t->pools; p; p = p->next) {
+		const struct tlsf_block *b = (const struct tlsf_block *)(p + 1);
+
+		while (b != p->sentinel) {
+			size_t s = tlsf_stride(b);
+			int rc;
+
+			/* A broken heap must not send the walk outside the pool. */
+			if (s < TLSF_MIN_STRIDE || s > (uintptr_t)p->sentinel - (uintptr_t)b)
+				return KA_EFAULT;
+			rc = fn(tlsf_payload(b), s - TLSF_HDR, !(b->size & TLSF_FREE), arg);
+			if (rc)
+				return rc;
+			b = (const struct tlsf_block *)((uintptr_t)b + s);
+		}
+	}
+	return 0;
+}

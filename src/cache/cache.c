@@ -15,6 +15,7 @@
 
 #include "kalloc/alloc_impl.h"
 #include "kalloc/err.h"
+#include "check.h"
 
 #define NCL	  KA_CACHE_NCLASSES
 #define ROW_ALIGN 64u
@@ -595,7 +596,7 @@ static unsigned cache_check(struct ka_alloc *a)
 		}
 		ka_plat_lock_release(&d->lock, lf);
 	}
-	return bad + ka_check(c->below);
+	return bad + ka_check_op(c->below);
 }
 
 static bool cache_owns(struct ka_alloc *a, const void *ptr)

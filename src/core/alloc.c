@@ -8,6 +8,7 @@
 #include "kalloc/alloc_impl.h"
 #include "kalloc/platform.h"
 #include "annotate.h"
+#include "check.h"
 #include "kstring.h"
 
 /* Requests above this cannot be satisfied by any backend (a heap is smaller than half the
@@ -15,6 +16,11 @@
 #define KA_MAX_REQUEST (SIZE_MAX / 2)
 
 static struct ka_alloc *default_alloc;
+
+void ka_count_alloc_shared(struct ka_counters *c, size_t req, size_t bytes)
+{
+	ka_count_alloc_inline(c, req, bytes);
+}
 
 void ka_alloc_init(struct ka_alloc *a, const struct ka_alloc_ops *ops, const char *name)
 {
@@ -66,6 +72,9 @@ static void *fail(struct ka_alloc *a)
 
 /* At debug level 3 every operation is followed by a full check; a heap that fails it is
  * reported at once, next to the operation that broke it, instead of much later. */
+#if KA_CFG_DEBUG >= 3
+KA_LINK_CHECKERS(alloc);
+#endif
 static inline void debug_check(struct ka_alloc *a, const void *ptr)
 {
 #if KA_CFG_DEBUG >= 3
@@ -534,13 +543,22 @@ const char *ka_name(const struct ka_alloc *a)
 	return a->name;
 }
 
-unsigned ka_check(struct ka_alloc *a)
+/* The bodies of ka_check() and ka_walk() (check.c), here so that the ops of adapters can
+ * call them without loading any checker (check.h). */
+unsigned ka_check_op(struct ka_alloc *a)
 {
 	unsigned an, n;
 
-	/* A build without checkers (KA_CFG_CHECK 0) leaves check NULL: nothing was checked. */
-	if (!a->ops->check)
-		return 0;
+	if (!a->ops->check) {
+#if KA_CFG_CHECK
+		/* Checkers are in the build but this heap's is not linked (or it has none): say
+		 * so, rather than pass an unchecked heap for a healthy one. */
+		ka_check_report(a, "no checker linked", NULL);
+		return 1;
+#else
+		return 0; /* a build without checkers: nothing was checked */
+#endif
+	}
 	an = ka_an_enter(a);
 	n = a->ops->check(a);
 	ka_an_leave(an);
@@ -549,7 +567,7 @@ unsigned ka_check(struct ka_alloc *a)
 
 /* Under a memory checker the callback runs inside the bracket too (memcheck reports nothing
  * it does); a walk is a debugging aid, not a place for the program's own work. */
-int ka_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+int ka_walk_op(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 {
 	unsigned an;
 	int rc;

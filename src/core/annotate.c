@@ -7,6 +7,7 @@
  * empty.
  */
 #include "annotate.h"
+#include "check.h"
 
 #if KA_CFG_ANNOTATE
 
@@ -17,6 +18,10 @@
 #endif
 
 int ka_an_state = -1;
+
+/* Poisoning a heap's free blocks walks it (ka_an_enter_slow, ka_an_fresh): under a memory
+ * checker every walker is linked. */
+KA_LINK_CHECKERS(annotate);
 
 /* Nesting of ka_* calls in this thread: a backend that calls ka_palloc() on its page source
  * does so at depth 1, and the pages it gets are its metadata, not a block of the program.

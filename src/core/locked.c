@@ -13,6 +13,7 @@
  * the generic layer, under the lock) and they are copied into the head under the lock.
  */
 #include "kalloc/lock.h"
+#include "check.h"
 
 static struct ka_locked *to_locked(struct ka_alloc *a)
 {
@@ -147,7 +148,7 @@ static unsigned locked_check(struct ka_alloc *a)
 {
 	struct ka_locked *l = to_locked(a);
 	unsigned long f = lk(l);
-	unsigned n = ka_check(l->inner);
+	unsigned n = ka_check_op(l->inner);
 
 	ka_plat_lock_release(&l->lock, f);
 	return n;
@@ -157,7 +158,7 @@ static int locked_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
 {
 	struct ka_locked *l = to_locked(a);
 	unsigned long f = lk(l);
-	int rc = ka_walk(l->inner, fn, arg);
+	int rc = ka_walk_op(l->inner, fn, arg);
 
 	ka_plat_lock_release(&l->lock, f);
 	return rc;

@@ -14,6 +14,7 @@
 #include "kalloc/alloc_impl.h"
 #include "kalloc/dma.h"
 #include "kstring.h"
+#include "check.h"
 
 #define KA_DMA_HEAP_MAGIC 0x444d4148u /* "DMAH" */
 
@@ -317,6 +318,9 @@ static int count_used(void *ptr, size_t size, bool used, void *arg)
 		((struct live_acc *)arg)->blocks++;
 	return 0;
 }
+
+/* ka_dma_check() runs its sub-heaps' check and walk ops itself (the DMA head has none). */
+KA_LINK_CHECKERS(dma);
 
 unsigned ka_dma_check(struct ka_dma *d)
 {

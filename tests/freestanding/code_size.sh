@@ -78,6 +78,40 @@ linked() {
 	echo $(($(textro "$1/$2.elf" "${nm_%nm}size") - base))
 }
 
+# Backends whose checker and walker are linked only with ka_check()/ka_walk()
+# (src/core/check.h), with a symbol of their checker.
+lazy_checkers="buddy:bd_check pool:ka_pool_check_impl region:ka_region_check_impl slab:ka_slab_check_impl
+tlsf:ka_tlsf_check_impl"
+
+# lazy DIR: fail unless each of those checkers is absent from the program above and present
+# in the same program calling ka_check() and ka_walk() (size_prog.c -DKA_SIZE_CHECK).
+lazy() {
+	cc=$(sed -n 's/^KA_CROSS_CC:[A-Z]*=//p' "$1/CMakeCache.txt")
+	tflags=$(sed -n 's/^CMAKE_C_FLAGS:[A-Z]*=//p' "$1/CMakeCache.txt")
+	nm_=$(sed -n 's/^CMAKE_NM:[A-Z]*=//p' "$1/CMakeCache.txt")
+	flags="-Os -DNDEBUG -Wall -Wextra -Werror -ffunction-sections -fdata-sections -nostdlib -static -Wl,--gc-sections"
+	flags="$flags -Wl,-e,_start -Wl,--no-warn-rwx-segments -I$root/include"
+	bad=0
+	for bs in $lazy_checkers; do
+		b=${bs%%:*} sym=${bs#*:}
+		# shellcheck disable=SC2086 # flag lists
+		$cc $tflags $flags -DKA_SIZE_INIT="ka_${b}_init" "$here/size_prog.c" "$1/libkalloc.a" \
+			-lgcc -o "$1/$b-plain.elf"
+		# shellcheck disable=SC2086
+		$cc $tflags $flags -DKA_SIZE_CHECK -DKA_SIZE_INIT="ka_${b}_init" "$here/size_prog.c" \
+			"$1/libkalloc.a" -lgcc -o "$1/$b-check.elf"
+		if "$nm_" "$1/$b-plain.elf" | grep -q " $sym\$"; then
+			echo "code_size: FAIL: $b: $sym linked into a program that never checks ($1)" >&2
+			bad=1
+		fi
+		if ! "$nm_" "$1/$b-check.elf" | grep -q " [Tt] $sym\$"; then
+			echo "code_size: FAIL: $b: $sym missing from a program that calls ka_check ($1)" >&2
+			bad=1
+		fi
+	done
+	return $bad
+}
+
 linked_rows() {
 	for b in $(heap_backends); do
 		echo "| \`$b\` | $(linked "$out/size-cortex-m4-min" "$b") | $(linked "$out/size-cortex-m4" "$b") |" \
@@ -88,6 +122,11 @@ linked_rows() {
 if [ -n "$check" ]; then
 	# Rows of the committed table: "| `name` | cm4 min | cm4 default | rv min | rv default |".
 	fail=0
+	for t in $targets; do
+		lazy "$out/size-$t" || fail=1
+	done
+	# shellcheck disable=SC2086 # one line of the list
+	[ $fail = 0 ] && echo "code_size: checkers linked only with ka_check/ka_walk:" $lazy_checkers
 	linked_rows >"$out/linked.now"
 	while IFS='|' read -r _ name a b c d _; do
 		name=$(echo "$name" | tr -d ' `')
@@ -195,7 +234,12 @@ messages through the panic hook, no checker or walker in tiny and tlsf, tlsf wit
 (no \`ka_add_memory\`) and its realloc by the generic move, tiny as its compact variant
 \`tiny_compact.c\` (one region, first fit over an address-ordered free list:
 docs/backend-tiny.md); the misuse checks on free, coalescing and every other operation
-stay), **default** the stock configuration.
+stay), **default** the stock configuration. The program calls neither \`ka_check()\` nor
+\`ka_walk()\`, so in either configuration the checker and walker of buddy, pool, region, slab
+and tlsf are not linked (they sit in \`src/backend/<name>_validate.c\`, named weakly by the
+ops table and loaded by \`ka_check()\`: docs/design.md); tiny and hardened still link theirs.
+Built for size (\`-Os\`), the statistics counting is one shared function
+(\`ka_count_alloc_shared\`) instead of a copy in every object.
 
 | heap | Cortex-M4 minimal | Cortex-M4 default | riscv64 minimal | riscv64 default |
 |---|---:|---:|---:|---:|

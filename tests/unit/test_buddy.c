@@ -507,6 +507,27 @@ static void test_walk(void **state)
 	assert_int_equal(i.avail, 64 * P);
 }
 
+/* The checker and walker live in buddy_validate.c and the ops table names them weakly
+ * (src/core/check.h): this program calls ka_check(), so they are linked. A head whose check op
+ * is missing is reported as unchecked (1), never passed as healthy. */
+static void test_checker_linked(void **state)
+{
+	struct ka_alloc *a = mk_exact(16, P);
+	const struct ka_alloc_ops *ops = a->ops;
+	struct ka_alloc_ops bare = *ops;
+
+	(void)state;
+	assert_ptr_equal(ops->check, bd_check);
+	assert_ptr_equal(ops->walk, bd_walk);
+	bare.check = NULL;
+	bare.walk = NULL;
+	a->ops = &bare;
+	assert_int_equal(ka_check(a), KA_CFG_CHECK ? 1 : 0);
+	assert_int_equal(ka_walk(a, count_used, NULL), KA_ENOTSUP);
+	a->ops = ops;
+	assert_int_equal(ka_check(a), 0);
+}
+
 /* ---- realloc ----------------------------------------------------------------------------- */
 
 static void test_resize(void **state)
@@ -896,6 +917,7 @@ int main(void)
 	    cmocka_unit_test(test_regions),
 	    cmocka_unit_test(test_small_objects),
 	    cmocka_unit_test(test_walk),
+	    cmocka_unit_test(test_checker_linked),
 	    cmocka_unit_test(test_resize),
 	    cmocka_unit_test(test_misuse),
 	    cmocka_unit_test(test_multipage_slabs),
