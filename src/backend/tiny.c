@@ -58,7 +58,7 @@ static inline TINY_HOT void link_free(struct tiny *t, uintptr_t blk, size_t size
 }
 
 /* The region whose blocks span `blk`, or NULL. */
-static inline TINY_HOT struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
+static struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
 {
 	struct tiny_region *r;
 
@@ -68,17 +68,44 @@ static inline TINY_HOT struct tiny_region *region_of(struct tiny *t, uintptr_t b
 	return r;
 }
 
-/* A free-list link may be followed only if it points at a block header inside a region: a
- * write after free or an overflow into a free block overwrites links with anything. */
-static inline TINY_HOT bool link_ok(struct tiny *t, const struct tiny_free *x)
+/* The first region: its head sits right before the state (ka_tiny_init()). */
+static inline struct tiny_region *region0(struct tiny *t)
 {
-	return !x ||
-	       (region_of(t, (uintptr_t)x) && (((uintptr_t)x + TINY_HDR) & (TINY_UNIT - 1)) == 0);
+	return (struct tiny_region *)(void *)t - 1;
+}
+
+#define TINY_SHIFT ((unsigned)__builtin_ctz((unsigned)TINY_UNIT))
+#define TINY_BITS  (sizeof(size_t) * 8)
+
+/* True iff blk is a header position in the blocks of region r, [first, fence): blk - first
+ * rotated right by log2(unit) is a unit count below the region's only if the bits rotated
+ * out (the misalignment) were zero. One compare for both tests. */
+static inline bool in_region(const struct tiny_region *r, uintptr_t blk)
+{
+	size_t d = blk - r->first;
+
+	return ((d >> TINY_SHIFT) | (d << (TINY_BITS - TINY_SHIFT))) <
+	       (r->fence - r->first) >> TINY_SHIFT;
+}
+
+/* A free-list link may be followed only if it points at a block header inside a region: a
+ * write after free or an overflow into a free block overwrites links with anything. Most
+ * heaps have one region, so the first is tested before the list (which tests it again). */
+static inline TINY_HOT bool node_ok(struct tiny *t, const struct tiny_free *x)
+{
+	const struct tiny_region *r;
+
+	if (in_region(region0(t), (uintptr_t)x))
+		return true;
+	for (r = t->regions; r; r = r->next)
+		if (in_region(r, (uintptr_t)x))
+			return true;
+	return false;
 }
 
 static inline TINY_HOT struct tiny_free *next_checked(struct tiny *t, const struct tiny_free *f)
 {
-	if (!link_ok(t, f->next))
+	if (f->next && !node_ok(t, f->next))
 		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
 	return f->next;
 }
@@ -88,28 +115,28 @@ static inline TINY_HOT struct tiny_free *next_checked(struct tiny *t, const stru
  * that into a write anywhere. */
 static inline TINY_HOT void unlink_free(struct tiny *t, struct tiny_free *f)
 {
-	struct tiny_free *n = f->next, *p = f->prev;
+	struct tiny_free *n = f->next, *p = f->prev, **pn;
 	size_t size = tiny_size(f->hdr);
 	unsigned b = 0;
 
 	/* A header overwritten by an overflow may claim a size no block has: its class would
 	 * index past the lists. */
-	if (size < TINY_MINBLK || !link_ok(t, n) || !link_ok(t, p))
+	if (size < TINY_MINBLK || (p && !node_ok(t, p)) || (n && !node_ok(t, n)))
 		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
 	/* The class is needed only when f heads its list. */
-	if (!p)
-		b = tiny_bin(size);
-	if ((p ? p->next : t->bins[b]) != f || (n && n->prev != f))
-		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
 	if (p) {
-		p->next = n;
+		pn = &p->next;
 	} else {
-		t->bins[b] = n;
-		if (!n)
-			t->bitmap &= ~((size_t)1 << b);
+		b = tiny_bin(size);
+		pn = &t->bins[b];
 	}
+	if (*pn != f || (n && n->prev != f))
+		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
+	*pn = n;
 	if (n)
 		n->prev = p;
+	else if (!p)
+		t->bitmap &= ~((size_t)1 << b);
 	t->avail -= size - TINY_HDR;
 }
 
@@ -195,11 +222,14 @@ static inline TINY_HOT uintptr_t used_block(struct tiny *t, const void *ptr,
 					    struct tiny_region **rp)
 {
 	uintptr_t blk = (uintptr_t)ptr - TINY_HDR;
-	struct tiny_region *r = region_of(t, blk);
+	struct tiny_region *r = region0(t);
 	size_t h, s;
 
-	if (!r || ((uintptr_t)ptr & (TINY_UNIT - 1)))
-		ka_misuse(&t->head, "pointer not from this heap", ptr);
+	if (!in_region(r, blk)) {
+		r = region_of(t, blk);
+		if (!r || ((uintptr_t)ptr & (TINY_UNIT - 1)))
+			ka_misuse(&t->head, "pointer not from this heap", ptr);
+	}
 	h = *hdrp(blk);
 	if (!(h & TINY_USED))
 		ka_misuse(&t->head, "double free (block is not in use)", ptr);
