@@ -88,19 +88,20 @@ static inline bool in_region(const struct tiny_region *r, uintptr_t blk)
 	       (r->fence - r->first) >> TINY_SHIFT;
 }
 
+/* A header position in any region (the slow path of node_ok(): not the first region). */
+static bool in_some_region(struct tiny *t, uintptr_t blk)
+{
+	struct tiny_region *r = region_of(t, blk);
+
+	return r && ((blk + TINY_HDR) & (TINY_UNIT - 1)) == 0;
+}
+
 /* A free-list link may be followed only if it points at a block header inside a region: a
  * write after free or an overflow into a free block overwrites links with anything. Most
- * heaps have one region, so the first is tested before the list (which tests it again). */
+ * heaps have one region, so the first is tested inline. */
 static inline TINY_HOT bool node_ok(struct tiny *t, const struct tiny_free *x)
 {
-	const struct tiny_region *r;
-
-	if (in_region(region0(t), (uintptr_t)x))
-		return true;
-	for (r = t->regions; r; r = r->next)
-		if (in_region(r, (uintptr_t)x))
-			return true;
-	return false;
+	return in_region(region0(t), (uintptr_t)x) || in_some_region(t, (uintptr_t)x);
 }
 
 static inline TINY_HOT struct tiny_free *next_checked(struct tiny *t, const struct tiny_free *f)
