@@ -149,7 +149,7 @@ static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t 
 	struct tiny_free *f;
 	uintptr_t blk, p, q;
 	size_t r, need, bsize, above, pfree = 0;
-	unsigned b, probes = TINY_PROBES;
+	unsigned b;
 
 	/* size <= SIZE_MAX / 2 (alloc_impl.h), so this cannot wrap. */
 	r = (size + TINY_HDR + TINY_UNIT - 1) & ~(TINY_UNIT - 1);
@@ -162,18 +162,20 @@ static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t 
 		return NULL;
 	b = tiny_bin(need);
 	above = t->bitmap >> b >> 1;
-	/* First fit in the request's own class, but after a few misses prefer the head of a
-	 * larger class (which always fits) so that a long list of slightly-too-small blocks
-	 * costs at most TINY_PROBES steps while a larger block exists. */
-	for (f = t->bins[b]; f; f = next_checked(t, f)) {
+	/* The head of the request's class (always fits in an exact class), else the head of
+	 * the lowest larger class (always fits), else first fit in the request's class, so
+	 * that a request fails only when no free block can hold it. */
+	f = t->bins[b];
+	if (f && tiny_size(f->hdr) >= need)
+		goto found;
+	if (above) {
+		f = t->bins[b + 1 + ka_ffs(above)];
+		goto found;
+	}
+	for (; f; f = next_checked(t, f))
 		if (tiny_size(f->hdr) >= need)
 			goto found;
-		if (--probes == 0 && above)
-			break;
-	}
-	if (!above)
-		return NULL;
-	f = t->bins[b + 1 + ka_ffs(above)];
+	return NULL;
 found:
 	unlink_free(t, f);
 	blk = (uintptr_t)f;
