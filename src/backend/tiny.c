@@ -84,8 +84,8 @@ static inline bool in_region(const struct tiny_region *r, uintptr_t blk)
 {
 	size_t d = blk - r->first;
 
-	return ((d >> TINY_SHIFT) | (d << (TINY_BITS - TINY_SHIFT))) <
-	       (r->fence - r->first) >> TINY_SHIFT;
+	return ((d >> TINY_SHIFT) | (d << (TINY_BITS - TINY_SHIFT))) < (r->fence - r->first) >>
+	       TINY_SHIFT;
 }
 
 /* A header position in any region (the slow path of node_ok(): not the first region). */
@@ -181,7 +181,9 @@ found:
 	blk = (uintptr_t)f;
 	bsize = tiny_size(f->hdr);
 	p = blk + TINY_HDR;
-	q = ka_align_up(p, align);
+	/* Payloads are aligned to the unit: only a larger alignment can leave a gap (and the
+	 * test lets the unit-aligned copy of this body drop the gap code). */
+	q = align > TINY_UNIT ? ka_align_up(p, align) : p;
 	if (q != p) {
 		while (q - p < TINY_MINBLK)
 			q += align;
@@ -214,7 +216,9 @@ static void *tiny_alloc(struct ka_alloc *a, size_t size, size_t align)
 #ifdef __OPTIMIZE_SIZE__
 	return tiny_alloc_sized(a, size, align, &n);
 #else
-	return alloc_body(a, size, align, &n);
+	if (align <= TINY_UNIT)
+		return alloc_body(a, size, TINY_UNIT, &n);
+	return tiny_alloc_sized(a, size, align, &n);
 #endif
 }
 
@@ -284,7 +288,17 @@ static size_t tiny_free_sized(struct ka_alloc *a, void *ptr)
 static void *tiny_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 {
 	size_t n = 0; /* read only if p is not NULL */
-	void *p = tiny_alloc_sized(a, size, align, &n);
+	void *p;
+
+#ifdef __OPTIMIZE_SIZE__
+	p = tiny_alloc_sized(a, size, align, &n);
+#else
+	/* A body of its own for the unit alignment, which ka_malloc() asks for. */
+	if (align <= TINY_UNIT)
+		p = alloc_body(a, size, TINY_UNIT, &n);
+	else
+		p = tiny_alloc_sized(a, size, align, &n);
+#endif
 
 	return ka_stats_alloc_done(a, p, size, n);
 }
