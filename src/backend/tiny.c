@@ -141,6 +141,21 @@ static inline TINY_HOT void unlink_free(struct tiny *t, struct tiny_free *f)
 	t->avail -= size - TINY_HDR;
 }
 
+/* unlink_free() of f, the head of list b, whose block has `size` bytes. */
+static inline TINY_HOT void pop_head(struct tiny *t, struct tiny_free *f, unsigned b, size_t size)
+{
+	struct tiny_free *n = f->next;
+
+	if (f->prev || (n && (!node_ok(t, n) || n->prev != f)))
+		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
+	t->bins[b] = n;
+	if (n)
+		n->prev = NULL;
+	else
+		t->bitmap &= ~((size_t)1 << b);
+	t->avail -= size - TINY_HDR;
+}
+
 /* alloc_sized; alloc is this with the size dropped. */
 static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t align,
 					size_t *usable)
@@ -166,20 +181,26 @@ static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t 
 	 * the lowest larger class (always fits), else first fit in the request's class, so
 	 * that a request fails only when no free block can hold it. */
 	f = t->bins[b];
-	if (f && tiny_size(f->hdr) >= need)
-		goto found;
+	if (f && (bsize = tiny_size(f->hdr)) >= need)
+		goto head;
 	if (above) {
-		f = t->bins[b + 1 + ka_ffs(above)];
-		goto found;
+		b += 1 + ka_ffs(above);
+		f = t->bins[b];
+		bsize = tiny_size(f->hdr);
+		if (bsize < need)
+			ka_misuse(&t->head, "free list corrupted (write after free?)", f);
+		goto head;
 	}
 	for (; f; f = next_checked(t, f))
-		if (tiny_size(f->hdr) >= need)
+		if ((bsize = tiny_size(f->hdr)) >= need) {
+			unlink_free(t, f);
 			goto found;
+		}
 	return NULL;
+head:
+	pop_head(t, f, b, bsize);
 found:
-	unlink_free(t, f);
 	blk = (uintptr_t)f;
-	bsize = tiny_size(f->hdr);
 	p = blk + TINY_HDR;
 	/* Payloads are aligned to the unit: only a larger alignment can leave a gap (and the
 	 * test lets the unit-aligned copy of this body drop the gap code). */
