@@ -88,6 +88,19 @@ static inline bool in_region(const struct tiny_region *r, uintptr_t blk)
 	       TINY_SHIFT;
 }
 
+/* True if blk is a header position in the first region, tested inline at -O2; at -Os, where
+ * code size comes first, always false, so that callers walk the region list instead. */
+static inline TINY_HOT bool in_region0_fast(struct tiny *t, uintptr_t blk)
+{
+#ifdef __OPTIMIZE_SIZE__
+	(void)t;
+	(void)blk;
+	return false;
+#else
+	return in_region(region0(t), blk);
+#endif
+}
+
 /* A header position in any region (the slow path of node_ok(): not the first region). */
 static bool in_some_region(struct tiny *t, uintptr_t blk)
 {
@@ -101,7 +114,7 @@ static bool in_some_region(struct tiny *t, uintptr_t blk)
  * heaps have one region, so the first is tested inline. */
 static inline TINY_HOT bool node_ok(struct tiny *t, const struct tiny_free *x)
 {
-	return in_region(region0(t), (uintptr_t)x) || in_some_region(t, (uintptr_t)x);
+	return in_region0_fast(t, (uintptr_t)x) || in_some_region(t, (uintptr_t)x);
 }
 
 static inline TINY_HOT struct tiny_free *next_checked(struct tiny *t, const struct tiny_free *f)
@@ -144,6 +157,12 @@ static inline TINY_HOT void unlink_free(struct tiny *t, struct tiny_free *f)
 /* unlink_free() of f, the head of list b, whose block has `size` bytes. */
 static inline TINY_HOT void pop_head(struct tiny *t, struct tiny_free *f, unsigned b, size_t size)
 {
+#ifdef __OPTIMIZE_SIZE__
+	/* The same checks and effect in less code. */
+	(void)b;
+	(void)size;
+	unlink_free(t, f);
+#else
 	struct tiny_free *n = f->next;
 
 	if (f->prev || (n && (!node_ok(t, n) || n->prev != f)))
@@ -154,6 +173,7 @@ static inline TINY_HOT void pop_head(struct tiny *t, struct tiny_free *f, unsign
 	else
 		t->bitmap &= ~((size_t)1 << b);
 	t->avail -= size - TINY_HDR;
+#endif
 }
 
 /* alloc_sized; alloc is this with the size dropped. */
@@ -253,7 +273,7 @@ static inline TINY_HOT uintptr_t used_block(struct tiny *t, const void *ptr,
 	struct tiny_region *r = region0(t);
 	size_t h, s;
 
-	if (!in_region(r, blk)) {
+	if (!in_region0_fast(t, blk)) {
 		r = region_of(t, blk);
 		if (!r || ((uintptr_t)ptr & (TINY_UNIT - 1)))
 			ka_misuse(&t->head, "pointer not from this heap", ptr);
