@@ -58,7 +58,7 @@ static inline TINY_HOT void link_free(struct tiny *t, uintptr_t blk, size_t size
 }
 
 /* The region whose blocks span `blk`, or NULL. */
-static inline TINY_HOT struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
+static struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
 {
 	struct tiny_region *r;
 
@@ -68,17 +68,60 @@ static inline TINY_HOT struct tiny_region *region_of(struct tiny *t, uintptr_t b
 	return r;
 }
 
-/* A free-list link may be followed only if it points at a block header inside a region: a
- * write after free or an overflow into a free block overwrites links with anything. */
-static inline TINY_HOT bool link_ok(struct tiny *t, const struct tiny_free *x)
+/* The first region: its head sits right before the state (ka_tiny_init()). */
+static inline struct tiny_region *region0(struct tiny *t)
 {
-	return !x ||
-	       (region_of(t, (uintptr_t)x) && (((uintptr_t)x + TINY_HDR) & (TINY_UNIT - 1)) == 0);
+	return (struct tiny_region *)(void *)t - 1;
+}
+
+#define TINY_SHIFT ((unsigned)__builtin_ctz((unsigned)TINY_UNIT))
+#define TINY_BITS  (sizeof(size_t) * 8)
+
+#ifndef __OPTIMIZE_SIZE__
+/* True iff blk is a header position in the blocks of region r, [first, fence): blk - first
+ * rotated right by log2(unit) is a unit count below the region's only if the bits rotated
+ * out (the misalignment) were zero. One compare for both tests. */
+static inline bool in_region(const struct tiny_region *r, uintptr_t blk)
+{
+	size_t d = blk - r->first;
+
+	return ((d >> TINY_SHIFT) | (d << (TINY_BITS - TINY_SHIFT))) < (r->fence - r->first) >>
+	       TINY_SHIFT;
+}
+#endif
+
+/* True if blk is a header position in the first region, tested inline at -O2; at -Os, where
+ * code size comes first, always false, so that callers walk the region list instead. */
+static inline TINY_HOT bool in_region0_fast(struct tiny *t, uintptr_t blk)
+{
+#ifdef __OPTIMIZE_SIZE__
+	(void)t;
+	(void)blk;
+	return false;
+#else
+	return in_region(region0(t), blk);
+#endif
+}
+
+/* A header position in any region (the slow path of node_ok(): not the first region). */
+static bool in_some_region(struct tiny *t, uintptr_t blk)
+{
+	struct tiny_region *r = region_of(t, blk);
+
+	return r && ((blk + TINY_HDR) & (TINY_UNIT - 1)) == 0;
+}
+
+/* A free-list link may be followed only if it points at a block header inside a region: a
+ * write after free or an overflow into a free block overwrites links with anything. Most
+ * heaps have one region, so the first is tested inline. */
+static inline TINY_HOT bool node_ok(struct tiny *t, const struct tiny_free *x)
+{
+	return in_region0_fast(t, (uintptr_t)x) || in_some_region(t, (uintptr_t)x);
 }
 
 static inline TINY_HOT struct tiny_free *next_checked(struct tiny *t, const struct tiny_free *f)
 {
-	if (!link_ok(t, f->next))
+	if (f->next && !node_ok(t, f->next))
 		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
 	return f->next;
 }
@@ -88,29 +131,51 @@ static inline TINY_HOT struct tiny_free *next_checked(struct tiny *t, const stru
  * that into a write anywhere. */
 static inline TINY_HOT void unlink_free(struct tiny *t, struct tiny_free *f)
 {
-	struct tiny_free *n = f->next, *p = f->prev;
+	struct tiny_free *n = f->next, *p = f->prev, **pn;
 	size_t size = tiny_size(f->hdr);
 	unsigned b = 0;
 
 	/* A header overwritten by an overflow may claim a size no block has: its class would
 	 * index past the lists. */
-	if (size < TINY_MINBLK || !link_ok(t, n) || !link_ok(t, p))
+	if (size < TINY_MINBLK || (p && !node_ok(t, p)) || (n && !node_ok(t, n)))
 		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
 	/* The class is needed only when f heads its list. */
-	if (!p)
-		b = tiny_bin(size);
-	if ((p ? p->next : t->bins[b]) != f || (n && n->prev != f))
-		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
 	if (p) {
-		p->next = n;
+		pn = &p->next;
 	} else {
-		t->bins[b] = n;
-		if (!n)
-			t->bitmap &= ~((size_t)1 << b);
+		b = tiny_bin(size);
+		pn = &t->bins[b];
 	}
+	if (*pn != f || (n && n->prev != f))
+		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
+	*pn = n;
 	if (n)
 		n->prev = p;
+	else if (!p)
+		t->bitmap &= ~((size_t)1 << b);
 	t->avail -= size - TINY_HDR;
+}
+
+/* unlink_free() of f, the head of list b, whose block has `size` bytes. */
+static inline TINY_HOT void pop_head(struct tiny *t, struct tiny_free *f, unsigned b, size_t size)
+{
+#ifdef __OPTIMIZE_SIZE__
+	/* The same checks and effect in less code. */
+	(void)b;
+	(void)size;
+	unlink_free(t, f);
+#else
+	struct tiny_free *n = f->next;
+
+	if (f->prev || (n && (!node_ok(t, n) || n->prev != f)))
+		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
+	t->bins[b] = n;
+	if (n)
+		n->prev = NULL;
+	else
+		t->bitmap &= ~((size_t)1 << b);
+	t->avail -= size - TINY_HDR;
+#endif
 }
 
 /* alloc_sized; alloc is this with the size dropped. */
@@ -121,7 +186,7 @@ static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t 
 	struct tiny_free *f;
 	uintptr_t blk, p, q;
 	size_t r, need, bsize, above, pfree = 0;
-	unsigned b, probes = TINY_PROBES;
+	unsigned b;
 
 	/* size <= SIZE_MAX / 2 (alloc_impl.h), so this cannot wrap. */
 	r = (size + TINY_HDR + TINY_UNIT - 1) & ~(TINY_UNIT - 1);
@@ -134,24 +199,34 @@ static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t 
 		return NULL;
 	b = tiny_bin(need);
 	above = t->bitmap >> b >> 1;
-	/* First fit in the request's own class, but after a few misses prefer the head of a
-	 * larger class (which always fits) so that a long list of slightly-too-small blocks
-	 * costs at most TINY_PROBES steps while a larger block exists. */
-	for (f = t->bins[b]; f; f = next_checked(t, f)) {
-		if (tiny_size(f->hdr) >= need)
-			goto found;
-		if (--probes == 0 && above)
-			break;
+	/* The head of the request's class (always fits in an exact class), else the head of
+	 * the lowest larger class (always fits), else first fit in the request's class, so
+	 * that a request fails only when no free block can hold it. */
+	f = t->bins[b];
+	if (f && (bsize = tiny_size(f->hdr)) >= need)
+		goto head;
+	if (above) {
+		b += 1 + ka_ffs(above);
+		f = t->bins[b];
+		bsize = tiny_size(f->hdr);
+		if (bsize < need)
+			ka_misuse(&t->head, "free list corrupted (write after free?)", f);
+		goto head;
 	}
-	if (!above)
-		return NULL;
-	f = t->bins[b + 1 + ka_ffs(above)];
+	for (; f; f = next_checked(t, f))
+		if ((bsize = tiny_size(f->hdr)) >= need) {
+			unlink_free(t, f);
+			goto found;
+		}
+	return NULL;
+head:
+	pop_head(t, f, b, bsize);
 found:
-	unlink_free(t, f);
 	blk = (uintptr_t)f;
-	bsize = tiny_size(f->hdr);
 	p = blk + TINY_HDR;
-	q = ka_align_up(p, align);
+	/* Payloads are aligned to the unit: only a larger alignment can leave a gap (and the
+	 * test lets the unit-aligned copy of this body drop the gap code). */
+	q = align > TINY_UNIT ? ka_align_up(p, align) : p;
 	if (q != p) {
 		while (q - p < TINY_MINBLK)
 			q += align;
@@ -184,7 +259,9 @@ static void *tiny_alloc(struct ka_alloc *a, size_t size, size_t align)
 #ifdef __OPTIMIZE_SIZE__
 	return tiny_alloc_sized(a, size, align, &n);
 #else
-	return alloc_body(a, size, align, &n);
+	if (align <= TINY_UNIT)
+		return alloc_body(a, size, TINY_UNIT, &n);
+	return tiny_alloc_sized(a, size, align, &n);
 #endif
 }
 
@@ -195,11 +272,14 @@ static inline TINY_HOT uintptr_t used_block(struct tiny *t, const void *ptr,
 					    struct tiny_region **rp)
 {
 	uintptr_t blk = (uintptr_t)ptr - TINY_HDR;
-	struct tiny_region *r = region_of(t, blk);
+	struct tiny_region *r = region0(t);
 	size_t h, s;
 
-	if (!r || ((uintptr_t)ptr & (TINY_UNIT - 1)))
-		ka_misuse(&t->head, "pointer not from this heap", ptr);
+	if (!in_region0_fast(t, blk)) {
+		r = region_of(t, blk);
+		if (!r || ((uintptr_t)ptr & (TINY_UNIT - 1)))
+			ka_misuse(&t->head, "pointer not from this heap", ptr);
+	}
 	h = *hdrp(blk);
 	if (!(h & TINY_USED))
 		ka_misuse(&t->head, "double free (block is not in use)", ptr);
@@ -251,7 +331,17 @@ static size_t tiny_free_sized(struct ka_alloc *a, void *ptr)
 static void *tiny_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 {
 	size_t n = 0; /* read only if p is not NULL */
-	void *p = tiny_alloc_sized(a, size, align, &n);
+	void *p;
+
+#ifdef __OPTIMIZE_SIZE__
+	p = tiny_alloc_sized(a, size, align, &n);
+#else
+	/* A body of its own for the unit alignment, which ka_malloc() asks for. */
+	if (align <= TINY_UNIT)
+		p = alloc_body(a, size, TINY_UNIT, &n);
+	else
+		p = tiny_alloc_sized(a, size, align, &n);
+#endif
 
 	return ka_stats_alloc_done(a, p, size, n);
 }

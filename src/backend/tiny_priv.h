@@ -47,8 +47,10 @@
 #define TINY_NEXACT    16
 #define TINY_LASTEXACT (TINY_MINBLK + (TINY_NEXACT - 1) * TINY_UNIT)
 
-/** Allocation requests made by the first-fit scan of a class before a larger class is tried. */
-#define TINY_PROBES 2
+/** Blocks of the request's own class an allocation looks at before it takes the head of a
+ * larger class: the head only (tiny.c). The whole class is scanned only when no larger one
+ * has a block. */
+#define TINY_PROBES 1
 
 _Static_assert((TINY_UNIT & (TINY_UNIT - 1)) == 0, "KA_CFG_MIN_ALIGN must be a power of two");
 _Static_assert(TINY_UNIT >= 4 && TINY_UNIT >= TINY_HDR, "the unit must hold the flag bits");
