@@ -18,12 +18,16 @@
 
 _Static_assert(SHIM_ALIGN <= KA_CFG_MIN_ALIGN, "the cache's blocks must have malloc's alignment");
 
+/* Objects of this library only: hidden, so that the code below reaches them relative to the
+ * instruction pointer (default visibility would cost a load of their address from the GOT). */
+#define SHIM_HIDDEN __attribute__((visibility("hidden")))
+
 /* The global allocator under the cache (glue.c). */
-extern struct ka_global shim_gheap;
+extern SHIM_HIDDEN struct ka_global shim_gheap;
 
 /* The cache while malloc() and free() may take the paths below (heap set up, cache on, no
  * trace recorded); NULL otherwise. Published with a release store once the heap is ready. */
-extern struct ka_alloc *shim_fast;
+extern SHIM_HIDDEN struct ka_alloc *shim_fast;
 
 /* A block for malloc(n) from the calling thread's magazine, or NULL: take the full path. */
 static inline void *shim_fast_malloc(size_t n)

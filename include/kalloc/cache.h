@@ -294,7 +294,9 @@ static inline bool ka_cache_try_free(struct ka_alloc *cache, void *ptr)
 		unsigned long f;
 		unsigned cpu;
 
-		if (__builtin_expect(key != 0 && *w == t, 0))
+		/* The word first: it differs from t in the common case, so that one compare
+		 * settles it with tags or without (the key's test only behind it). */
+		if (__builtin_expect(*w == t, 0) && key != 0)
 			ka_cache_double_free(cache, ptr);
 		cpu = ka_plat_cpu_try_enter(&f);
 		if (__builtin_expect(cpu < c->ncpus, 1)) {

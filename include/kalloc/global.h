@@ -424,14 +424,16 @@ bool ka_global_owns(struct ka_global *g, const void *ptr);
  */
 static inline bool ka_global_owns_inline(const struct ka_global *g, const void *ptr)
 {
-	uintptr_t p = (uintptr_t)ptr, idx = p >> g->chunk_shift;
+	/* The shift read once: the acquire loads below would make the compiler read it again. */
+	unsigned shift = g->chunk_shift;
+	uintptr_t p = (uintptr_t)ptr, idx = p >> shift;
 
 	/* owns_flat_low is 0 without the map, so owns_flat is read only when it exists. */
 	/* The last test: ptr is past the chunk's header, i.e. ptr - header is in the same slot
 	 * (below the first header, the subtraction wraps to another slot). */
 	return idx < __atomic_load_n(&g->owns_flat_low, __ATOMIC_ACQUIRE) &&
 	       __atomic_load_n(&g->owns_flat[idx], __ATOMIC_ACQUIRE) == KA_OWNS_FLAT_HEAP &&
-	       (p - KA_GLOBAL_HEAP_HDR) >> g->chunk_shift == idx;
+	       (p - KA_GLOBAL_HEAP_HDR) >> shift == idx;
 }
 
 /**
