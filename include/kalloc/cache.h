@@ -176,6 +176,9 @@ struct ka_cache_head {
 	size_t fast_max;
 	size_t fast_ncl;
 	uintptr_t key; /* KA_CACHE_TAGS' secret, 0 without tags */
+	/* ka_cache_may_hold(): bits a class block's address never has (KA_CFG_MIN_ALIGN - 1),
+	 * all of them on ka_cache_none_head. */
+	uintptr_t ptr_mask;
 };
 
 /* The word before each block: its class (or KA_CACHE_NCLASSES: passed to below) and the gap
@@ -217,6 +220,17 @@ static inline struct ka_cache_slot *ka_cache_slot_at(const struct ka_cache_head 
 /** @endcond */
 
 /**
+ * @brief A head that serves nothing, for a caller that keeps one pointer to "the cache, or
+ * none now" (the shim before its heap is ready, without a cache, while it records a trace):
+ * on it ka_cache_try_malloc() answers NULL and ka_cache_may_hold() false (ka_cache_try_free()
+ * false too, after reading the words before ptr as on any cache), so that caller's fast path
+ * has no NULL test of its own. Nothing else may be called on it (it is not an allocator).
+ */
+extern const struct ka_cache_head ka_cache_none_head;
+/** ka_cache_none_head as the `struct ka_alloc *` the inline paths take (never written). */
+#define KA_CACHE_NONE ((struct ka_alloc *)(uintptr_t)&ka_cache_none_head)
+
+/**
  * @brief The common case of ka_malloc(cache, size) alone: a class block from the calling CPU's
  * loaded magazine (tag checked with KA_CACHE_TAGS), or NULL when that takes more (size 0 or
  * above the inline classes, empty magazine, no CPU row): the caller then calls ka_malloc(),
@@ -241,11 +255,11 @@ static inline void *ka_cache_try_malloc(struct ka_alloc *cache, size_t size)
 				void *p = m->r[--m->n];
 				uintptr_t *w = (uintptr_t *)p + 1, key = c->key;
 
-				if (key) {
-					if (__builtin_expect(*w != ((uintptr_t)p ^ key), 0))
-						ka_cache_tag_broken(cache, p);
-					*w = 0;
-				}
+				/* Without tags the word holds p ^ 0 as well (every free writes
+				 * it), so this compare is the only test in either mode. */
+				if (__builtin_expect(*w != ((uintptr_t)p ^ key), 0) && key != 0)
+					ka_cache_tag_broken(cache, p);
+				*w = 0;
 				if (KA_CFG_STATS)
 					__atomic_store_n(&s->na, s->na + 1, __ATOMIC_RELAXED);
 				ka_plat_cpu_leave(f);
@@ -270,6 +284,19 @@ static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
 	void *p = ka_cache_try_malloc(cache, size);
 
 	return __builtin_expect(p != NULL, 1) ? p : ka_malloc(cache, size);
+}
+
+/**
+ * @brief Whether ptr may be a class block of cache, from its address alone (aligned to
+ * KA_CFG_MIN_ALIGN; never on KA_CACHE_NONE): a caller that must not read near a pointer it
+ * has not checked (the words ka_cache_try_free() reads) asks this first, then the allocator
+ * below's ownership. Reads the head only. O(1): one test.
+ */
+static inline bool ka_cache_may_hold(const struct ka_alloc *cache, const void *ptr)
+{
+	const struct ka_cache_head *c = (const struct ka_cache_head *)(const void *)cache;
+
+	return ((uintptr_t)ptr & c->ptr_mask) == 0;
 }
 
 /**
@@ -304,8 +331,7 @@ static inline bool ka_cache_try_free(struct ka_alloc *cache, void *ptr)
 			struct ka_cache_mag *m = s->loaded;
 
 			if (__builtin_expect(m->n < c->rounds, 1)) {
-				if (key)
-					*w = t;
+				*w = t; /* p ^ 0 without tags: no test of the key here */
 				m->r[m->n++] = ptr;
 				if (KA_CFG_STATS)
 					__atomic_store_n(&s->nf, s->nf + 1, __ATOMIC_RELAXED);
