@@ -243,7 +243,13 @@ static inline void *ka_cache_try_malloc(struct ka_alloc *cache, size_t size)
 	struct ka_cache_head *c = (struct ka_cache_head *)(void *)cache;
 
 	if (__builtin_expect(size - 1 < c->fast_max, 1)) {
-		unsigned k = ka_cache_class(size);
+		unsigned k;
+
+		/* fast_max <= 2048 (ka_cache_init): the compiler may drop the class table's mask.
+		 */
+		if ((size - 1) >> 11)
+			__builtin_unreachable();
+		k = ka_cache_class(size);
 		unsigned long f;
 		unsigned cpu = ka_plat_cpu_try_enter(&f);
 

@@ -253,6 +253,9 @@ struct ka_global {
 	size_t owns_flat_len; /**< slots of the flat map (the whole address space) */
 	/** Slots ka_global_owns_inline() answers from (the low half's; 0 without the map). */
 	size_t owns_flat_low;
+	/** Offset bits of an address past a sub-heap chunk's header: (chunk size - 1) & ~(header
+	 * - 1), set with the flat map (ka_global_owns_inline()'s one test of the offset). */
+	uintptr_t owns_body_mask;
 	bool owns_on; /**< ka_global_owns_table() was called */
 };
 
@@ -424,16 +427,14 @@ bool ka_global_owns(struct ka_global *g, const void *ptr);
  */
 static inline bool ka_global_owns_inline(const struct ka_global *g, const void *ptr)
 {
-	/* The shift read once: the acquire loads below would make the compiler read it again. */
-	unsigned shift = g->chunk_shift;
-	uintptr_t p = (uintptr_t)ptr, idx = p >> shift;
+	uintptr_t p = (uintptr_t)ptr, idx = p >> g->chunk_shift;
 
 	/* owns_flat_low is 0 without the map, so owns_flat is read only when it exists. */
-	/* The last test: ptr is past the chunk's header, i.e. ptr - header is in the same slot
-	 * (below the first header, the subtraction wraps to another slot). */
+	/* The last test: ptr is past the chunk's header, i.e. its offset in the chunk has a bit
+	 * at or above the header's size (one AND with the mask, written with the map). */
 	return idx < __atomic_load_n(&g->owns_flat_low, __ATOMIC_ACQUIRE) &&
 	       __atomic_load_n(&g->owns_flat[idx], __ATOMIC_ACQUIRE) == KA_OWNS_FLAT_HEAP &&
-	       (p - KA_GLOBAL_HEAP_HDR) >> shift == idx;
+	       (p & g->owns_body_mask) != 0;
 }
 
 /**
