@@ -194,19 +194,30 @@ struct ka_cache_head {
 noreturn void ka_cache_tag_broken(struct ka_alloc *cache, const void *p);
 noreturn void ka_cache_double_free(struct ka_alloc *cache, const void *p);
 
-/* Smallest class >= s, 1 <= s <= 2048 (16 B steps to 128, then four per power of two):
- * every class is a multiple of 16, so the class of s is that of s rounded up to 16: one
- * byte of a table indexed by (s - 1) / 16 (test_cache_mt checks it against the classes' formula).
- */
+/* The class of every 16-byte step of sizes 1..2048 (16 B steps to 128, then four per power of
+ * two): every class is a multiple of 16, so the class of s is that of s rounded up to 16.
+ * One list, two tables: the class itself (ka_cache_class()) and its slot's byte offset in a
+ * CPU row (ka_cache_try_malloc(), which so needs no multiply by the slot's size). */
+#define KA_CACHE_OF16_(X)                                                                          \
+	X(0), X(1), X(2), X(3), X(4), X(5), X(6), X(7), X(8), X(8), X(9), X(9), X(10), X(10),      \
+	    X(11), X(11), X(12), X(12), X(12), X(12), X(13), X(13), X(13), X(13), X(14), X(14),    \
+	    X(14), X(14), X(15), X(15), X(15), X(15), X(16), X(16), X(16), X(16), X(16), X(16),    \
+	    X(16), X(16), X(17), X(17), X(17), X(17), X(17), X(17), X(17), X(17), X(18), X(18),    \
+	    X(18), X(18), X(18), X(18), X(18), X(18), X(19), X(19), X(19), X(19), X(19), X(19),    \
+	    X(19), X(19), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20),    \
+	    X(20), X(20), X(20), X(20), X(20), X(20), X(21), X(21), X(21), X(21), X(21), X(21),    \
+	    X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(22), X(22),    \
+	    X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22),    \
+	    X(22), X(22), X(23), X(23), X(23), X(23), X(23), X(23), X(23), X(23), X(23), X(23),    \
+	    X(23), X(23), X(23), X(23), X(23), X(23)
+#define KA_CACHE_CLASS_(k)   k
+#define KA_CACHE_SLOTOFF_(k) (unsigned short)((k) * sizeof(struct ka_cache_slot))
+
+/* Smallest class >= s, 1 <= s <= 2048: one byte of a table indexed by (s - 1) / 16
+ * (test_cache_mt checks it against the classes' formula). */
 static inline unsigned ka_cache_class(size_t s)
 {
-	static const unsigned char of16[128] = {
-	    0,	1,  2,	3,  4,	5,  6,	7,  8,	8,  9,	9,  10, 10, 11, 11, 12, 12, 12, 12, 13, 13,
-	    13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17,
-	    17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20,
-	    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21,
-	    21, 21, 21, 21, 21, 21, 21, 21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22,
-	    22, 22, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23};
+	static const unsigned char of16[128] = {KA_CACHE_OF16_(KA_CACHE_CLASS_)};
 
 	/* The mask keeps the index in the table for any s (the callers pass 1..2048). */
 	return of16[((s - 1) >> 4) & 127u];
@@ -243,18 +254,20 @@ static inline void *ka_cache_try_malloc(struct ka_alloc *cache, size_t size)
 	struct ka_cache_head *c = (struct ka_cache_head *)(void *)cache;
 
 	if (__builtin_expect(size - 1 < c->fast_max, 1)) {
-		unsigned k;
+		static const unsigned short off16[128] = {KA_CACHE_OF16_(KA_CACHE_SLOTOFF_)};
+		size_t off;
 
-		/* fast_max <= 2048 (ka_cache_init): the compiler may drop the class table's mask.
-		 */
+		/* fast_max <= 2048 (ka_cache_init): the index needs no mask. */
 		if ((size - 1) >> 11)
 			__builtin_unreachable();
-		k = ka_cache_class(size);
+		off = off16[(size - 1) >> 4];
 		unsigned long f;
 		unsigned cpu = ka_plat_cpu_try_enter(&f);
 
 		if (__builtin_expect(cpu < c->ncpus, 1)) {
-			struct ka_cache_slot *s = ka_cache_slot_at(c, cpu, k);
+			struct ka_cache_slot *s =
+			    (struct ka_cache_slot *)(void *)(c->rows + (size_t)cpu * c->row_bytes +
+							     off);
 			struct ka_cache_mag *m = s->loaded;
 
 			if (__builtin_expect(m->n != 0, 1)) {
