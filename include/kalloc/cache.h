@@ -86,7 +86,10 @@ struct ka_cache_config {
  * Both are reported with ka_misuse() before the block moves. Cost: one load, compare and
  * store on each side (measured in docs/cache.md). A live block whose second word equals
  * its tag by chance would be taken for a double free: probability 2^-64 per free (64-bit).
- * Every block the cache hands out has at least 16 usable bytes with this flag.
+ * Every block the cache hands out has at least 16 usable bytes (with or without the flag).
+ * Without the flag the key is 0: the cache still writes that word (the block's own address
+ * while it is free, 0 when it is handed out), so that its inline paths test nothing but the
+ * word in either mode, and never reports.
  */
 #define KA_CACHE_TAGS 0x2u
 

@@ -423,7 +423,8 @@ bool ka_global_owns(struct ka_global *g, const void *ptr);
  * true when the flat map (ka_global_owns_table()) says that ptr lies in a sub-heap chunk past
  * its header (then ka_global_owns() is true too); false when it cannot tell so at once (no
  * flat map, another kind of slot, an upper-half address): ask ka_global_owns() then.
- * O(1): a shift, one acquire load of the map, two compares. Lock free, as ka_global_owns().
+ * O(1): a shift, one acquire load of the map, a compare and an AND. Lock free, as
+ * ka_global_owns().
  */
 static inline bool ka_global_owns_inline(const struct ka_global *g, const void *ptr)
 {
