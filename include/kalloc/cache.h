@@ -226,10 +226,10 @@ static inline unsigned ka_cache_class(size_t s)
 	return of16[((s - 1) >> 4) & 127u];
 }
 
-static inline struct ka_cache_slot *ka_cache_slot_at(const struct ka_cache_head *c, unsigned cpu,
+static inline struct ka_cache_slot *ka_cache_slot_at(const struct ka_cache_head *c, size_t cpu,
 						     size_t k)
 {
-	return (struct ka_cache_slot *)(void *)(c->rows + (size_t)cpu * c->row_bytes) + k;
+	return (struct ka_cache_slot *)(void *)(c->rows + cpu * c->row_bytes) + k;
 }
 /** @endcond */
 
@@ -265,12 +265,12 @@ static inline void *ka_cache_try_malloc(struct ka_alloc *cache, size_t size)
 			__builtin_unreachable();
 		off = off16[(size - 1) >> 4];
 		unsigned long f;
-		unsigned cpu = ka_plat_cpu_try_enter(&f);
+		/* As wide as the offset it scales: no zero extension before the multiply. */
+		size_t cpu = ka_plat_cpu_try_enter(&f);
 
 		if (__builtin_expect(cpu < c->ncpus, 1)) {
 			struct ka_cache_slot *s =
-			    (struct ka_cache_slot *)(void *)(c->rows + (size_t)cpu * c->row_bytes +
-							     off);
+			    (struct ka_cache_slot *)(void *)(c->rows + cpu * c->row_bytes + off);
 			struct ka_cache_mag *m = s->loaded;
 
 			if (__builtin_expect(m->n != 0, 1)) {
@@ -341,7 +341,7 @@ static inline bool ka_cache_try_free(struct ka_alloc *cache, void *ptr)
 	if (__builtin_expect(k < c->fast_ncl && h[1] == KA_CACHE_HDR, 1)) {
 		uintptr_t *w = (uintptr_t *)ptr + 1, key = c->key, t = (uintptr_t)ptr ^ key;
 		unsigned long f;
-		unsigned cpu;
+		size_t cpu;
 
 		/* The word first: it differs from t in the common case, so that one compare
 		 * settles it with tags or without (the key's test only behind it). */
