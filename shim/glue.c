@@ -28,7 +28,7 @@
 #include "glue.h"
 
 struct ka_global shim_gheap;
-struct ka_alloc *shim_fast;
+struct ka_alloc *shim_fast = KA_CACHE_NONE;
 static struct ka_alloc *cache; /* the cache adapter, or NULL without one */
 static struct ka_alloc *top;   /* what malloc calls: the cache, or the global allocator */
 static int created;	       /* shim_gheap is set up: ka_global_owns() may be asked */
@@ -124,7 +124,7 @@ int shim_glue_create(const char *name, unsigned chunk_shift, size_t keep_chunks,
 
 void shim_glue_fast(bool on)
 {
-	__atomic_store_n(&shim_fast, on ? cache : NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&shim_fast, on && cache ? cache : KA_CACHE_NONE, __ATOMIC_RELEASE);
 }
 
 void shim_heap_sweep(void)

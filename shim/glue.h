@@ -18,19 +18,22 @@
 
 _Static_assert(SHIM_ALIGN <= KA_CFG_MIN_ALIGN, "the cache's blocks must have malloc's alignment");
 
+/* Objects of this library only: hidden, so that the code below reaches them relative to the
+ * instruction pointer (default visibility would cost a load of their address from the GOT). */
+#define SHIM_HIDDEN __attribute__((visibility("hidden")))
+
 /* The global allocator under the cache (glue.c). */
-extern struct ka_global shim_gheap;
+extern SHIM_HIDDEN struct ka_global shim_gheap;
 
 /* The cache while malloc() and free() may take the paths below (heap set up, cache on, no
- * trace recorded); NULL otherwise. Published with a release store once the heap is ready. */
-extern struct ka_alloc *shim_fast;
+ * trace recorded); KA_CACHE_NONE otherwise (every call then answers "not done": no NULL
+ * test here). Published with a release store once the heap is ready. */
+extern SHIM_HIDDEN struct ka_alloc *shim_fast;
 
 /* A block for malloc(n) from the calling thread's magazine, or NULL: take the full path. */
 static inline void *shim_fast_malloc(size_t n)
 {
-	struct ka_alloc *c = __atomic_load_n(&shim_fast, __ATOMIC_ACQUIRE);
-
-	return __builtin_expect(c != NULL, 1) ? ka_cache_try_malloc(c, n) : NULL;
+	return ka_cache_try_malloc(__atomic_load_n(&shim_fast, __ATOMIC_ACQUIRE), n);
 }
 
 /* free(p) done when p is aligned, lies in a sub-heap chunk of the heap (the flat ownership
@@ -40,8 +43,11 @@ static inline bool shim_fast_free(void *p)
 {
 	struct ka_alloc *c = __atomic_load_n(&shim_fast, __ATOMIC_ACQUIRE);
 
-	return __builtin_expect(c != NULL, 1) && ((uintptr_t)p & (SHIM_ALIGN - 1)) == 0 &&
-	       ka_global_owns_inline(&shim_gheap, p) && ka_cache_try_free(c, p);
+	/* Without a cache (KA_CACHE_NONE) nothing passes the first test, so no byte near p is
+	 * read (a hardened block may follow a guard page). SHIM_ALIGN <= KA_CFG_MIN_ALIGN: a
+	 * pointer that the cache's mask sends on is checked again by the full path. */
+	return ka_cache_may_hold(c, p) && ka_global_owns_inline(&shim_gheap, p) &&
+	       ka_cache_try_free(c, p);
 }
 
 #endif /* KALLOC_SHIM_GLUE_H */

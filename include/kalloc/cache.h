@@ -86,7 +86,10 @@ struct ka_cache_config {
  * Both are reported with ka_misuse() before the block moves. Cost: one load, compare and
  * store on each side (measured in docs/cache.md). A live block whose second word equals
  * its tag by chance would be taken for a double free: probability 2^-64 per free (64-bit).
- * Every block the cache hands out has at least 16 usable bytes with this flag.
+ * Every block the cache hands out has at least 16 usable bytes (with or without the flag).
+ * Without the flag the key is 0: the cache still writes that word (the block's own address
+ * while it is free, 0 when it is handed out), so that its inline paths test nothing but the
+ * word in either mode, and never reports.
  */
 #define KA_CACHE_TAGS 0x2u
 
@@ -176,6 +179,9 @@ struct ka_cache_head {
 	size_t fast_max;
 	size_t fast_ncl;
 	uintptr_t key; /* KA_CACHE_TAGS' secret, 0 without tags */
+	/* ka_cache_may_hold(): bits a class block's address never has (KA_CFG_MIN_ALIGN - 1),
+	 * all of them on ka_cache_none_head. */
+	uintptr_t ptr_mask;
 };
 
 /* The word before each block: its class (or KA_CACHE_NCLASSES: passed to below) and the gap
@@ -191,30 +197,52 @@ struct ka_cache_head {
 noreturn void ka_cache_tag_broken(struct ka_alloc *cache, const void *p);
 noreturn void ka_cache_double_free(struct ka_alloc *cache, const void *p);
 
-/* Smallest class >= s, 1 <= s <= 2048 (16 B steps to 128, then four per power of two):
- * every class is a multiple of 16, so the class of s is that of s rounded up to 16: one
- * byte of a table indexed by (s - 1) / 16 (test_cache_mt checks it against the classes' formula).
- */
+/* The class of every 16-byte step of sizes 1..2048 (16 B steps to 128, then four per power of
+ * two): every class is a multiple of 16, so the class of s is that of s rounded up to 16.
+ * One list, two tables: the class itself (ka_cache_class()) and its slot's byte offset in a
+ * CPU row (ka_cache_try_malloc(), which so needs no multiply by the slot's size). */
+#define KA_CACHE_OF16_(X)                                                                          \
+	X(0), X(1), X(2), X(3), X(4), X(5), X(6), X(7), X(8), X(8), X(9), X(9), X(10), X(10),      \
+	    X(11), X(11), X(12), X(12), X(12), X(12), X(13), X(13), X(13), X(13), X(14), X(14),    \
+	    X(14), X(14), X(15), X(15), X(15), X(15), X(16), X(16), X(16), X(16), X(16), X(16),    \
+	    X(16), X(16), X(17), X(17), X(17), X(17), X(17), X(17), X(17), X(17), X(18), X(18),    \
+	    X(18), X(18), X(18), X(18), X(18), X(18), X(19), X(19), X(19), X(19), X(19), X(19),    \
+	    X(19), X(19), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20), X(20),    \
+	    X(20), X(20), X(20), X(20), X(20), X(20), X(21), X(21), X(21), X(21), X(21), X(21),    \
+	    X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(21), X(22), X(22),    \
+	    X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22), X(22),    \
+	    X(22), X(22), X(23), X(23), X(23), X(23), X(23), X(23), X(23), X(23), X(23), X(23),    \
+	    X(23), X(23), X(23), X(23), X(23), X(23)
+#define KA_CACHE_CLASS_(k)   k
+#define KA_CACHE_SLOTOFF_(k) (unsigned short)((k) * sizeof(struct ka_cache_slot))
+
+/* Smallest class >= s, 1 <= s <= 2048: one byte of a table indexed by (s - 1) / 16
+ * (test_cache_mt checks it against the classes' formula). */
 static inline unsigned ka_cache_class(size_t s)
 {
-	static const unsigned char of16[128] = {
-	    0,	1,  2,	3,  4,	5,  6,	7,  8,	8,  9,	9,  10, 10, 11, 11, 12, 12, 12, 12, 13, 13,
-	    13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17,
-	    17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20,
-	    20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21,
-	    21, 21, 21, 21, 21, 21, 21, 21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22,
-	    22, 22, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23};
+	static const unsigned char of16[128] = {KA_CACHE_OF16_(KA_CACHE_CLASS_)};
 
 	/* The mask keeps the index in the table for any s (the callers pass 1..2048). */
 	return of16[((s - 1) >> 4) & 127u];
 }
 
-static inline struct ka_cache_slot *ka_cache_slot_at(const struct ka_cache_head *c, unsigned cpu,
+static inline struct ka_cache_slot *ka_cache_slot_at(const struct ka_cache_head *c, size_t cpu,
 						     size_t k)
 {
-	return (struct ka_cache_slot *)(void *)(c->rows + (size_t)cpu * c->row_bytes) + k;
+	return (struct ka_cache_slot *)(void *)(c->rows + cpu * c->row_bytes) + k;
 }
 /** @endcond */
+
+/**
+ * @brief A head that serves nothing, for a caller that keeps one pointer to "the cache, or
+ * none now" (the shim before its heap is ready, without a cache, while it records a trace):
+ * on it ka_cache_try_malloc() answers NULL and ka_cache_may_hold() false (ka_cache_try_free()
+ * false too, after reading the words before ptr as on any cache), so that caller's fast path
+ * has no NULL test of its own. Nothing else may be called on it (it is not an allocator).
+ */
+extern const struct ka_cache_head ka_cache_none_head;
+/** ka_cache_none_head as the `struct ka_alloc *` the inline paths take (never written). */
+#define KA_CACHE_NONE ((struct ka_alloc *)(uintptr_t)&ka_cache_none_head)
 
 /**
  * @brief The common case of ka_malloc(cache, size) alone: a class block from the calling CPU's
@@ -229,23 +257,31 @@ static inline void *ka_cache_try_malloc(struct ka_alloc *cache, size_t size)
 	struct ka_cache_head *c = (struct ka_cache_head *)(void *)cache;
 
 	if (__builtin_expect(size - 1 < c->fast_max, 1)) {
-		unsigned k = ka_cache_class(size);
+		static const unsigned short off16[128] = {KA_CACHE_OF16_(KA_CACHE_SLOTOFF_)};
+		size_t off;
+
+		/* fast_max <= 2048 (ka_cache_init): the index needs no mask. */
+		if ((size - 1) >> 11)
+			__builtin_unreachable();
+		off = off16[(size - 1) >> 4];
 		unsigned long f;
-		unsigned cpu = ka_plat_cpu_try_enter(&f);
+		/* As wide as the offset it scales: no zero extension before the multiply. */
+		size_t cpu = ka_plat_cpu_try_enter(&f);
 
 		if (__builtin_expect(cpu < c->ncpus, 1)) {
-			struct ka_cache_slot *s = ka_cache_slot_at(c, cpu, k);
+			struct ka_cache_slot *s =
+			    (struct ka_cache_slot *)(void *)(c->rows + cpu * c->row_bytes + off);
 			struct ka_cache_mag *m = s->loaded;
 
 			if (__builtin_expect(m->n != 0, 1)) {
 				void *p = m->r[--m->n];
 				uintptr_t *w = (uintptr_t *)p + 1, key = c->key;
 
-				if (key) {
-					if (__builtin_expect(*w != ((uintptr_t)p ^ key), 0))
-						ka_cache_tag_broken(cache, p);
-					*w = 0;
-				}
+				/* Without tags the word holds p ^ 0 as well (every free writes
+				 * it), so this compare is the only test in either mode. */
+				if (__builtin_expect(*w != ((uintptr_t)p ^ key), 0) && key != 0)
+					ka_cache_tag_broken(cache, p);
+				*w = 0;
 				if (KA_CFG_STATS)
 					__atomic_store_n(&s->na, s->na + 1, __ATOMIC_RELAXED);
 				ka_plat_cpu_leave(f);
@@ -273,6 +309,19 @@ static inline void *ka_cache_malloc(struct ka_alloc *cache, size_t size)
 }
 
 /**
+ * @brief Whether ptr may be a class block of cache, from its address alone (aligned to
+ * KA_CFG_MIN_ALIGN; never on KA_CACHE_NONE): a caller that must not read near a pointer it
+ * has not checked (the words ka_cache_try_free() reads) asks this first, then the allocator
+ * below's ownership. Reads the head only. O(1): one test.
+ */
+static inline bool ka_cache_may_hold(const struct ka_alloc *cache, const void *ptr)
+{
+	const struct ka_cache_head *c = (const struct ka_cache_head *)(const void *)cache;
+
+	return ((uintptr_t)ptr & c->ptr_mask) == 0;
+}
+
+/**
  * @brief ka_free(cache, ptr) for a non-NULL ptr, the common case inline: a class block goes
  * into the calling CPU's loaded magazine (double free refused with KA_CACHE_TAGS), else
  * ka_free() (also on a thread's first call, which takes its CPU slot there). Reads the word before
@@ -292,9 +341,11 @@ static inline bool ka_cache_try_free(struct ka_alloc *cache, void *ptr)
 	if (__builtin_expect(k < c->fast_ncl && h[1] == KA_CACHE_HDR, 1)) {
 		uintptr_t *w = (uintptr_t *)ptr + 1, key = c->key, t = (uintptr_t)ptr ^ key;
 		unsigned long f;
-		unsigned cpu;
+		size_t cpu;
 
-		if (__builtin_expect(key != 0 && *w == t, 0))
+		/* The word first: it differs from t in the common case, so that one compare
+		 * settles it with tags or without (the key's test only behind it). */
+		if (__builtin_expect(*w == t, 0) && key != 0)
 			ka_cache_double_free(cache, ptr);
 		cpu = ka_plat_cpu_try_enter(&f);
 		if (__builtin_expect(cpu < c->ncpus, 1)) {
@@ -302,8 +353,7 @@ static inline bool ka_cache_try_free(struct ka_alloc *cache, void *ptr)
 			struct ka_cache_mag *m = s->loaded;
 
 			if (__builtin_expect(m->n < c->rounds, 1)) {
-				if (key)
-					*w = t;
+				*w = t; /* p ^ 0 without tags: no test of the key here */
 				m->r[m->n++] = ptr;
 				if (KA_CFG_STATS)
 					__atomic_store_n(&s->nf, s->nf + 1, __ATOMIC_RELAXED);

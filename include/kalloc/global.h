@@ -253,6 +253,9 @@ struct ka_global {
 	size_t owns_flat_len; /**< slots of the flat map (the whole address space) */
 	/** Slots ka_global_owns_inline() answers from (the low half's; 0 without the map). */
 	size_t owns_flat_low;
+	/** Offset bits of an address past a sub-heap chunk's header: (chunk size - 1) & ~(header
+	 * - 1), set with the flat map (ka_global_owns_inline()'s one test of the offset). */
+	uintptr_t owns_body_mask;
 	bool owns_on; /**< ka_global_owns_table() was called */
 };
 
@@ -420,18 +423,19 @@ bool ka_global_owns(struct ka_global *g, const void *ptr);
  * true when the flat map (ka_global_owns_table()) says that ptr lies in a sub-heap chunk past
  * its header (then ka_global_owns() is true too); false when it cannot tell so at once (no
  * flat map, another kind of slot, an upper-half address): ask ka_global_owns() then.
- * O(1): a shift, one acquire load of the map, two compares. Lock free, as ka_global_owns().
+ * O(1): a shift, one acquire load of the map, a compare and an AND. Lock free, as
+ * ka_global_owns().
  */
 static inline bool ka_global_owns_inline(const struct ka_global *g, const void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr, idx = p >> g->chunk_shift;
 
 	/* owns_flat_low is 0 without the map, so owns_flat is read only when it exists. */
-	/* The last test: ptr is past the chunk's header, i.e. ptr - header is in the same slot
-	 * (below the first header, the subtraction wraps to another slot). */
+	/* The last test: ptr is past the chunk's header, i.e. its offset in the chunk has a bit
+	 * at or above the header's size (one AND with the mask, written with the map). */
 	return idx < __atomic_load_n(&g->owns_flat_low, __ATOMIC_ACQUIRE) &&
 	       __atomic_load_n(&g->owns_flat[idx], __ATOMIC_ACQUIRE) == KA_OWNS_FLAT_HEAP &&
-	       (p - KA_GLOBAL_HEAP_HDR) >> g->chunk_shift == idx;
+	       (p & g->owns_body_mask) != 0;
 }
 
 /**

@@ -184,9 +184,9 @@ unsigned ka_plat_cpu_call_enter(unsigned long *flags);
 void ka_plat_cpu_call_leave(unsigned long flags);
 
 #if defined(KA_CFG_PLAT_HOSTED) && KA_CFG_PLAT_HOSTED
-/* The calling thread's slot + 1 (0: none taken yet; larger than the slots: dead or none to
- * be had). Part of the hosted platform; only the inline hooks below read it. */
-extern __thread unsigned ka_plat_hosted_slot1 __attribute__((tls_model("initial-exec")));
+/* The calling thread's slot (KA_PLAT_CPU_NONE: none taken yet; KA_PLAT_CPU_NONE - 1: dead or
+ * none to be had). Part of the hosted platform; only the inline hooks below read it. */
+extern __thread unsigned ka_plat_hosted_slot __attribute__((tls_model("initial-exec")));
 
 /** @brief Hosted, out of line: the slot of a thread whose TLS holds none (first call, thread
  * exit). Takes the slot table's mutex on a first call; O(KA_PLAT_HOSTED_SLOTS). */
@@ -194,10 +194,10 @@ unsigned ka_plat_hosted_slot_slow(void);
 
 static inline unsigned ka_plat_cpu_id(void)
 {
-	unsigned v = ka_plat_hosted_slot1;
+	unsigned v = ka_plat_hosted_slot;
 
-	if (__builtin_expect(v - 1u < KA_PLAT_HOSTED_SLOTS, 1))
-		return v - 1u;
+	if (__builtin_expect(v < KA_PLAT_HOSTED_SLOTS, 1))
+		return v;
 	return ka_plat_hosted_slot_slow();
 }
 
@@ -210,7 +210,7 @@ static inline unsigned ka_plat_cpu_enter(unsigned long *flags)
 static inline unsigned ka_plat_cpu_try_enter(unsigned long *flags)
 {
 	*flags = 0;
-	return ka_plat_hosted_slot1 - 1u; /* no slot: 0 - 1 or the dead mark - 1 (hosted.c) */
+	return ka_plat_hosted_slot; /* no slot: KA_PLAT_CPU_NONE or the dead mark (hosted.c) */
 }
 
 static inline void ka_plat_cpu_leave(unsigned long flags)

@@ -43,6 +43,10 @@ struct ka_cache {
 	struct ka_alloc_ops ops;	   /* cache_ops with the capabilities of `below` */
 };
 
+/* fast_max and fast_ncl 0 send every request to the caller's full path; no pointer passes
+ * ka_cache_may_hold(). */
+const struct ka_cache_head ka_cache_none_head = {.ptr_mask = UINTPTR_MAX};
+
 static const unsigned short class_size[NCL] = {16,  32,	 48,  64,   80,	  96,	112,  128,
 					       160, 192, 224, 256,  320,  384,	448,  512,
 					       640, 768, 896, 1024, 1280, 1536, 1792, 2048};
@@ -398,22 +402,20 @@ void ka_cache_double_free(struct ka_alloc *a, const void *p)
 /* A block leaving a magazine: its tag must still be there; cleared for its new owner. */
 static void tag_take(struct ka_cache *c, void *p)
 {
-	if (!c->h.key)
-		return;
-	if (*tag_word(p) != ((uintptr_t)p ^ c->h.key))
+	if (*tag_word(p) != ((uintptr_t)p ^ c->h.key) && c->h.key)
 		ka_cache_tag_broken(&c->h.a, p);
 	*tag_word(p) = 0;
 }
 
 /* A block coming back: a tag already there is a double free; else it gets one (also when it
- * goes on to below, so that a second free is still seen while below leaves the word alone). */
+ * goes on to below, so that a second free is still seen while below leaves the word alone).
+ * Without tags (key 0) the word is written too, p ^ 0: the inline paths (cache.h) then need
+ * no test of the key on their common case, only behind a compare that fails. */
 static void tag_give(struct ka_cache *c, void *p)
 {
 	uintptr_t t = (uintptr_t)p ^ c->h.key;
 
-	if (!c->h.key)
-		return;
-	if (*tag_word(p) == t)
+	if (*tag_word(p) == t && c->h.key)
 		ka_cache_double_free(&c->h.a, p);
 	*tag_word(p) = t;
 }
@@ -721,6 +723,7 @@ struct ka_alloc *ka_cache_init(void *mem, size_t len, struct ka_alloc *below,
 	c->percpu = ATOMIC_STATS && cfg && (cfg->flags & KA_CACHE_PERCPU_STATS);
 	c->h.fast_max = c->percpu || !KA_CFG_STATS ? c->h.max_size : 0;
 	c->h.fast_ncl = c->percpu || !KA_CFG_STATS ? c->h.ncl : 0;
+	c->h.ptr_mask = KA_CFG_MIN_ALIGN - 1;
 	c->h.key = 0;
 	if (cfg && (cfg->flags & KA_CACHE_TAGS)) {
 		/* Odd, so never 0; a weak source (no entropy) still gives a per-call mix. */

@@ -213,6 +213,11 @@ void ka_owns_start(struct ka_global *g, bool flat)
 		return; /* the radix table, made as slots are recorded */
 	g->owns_flat = m;
 	g->owns_flat_len = len;
+	/* Published by the release store of owns_flat_low below, as the map is. */
+	_Static_assert((KA_GCHUNK_HDR & (KA_GCHUNK_HDR - 1u)) == 0,
+		       "the mask needs a power of two");
+	g->owns_body_mask =
+	    (((uintptr_t)1 << g->chunk_shift) - 1u) & ~(uintptr_t)(KA_GCHUNK_HDR - 1u);
 #if UINTPTR_MAX > 0xffffffffu
 	/* Upper-half addresses have their indexes in the map's upper half; the inline check
 	 * takes low ones only, so that it needs no canonical check. */

@@ -160,10 +160,11 @@ int ka_plat_map_uncached(void *addr, size_t len)
  * destructors may still free), and it never takes a slot again.
  */
 #define SLOT_DEAD (KA_PLAT_CPU_NONE - 1u)
-__thread unsigned ka_plat_hosted_slot1 __attribute__((tls_model("initial-exec")));
-/* ka_plat_cpu_try_enter() answers slot1 - 1: without a slot that must not look like one. */
-_Static_assert(SLOT_DEAD - 1u >= KA_PLAT_CPU_NONE - 2u && 0u - 1u >= KA_PLAT_CPU_NONE - 2u &&
-		   KA_PLAT_HOSTED_SLOTS < KA_PLAT_CPU_NONE - 2u,
+/* Every thread starts with KA_PLAT_CPU_NONE (the TLS image's value: no slot taken yet), so
+ * that ka_plat_cpu_try_enter() answers the word as it is, with no arithmetic. */
+__thread unsigned ka_plat_hosted_slot __attribute__((tls_model("initial-exec"))) = KA_PLAT_CPU_NONE;
+/* ka_plat_cpu_try_enter() answers the word: without a slot that must not look like one. */
+_Static_assert(SLOT_DEAD >= KA_PLAT_CPU_NONE - 2u && KA_PLAT_HOSTED_SLOTS < KA_PLAT_CPU_NONE - 2u,
 	       "a thread without a slot must get an id no cache has");
 static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
@@ -178,7 +179,7 @@ static void slot_release(void *v)
 	if (s < KA_PLAT_HOSTED_SLOTS)
 		slot_used[s] = 0;
 	pthread_mutex_unlock(&slot_mu);
-	ka_plat_hosted_slot1 = SLOT_DEAD;
+	ka_plat_hosted_slot = SLOT_DEAD;
 }
 
 static void slot_prefork(void)
@@ -194,7 +195,7 @@ static void slot_parent(void)
 /* Only the forking thread exists in the child: its slot stays taken, the others are free. */
 static void slot_child(void)
 {
-	unsigned mine = ka_plat_hosted_slot1 - 1u;
+	unsigned mine = ka_plat_hosted_slot;
 
 	for (unsigned i = 0; i < KA_PLAT_HOSTED_SLOTS; i++)
 		slot_used[i] = i == mine;
@@ -231,19 +232,19 @@ static unsigned slot_take(void)
 			slot_used[s] = 0;
 			pthread_mutex_unlock(&slot_mu);
 		}
-		ka_plat_hosted_slot1 = SLOT_DEAD; /* do not retry on every call */
+		ka_plat_hosted_slot = SLOT_DEAD; /* do not retry on every call */
 		return KA_PLAT_CPU_NONE;
 	}
-	ka_plat_hosted_slot1 = s + 1u;
+	ka_plat_hosted_slot = s;
 	return s;
 }
 
 unsigned ka_plat_hosted_slot_slow(void)
 {
-	unsigned v = ka_plat_hosted_slot1;
+	unsigned v = ka_plat_hosted_slot;
 
-	if (v - 1u < KA_PLAT_HOSTED_SLOTS)
-		return v - 1u;
+	if (v < KA_PLAT_HOSTED_SLOTS)
+		return v;
 	if (v == SLOT_DEAD)
 		return KA_PLAT_CPU_NONE;
 	return slot_take();
