@@ -516,13 +516,14 @@ TLSF_HOT void count_free(struct ka_tlsf *t, bool counted, size_t usable)
 /*
  * free() with at least one free neighbour (or any free, in size builds): merge, then insert.
  * Out of line so that the common case (both neighbours in use) stays short. b's header
- * already has TLSF_FREE set.
+ * already has TLSF_FREE set, and the caller has counted b's usable bytes into avail and the
+ * statistics: what is left here is a header per merge, so that few values stay live and the
+ * merge needs no stack frame. Returns b's usable size.
  */
 TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
-			       struct tlsf_block *next, bool counted)
+			       struct tlsf_block *next)
 {
 	size_t s = sz & ~TLSF_FLAGS, usable = s - TLSF_HDR;
-	size_t gain = usable; /* b's bytes, plus a header per merge */
 
 	if (sz & TLSF_PREV_FREE) {
 		struct tlsf_block *prev = b->prev_phys;
@@ -536,7 +537,7 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 				  tlsf_payload(b));
 		unlink_free(t, prev, ps);
 		s += ps;
-		gain += TLSF_HDR;
+		t->avail += TLSF_HDR;
 		b = prev;
 	}
 	if (next->size & TLSF_FREE) {
@@ -544,7 +545,7 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 
 		unlink_free(t, next, ns);
 		s += ns;
-		gain += TLSF_HDR;
+		t->avail += TLSF_HDR;
 		next = (struct tlsf_block *)((uintptr_t)next + ns);
 	} else {
 		next->size |= TLSF_PREV_FREE;
@@ -552,8 +553,6 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 	next->prev_phys = b;
 	b->size = s | TLSF_FREE;
 	insert_free(t, b, s);
-	t->avail += gain;
-	count_free(t, counted, usable);
 	return usable;
 }
 
@@ -572,19 +571,20 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted)
 	/* Mark it free at once: a header left behind inside a merged block then still reads as
 	 * free, so a second free of the same pointer is reported as a double free. */
 	b->size = sz | TLSF_FREE;
+	/* b's bytes, merged or not; free_merge() adds the headers merging frees. */
+	t->avail += s - TLSF_HDR;
+	count_free(t, counted, s - TLSF_HDR);
 #ifdef __OPTIMIZE_SIZE__
 	/* free_merge() handles neighbours in use too: one body in size builds. */
 	(void)nsz;
-	return free_merge(t, b, sz, next, counted);
+	return free_merge(t, b, sz, next);
 #endif
 	if (sz & TLSF_PREV_FREE)
-		return free_merge(t, b, sz, next, counted);
+		return free_merge(t, b, sz, next);
 	if (nsz & TLSF_FREE)
-		return free_merge(t, b, sz, next, counted);
+		return free_merge(t, b, sz, next);
 	next->size = nsz | TLSF_PREV_FREE;
 	insert_free(t, b, s);
-	t->avail += s - TLSF_HDR;
-	count_free(t, counted, s - TLSF_HDR);
 	return s - TLSF_HDR;
 }
 
