@@ -29,6 +29,9 @@
 #define TLSF_OUTLINE_O TLSF_OUTLINE
 #endif
 #define TLSF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* x as a value the compiler cannot see through: a size added to several counters is then
+ * computed once and added in memory, not folded into a load, an add and a store each. */
+#define TLSF_OPAQUE(x) __asm__("" : "+r"(x))
 /* A misuse report the fast paths reach as a tail call ("return report(...)"): not declared
  * noreturn and kept from being found noreturn (noipa), so that the caller needs no stack
  * frame for it. It never returns all the same (ka_misuse() panics). */
@@ -45,6 +48,7 @@
 #define TLSF_OUTLINE	 static
 #define TLSF_OUTLINE_O	 static
 #define TLSF_UNLIKELY(x) (x)
+#define TLSF_OPAQUE(x)	 ((void)(x))
 #define TLSF_REPORT	 static
 #endif
 
@@ -561,7 +565,7 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted)
 {
 	struct ka_tlsf *t = tlsf_of(a);
 	struct tlsf_block *b = tlsf_from_payload(ptr), *next;
-	size_t sz, s, nsz;
+	size_t sz, s, nsz, usable;
 
 	if (TLSF_UNLIKELY(!is_live(t, b, &sz)))
 		return bad_pointer(t, ptr);
@@ -572,8 +576,10 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted)
 	 * free, so a second free of the same pointer is reported as a double free. */
 	b->size = sz | TLSF_FREE;
 	/* b's bytes, merged or not; free_merge() adds the headers merging frees. */
-	t->avail += s - TLSF_HDR;
-	count_free(t, counted, s - TLSF_HDR);
+	usable = s - TLSF_HDR;
+	TLSF_OPAQUE(usable);
+	t->avail += usable;
+	count_free(t, counted, usable);
 #ifdef __OPTIMIZE_SIZE__
 	/* free_merge() handles neighbours in use too: one body in size builds. */
 	(void)nsz;
@@ -585,7 +591,7 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted)
 		return free_merge(t, b, sz, next);
 	next->size = nsz | TLSF_PREV_FREE;
 	insert_free(t, b, s);
-	return s - TLSF_HDR;
+	return usable;
 }
 
 #if TLSF_SIZED
