@@ -307,15 +307,17 @@ TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t
  */
 TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t req)
 {
-	size_t bs = tlsf_stride(b);
+	size_t bs = tlsf_stride(b), usable;
 
 	KA_ASSERT(bs >= stride);
 	if (bs - stride >= TLSF_MIN_STRIDE)
 		return split_alloc(t, b, stride, bs, req);
 	b->size = bs;
 	((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
-	t->avail -= bs - TLSF_HDR;
-	count_alloc(t, req, bs - TLSF_HDR);
+	usable = bs - TLSF_HDR;
+	TLSF_OPAQUE(usable);
+	t->avail -= usable;
+	count_alloc(t, req, usable);
 	return tlsf_payload(b);
 }
 
