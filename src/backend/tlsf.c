@@ -352,23 +352,28 @@ TLSF_OUTLINE void *alloc_exact(struct ka_tlsf *t, size_t stride, size_t req)
  * sz must have TLSF_FREE clear and no stray low bits, a stride of at least a minimum block that
  * ends at or below the highest sentinel, and the next block's always-valid prev_phys must point
  * back at b. An interior or forged pointer would need all of these to hold by chance.
+ * header_ok() is the second half, for a b already known to lie inside one pool.
  */
-TLSF_HOT bool is_live(const struct ka_tlsf *t, const struct tlsf_block *b, size_t *szp)
+TLSF_HOT bool header_ok(const struct ka_tlsf *t, const struct tlsf_block *b, size_t *szp)
 {
-	size_t sz, s;
+	size_t sz = b->size, s = sz & ~TLSF_PREV_FREE;
 
-	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b)) ||
-	    TLSF_UNLIKELY(!TLSF_ONE_POOL && t->npools > 1 && !in_one_pool(t, b))) {
-		*szp = 0;
-		return false;
-	}
-	sz = b->size;
-	s = sz & ~TLSF_PREV_FREE;
 	*szp = sz;
 	/* b <= top, so top - b cannot wrap; s < TLSF_MIN_STRIDE wraps s - TLSF_MIN_STRIDE. */
 	return !(sz & (TLSF_ALIGN - 1) & ~TLSF_PREV_FREE) &&
 	       s - TLSF_MIN_STRIDE <= t->top - (uintptr_t)b &&
 	       ((const struct tlsf_block *)((uintptr_t)b + s))->prev_phys == b;
+}
+
+/* The address checks (hull, then the pools of a heap with several), then header_ok(). */
+TLSF_HOT bool is_live(const struct ka_tlsf *t, const struct tlsf_block *b, size_t *szp)
+{
+	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b)) ||
+	    TLSF_UNLIKELY(!TLSF_ONE_POOL && t->npools > 1 && !in_one_pool(t, b))) {
+		*szp = 0;
+		return false;
+	}
+	return header_ok(t, b, szp);
 }
 
 /* is_live() for the slower entries: the block, or a misuse report. */
@@ -562,15 +567,41 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 	return usable;
 }
 
-/* Shared by free and free_counted (counted): returns the usable size the block had. */
-TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted)
+/*
+ * Speed builds walk the pool list of a heap with several pools out of line, as a tail call to
+ * free_pools(): the call to in_one_pool() would otherwise cost every free a stack frame.
+ */
+#if !TLSF_ONE_POOL && !defined(__OPTIMIZE_SIZE__)
+#define TLSF_FREE_POOLS 1
+#else
+#define TLSF_FREE_POOLS 0
+#endif
+#if TLSF_FREE_POOLS
+TLSF_OUTLINE size_t free_pools(struct ka_alloc *a, void *ptr, bool counted);
+#endif
+
+/*
+ * Shared by free and free_counted (counted): returns the usable size the block had. pools:
+ * whether a heap with several pools still needs the pool check (false from free_pools()).
+ */
+TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted, bool pools)
 {
 	struct ka_tlsf *t = tlsf_of(a);
 	struct tlsf_block *b = tlsf_from_payload(ptr), *next;
 	size_t sz, s, nsz, usable;
 
+#if TLSF_FREE_POOLS
+	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b)))
+		return bad_pointer(t, ptr);
+	if (pools && TLSF_UNLIKELY(t->npools > 1))
+		return free_pools(a, ptr, counted);
+	if (TLSF_UNLIKELY(!header_ok(t, b, &sz)))
+		return bad_pointer(t, ptr);
+#else
+	(void)pools;
 	if (TLSF_UNLIKELY(!is_live(t, b, &sz)))
 		return bad_pointer(t, ptr);
+#endif
 	s = sz & ~TLSF_PREV_FREE; /* TLSF_FREE is clear */
 	next = (struct tlsf_block *)((uintptr_t)b + s);
 	nsz = next->size;
@@ -596,16 +627,26 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted)
 	return usable;
 }
 
+#if TLSF_FREE_POOLS
+/* free_impl() on a heap with several pools: b must lie inside one of them. */
+TLSF_OUTLINE size_t free_pools(struct ka_alloc *a, void *ptr, bool counted)
+{
+	if (!in_one_pool(tlsf_of(a), tlsf_from_payload(ptr)))
+		return bad_pointer(tlsf_of(a), ptr);
+	return free_impl(a, ptr, counted, false);
+}
+#endif
+
 #if TLSF_SIZED
 static void tlsf_free_counted(struct ka_alloc *a, void *ptr)
 {
-	free_impl(a, ptr, true);
+	free_impl(a, ptr, true, true);
 }
 #endif
 
 static void tlsf_free(struct ka_alloc *a, void *ptr)
 {
-	free_impl(a, ptr, false);
+	free_impl(a, ptr, false, true);
 }
 
 static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
