@@ -200,13 +200,13 @@ TLSF_HOT size_t good_fit(const struct ka_tlsf *t, size_t stride)
 	size_t flmap;
 
 	if (slmap)
-		return (fl << TLSF_SL_LOG2) + ka_ffs(slmap);
+		return (fl << TLSF_SL_LOG2) + tlsf_ffs32(slmap);
 	/* fl + 1 < TLSF_FL_COUNT <= bits of size_t: the shift is defined. */
 	flmap = t->fl_bitmap & (~(size_t)1 << fl);
 	if (!flmap)
 		return TLSF_NONE;
 	fl = ka_ffs(flmap);
-	return (fl << TLSF_SL_LOG2) + ka_ffs(t->sl_bitmap[fl]);
+	return (fl << TLSF_SL_LOG2) + tlsf_ffs32(t->sl_bitmap[fl]);
 }
 
 /*
