@@ -282,10 +282,10 @@ static void *alloc_failed(struct ka_tlsf *t, size_t req)
  * Give the tail of the unlinked free block b (stride bs) beyond `stride` back to the free
  * lists and hand b out: the allocation's end when the block is larger than needed by at least
  * a minimum block. Out of line (a tail call from the fast path), so that the exact-fit path,
- * the common one in a steady workload, needs no stack frame.
+ * the common one in a steady workload, needs no stack frame. The caller has counted the
+ * allocation: the counted entry then tests nothing here.
  */
-TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs,
-				 size_t req)
+TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs)
 {
 	struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
 
@@ -295,7 +295,6 @@ TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t
 	b->size = stride;
 	insert_free(t, r, bs - stride);
 	t->avail -= stride; /* bs - HDR left the lists, bs - stride - HDR came back */
-	count_alloc(t, req, stride - TLSF_HDR);
 	return tlsf_payload(b);
 }
 
@@ -310,8 +309,10 @@ TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride,
 	size_t bs = tlsf_stride(b), usable;
 
 	KA_ASSERT(bs >= stride);
-	if (bs - stride >= TLSF_MIN_STRIDE)
-		return split_alloc(t, b, stride, bs, req);
+	if (bs - stride >= TLSF_MIN_STRIDE) {
+		count_alloc(t, req, stride - TLSF_HDR);
+		return split_alloc(t, b, stride, bs);
+	}
 	b->size = bs;
 	((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
 	usable = bs - TLSF_HDR;
