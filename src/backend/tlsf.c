@@ -30,6 +30,9 @@
 #define TLSF_OUTLINE_O TLSF_OUTLINE
 #endif
 #define TLSF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* x as a value the compiler cannot see through: a size added to several counters is then
+ * computed once and added in memory, not folded into a load, an add and a store each. */
+#define TLSF_OPAQUE(x) __asm__("" : "+r"(x))
 /* A misuse report the fast paths reach as a tail call ("return report(...)"): not declared
  * noreturn and kept from being found noreturn (noipa), so that the caller needs no stack
  * frame for it. It never returns all the same (ka_misuse() panics). */
@@ -46,6 +49,7 @@
 #define TLSF_OUTLINE	 static
 #define TLSF_OUTLINE_O	 static
 #define TLSF_UNLIKELY(x) (x)
+#define TLSF_OPAQUE(x)	 ((void)(x))
 #define TLSF_REPORT	 static
 #endif
 
@@ -197,13 +201,13 @@ TLSF_HOT size_t good_fit(const struct ka_tlsf *t, size_t stride)
 	size_t flmap;
 
 	if (slmap)
-		return (fl << TLSF_SL_LOG2) + ka_ffs(slmap);
+		return (fl << TLSF_SL_LOG2) + tlsf_ffs32(slmap);
 	/* fl + 1 < TLSF_FL_COUNT <= bits of size_t: the shift is defined. */
 	flmap = t->fl_bitmap & (~(size_t)1 << fl);
 	if (!flmap)
 		return TLSF_NONE;
 	fl = ka_ffs(flmap);
-	return (fl << TLSF_SL_LOG2) + ka_ffs(t->sl_bitmap[fl]);
+	return (fl << TLSF_SL_LOG2) + tlsf_ffs32(t->sl_bitmap[fl]);
 }
 
 /*
@@ -279,10 +283,10 @@ static void *alloc_failed(struct ka_tlsf *t, size_t req)
  * Give the tail of the unlinked free block b (stride bs) beyond `stride` back to the free
  * lists and hand b out: the allocation's end when the block is larger than needed by at least
  * a minimum block. Out of line (a tail call from the fast path), so that the exact-fit path,
- * the common one in a steady workload, needs no stack frame.
+ * the common one in a steady workload, needs no stack frame. The caller has counted the
+ * allocation: the counted entry then tests nothing here.
  */
-TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs,
-				 size_t req)
+TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t bs)
 {
 	struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
 
@@ -292,7 +296,6 @@ TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t
 	b->size = stride;
 	insert_free(t, r, bs - stride);
 	t->avail -= stride; /* bs - HDR left the lists, bs - stride - HDR came back */
-	count_alloc(t, req, stride - TLSF_HDR);
 	return tlsf_payload(b);
 }
 
@@ -304,15 +307,19 @@ TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t
  */
 TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride, size_t req)
 {
-	size_t bs = tlsf_stride(b);
+	size_t bs = tlsf_stride(b), usable;
 
 	KA_ASSERT(bs >= stride);
-	if (bs - stride >= TLSF_MIN_STRIDE)
-		return split_alloc(t, b, stride, bs, req);
+	if (bs - stride >= TLSF_MIN_STRIDE) {
+		count_alloc(t, req, stride - TLSF_HDR);
+		return split_alloc(t, b, stride, bs);
+	}
 	b->size = bs;
 	((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
-	t->avail -= bs - TLSF_HDR;
-	count_alloc(t, req, bs - TLSF_HDR);
+	usable = bs - TLSF_HDR;
+	TLSF_OPAQUE(usable);
+	t->avail -= usable;
+	count_alloc(t, req, usable);
 	return tlsf_payload(b);
 }
 
@@ -347,23 +354,28 @@ TLSF_OUTLINE void *alloc_exact(struct ka_tlsf *t, size_t stride, size_t req)
  * sz must have TLSF_FREE clear and no stray low bits, a stride of at least a minimum block that
  * ends at or below the highest sentinel, and the next block's always-valid prev_phys must point
  * back at b. An interior or forged pointer would need all of these to hold by chance.
+ * header_ok() is the second half, for a b already known to lie inside one pool.
  */
-TLSF_HOT bool is_live(const struct ka_tlsf *t, const struct tlsf_block *b, size_t *szp)
+TLSF_HOT bool header_ok(const struct ka_tlsf *t, const struct tlsf_block *b, size_t *szp)
 {
-	size_t sz, s;
+	size_t sz = b->size, s = sz & ~TLSF_PREV_FREE;
 
-	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b)) ||
-	    TLSF_UNLIKELY(!TLSF_ONE_POOL && t->npools > 1 && !in_one_pool(t, b))) {
-		*szp = 0;
-		return false;
-	}
-	sz = b->size;
-	s = sz & ~TLSF_PREV_FREE;
 	*szp = sz;
 	/* b <= top, so top - b cannot wrap; s < TLSF_MIN_STRIDE wraps s - TLSF_MIN_STRIDE. */
 	return !(sz & (TLSF_ALIGN - 1) & ~TLSF_PREV_FREE) &&
 	       s - TLSF_MIN_STRIDE <= t->top - (uintptr_t)b &&
 	       ((const struct tlsf_block *)((uintptr_t)b + s))->prev_phys == b;
+}
+
+/* The address checks (hull, then the pools of a heap with several), then header_ok(). */
+TLSF_HOT bool is_live(const struct ka_tlsf *t, const struct tlsf_block *b, size_t *szp)
+{
+	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b)) ||
+	    TLSF_UNLIKELY(!TLSF_ONE_POOL && t->npools > 1 && !in_one_pool(t, b))) {
+		*szp = 0;
+		return false;
+	}
+	return header_ok(t, b, szp);
 }
 
 /* is_live() for the slower entries: the block, or a misuse report. */
@@ -517,13 +529,14 @@ TLSF_HOT void count_free(struct ka_tlsf *t, bool counted, size_t usable)
 /*
  * free() with at least one free neighbour (or any free, in size builds): merge, then insert.
  * Out of line so that the common case (both neighbours in use) stays short. b's header
- * already has TLSF_FREE set.
+ * already has TLSF_FREE set, and the caller has counted b's usable bytes into avail and the
+ * statistics: what is left here is a header per merge, so that few values stay live and the
+ * merge needs no stack frame. Returns b's usable size.
  */
 TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
-			       struct tlsf_block *next, bool counted)
+			       struct tlsf_block *next)
 {
 	size_t s = sz & ~TLSF_FLAGS, usable = s - TLSF_HDR;
-	size_t gain = usable; /* b's bytes, plus a header per merge */
 
 	if (sz & TLSF_PREV_FREE) {
 		struct tlsf_block *prev = b->prev_phys;
@@ -537,7 +550,7 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 				  tlsf_payload(b));
 		unlink_free(t, prev, ps);
 		s += ps;
-		gain += TLSF_HDR;
+		t->avail += TLSF_HDR;
 		b = prev;
 	}
 	if (next->size & TLSF_FREE) {
@@ -545,7 +558,7 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 
 		unlink_free(t, next, ns);
 		s += ns;
-		gain += TLSF_HDR;
+		t->avail += TLSF_HDR;
 		next = (struct tlsf_block *)((uintptr_t)next + ns);
 	} else {
 		next->size |= TLSF_PREV_FREE;
@@ -553,52 +566,89 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 	next->prev_phys = b;
 	b->size = s | TLSF_FREE;
 	insert_free(t, b, s);
-	t->avail += gain;
-	count_free(t, counted, usable);
 	return usable;
 }
 
-/* Shared by free and free_counted (counted): returns the usable size the block had. */
-TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted)
+/*
+ * Speed builds walk the pool list of a heap with several pools out of line, as a tail call to
+ * free_pools(): the call to in_one_pool() would otherwise cost every free a stack frame.
+ */
+#if !TLSF_ONE_POOL && !defined(__OPTIMIZE_SIZE__)
+#define TLSF_FREE_POOLS 1
+#else
+#define TLSF_FREE_POOLS 0
+#endif
+#if TLSF_FREE_POOLS
+TLSF_OUTLINE size_t free_pools(struct ka_alloc *a, void *ptr, bool counted);
+#endif
+
+/*
+ * Shared by free and free_counted (counted): returns the usable size the block had. pools:
+ * whether a heap with several pools still needs the pool check (false from free_pools()).
+ */
+TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted, bool pools)
 {
 	struct ka_tlsf *t = tlsf_of(a);
 	struct tlsf_block *b = tlsf_from_payload(ptr), *next;
-	size_t sz, s, nsz;
+	size_t sz, s, nsz, usable;
 
+#if TLSF_FREE_POOLS
+	if (TLSF_UNLIKELY(!tlsf_in_heap(t, b)))
+		return bad_pointer(t, ptr);
+	if (pools && TLSF_UNLIKELY(t->npools > 1))
+		return free_pools(a, ptr, counted);
+	if (TLSF_UNLIKELY(!header_ok(t, b, &sz)))
+		return bad_pointer(t, ptr);
+#else
+	(void)pools;
 	if (TLSF_UNLIKELY(!is_live(t, b, &sz)))
 		return bad_pointer(t, ptr);
+#endif
 	s = sz & ~TLSF_PREV_FREE; /* TLSF_FREE is clear */
 	next = (struct tlsf_block *)((uintptr_t)b + s);
 	nsz = next->size;
 	/* Mark it free at once: a header left behind inside a merged block then still reads as
 	 * free, so a second free of the same pointer is reported as a double free. */
 	b->size = sz | TLSF_FREE;
+	/* b's bytes, merged or not; free_merge() adds the headers merging frees. */
+	usable = s - TLSF_HDR;
+	TLSF_OPAQUE(usable);
+	t->avail += usable;
+	count_free(t, counted, usable);
 #ifdef __OPTIMIZE_SIZE__
 	/* free_merge() handles neighbours in use too: one body in size builds. */
 	(void)nsz;
-	return free_merge(t, b, sz, next, counted);
+	return free_merge(t, b, sz, next);
 #endif
 	if (sz & TLSF_PREV_FREE)
-		return free_merge(t, b, sz, next, counted);
+		return free_merge(t, b, sz, next);
 	if (nsz & TLSF_FREE)
-		return free_merge(t, b, sz, next, counted);
+		return free_merge(t, b, sz, next);
 	next->size = nsz | TLSF_PREV_FREE;
 	insert_free(t, b, s);
-	t->avail += s - TLSF_HDR;
-	count_free(t, counted, s - TLSF_HDR);
-	return s - TLSF_HDR;
+	return usable;
 }
+
+#if TLSF_FREE_POOLS
+/* free_impl() on a heap with several pools: b must lie inside one of them. */
+TLSF_OUTLINE size_t free_pools(struct ka_alloc *a, void *ptr, bool counted)
+{
+	if (!in_one_pool(tlsf_of(a), tlsf_from_payload(ptr)))
+		return bad_pointer(tlsf_of(a), ptr);
+	return free_impl(a, ptr, counted, false);
+}
+#endif
 
 #if TLSF_SIZED
 static void tlsf_free_counted(struct ka_alloc *a, void *ptr)
 {
-	free_impl(a, ptr, true);
+	free_impl(a, ptr, true, true);
 }
 #endif
 
 static void tlsf_free(struct ka_alloc *a, void *ptr)
 {
-	free_impl(a, ptr, false);
+	free_impl(a, ptr, false, true);
 }
 
 static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)

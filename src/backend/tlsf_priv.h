@@ -274,6 +274,19 @@ static inline size_t tlsf_list_min(unsigned fl, unsigned sl)
 }
 
 /**
+ * Index of the least significant set bit of a second-level bitmap (x != 0): ka_ffs() on 32
+ * bits, which spares x86-64 the widening of x.
+ */
+static inline unsigned tlsf_ffs32(uint32_t x)
+{
+#if KA_CFG_HAVE_CLZ && __SIZEOF_INT__ >= 4
+	return (unsigned)__builtin_ctz(x);
+#else
+	return ka_ffs(x);
+#endif
+}
+
+/**
  * May b be a block header of this heap: aligned like one and inside [blo, top]? One subtract,
  * one rotate and one compare: a misaligned difference rotates its low bits to the top and
  * fails the same compare as an address out of range. NULL is never in the heap. Nothing at b
