@@ -2,13 +2,15 @@
 /*
  * Hardened backend: out-of-band metadata, slot canaries, random slot choice, a poisoned FIFO
  * quarantine and guard pages for large blocks (see kalloc/hardened.h for the contract and
- * hardened_priv.h for the layout and invariants; the checker is hardened_validate.c).
+ * hardened_priv.h for the layout and invariants; the checker and walker are in
+ * hardened_validate.c).
  *
  * Every pointer handed to free/usable_size/pfree is resolved through the page table, never
  * through anything stored next to the block, so an overflow can damage only other blocks'
  * contents, which the canaries and the poison make visible.
  */
 #include "hardened_priv.h"
+#include "check.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define HD_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -859,7 +861,7 @@ static size_t hd_usable_size(struct ka_alloc *a, const void *ptr)
 	return n;
 }
 
-/* ---- figures, walk, ownership ------------------------------------------------------------ */
+/* ---- figures, ownership ------------------------------------------------------------------ */
 
 static void region_info(struct ka_hardened *h, struct ka_info *out)
 {
@@ -895,76 +897,6 @@ static void hd_info(struct ka_alloc *a, struct ka_info *out)
 	}
 }
 
-static int region_walk(struct ka_hardened *h, ka_walk_fn fn, void *arg)
-{
-	int rc;
-
-	for (size_t pg = 0; pg < h->npages;) {
-		uint32_t w = h->pm[pg].w;
-		uintptr_t addr = hd_page_addr(h, pg);
-
-		switch (HD_PG_KIND(w)) {
-		case HD_PG_FREE: {
-			size_t e = pg + 1;
-			while (e < h->npages && HD_PG_KIND(h->pm[e].w) == HD_PG_FREE)
-				e++;
-			if ((rc = fn((void *)addr, (e - pg) * HD_PAGE, false, arg)) != 0)
-				return rc;
-			pg = e;
-			break;
-		}
-		case HD_PG_RUN: {
-			const struct hd_run *r;
-			size_t cs;
-
-			if (HD_PG_LOW(w) >= h->runs_hw)
-				return KA_EFAULT;
-			r = &h->runs[HD_PG_LOW(w)];
-			if (r->cls >= HD_NCLS || r->first != pg || r->npages == 0 ||
-			    r->first + r->npages > h->npages)
-				return KA_EFAULT;
-			cs = hd_class_size(r->cls);
-			for (size_t s = 0; s < r->nslots; s++) {
-				bool live = (r->live[s / HD_WBITS] >> (s % HD_WBITS)) & 1u;
-				size_t n = cs - HD_CANARY;
-				/* A live block has its requested size (what usable_size says); a
-				 * broken tail is the checker's to report, not the walk's. */
-				if (live) {
-					size_t t = hd_tail_size(h->secret, addr + s * cs, cs);
-					n = t ? t : n;
-				}
-				if ((rc = fn((void *)(addr + s * cs), n, live, arg)) != 0)
-					return rc;
-			}
-			pg += r->npages;
-			break;
-		}
-		case HD_PG_LARGE: {
-			size_t n = HD_PG_LOW(w);
-			if (n == 0 || n + 1 > h->npages - pg)
-				return KA_EFAULT;
-			if ((rc = fn((void *)addr, n * HD_PAGE, !(h->pm[pg].aux & HD_L_QUAR),
-				     arg)) != 0)
-				return rc;
-			pg += n + 1;
-			break;
-		}
-		default:
-			return KA_EFAULT;
-		}
-	}
-	return 0;
-}
-
-static int hd_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
-{
-	int rc = 0;
-
-	for (struct ka_hardened *h = hd_of(a); h && rc == 0; h = h->next)
-		rc = region_walk(h, fn, arg);
-	return rc;
-}
-
 static bool hd_owns(struct ka_alloc *a, const void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr;
@@ -984,6 +916,10 @@ static int hd_sweep(struct ka_alloc *a)
 }
 #endif
 
+/* In hardened_validate.c, linked only with ka_check() or ka_walk() (src/core/check.h). */
+KA_CHECKER_REF unsigned ka_hardened_check_impl(struct ka_alloc *a);
+KA_CHECKER_REF int ka_hardened_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
+
 static const struct ka_alloc_ops hardened_ops = {
     .alloc = hd_alloc,
 #if KA_CFG_STATS
@@ -997,7 +933,7 @@ static const struct ka_alloc_ops hardened_ops = {
     .pfree = hd_pfree,
     .info = hd_info,
     .check = ka_hardened_check_impl,
-    .walk = hd_walk,
+    .walk = ka_hardened_walk_impl,
     .owns = hd_owns,
 #if !KA_CFG_MINIMAL
     .sweep = hd_sweep,

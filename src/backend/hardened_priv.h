@@ -322,7 +322,11 @@ bool ka_hd_poisoned(const void *p, size_t n);
 /* True iff the page at `page` holds its canary pattern. */
 bool ka_hd_canary_page_ok(const struct ka_hardened *h, uintptr_t page);
 
-/** The checker (hardened_validate.c): counts and reports every broken invariant H1..H8. */
+/** The checker (hardened_validate.c): counts and reports every broken invariant H1..H8. Named
+ * weakly by the ops table, like the walker, so both are linked only with ka_check() or
+ * ka_walk() (src/core/check.h). */
 unsigned ka_hardened_check_impl(struct ka_alloc *a);
+/** The walker (hardened_validate.c): every block of every region in address order. */
+int ka_hardened_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 
 #endif /* KALLOC_HARDENED_PRIV_H */

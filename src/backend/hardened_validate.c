@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Checker of the hardened backend: verifies invariants H1..H8 of hardened_priv.h. Cached
+ * Checker of the hardened backend behind ka_check(), and its walker behind ka_walk(). In their
+ * own object so that a program links them only when it calls ka_check() or ka_walk()
+ * (src/core/check.h): hardened.c names both weakly.
+ *
+ * The checker verifies invariants H1..H8 of hardened_priv.h. Cached
  * counters are compared with what the page table and the bitmaps say (the ground truth), so
  * one corrupted field is one finding. Never aborts, never writes, never reads a protected
  * page (the guard trailers of live large blocks), and range-checks every
@@ -362,4 +366,75 @@ unsigned ka_hardened_check_impl(struct ka_alloc *a)
 		errors++;
 	}
 	return errors;
+}
+
+static int region_walk(struct ka_hardened *h, ka_walk_fn fn, void *arg)
+{
+	int rc;
+
+	for (size_t pg = 0; pg < h->npages;) {
+		uint32_t w = h->pm[pg].w;
+		uintptr_t addr = hd_page_addr(h, pg);
+
+		switch (HD_PG_KIND(w)) {
+		case HD_PG_FREE: {
+			size_t e = pg + 1;
+			while (e < h->npages && HD_PG_KIND(h->pm[e].w) == HD_PG_FREE)
+				e++;
+			if ((rc = fn((void *)addr, (e - pg) * HD_PAGE, false, arg)) != 0)
+				return rc;
+			pg = e;
+			break;
+		}
+		case HD_PG_RUN: {
+			const struct hd_run *r;
+			size_t cs;
+
+			if (HD_PG_LOW(w) >= h->runs_hw)
+				return KA_EFAULT;
+			r = &h->runs[HD_PG_LOW(w)];
+			if (r->cls >= HD_NCLS || r->first != pg || r->npages == 0 ||
+			    r->first + r->npages > h->npages)
+				return KA_EFAULT;
+			cs = hd_class_size(r->cls);
+			for (size_t s = 0; s < r->nslots; s++) {
+				bool live = (r->live[s / HD_WBITS] >> (s % HD_WBITS)) & 1u;
+				size_t n = cs - HD_CANARY;
+				/* A live block has its requested size (what usable_size says); a
+				 * broken tail is the checker's to report, not the walk's. */
+				if (live) {
+					size_t t = hd_tail_size(h->secret, addr + s * cs, cs);
+					n = t ? t : n;
+				}
+				if ((rc = fn((void *)(addr + s * cs), n, live, arg)) != 0)
+					return rc;
+			}
+			pg += r->npages;
+			break;
+		}
+		case HD_PG_LARGE: {
+			size_t n = HD_PG_LOW(w);
+			if (n == 0 || n + 1 > h->npages - pg)
+				return KA_EFAULT;
+			if ((rc = fn((void *)addr, n * HD_PAGE, !(h->pm[pg].aux & HD_L_QUAR),
+				     arg)) != 0)
+				return rc;
+			pg += n + 1;
+			break;
+		}
+		default:
+			return KA_EFAULT;
+		}
+	}
+	return 0;
+}
+
+/* The walker behind ka_walk(): every block of every region in address order. */
+int ka_hardened_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg)
+{
+	int rc = 0;
+
+	for (struct ka_hardened *h = hd_of(a); h && rc == 0; h = h->next)
+		rc = region_walk(h, fn, arg);
+	return rc;
 }

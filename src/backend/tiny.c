@@ -8,6 +8,7 @@
  */
 #include "kalloc/tiny.h"
 #include "tiny_priv.h"
+#include "check.h"
 #include "kstring.h"
 
 #if !KA_CFG_TINY_COMPACT
@@ -29,16 +30,6 @@
 #define TINY_HOT __attribute__((always_inline))
 #endif
 
-static inline size_t *hdrp(uintptr_t blk)
-{
-	return (size_t *)blk;
-}
-
-static inline size_t *ftrp(uintptr_t blk, size_t size)
-{
-	return (size_t *)(blk + size - TINY_HDR);
-}
-
 /* Write a free block's header and footer and push it on its list. Its predecessor is used
  * (free neighbours are always merged first), so TINY_PFREE is clear. */
 static inline TINY_HOT void link_free(struct tiny *t, uintptr_t blk, size_t size)
@@ -55,17 +46,6 @@ static inline TINY_HOT void link_free(struct tiny *t, uintptr_t blk, size_t size
 	t->bins[b] = f;
 	t->bitmap |= (size_t)1 << b;
 	t->avail += size - TINY_HDR;
-}
-
-/* The region whose blocks span `blk`, or NULL. */
-static struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
-{
-	struct tiny_region *r;
-
-	for (r = t->regions; r; r = r->next)
-		if (blk >= r->first && blk < r->fence)
-			break;
-	return r;
 }
 
 /* The first region: its head sits right before the state (ka_tiny_init()). */
@@ -436,30 +416,6 @@ static void tiny_info(struct ka_alloc *a, struct ka_info *out)
 		out->meta += sizeof(*r) + TINY_HDR;
 }
 
-#if KA_CFG_CHECK
-static int tiny_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg)
-{
-	struct tiny *t = (struct tiny *)a;
-	struct tiny_region *r;
-	uintptr_t blk;
-	size_t h, s;
-	int rc;
-
-	for (r = t->regions; r; r = r->next) {
-		for (blk = r->first; blk < r->fence; blk += s) {
-			h = *hdrp(blk);
-			s = tiny_size(h);
-			if (s < TINY_MINBLK || s > r->fence - blk)
-				return KA_EFAULT;
-			rc = fn((void *)(blk + TINY_HDR), s - TINY_HDR, (h & TINY_USED) != 0, arg);
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
-}
-#endif
-
 static bool tiny_owns(struct ka_alloc *a, const void *ptr)
 {
 	struct tiny_region *r;
@@ -471,107 +427,11 @@ static bool tiny_owns(struct ka_alloc *a, const void *ptr)
 	return false;
 }
 
-#if KA_CFG_CHECK
-/* Each finding is reported once. The block walk stops in a region at a size it cannot
- * trust; list walks are bounded by the number of free blocks the block walk saw, so a
- * cycle is one finding and never a hang. */
-static unsigned tiny_check(struct ka_alloc *a)
-{
-	struct tiny *t = (struct tiny *)a;
-	const struct ka_alloc *h0 = &t->head;
-	struct tiny_region *r;
-	struct tiny_free *f, *prev;
-	size_t nfree = 0, listed = 0, avail = 0, nreg = 0, h, s;
-	unsigned bad = 0, b;
-	uintptr_t blk;
-	bool pfree;
+/* In tiny_validate.c, linked only with ka_check() or ka_walk() (src/core/check.h). With
+ * KA_CFG_CHECK 0 the ops table names neither, and KA_CAP_WALK is not in the caps. */
+KA_CHECKER_REF unsigned ka_tiny_check_impl(struct ka_alloc *a);
+KA_CHECKER_REF int ka_tiny_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 
-	for (r = t->regions; r; r = r->next) {
-		if (++nreg > (t->total >> 4)) {
-			ka_check_report(h0, "region list does not end", r);
-			return bad + 1;
-		}
-		pfree = false;
-		for (blk = r->first; blk < r->fence; blk += s) {
-			h = *hdrp(blk);
-			s = tiny_size(h);
-			if (s < TINY_MINBLK || s > r->fence - blk ||
-			    (h & (TINY_UNIT - 1) & ~TINY_FLAGS)) {
-				ka_check_report(h0, "block size out of range", (void *)blk);
-				bad++;
-				break;
-			}
-			if (((h & TINY_PFREE) != 0) != pfree) {
-				ka_check_report(h0, "previous-free bit wrong", (void *)blk);
-				bad++;
-			}
-			if (!(h & TINY_USED)) {
-				if (pfree) {
-					ka_check_report(h0, "two adjacent free blocks",
-							(void *)blk);
-					bad++;
-				}
-				if (*ftrp(blk, s) != s) {
-					ka_check_report(h0, "free block footer mismatch",
-							(void *)blk);
-					bad++;
-				}
-				nfree++;
-				avail += s - TINY_HDR;
-			}
-			pfree = !(h & TINY_USED);
-		}
-		if (blk == r->fence) {
-			h = *hdrp(blk);
-			if (tiny_size(h) != 0 || !(h & TINY_USED) ||
-			    ((h & TINY_PFREE) != 0) != pfree) {
-				ka_check_report(h0, "region fence corrupted", (void *)blk);
-				bad++;
-			}
-		}
-	}
-	for (b = 0; b < TINY_NBINS; b++) {
-		if ((((t->bitmap >> b) & 1) != 0) != (t->bins[b] != NULL)) {
-			ka_check_report(h0, "bitmap disagrees with its list", &t->bins[b]);
-			bad++;
-		}
-		for (prev = NULL, f = t->bins[b]; f; prev = f, f = f->next) {
-			if (++listed > nfree) {
-				ka_check_report(h0, "free lists hold more blocks than the heap", f);
-				return bad + 1;
-			}
-			if (!region_of(t, (uintptr_t)f) ||
-			    (((uintptr_t)f + TINY_HDR) & (TINY_UNIT - 1))) {
-				ka_check_report(h0, "free list link outside the heap", f);
-				bad++;
-				break;
-			}
-			if (f->hdr & TINY_USED) {
-				ka_check_report(h0, "used block on a free list", f);
-				bad++;
-			} else if (tiny_bin(tiny_size(f->hdr)) != b) {
-				ka_check_report(h0, "free block on the wrong list", f);
-				bad++;
-			}
-			if (f->prev != prev) {
-				ka_check_report(h0, "free list back link wrong", f);
-				bad++;
-			}
-		}
-	}
-	if (listed != nfree) {
-		ka_check_report(h0, "free block missing from the lists", t);
-		bad++;
-	}
-	if (avail != t->avail) {
-		ka_check_report(h0, "free byte count wrong", &t->avail);
-		bad++;
-	}
-	return bad;
-}
-#endif
-
-/* KA_CFG_CHECK 0 (the minimal configuration) builds neither the checker nor the walker. */
 #define TINY_CAPS                                                                                  \
 	(KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_ADDMEM | KA_CAP_OWNS |                              \
 	 (KA_CFG_CHECK ? KA_CAP_WALK : 0))
@@ -585,8 +445,8 @@ static const struct ka_alloc_ops tiny_ops = {
     .add_memory = tiny_add_memory,
     .info = tiny_info,
 #if KA_CFG_CHECK
-    .check = tiny_check,
-    .walk = tiny_walk,
+    .check = ka_tiny_check_impl,
+    .walk = ka_tiny_walk_impl,
 #endif
     .owns = tiny_owns,
     .caps = TINY_CAPS,

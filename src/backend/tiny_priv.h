@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private layout of the tiny backend (src/backend/tiny.c), shared with its white-box tests
- * (tests/unit/test_tiny.c) so that they never mirror a struct by hand.
+ * Private layout of the tiny backend (src/backend/tiny.c), shared with its checker and walker
+ * (tiny_validate.c) and its white-box tests (tests/unit/test_tiny.c) so that they never mirror
+ * a struct by hand.
  *
  * In-band encoding. A region [base, base+len) handed to tiny looks like this:
  *
@@ -97,5 +98,30 @@ static inline unsigned tiny_bin(size_t size)
 	b = TINY_NEXACT + ka_fls(size) - ka_fls(TINY_LASTEXACT);
 	return b < TINY_NBINS ? b : TINY_NBINS - 1;
 }
+
+static inline size_t *hdrp(uintptr_t blk)
+{
+	return (size_t *)blk;
+}
+
+static inline size_t *ftrp(uintptr_t blk, size_t size)
+{
+	return (size_t *)(blk + size - TINY_HDR);
+}
+
+/* The region whose blocks span `blk`, or NULL. */
+static inline struct tiny_region *region_of(struct tiny *t, uintptr_t blk)
+{
+	struct tiny_region *r;
+
+	for (r = t->regions; r; r = r->next)
+		if (blk >= r->first && blk < r->fence)
+			break;
+	return r;
+}
+
+/** The checker and walker (tiny_validate.c), named weakly by the ops table. */
+unsigned ka_tiny_check_impl(struct ka_alloc *a);
+int ka_tiny_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 
 #endif /* KALLOC_TINY_PRIV_H */

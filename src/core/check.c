@@ -10,12 +10,16 @@
  * one file (their local helpers share names). */
 unsigned bd_check(struct ka_alloc *a);
 int bd_walk(struct ka_alloc *a, ka_walk_fn fn, void *arg);
+unsigned ka_hardened_check_impl(struct ka_alloc *a);
+int ka_hardened_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 unsigned ka_pool_check_impl(struct ka_alloc *a);
 int ka_pool_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 unsigned ka_region_check_impl(struct ka_alloc *a);
 int ka_region_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 unsigned ka_slab_check_impl(struct ka_alloc *a);
 int ka_slab_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
+unsigned ka_tiny_check_impl(struct ka_alloc *a);
+int ka_tiny_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 unsigned ka_tlsf_check_impl(struct ka_alloc *a);
 int ka_tlsf_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 
@@ -25,12 +29,16 @@ int ka_tlsf_walk_impl(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 struct ka_checker_links {
 	unsigned (*buddy_check)(struct ka_alloc *a);
 	int (*buddy_walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
+	unsigned (*hardened_check)(struct ka_alloc *a);
+	int (*hardened_walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 	unsigned (*pool_check)(struct ka_alloc *a);
 	int (*pool_walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 	unsigned (*region_check)(struct ka_alloc *a);
 	int (*region_walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 	unsigned (*slab_check)(struct ka_alloc *a);
 	int (*slab_walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
+	unsigned (*tiny_check)(struct ka_alloc *a);
+	int (*tiny_walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 	unsigned (*tlsf_check)(struct ka_alloc *a);
 	int (*tlsf_walk)(struct ka_alloc *a, ka_walk_fn fn, void *arg);
 };
@@ -41,12 +49,19 @@ struct ka_checker_links {
 __attribute__((used)) const struct ka_checker_links ka_checker_links = {
     .buddy_check = bd_check,
     .buddy_walk = bd_walk,
+    .hardened_check = ka_hardened_check_impl,
+    .hardened_walk = ka_hardened_walk_impl,
     .pool_check = ka_pool_check_impl,
     .pool_walk = ka_pool_walk_impl,
     .region_check = ka_region_check_impl,
     .region_walk = ka_region_walk_impl,
     .slab_check = ka_slab_check_impl,
     .slab_walk = ka_slab_walk_impl,
+#if !KA_CFG_TINY_COMPACT
+    /* The compact variant (tiny_compact.c) has neither. */
+    .tiny_check = ka_tiny_check_impl,
+    .tiny_walk = ka_tiny_walk_impl,
+#endif
     .tlsf_check = ka_tlsf_check_impl,
     .tlsf_walk = ka_tlsf_walk_impl,
 };

@@ -80,8 +80,8 @@ linked() {
 
 # Backends whose checker and walker are linked only with ka_check()/ka_walk()
 # (src/core/check.h), with a symbol of their checker.
-lazy_checkers="buddy:bd_check pool:ka_pool_check_impl region:ka_region_check_impl slab:ka_slab_check_impl
-tlsf:ka_tlsf_check_impl"
+lazy_checkers="buddy:bd_check hardened:ka_hardened_check_impl pool:ka_pool_check_impl
+region:ka_region_check_impl slab:ka_slab_check_impl tiny:ka_tiny_check_impl tlsf:ka_tlsf_check_impl"
 
 # lazy DIR: fail unless each of those checkers is absent from the program above and present
 # in the same program calling ka_check() and ka_walk() (size_prog.c -DKA_SIZE_CHECK).
@@ -235,9 +235,9 @@ messages through the panic hook, no checker or walker in tiny and tlsf, tlsf wit
 \`tiny_compact.c\` (one region, first fit over an address-ordered free list:
 docs/backend-tiny.md); the misuse checks on free, coalescing and every other operation
 stay), **default** the stock configuration. The program calls neither \`ka_check()\` nor
-\`ka_walk()\`, so in either configuration the checker and walker of buddy, pool, region, slab
-and tlsf are not linked (they sit in \`src/backend/<name>_validate.c\`, named weakly by the
-ops table and loaded by \`ka_check()\`: docs/design.md); tiny and hardened still link theirs.
+\`ka_walk()\`, so in either configuration no backend's checker or walker is linked (they sit
+in \`src/backend/<name>_validate.c\`, named weakly by the ops table and loaded by
+\`ka_check()\`: docs/design.md; the compact tiny has none).
 Built for size (\`-Os\`), the statistics counting is one shared function
 (\`ka_count_alloc_shared\`) instead of a copy in every object.
 
