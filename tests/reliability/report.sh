@@ -214,8 +214,10 @@ Known crashes, with the reasons the expected files give:
 
 ```
 EOF
-	sed -n 's/^  known crash /api  /p' "$logs/misuse.txt" 2>/dev/null
-	sed -n 's/^  known crash /shim /p' "$logs/shim.txt" 2>/dev/null
+	{
+		sed -n 's/^  known crash /api  /p' "$logs/misuse.txt" 2>/dev/null
+		sed -n 's/^  known crash /shim /p' "$logs/shim.txt" 2>/dev/null
+	} | grep . || echo "none"
 	cat <<'EOF'
 ```
 
