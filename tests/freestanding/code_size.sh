@@ -62,13 +62,19 @@ textro() {
 	"$2" -A "$1" | awk '$1 ~ /^\.(text|rodata)/ { t += $2 } END { print t + 0 }'
 }
 
-# linked DIR BACKEND: bytes the heap adds to the program (BACKEND "none": the program alone).
-linked() {
+# toolchain DIR: the compiler, target flags and nm of the build in DIR (cc, tflags, nm_), and
+# the flags every linked program is built with (flags).
+toolchain() {
 	cc=$(sed -n 's/^KA_CROSS_CC:[A-Z]*=//p' "$1/CMakeCache.txt")
 	tflags=$(sed -n 's/^CMAKE_C_FLAGS:[A-Z]*=//p' "$1/CMakeCache.txt")
 	nm_=$(sed -n 's/^CMAKE_NM:[A-Z]*=//p' "$1/CMakeCache.txt")
 	flags="-Os -DNDEBUG -Wall -Wextra -Werror -ffunction-sections -fdata-sections -nostdlib -static -Wl,--gc-sections"
 	flags="$flags -Wl,-e,_start -Wl,--no-warn-rwx-segments -I$root/include"
+}
+
+# linked DIR BACKEND: bytes the heap adds to the program (BACKEND "none": the program alone).
+linked() {
+	toolchain "$1"
 	# shellcheck disable=SC2086 # flag lists
 	$cc $tflags $flags -DKA_SIZE_NONE "$here/size_prog.c" -o "$1/none.elf"
 	base=$(textro "$1/none.elf" "${nm_%nm}size")
@@ -86,11 +92,7 @@ region:ka_region_check_impl slab:ka_slab_check_impl tiny:ka_tiny_check_impl tlsf
 # lazy DIR: fail unless each of those checkers is absent from the program above and present
 # in the same program calling ka_check() and ka_walk() (size_prog.c -DKA_SIZE_CHECK).
 lazy() {
-	cc=$(sed -n 's/^KA_CROSS_CC:[A-Z]*=//p' "$1/CMakeCache.txt")
-	tflags=$(sed -n 's/^CMAKE_C_FLAGS:[A-Z]*=//p' "$1/CMakeCache.txt")
-	nm_=$(sed -n 's/^CMAKE_NM:[A-Z]*=//p' "$1/CMakeCache.txt")
-	flags="-Os -DNDEBUG -Wall -Wextra -Werror -ffunction-sections -fdata-sections -nostdlib -static -Wl,--gc-sections"
-	flags="$flags -Wl,-e,_start -Wl,--no-warn-rwx-segments -I$root/include"
+	toolchain "$1"
 	bad=0
 	for bs in $lazy_checkers; do
 		b=${bs%%:*} sym=${bs#*:}
