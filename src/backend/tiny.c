@@ -232,17 +232,23 @@ static void *tiny_alloc_sized(struct ka_alloc *a, size_t size, size_t align, siz
 	return alloc_body(a, size, align, usable);
 }
 
+/* tiny_alloc_sized() with a body of its own for the unit alignment, which ka_malloc() asks
+ * for (no alignment-gap code); at -Os the one body serves both. */
+static inline TINY_HOT void *alloc_split_align(struct ka_alloc *a, size_t size, size_t align,
+					       size_t *usable)
+{
+#ifndef __OPTIMIZE_SIZE__
+	if (align <= TINY_UNIT)
+		return alloc_body(a, size, TINY_UNIT, usable);
+#endif
+	return tiny_alloc_sized(a, size, align, usable);
+}
+
 static void *tiny_alloc(struct ka_alloc *a, size_t size, size_t align)
 {
 	size_t n;
 
-#ifdef __OPTIMIZE_SIZE__
-	return tiny_alloc_sized(a, size, align, &n);
-#else
-	if (align <= TINY_UNIT)
-		return alloc_body(a, size, TINY_UNIT, &n);
-	return tiny_alloc_sized(a, size, align, &n);
-#endif
+	return alloc_split_align(a, size, align, &n);
 }
 
 /* The block of a pointer the caller claims is live, after the cheap checks: inside a
@@ -311,17 +317,7 @@ static size_t tiny_free_sized(struct ka_alloc *a, void *ptr)
 static void *tiny_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 {
 	size_t n = 0; /* read only if p is not NULL */
-	void *p;
-
-#ifdef __OPTIMIZE_SIZE__
-	p = tiny_alloc_sized(a, size, align, &n);
-#else
-	/* A body of its own for the unit alignment, which ka_malloc() asks for. */
-	if (align <= TINY_UNIT)
-		p = alloc_body(a, size, TINY_UNIT, &n);
-	else
-		p = tiny_alloc_sized(a, size, align, &n);
-#endif
+	void *p = alloc_split_align(a, size, align, &n);
 
 	return ka_stats_alloc_done(a, p, size, n);
 }
