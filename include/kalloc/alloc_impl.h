@@ -339,6 +339,17 @@ static inline unsigned ka_fls(size_t x)
 #endif
 }
 
+/**
+ * True iff d is a multiple of 2^shift and d / 2^shift < n (0 < shift < bits of uintptr_t):
+ * d rotated right by shift is below n only if the bits rotated out to the top were zero.
+ * One rotate and one compare test an offset for alignment and range at once; a backend's
+ * "may this be a block of mine" test before it reads anything at the address.
+ */
+static inline bool ka_aligned_index_below(uintptr_t d, unsigned shift, uintptr_t n)
+{
+	return ((d >> shift) | (d << (sizeof(uintptr_t) * 8 - shift))) < n;
+}
+
 /** Index of the least significant set bit of x (x != 0). */
 static inline unsigned ka_ffs(size_t x)
 {

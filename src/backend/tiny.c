@@ -55,18 +55,14 @@ static inline struct tiny_region *region0(struct tiny *t)
 }
 
 #define TINY_SHIFT ((unsigned)__builtin_ctz((unsigned)TINY_UNIT))
-#define TINY_BITS  (sizeof(size_t) * 8)
 
 #ifndef __OPTIMIZE_SIZE__
-/* True iff blk is a header position in the blocks of region r, [first, fence): blk - first
- * rotated right by log2(unit) is a unit count below the region's only if the bits rotated
- * out (the misalignment) were zero. One compare for both tests. */
+/* True iff blk is a header position in the blocks of region r, [first, fence): a whole
+ * number of units past first and fewer units than the region has. */
 static inline bool in_region(const struct tiny_region *r, uintptr_t blk)
 {
-	size_t d = blk - r->first;
-
-	return ((d >> TINY_SHIFT) | (d << (TINY_BITS - TINY_SHIFT))) < (r->fence - r->first) >>
-	       TINY_SHIFT;
+	return ka_aligned_index_below(blk - r->first, TINY_SHIFT,
+				      (r->fence - r->first) >> TINY_SHIFT);
 }
 #endif
 

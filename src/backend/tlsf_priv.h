@@ -294,10 +294,7 @@ static inline unsigned tlsf_ffs32(uint32_t x)
  */
 static inline bool tlsf_in_heap(const struct ka_tlsf *t, const void *b)
 {
-	uintptr_t d = (uintptr_t)b - t->blo;
-
-	d = (d >> TLSF_ALIGN_LOG2) | (d << (sizeof(uintptr_t) * 8 - TLSF_ALIGN_LOG2));
-	return d < t->units;
+	return ka_aligned_index_below((uintptr_t)b - t->blo, TLSF_ALIGN_LOG2, t->units);
 }
 
 static inline struct ka_tlsf *tlsf_of(struct ka_alloc *a)
