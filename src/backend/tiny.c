@@ -41,10 +41,12 @@ static inline TINY_HOT void link_free(struct tiny *t, uintptr_t blk, size_t size
 	*ftrp(blk, size) = size;
 	f->prev = NULL;
 	f->next = t->bins[b];
+	/* The class's bit is set already when its list has a block. */
 	if (f->next)
 		f->next->prev = f;
+	else
+		t->bitmap |= (size_t)1 << b;
 	t->bins[b] = f;
-	t->bitmap |= (size_t)1 << b;
 	t->avail += size - TINY_HDR;
 }
 
