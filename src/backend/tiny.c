@@ -31,7 +31,9 @@
 #endif
 
 /* Write a free block's header and footer and push it on its list. Its predecessor is used
- * (free neighbours are always merged first), so TINY_PFREE is clear. */
+ * (free neighbours are always merged first), so TINY_PFREE is clear. The free byte count
+ * `avail` is left to the caller, as in unlink_free(): an allocation or a free links and
+ * unlinks up to three blocks and updates it once for all of them. */
 static inline TINY_HOT void link_free(struct tiny *t, uintptr_t blk, size_t size)
 {
 	struct tiny_free *f = (struct tiny_free *)blk;
@@ -47,7 +49,6 @@ static inline TINY_HOT void link_free(struct tiny *t, uintptr_t blk, size_t size
 	else
 		t->bitmap |= (size_t)1 << b;
 	t->bins[b] = f;
-	t->avail += size - TINY_HDR;
 }
 
 /* The first region: its head sits right before the state (ka_tiny_init()). */
@@ -131,16 +132,14 @@ static inline TINY_HOT void unlink_free(struct tiny *t, struct tiny_free *f)
 		n->prev = p;
 	else if (!p)
 		t->bitmap &= ~((size_t)1 << b);
-	t->avail -= size - TINY_HDR;
 }
 
-/* unlink_free() of f, the head of list b, whose block has `size` bytes. */
-static inline TINY_HOT void pop_head(struct tiny *t, struct tiny_free *f, unsigned b, size_t size)
+/* unlink_free() of f, the head of list b. */
+static inline TINY_HOT void pop_head(struct tiny *t, struct tiny_free *f, unsigned b)
 {
 #ifdef __OPTIMIZE_SIZE__
 	/* The same checks and effect in less code. */
 	(void)b;
-	(void)size;
 	unlink_free(t, f);
 #else
 	struct tiny_free *n = f->next;
@@ -152,7 +151,6 @@ static inline TINY_HOT void pop_head(struct tiny *t, struct tiny_free *f, unsign
 		n->prev = NULL;
 	else
 		t->bitmap &= ~((size_t)1 << b);
-	t->avail -= size - TINY_HDR;
 #endif
 }
 
@@ -198,7 +196,7 @@ static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t 
 		}
 	return NULL;
 head:
-	pop_head(t, f, b, bsize);
+	pop_head(t, f, b);
 found:
 	blk = (uintptr_t)f;
 	p = blk + TINY_HDR;
@@ -212,13 +210,18 @@ found:
 		bsize -= q - p;
 		blk = q - TINY_HDR;
 		pfree = TINY_PFREE;
+		/* The gap keeps its bytes but for its new header. */
+		t->avail -= TINY_HDR;
 	}
+	/* avail drops by what the caller gets, and by the header of a split-off tail. */
 	if (bsize - r >= TINY_MINBLK) {
 		/* The tail's successor already has TINY_PFREE: it followed a free block. */
 		link_free(t, blk + r, bsize - r);
 		bsize = r;
+		t->avail -= r;
 	} else {
 		*hdrp(blk + bsize) &= ~TINY_PFREE;
+		t->avail -= bsize - TINY_HDR;
 	}
 	*hdrp(blk) = bsize | TINY_USED | pfree;
 	*usable = bsize - TINY_HDR;
@@ -281,6 +284,8 @@ static inline TINY_HOT size_t free_body(struct ka_alloc *a, void *ptr)
 	struct tiny_region *r;
 	uintptr_t blk = used_block(t, ptr, &r), pb = 0;
 	size_t h = *hdrp(blk), size = tiny_size(h), nh, ps = 0, usable = size - TINY_HDR;
+	/* avail grows by the usable bytes and by each header merged away. */
+	size_t gain = usable;
 
 	if (h & TINY_PFREE) {
 		ps = *hdrp(blk - TINY_HDR);
@@ -295,13 +300,16 @@ static inline TINY_HOT size_t free_body(struct ka_alloc *a, void *ptr)
 	if (!(nh & TINY_USED)) {
 		unlink_free(t, (struct tiny_free *)(blk + size));
 		size += tiny_size(nh);
+		gain += TINY_HDR;
 	}
 	if (ps) {
 		unlink_free(t, (struct tiny_free *)pb);
 		blk = pb;
 		size += ps;
+		gain += TINY_HDR;
 	}
 	link_free(t, blk, size);
+	t->avail += gain;
 	*hdrp(blk + size) |= TINY_PFREE;
 	return usable;
 }
@@ -359,6 +367,7 @@ static bool make_region(struct tiny *t, uintptr_t rh, uintptr_t data, uintptr_t 
 	r->next = t->regions;
 	t->regions = r;
 	link_free(t, first, fence - first);
+	t->avail += fence - first - TINY_HDR;
 	*hdrp(fence) = TINY_USED | TINY_PFREE;
 	return true;
 }
