@@ -292,10 +292,11 @@ static inline TINY_HOT size_t free_body(struct ka_alloc *a, void *ptr)
 		pb = blk - ps;
 		if (ps < TINY_MINBLK || ps > blk - r->first || *hdrp(pb) != ps)
 			ka_misuse(&t->head, "corrupted header of the previous free block", ptr);
+		/* The block is merged away below: clear its used bit all the same, so that a
+		 * second free of the same pointer finds a free header (link_free() writes the
+		 * header of a block that is not merged away). */
+		*hdrp(blk) = h & ~TINY_USED;
 	}
-	/* Clear the used bit even if the block is merged away below, so that a second free
-	 * of the same pointer finds a free header. */
-	*hdrp(blk) = h & ~TINY_USED;
 	nh = *hdrp(blk + size);
 	if (!(nh & TINY_USED)) {
 		unlink_free(t, (struct tiny_free *)(blk + size));
