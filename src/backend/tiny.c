@@ -59,16 +59,6 @@ static inline struct tiny_region *region0(struct tiny *t)
 
 #define TINY_SHIFT ((unsigned)__builtin_ctz((unsigned)TINY_UNIT))
 
-#ifndef __OPTIMIZE_SIZE__
-/* True iff blk is a header position in the blocks of region r, [first, fence): a whole
- * number of units past first and fewer units than the region has. */
-static inline bool in_region(const struct tiny_region *r, uintptr_t blk)
-{
-	return ka_aligned_index_below(blk - r->first, TINY_SHIFT,
-				      (r->fence - r->first) >> TINY_SHIFT);
-}
-#endif
-
 /* True if blk is a header position in the first region, tested inline at -O2; at -Os, where
  * code size comes first, always false, so that callers walk the region list instead. */
 static inline TINY_HOT bool in_region0_fast(struct tiny *t, uintptr_t blk)
@@ -78,7 +68,7 @@ static inline TINY_HOT bool in_region0_fast(struct tiny *t, uintptr_t blk)
 	(void)blk;
 	return false;
 #else
-	return in_region(region0(t), blk);
+	return ka_aligned_index_below(blk - region0(t)->first, TINY_SHIFT, t->units0);
 #endif
 }
 
@@ -470,6 +460,7 @@ struct ka_alloc *ka_tiny_init(void *base, size_t len)
 	t->total = len;
 	if (!make_region(t, rh, (uintptr_t)(t + 1), b + len))
 		return NULL;
+	t->units0 = (t->regions->fence - t->regions->first) >> TINY_SHIFT;
 	return &t->head;
 }
 

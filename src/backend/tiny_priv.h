@@ -78,6 +78,7 @@ struct tiny {
 	size_t avail;  /**< sum of (size - TINY_HDR) over free blocks */
 	size_t total;  /**< bytes of all regions as given (state included) */
 	struct tiny_region *regions;
+	size_t units0; /**< units in the blocks of the first region, (fence - first) / TINY_UNIT */
 	struct tiny_free *bins[TINY_NBINS];
 };
 
