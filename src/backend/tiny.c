@@ -267,15 +267,15 @@ static inline TINY_HOT uintptr_t used_block(struct tiny *t, const void *ptr,
 	return blk;
 }
 
-/* free_sized: returns the usable size the block had; free is this with the size dropped. */
-static inline TINY_HOT size_t free_body(struct ka_alloc *a, void *ptr)
+/* Free and merge; with `counted`, the statistics count the block as soon as its header and
+ * its predecessor's check out, so that its usable size holds no register across the
+ * merging (a check failing after that panics: ka_misuse() does not return). */
+static inline TINY_HOT void free_body(struct ka_alloc *a, void *ptr, bool counted)
 {
 	struct tiny *t = (struct tiny *)a;
 	struct tiny_region *r;
 	uintptr_t blk = used_block(t, ptr, &r), pb = 0;
-	size_t h = *hdrp(blk), size = tiny_size(h), nh, ps = 0, usable = size - TINY_HDR;
-	/* avail grows by the usable bytes and by each header merged away. */
-	size_t gain = usable;
+	size_t h = *hdrp(blk), size = tiny_size(h), nh, ps = 0;
 
 	if (h & TINY_PFREE) {
 		ps = *hdrp(blk - TINY_HDR);
@@ -287,6 +287,10 @@ static inline TINY_HOT size_t free_body(struct ka_alloc *a, void *ptr)
 		 * header of a block that is not merged away). */
 		*hdrp(blk) = h & ~TINY_USED;
 	}
+	if (counted)
+		ka_stats_free_done(a, size - TINY_HDR);
+	/* avail grows by the usable bytes and by each header merged away. */
+	size_t gain = size - TINY_HDR;
 	nh = *hdrp(blk + size);
 	if (!(nh & TINY_USED)) {
 		unlink_free(t, (struct tiny_free *)(blk + size));
@@ -302,13 +306,15 @@ static inline TINY_HOT size_t free_body(struct ka_alloc *a, void *ptr)
 	link_free(t, blk, size);
 	t->avail += gain;
 	*hdrp(blk + size) |= TINY_PFREE;
-	return usable;
 }
 
-static size_t tiny_free_sized(struct ka_alloc *a, void *ptr)
+#ifdef __OPTIMIZE_SIZE__
+/* free_body() in one copy at -Os, where code size comes first. */
+static void tiny_free_shared(struct ka_alloc *a, void *ptr, bool counted)
 {
-	return free_body(a, ptr);
+	free_body(a, ptr, counted);
 }
+#endif
 
 /* The entries the generic layer calls when it keeps statistics: the sized ones, counted. */
 static void *tiny_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
@@ -321,15 +327,19 @@ static void *tiny_alloc_counted(struct ka_alloc *a, size_t size, size_t align)
 
 static void tiny_free_counted(struct ka_alloc *a, void *ptr)
 {
-	ka_stats_free_done(a, tiny_free_sized(a, ptr));
+#ifdef __OPTIMIZE_SIZE__
+	tiny_free_shared(a, ptr, true);
+#else
+	free_body(a, ptr, true);
+#endif
 }
 
 static void tiny_free(struct ka_alloc *a, void *ptr)
 {
 #ifdef __OPTIMIZE_SIZE__
-	tiny_free_sized(a, ptr);
+	tiny_free_shared(a, ptr, false);
 #else
-	free_body(a, ptr);
+	free_body(a, ptr, false);
 #endif
 }
 
