@@ -95,18 +95,17 @@ static inline TINY_HOT struct tiny_free *next_checked(struct tiny *t, const stru
 	return f->next;
 }
 
-/* Take a free block off its list. The links are checked first: a write through a dangling
- * pointer into a free block usually breaks them, and unlinking through them would turn
- * that into a write anywhere. */
-static inline TINY_HOT void unlink_free(struct tiny *t, struct tiny_free *f)
+/* Take a free block of `size` bytes off its list; the caller has read the size from its
+ * header and checked that it is at least TINY_MINBLK (a header overwritten by an overflow
+ * may claim a size no block has, whose class would index past the lists). The links are
+ * checked first: a write through a dangling pointer into a free block usually breaks them,
+ * and unlinking through them would turn that into a write anywhere. */
+static inline TINY_HOT void unlink_free(struct tiny *t, struct tiny_free *f, size_t size)
 {
 	struct tiny_free *n = f->next, *p = f->prev, **pn;
-	size_t size = tiny_size(f->hdr);
 	unsigned b = 0;
 
-	/* A header overwritten by an overflow may claim a size no block has: its class would
-	 * index past the lists. */
-	if (size < TINY_MINBLK || (p && !node_ok(t, p)) || (n && !node_ok(t, n)))
+	if ((p && !node_ok(t, p)) || (n && !node_ok(t, n)))
 		ka_misuse(&t->head, "free list corrupted (write after free?)", f);
 	/* The class is needed only when f heads its list. */
 	if (p) {
@@ -130,7 +129,7 @@ static inline TINY_HOT void pop_head(struct tiny *t, struct tiny_free *f, unsign
 #ifdef __OPTIMIZE_SIZE__
 	/* The same checks and effect in less code. */
 	(void)b;
-	unlink_free(t, f);
+	unlink_free(t, f, tiny_size(f->hdr));
 #else
 	struct tiny_free *n = f->next;
 
@@ -181,7 +180,7 @@ static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t 
 	}
 	for (; f; f = next_checked(t, f))
 		if ((bsize = tiny_size(f->hdr)) >= need) {
-			unlink_free(t, f);
+			unlink_free(t, f, bsize);
 			goto found;
 		}
 	return NULL;
@@ -293,12 +292,15 @@ static inline TINY_HOT void free_body(struct ka_alloc *a, void *ptr, bool counte
 	size_t gain = size - TINY_HDR;
 	nh = *hdrp(blk + size);
 	if (!(nh & TINY_USED)) {
-		unlink_free(t, (struct tiny_free *)(blk + size));
+		if (tiny_size(nh) < TINY_MINBLK)
+			ka_misuse(&t->head, "free list corrupted (write after free?)",
+				  (void *)(blk + size));
+		unlink_free(t, (struct tiny_free *)(blk + size), tiny_size(nh));
 		size += tiny_size(nh);
 		gain += TINY_HDR;
 	}
 	if (ps) {
-		unlink_free(t, (struct tiny_free *)pb);
+		unlink_free(t, (struct tiny_free *)pb, ps);
 		blk = pb;
 		size += ps;
 		gain += TINY_HDR;
