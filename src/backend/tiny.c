@@ -292,10 +292,11 @@ static inline TINY_HOT void free_body(struct ka_alloc *a, void *ptr, bool counte
 	size_t gain = size - TINY_HDR;
 	nh = *hdrp(blk + size);
 	if (!(nh & TINY_USED)) {
+		struct tiny_free *next = (struct tiny_free *)(blk + size);
+
 		if (tiny_size(nh) < TINY_MINBLK)
-			ka_misuse(&t->head, "free list corrupted (write after free?)",
-				  (void *)(blk + size));
-		unlink_free(t, (struct tiny_free *)(blk + size), tiny_size(nh));
+			ka_misuse(&t->head, "free list corrupted (write after free?)", next);
+		unlink_free(t, next, tiny_size(nh));
 		size += tiny_size(nh);
 		gain += TINY_HDR;
 	}
@@ -472,7 +473,9 @@ struct ka_alloc *ka_tiny_init(void *base, size_t len)
 	t->total = len;
 	if (!make_region(t, rh, (uintptr_t)(t + 1), b + len))
 		return NULL;
+#ifndef __OPTIMIZE_SIZE__
 	t->units0 = (t->regions->fence - t->regions->first) >> TINY_SHIFT;
+#endif
 	return &t->head;
 }
 

@@ -78,7 +78,9 @@ struct tiny {
 	size_t avail;  /**< sum of (size - TINY_HDR) over free blocks */
 	size_t total;  /**< bytes of all regions as given (state included) */
 	struct tiny_region *regions;
-	size_t units0; /**< units in the blocks of the first region, (fence - first) / TINY_UNIT */
+	/** Units in the blocks of the first region, (fence - first) / TINY_UNIT, for the inline
+	 * region test (tiny.c); 0 at -Os, which has no inline test. */
+	size_t units0;
 	struct tiny_free *bins[TINY_NBINS];
 };
 
