@@ -163,13 +163,13 @@ static inline TINY_HOT void *alloc_body(struct ka_alloc *a, size_t size, size_t 
 	if (align > TINY_UNIT && ka_add_overflow(r, align + TINY_MINBLK, &need))
 		return NULL;
 	b = tiny_bin(need);
-	above = t->bitmap >> b >> 1;
 	/* The head of the request's class (always fits in an exact class), else the head of
 	 * the lowest larger class (always fits), else first fit in the request's class, so
 	 * that a request fails only when no free block can hold it. */
 	f = t->bins[b];
 	if (f && (bsize = tiny_size(f->hdr)) >= need)
 		goto head;
+	above = t->bitmap >> b >> 1;
 	if (above) {
 		b += 1 + ka_ffs(above);
 		f = t->bins[b];
