@@ -137,14 +137,15 @@ static void tiny_info(struct ka_alloc *a, struct ka_info *out)
 {
 	struct tiny *t = (struct tiny *)a;
 	struct tc_free *f;
-	size_t best = TC_HDR;
+	size_t best = 0, n;
 
 	for (f = t->anchor.next; f; f = f->next) {
-		out->avail += f->hdr - TC_HDR;
-		if (f->hdr > best)
-			best = f->hdr;
+		n = f->hdr - TC_HDR;
+		out->avail += n;
+		if (n > best)
+			best = n;
 	}
-	out->maxalloc = best - TC_HDR;
+	out->maxalloc = best;
 	out->total = t->total;
 	out->meta = sizeof(*t);
 #if TC_REGIONS
