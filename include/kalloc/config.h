@@ -100,14 +100,24 @@
 #endif
 
 /**
- * Variant of the tiny backend (docs/backend-tiny.md). 0: boundary tags and segregated free
- * lists, O(1) free, checker and walker (src/backend/tiny.c). 1: the compact variant
- * (src/backend/tiny_compact.c), one address-ordered free list: least code, with merging and
- * double-free detection kept, but O(free blocks) alloc and free and no checker or walker.
- * Defaults to 1 in the minimal configuration.
+ * Variant of the tiny backend (docs/backend-tiny.md). 0: the binned variant, boundary tags
+ * and 32 segregated free lists (src/backend/tiny.c): O(1) free and, for the common sizes,
+ * O(1) malloc. 1: the compact variant (src/backend/tiny_compact.c), one address-ordered free
+ * list: about a third of the code, with merging, double-free detection, statistics,
+ * formatted reports, ka_add_memory(), ka_owns() and the checker and walker kept (the last
+ * three per the knobs above), but first fit, so malloc and free are O(free blocks).
+ * Defaults to 1 when the compiler optimises for size (-Os/-Oz: `__OPTIMIZE_SIZE__`, as newlib
+ * picks its small variants) or in the minimal configuration, else 0. A program built at -Os
+ * that needs O(1) operations sets it to 0; -DKA_CFG_TINY_COMPACT=1 builds the compact one
+ * at any level. The library's objects decide: code that includes tiny's private headers
+ * must see the same value.
  */
 #ifndef KA_CFG_TINY_COMPACT
-#define KA_CFG_TINY_COMPACT KA_CFG_MINIMAL
+#if KA_CFG_MINIMAL || defined(__OPTIMIZE_SIZE__)
+#define KA_CFG_TINY_COMPACT 1
+#else
+#define KA_CFG_TINY_COMPACT 0
+#endif
 #endif
 
 /**

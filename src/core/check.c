@@ -57,11 +57,9 @@ __attribute__((used)) const struct ka_checker_links ka_checker_links = {
     .region_walk = ka_region_walk_impl,
     .slab_check = ka_slab_check_impl,
     .slab_walk = ka_slab_walk_impl,
-#if !KA_CFG_TINY_COMPACT
-    /* The compact variant (tiny_compact.c) has neither. */
+    /* Either variant's: tiny_validate.c or tiny_compact_validate.c. */
     .tiny_check = ka_tiny_check_impl,
     .tiny_walk = ka_tiny_walk_impl,
-#endif
     .tlsf_check = ka_tlsf_check_impl,
     .tlsf_walk = ka_tlsf_walk_impl,
 };

@@ -234,12 +234,17 @@ rodata of the program minus the same program without a heap, in bytes. **minimal
 library built with \`-DKA_MINIMAL=ON\` (\`KA_CFG_MINIMAL=1\`: no statistics, fixed misuse
 messages through the panic hook, no checker or walker in tiny and tlsf, tlsf with one pool
 (no \`ka_add_memory\`) and its realloc by the generic move, tiny as its compact variant
-\`tiny_compact.c\` (one region, first fit over an address-ordered free list:
+\`tiny_compact.c\` with one region (first fit over an address-ordered free list:
 docs/backend-tiny.md); the misuse checks on free, coalescing and every other operation
-stay), **default** the stock configuration. The program calls neither \`ka_check()\` nor
-\`ka_walk()\`, so in either configuration no backend's checker or walker is linked (they sit
-in \`src/backend/<name>_validate.c\`, named weakly by the ops table and loaded by
-\`ka_check()\`: docs/design.md; the compact tiny has none).
+stay), **default** the stock configuration. Built for size, tiny is the compact variant in
+both (\`KA_CFG_TINY_COMPACT\` defaults to 1 under \`__OPTIMIZE_SIZE__\`: config.h); in the
+default configuration it keeps the whole tiny contract: several regions (\`ka_add_memory\`,
+\`ka_owns\`), statistics, formatted reports, checker and walker. Set
+\`-DKA_CFG_TINY_COMPACT=0\` for the binned variant (\`tiny.c\`, O(1) free) at \`-Os\`. The
+program calls neither \`ka_check()\` nor \`ka_walk()\`, so in either configuration no
+backend's checker or walker is linked (they sit in \`src/backend/<name>_validate.c\`, the
+compact tiny's in \`tiny_compact_validate.c\`, named weakly by the ops table and loaded by
+\`ka_check()\`: docs/design.md).
 Built for size (\`-Os\`), the statistics counting is one shared function
 (\`ka_count_alloc_shared\`) instead of a copy in every object.
 

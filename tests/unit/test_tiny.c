@@ -20,7 +20,21 @@
 
 #include "abort_helper.h"
 #include "kalloc/tiny.h"
+#if KA_CFG_TINY_COMPACT
+/* Built for size the library's tiny is the compact variant (config.h), which
+ * test_tiny_compact.c tests. The binned variant is then compiled into this program under
+ * other names, so that its -Os bodies are still tested (.ci/steps/size_paths.sh). */
+#undef KA_CFG_TINY_COMPACT
+#define KA_CFG_TINY_COMPACT 0
+#define ka_tiny_init	    ka_tiny_binned_init
+#define ka_backend_tiny	    ka_backend_tiny_binned
+#define ka_tiny_check_impl  ka_tiny_binned_check_impl
+#define ka_tiny_walk_impl   ka_tiny_binned_walk_impl
+#include "backend/tiny.c"
+#include "backend/tiny_validate.c"
+#else
 #include "backend/tiny_priv.h"
+#endif
 
 #define HEAP_LEN ((size_t)1 << 20)
 

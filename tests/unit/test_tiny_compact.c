@@ -17,7 +17,10 @@
 #define KA_CFG_TINY_COMPACT 1
 #define ka_tiny_init	    ka_tiny_compact_init
 #define ka_backend_tiny	    ka_backend_tiny_compact
+#define ka_tiny_check_impl  ka_tiny_compact_check_impl
+#define ka_tiny_walk_impl   ka_tiny_compact_walk_impl
 #include "backend/tiny_compact.c"
+#include "backend/tiny_compact_validate.c"
 
 #include "abort_helper.h"
 
@@ -57,8 +60,131 @@ static void test_init_limits(void **state)
 		assert_true(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
 		ka_free(a, p);
 	}
+#if !TC_REGIONS
+	/* The minimal configuration keeps the one region. */
 	assert_int_equal(ka_add_memory(mk(), heap, 16), KA_ENOTSUP);
+	assert_false(ka_owns(mk(), heap + HEAP_LEN / 2));
+#endif
 }
+
+#if TC_REGIONS
+/* Regions below and above the first one, in one array so that their order is known: the
+ * free list stays in address order across them, blocks never merge across them, and
+ * overlaps are refused, the state of the first region included. */
+static void test_regions(void **state)
+{
+	(void)state;
+	const size_t part = HEAP_LEN / 4;
+	unsigned char *lo = heap, *mid = heap + part, *hi = heap + 2 * part;
+	struct ka_alloc *a = ka_tiny_compact_init(mid, part);
+	struct ka_info i0, i1;
+	void *p[3];
+
+	assert_non_null(a);
+	assert_int_equal(ka_add_memory(a, mid - 8, 64), KA_EEXIST);	    /* the state */
+	assert_int_equal(ka_add_memory(a, mid + part - 32, 64), KA_EEXIST); /* the last block */
+	assert_int_equal(ka_add_memory(a, hi, 2 * KA_CFG_MIN_ALIGN), KA_EINVAL);
+	assert_int_equal(ka_add_memory(a, hi, SIZE_MAX), KA_EINVAL);
+	assert_int_equal(ka_add_memory(a, hi + 1, part - 1), 0);
+	assert_int_equal(ka_add_memory(a, lo, part), 0);
+	assert_int_equal(ka_add_memory(a, lo + part / 2, 64), KA_EEXIST);
+	assert_int_equal(ka_add_memory(a, hi + part / 2, 64), KA_EEXIST);
+	assert_int_equal(nfree(a), 3);
+	for (struct tc_free *f = ((struct tiny *)a)->anchor.next; f->next; f = f->next)
+		assert_true((uintptr_t)f < (uintptr_t)f->next);
+	ka_info(a, &i0);
+	assert_int_equal(i0.total, 3 * part - 1);
+	assert_int_equal(i0.meta, sizeof(struct tiny) + 2 * sizeof(struct tc_region));
+	/* The largest request that fits takes one region's whole block each time. */
+	for (int k = 0; k < 3; k++) {
+		ka_info(a, &i1);
+		assert_non_null(p[k] = ka_malloc(a, i1.maxalloc));
+	}
+	assert_null(ka_malloc(a, 1));
+	for (int k = 0; k < 3; k++) {
+		unsigned char *q = p[k];
+		int in = (q >= lo && q < mid) + (q >= mid && q < hi) * 2 + (q >= hi) * 4;
+
+		assert_true(in == 1 || in == 2 || in == 4);
+		for (int j = 0; j < k; j++)
+			assert_true((p[j] < (void *)mid) != (p[k] < (void *)mid) ||
+				    (p[j] < (void *)hi) != (p[k] < (void *)hi));
+	}
+	for (int k = 0; k < 3; k++)
+		assert_true(ka_owns(a, p[k]));
+	assert_false(ka_owns(a, heap + 3 * part + 64));
+	assert_int_equal(ka_check(a), 0);
+	ka_free(a, p[1]);
+	ka_free(a, p[0]);
+	ka_free(a, p[2]);
+	assert_int_equal(nfree(a), 3);
+	ka_info(a, &i1);
+	assert_int_equal(i1.avail, i0.avail);
+	assert_int_equal(ka_check(a), 0);
+}
+#endif
+
+#if KA_CFG_CHECK
+struct census {
+	size_t blocks, used, bytes;
+};
+
+static int count_cb(void *ptr, size_t size, bool used, void *arg)
+{
+	struct census *c = arg;
+
+	assert_true(((uintptr_t)ptr & (KA_CFG_MIN_ALIGN - 1)) == 0);
+	c->blocks++;
+	c->used += used;
+	c->bytes += size + TC_HDR;
+	return 0;
+}
+
+/* The walker visits every block; the checker counts each deliberate corruption exactly. */
+static void test_check_walk(void **state)
+{
+	(void)state;
+	struct ka_alloc *a = mk();
+	struct tiny *t = (struct tiny *)a;
+	struct census c = {0};
+	size_t *p[4], h;
+	struct tc_free *f1, *save;
+
+	for (int k = 0; k < 4; k++)
+		assert_non_null(p[k] = ka_malloc(a, 100));
+	ka_free(a, p[1]);
+	assert_int_equal(ka_walk(a, count_cb, &c), 0);
+	assert_int_equal(c.blocks, 5);
+	assert_int_equal(c.used, 3);
+	assert_int_equal(c.bytes, t->r0.span);
+	assert_int_equal(ka_check(a), 0);
+
+	t->anchor.hdr ^= 8;
+	assert_int_equal(ka_check(a), 1);
+	t->anchor.hdr ^= 8;
+
+	/* p[2] looks free: next to the free p[1], and missing from the list. */
+	p[2][-1] &= ~TC_USED;
+	assert_int_equal(ka_check(a), 2);
+	p[2][-1] |= TC_USED;
+
+	/* The list skips the tail block for the used p[3]. */
+	f1 = (struct tc_free *)(p[1] - 1);
+	save = f1->next;
+	f1->next = (struct tc_free *)(p[3] - 1);
+	assert_int_equal(ka_check(a), 1);
+	f1->next = save;
+
+	/* A size that is no whole number of units stops the walks of blocks. */
+	h = p[3][-1];
+	p[3][-1] = h + 4;
+	assert_int_equal(ka_walk(a, count_cb, &c), KA_EFAULT);
+	/* ... and leaves the tail, still on the list, unseen. */
+	assert_int_equal(ka_check(a), 2);
+	p[3][-1] = h;
+	assert_int_equal(ka_check(a), 0);
+}
+#endif
 
 /* Freeing in every order leaves one free block again: merging backward, forward, both. */
 static void test_merge(void **state)
@@ -241,9 +367,18 @@ static void test_misuse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_init_limits), cmocka_unit_test(test_merge),
-	    cmocka_unit_test(test_first_fit),	cmocka_unit_test(test_align),
-	    cmocka_unit_test(test_maxalloc),	cmocka_unit_test(test_misuse),
+		cmocka_unit_test(test_init_limits),
+		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_first_fit),
+		cmocka_unit_test(test_align),
+		cmocka_unit_test(test_maxalloc),
+		cmocka_unit_test(test_misuse),
+#if TC_REGIONS
+		cmocka_unit_test(test_regions),
+#endif
+#if KA_CFG_CHECK
+		cmocka_unit_test(test_check_walk),
+#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
