@@ -128,6 +128,39 @@ TLSF_REPORT void *bad_links_alloc(const struct ka_tlsf *t, const struct tlsf_blo
  * are already set, I5); only a push onto an empty list sets them, and only a pop that empties
  * a list clears them.
  */
+#ifdef __OPTIMIZE_SIZE__
+/*
+ * List i just became non-empty or empty: flip its bit, and its row's bit when the row was or
+ * is now empty (I5). One body for both directions in size builds.
+ */
+TLSF_OUTLINE void list_flip(struct ka_tlsf *t, size_t i)
+{
+	size_t fl = i >> TLSF_SL_LOG2;
+	uint32_t w = t->sl_bitmap[fl], nw = w ^ ((uint32_t)1 << (i & (TLSF_SL_COUNT - 1)));
+
+	t->sl_bitmap[fl] = nw;
+	if (!w || !nw)
+		t->fl_bitmap ^= (size_t)1 << fl;
+}
+#define list_emptied list_flip
+#else
+/* List i just became non-empty: set its bit and its row's. */
+TLSF_HOT void list_flip(struct ka_tlsf *t, size_t i)
+{
+	t->sl_bitmap[i >> TLSF_SL_LOG2] |= (uint32_t)1 << (i & (TLSF_SL_COUNT - 1));
+	t->fl_bitmap |= (size_t)1 << (i >> TLSF_SL_LOG2);
+}
+
+/* List i just became empty: clear its bit, and its row's bit if the row is empty now. */
+TLSF_HOT void list_emptied(struct ka_tlsf *t, size_t i)
+{
+	size_t fl = i >> TLSF_SL_LOG2;
+
+	if (!(t->sl_bitmap[fl] &= ~((uint32_t)1 << (i & (TLSF_SL_COUNT - 1)))))
+		t->fl_bitmap &= ~((size_t)1 << fl);
+}
+#endif
+
 TLSF_HOT void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 {
 	size_t i = tlsf_index(stride);
@@ -139,18 +172,8 @@ TLSF_HOT void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride
 	if (h) {
 		h->prev_free = b;
 	} else {
-		t->sl_bitmap[i >> TLSF_SL_LOG2] |= (uint32_t)1 << (i & (TLSF_SL_COUNT - 1));
-		t->fl_bitmap |= (size_t)1 << (i >> TLSF_SL_LOG2);
+		list_flip(t, i);
 	}
-}
-
-/* List i just became empty: clear its bit, and its row's bit if the row is empty now. */
-TLSF_HOT void list_emptied(struct ka_tlsf *t, size_t i)
-{
-	size_t fl = i >> TLSF_SL_LOG2;
-
-	if (!(t->sl_bitmap[fl] &= ~((uint32_t)1 << (i & (TLSF_SL_COUNT - 1)))))
-		t->fl_bitmap &= ~((size_t)1 << fl);
 }
 
 /*
@@ -200,14 +223,15 @@ TLSF_HOT size_t good_fit(const struct ka_tlsf *t, size_t stride)
 	uint32_t slmap = t->sl_bitmap[fl] & (~(uint32_t)0 << (i & (TLSF_SL_COUNT - 1)));
 	size_t flmap;
 
-	if (slmap)
-		return (fl << TLSF_SL_LOG2) + tlsf_ffs32(slmap);
-	/* fl + 1 < TLSF_FL_COUNT <= bits of size_t: the shift is defined. */
-	flmap = t->fl_bitmap & (~(size_t)1 << fl);
-	if (!flmap)
-		return TLSF_NONE;
-	fl = ka_ffs(flmap);
-	return (fl << TLSF_SL_LOG2) + tlsf_ffs32(t->sl_bitmap[fl]);
+	if (!slmap) {
+		/* fl + 1 < TLSF_FL_COUNT <= bits of size_t: the shift is defined. */
+		flmap = t->fl_bitmap & (~(size_t)1 << fl);
+		if (!flmap)
+			return TLSF_NONE;
+		fl = ka_ffs(flmap);
+		slmap = t->sl_bitmap[fl];
+	}
+	return (fl << TLSF_SL_LOG2) + tlsf_ffs32(slmap);
 }
 
 /*

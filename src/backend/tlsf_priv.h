@@ -233,6 +233,12 @@ static inline size_t tlsf_index(size_t stride)
  */
 static inline size_t tlsf_index_up(size_t stride)
 {
+#ifdef __OPTIMIZE_SIZE__
+	/* One body with tlsf_index(): the index of the stride rounded up (tlsf_round_up()). */
+	if (stride >= TLSF_SMALL)
+		stride += ((size_t)1 << (ka_fls(stride) - TLSF_SL_LOG2)) - 1;
+	return tlsf_index(stride);
+#else
 	unsigned f, sh;
 
 	if (stride < TLSF_SMALL)
@@ -241,6 +247,7 @@ static inline size_t tlsf_index_up(size_t stride)
 	sh = f - TLSF_SL_LOG2;
 	return ((size_t)(f - TLSF_FL_SHIFT) << TLSF_SL_LOG2) +
 	       ((stride + (((size_t)1 << sh) - 1)) >> sh);
+#endif
 }
 
 /** The list (fl, sl) a free block of this stride lives on. */
