@@ -228,7 +228,7 @@ TLSF_HOT size_t good_fit(const struct ka_tlsf *t, size_t stride)
 		flmap = t->fl_bitmap & (~(size_t)1 << fl);
 		if (!flmap)
 			return TLSF_NONE;
-		fl = ka_ffs(flmap);
+		fl = tlsf_ffs(flmap);
 		slmap = t->sl_bitmap[fl];
 	}
 	return (fl << TLSF_SL_LOG2) + tlsf_ffs32(slmap);
@@ -792,9 +792,14 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	pool->start = raw;
 	pool->end = end;
 	pool->sentinel = (struct tlsf_block *)sent;
-	*t->pool_tail = pool;
-	t->pool_tail = &pool->next;
-	t->npools++;
+	if (TLSF_ONE_POOL) {
+		t->pools = pool;
+		t->npools = 1;
+	} else {
+		*t->pool_tail = pool;
+		t->pool_tail = &pool->next;
+		t->npools++;
+	}
 
 	b = (struct tlsf_block *)first;
 	s = (struct tlsf_block *)sent;
@@ -820,7 +825,6 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 		t->total += end - raw;
 		t->meta += (end - raw) - (sent - first - TLSF_HDR);
 	}
-	t->bspan = t->hi - t->blo;
 	t->top = t->hi - TLSF_MIN_STRIDE;
 	t->units = ((t->top - t->blo) >> TLSF_ALIGN_LOG2) + 1;
 	return 0;
@@ -852,8 +856,8 @@ static void tlsf_info(struct ka_alloc *a, struct ka_info *out)
 	if (t->fl_bitmap) {
 		/* The head of the highest non-empty list: take_block() finds it for any request up
 		 * to its usable size (see there), so this size is guaranteed to succeed. */
-		unsigned fl = ka_fls(t->fl_bitmap);
-		unsigned sl = ka_fls(t->sl_bitmap[fl]);
+		size_t fl = tlsf_fls(t->fl_bitmap);
+		size_t sl = tlsf_fls(t->sl_bitmap[fl]);
 
 		out->maxalloc = tlsf_stride(t->heads[TLSF_LIST(fl, sl)]) - TLSF_HDR;
 	}
@@ -918,9 +922,10 @@ struct ka_alloc *ka_tlsf_init(void *base, size_t len)
 	t = (struct ka_tlsf *)c;
 	memset(t, 0, sizeof(*t));
 	ka_alloc_init(&t->base, &tlsf_ops, "tlsf");
-	t->blo = UINTPTR_MAX;
-	t->hi = 0;
-	t->pool_tail = &t->pools;
+	if (!TLSF_ONE_POOL) { /* add_pool() widens the hull and appends */
+		t->blo = UINTPTR_MAX;
+		t->pool_tail = &t->pools;
+	}
 	if (add_pool(t, raw, c + sizeof(*t), end) != 0)
 		return NULL;
 	return &t->base;

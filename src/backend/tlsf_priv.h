@@ -141,7 +141,6 @@ struct ka_tlsf {
 	struct ka_alloc base;
 	uintptr_t blo;		 /* lowest first-block address of any pool */
 	uintptr_t hi;		 /* highest sentinel address of any pool */
-	uintptr_t bspan;	 /* hi - blo: every block header lies in [blo, hi] */
 	uintptr_t top;		 /* hi - TLSF_MIN_STRIDE: no block header lies above it */
 	uintptr_t units;	 /* (top - blo) / TLSF_ALIGN + 1: see tlsf_in_heap() */
 	size_t avail;		 /* sum of usable sizes of free blocks (I6) */
@@ -214,14 +213,48 @@ static inline size_t tlsf_stride_for(size_t size)
  * loop and no table.
  */
 
+#if !KA_CFG_HAVE_CLZ && defined(__OPTIMIZE_SIZE__)
+/*
+ * Size builds without clz: ka_fls()'s loop computed in size_t, so that no use widens a 32-bit
+ * result again, and find-first-set as one out-of-line body instead of a negate and a mask at
+ * every use.
+ */
+static inline size_t tlsf_fls(size_t x)
+{
+	size_t r = 0;
+
+	for (unsigned s = sizeof(size_t) * 4; s; s >>= 1)
+		if (x >> s) {
+			x >>= s;
+			r += s;
+		}
+	return r;
+}
+
+static __attribute__((noinline, unused)) size_t tlsf_ffs(size_t x)
+{
+	return tlsf_fls(x & (~x + 1));
+}
+#else
+static inline size_t tlsf_fls(size_t x)
+{
+	return ka_fls(x);
+}
+
+static inline size_t tlsf_ffs(size_t x)
+{
+	return ka_ffs(x);
+}
+#endif
+
 /** Index of the list a free block of this stride lives on (rounding down). */
 static inline size_t tlsf_index(size_t stride)
 {
-	unsigned f;
+	size_t f;
 
 	if (stride < TLSF_SMALL)
 		return stride >> TLSF_ALIGN_LOG2;
-	f = ka_fls(stride);
+	f = tlsf_fls(stride);
 	return ((size_t)(f - TLSF_FL_SHIFT) << TLSF_SL_LOG2) + (stride >> (f - TLSF_SL_LOG2));
 }
 
@@ -236,14 +269,14 @@ static inline size_t tlsf_index_up(size_t stride)
 #ifdef __OPTIMIZE_SIZE__
 	/* One body with tlsf_index(): the index of the stride rounded up (tlsf_round_up()). */
 	if (stride >= TLSF_SMALL)
-		stride += ((size_t)1 << (ka_fls(stride) - TLSF_SL_LOG2)) - 1;
+		stride += ((size_t)1 << (tlsf_fls(stride) - TLSF_SL_LOG2)) - 1;
 	return tlsf_index(stride);
 #else
-	unsigned f, sh;
+	size_t f, sh;
 
 	if (stride < TLSF_SMALL)
 		return stride >> TLSF_ALIGN_LOG2;
-	f = ka_fls(stride);
+	f = tlsf_fls(stride);
 	sh = f - TLSF_SL_LOG2;
 	return ((size_t)(f - TLSF_FL_SHIFT) << TLSF_SL_LOG2) +
 	       ((stride + (((size_t)1 << sh) - 1)) >> sh);
@@ -267,7 +300,7 @@ static inline void tlsf_mapping(size_t stride, unsigned *fl, unsigned *sl)
 static inline size_t tlsf_round_up(size_t stride)
 {
 	if (stride >= TLSF_SMALL)
-		stride += ((size_t)1 << (ka_fls(stride) - TLSF_SL_LOG2)) - 1;
+		stride += ((size_t)1 << (tlsf_fls(stride) - TLSF_SL_LOG2)) - 1;
 	return stride;
 }
 
@@ -284,12 +317,12 @@ static inline size_t tlsf_list_min(unsigned fl, unsigned sl)
  * Index of the least significant set bit of a second-level bitmap (x != 0): ka_ffs() on 32
  * bits, which spares x86-64 the widening of x.
  */
-static inline unsigned tlsf_ffs32(uint32_t x)
+static inline size_t tlsf_ffs32(uint32_t x)
 {
 #if KA_CFG_HAVE_CLZ && __SIZEOF_INT__ >= 4
 	return (unsigned)__builtin_ctz(x);
 #else
-	return ka_ffs(x);
+	return tlsf_ffs(x);
 #endif
 }
 
