@@ -692,35 +692,22 @@ static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
 #if TLSF_REALLOC
 /*
  * Give the tail of used block b beyond `stride` back to the free lists, merged with the next
- * block if that one is free. Nothing happens when the tail is too small for a block.
+ * block if that one is free: the tail becomes a block of its own and is freed as free() frees
+ * (free_merge(); its predecessor b is in use). Nothing happens when the tail is too small for
+ * a block.
  */
 static void trim_used(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 {
-	size_t bs = tlsf_stride(b), rs;
-	struct tlsf_block *next, *r;
+	size_t bs = tlsf_stride(b), rs = bs - stride;
+	struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
 
-	if (bs - stride < TLSF_MIN_STRIDE)
+	if (rs < TLSF_MIN_STRIDE)
 		return;
-	next = (struct tlsf_block *)((uintptr_t)b + bs);
-	r = (struct tlsf_block *)((uintptr_t)b + stride);
-	rs = bs - stride;
 	b->size = stride | (b->size & TLSF_PREV_FREE);
 	r->prev_phys = b;
-	/* The tail's bytes come back; merged into a free next block it also frees no header. */
-	t->avail += rs - TLSF_HDR;
-	if (next->size & TLSF_FREE) {
-		size_t ns = free_next(t, next);
-
-		unlink_free(t, next, ns);
-		rs += ns;
-		t->avail += TLSF_HDR;
-		next = (struct tlsf_block *)((uintptr_t)next + ns);
-	} else {
-		next->size |= TLSF_PREV_FREE;
-	}
-	next->prev_phys = r;
 	r->size = rs | TLSF_FREE;
-	insert_free(t, r, rs);
+	t->avail += rs - TLSF_HDR;
+	(void)free_merge(t, r, rs, (struct tlsf_block *)((uintptr_t)b + bs));
 }
 
 static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
@@ -735,29 +722,33 @@ static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
 	need = tlsf_stride_for(size);
 	cur = sz & ~TLSF_FLAGS;
 	next = (struct tlsf_block *)((uintptr_t)b + cur);
-	if (need > cur) {
-		if ((next->size & TLSF_FREE) && tlsf_stride(next) >= need - cur) {
-			/* Grow in place: swallow the free next block, then give back the excess. */
-			size_t ns = free_next(t, next);
-
-			unlink_free(t, next, ns);
-			t->avail -= ns - TLSF_HDR;
-			cur += ns;
-			next = (struct tlsf_block *)((uintptr_t)next + ns);
-			next->prev_phys = b;
-			next->size &= ~TLSF_PREV_FREE;
-			b->size = cur | (b->size & TLSF_PREV_FREE);
-		} else {
-			n = tlsf_alloc(a, size, TLSF_ALIGN);
-			if (!n)
-				return NULL;
-			memcpy(n, ptr, cur - TLSF_HDR);
-			tlsf_free(a, ptr);
-			return n;
-		}
+	if (need <= cur) {
+		trim_used(t, b, need);
+		return ptr;
 	}
-	trim_used(t, b, need);
-	return ptr;
+	if ((next->size & TLSF_FREE) && tlsf_stride(next) >= need - cur) {
+		/* Grow in place: b and the free next block together are handed out as an
+		 * allocation of `need` bytes from one free block of cur + ns bytes would be
+		 * (use_block(): the excess goes back, and the block after next is in use, I3).
+		 * Of that block only next's usable bytes were counted as free: count b's too
+		 * first. The block after next points back at b already when use_block() keeps
+		 * it whole. Keep b's TLSF_PREV_FREE, which use_block() clears. */
+		size_t ns = free_next(t, next);
+
+		unlink_free(t, next, ns);
+		((struct tlsf_block *)((uintptr_t)next + ns))->prev_phys = b;
+		b->size = cur + ns;
+		t->avail += cur;
+		(void)use_block(t, b, need, 0);
+		b->size |= sz & TLSF_PREV_FREE;
+		return ptr;
+	}
+	n = tlsf_alloc(a, size, TLSF_ALIGN);
+	if (!n)
+		return NULL;
+	memcpy(n, ptr, cur - TLSF_HDR);
+	tlsf_free(a, ptr);
+	return n;
 }
 
 #endif /* TLSF_REALLOC */
@@ -807,7 +798,6 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	b->size = (sent - first) | TLSF_FREE;
 	s->prev_phys = b;
 	s->size = TLSF_PREV_FREE;
-	insert_free(t, b, sent - first);
 	if (TLSF_ONE_POOL) {
 		/* The only pool, in init's zeroed state: the figures are set, not widened or
 		 * added to. */
@@ -827,6 +817,8 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	}
 	t->top = t->hi - TLSF_MIN_STRIDE;
 	t->units = ((t->top - t->blo) >> TLSF_ALIGN_LOG2) + 1;
+	/* Last, so that nothing computed above has to survive the call. */
+	insert_free(t, b, sent - first);
 	return 0;
 }
 
