@@ -247,15 +247,42 @@ static inline size_t tlsf_ffs(size_t x)
 }
 #endif
 
+#if !KA_CFG_HAVE_CLZ && defined(__OPTIMIZE_SIZE__)
+/*
+ * Size builds without clz: tlsf_index() (up 0) and tlsf_index_up() (up 1) as one leaf body that
+ * halves the stride's unit count down into a row, one row per halving, and remembers whether a
+ * halving dropped a set bit (the stride is then above its list's first one: rounding up takes
+ * the next list). At most TLSF_FL_COUNT - 2 halvings, and none below TLSF_SMALL * 2.
+ */
+static __attribute__((noinline, unused)) size_t tlsf_index_by_halving(size_t stride, size_t up)
+{
+	size_t i = stride >> TLSF_ALIGN_LOG2, row = 0, lost = 0;
+
+	while (i >= 2 * TLSF_SL_COUNT) {
+		lost |= i & 1;
+		i >>= 1;
+		row += TLSF_SL_COUNT;
+	}
+	return row + i + (lost & up);
+}
+#define TLSF_INDEX_BY_HALVING 1
+#else
+#define TLSF_INDEX_BY_HALVING 0
+#endif
+
 /** Index of the list a free block of this stride lives on (rounding down). */
 static inline size_t tlsf_index(size_t stride)
 {
+#if TLSF_INDEX_BY_HALVING
+	return tlsf_index_by_halving(stride, 0);
+#else
 	size_t f;
 
 	if (stride < TLSF_SMALL)
 		return stride >> TLSF_ALIGN_LOG2;
 	f = tlsf_fls(stride);
 	return ((size_t)(f - TLSF_FL_SHIFT) << TLSF_SL_LOG2) + (stride >> (f - TLSF_SL_LOG2));
+#endif
 }
 
 /**
@@ -266,7 +293,9 @@ static inline size_t tlsf_index(size_t stride)
  */
 static inline size_t tlsf_index_up(size_t stride)
 {
-#ifdef __OPTIMIZE_SIZE__
+#if TLSF_INDEX_BY_HALVING
+	return tlsf_index_by_halving(stride, 1);
+#elif defined(__OPTIMIZE_SIZE__)
 	/* One body with tlsf_index(): the index of the stride rounded up (tlsf_round_up()). */
 	if (stride >= TLSF_SMALL)
 		stride += ((size_t)1 << (tlsf_fls(stride) - TLSF_SL_LOG2)) - 1;
