@@ -223,6 +223,11 @@ TLSF_HOT size_t good_fit(const struct ka_tlsf *t, size_t stride)
 	uint32_t slmap = t->sl_bitmap[fl] & (~(uint32_t)0 << (i & (TLSF_SL_COUNT - 1)));
 	size_t flmap;
 
+#ifndef __OPTIMIZE_SIZE__
+	/* Speed builds return from here: the common case then has nothing to join. */
+	if (slmap)
+		return (fl << TLSF_SL_LOG2) + tlsf_ffs32(slmap);
+#endif
 	if (!slmap) {
 		/* fl + 1 < TLSF_FL_COUNT <= bits of size_t: the shift is defined. */
 		flmap = t->fl_bitmap & (~(size_t)1 << fl);

@@ -276,11 +276,11 @@ static inline size_t tlsf_index(size_t stride)
 #if TLSF_INDEX_BY_HALVING
 	return tlsf_index_by_halving(stride, 0);
 #else
-	size_t f;
+	unsigned f;
 
 	if (stride < TLSF_SMALL)
 		return stride >> TLSF_ALIGN_LOG2;
-	f = tlsf_fls(stride);
+	f = (unsigned)tlsf_fls(stride);
 	return ((size_t)(f - TLSF_FL_SHIFT) << TLSF_SL_LOG2) + (stride >> (f - TLSF_SL_LOG2));
 #endif
 }
@@ -301,11 +301,11 @@ static inline size_t tlsf_index_up(size_t stride)
 		stride += ((size_t)1 << (tlsf_fls(stride) - TLSF_SL_LOG2)) - 1;
 	return tlsf_index(stride);
 #else
-	size_t f, sh;
+	unsigned f, sh;
 
 	if (stride < TLSF_SMALL)
 		return stride >> TLSF_ALIGN_LOG2;
-	f = tlsf_fls(stride);
+	f = (unsigned)tlsf_fls(stride);
 	sh = f - TLSF_SL_LOG2;
 	return ((size_t)(f - TLSF_FL_SHIFT) << TLSF_SL_LOG2) +
 	       ((stride + (((size_t)1 << sh) - 1)) >> sh);
