@@ -85,7 +85,7 @@ TLSF_OUTLINE bool in_one_pool(const struct ka_tlsf *t, const struct tlsf_block *
 }
 
 /*
- * Name the misuse of a pointer that failed the checks of free_impl() or live_block(): outside
+ * Name the misuse of a pointer that failed the checks of free_impl() or live_size(): outside
  * the heap (nothing around it is read then); a header with the free bit and a plausible stride
  * is a block freed before (possibly since merged into its neighbour, whose header no longer
  * points back at it); any other header was overwritten or never existed (interior or forged
@@ -407,14 +407,15 @@ TLSF_HOT bool is_live(const struct ka_tlsf *t, const struct tlsf_block *b, size_
 	return header_ok(t, b, szp);
 }
 
-/* is_live() for the slower entries: the block, or a misuse report. */
-static struct tlsf_block *live_block(struct ka_tlsf *t, const void *ptr, size_t *szp)
+/* is_live() for the slower entries (and every free in size builds): the block's size word,
+ * or a misuse report. */
+static size_t live_size(struct ka_tlsf *t, const void *ptr)
 {
-	struct tlsf_block *b = tlsf_from_payload(ptr);
+	size_t sz;
 
-	if (!is_live(t, b, szp))
+	if (!is_live(t, tlsf_from_payload(ptr), &sz))
 		bad_pointer(t, ptr);
-	return b;
+	return sz;
 }
 
 /*
@@ -628,6 +629,9 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted, bool pool
 		return free_pools(a, ptr, counted);
 	if (TLSF_UNLIKELY(!header_ok(t, b, &sz)))
 		return bad_pointer(t, ptr);
+#elif defined(__OPTIMIZE_SIZE__)
+	(void)pools;
+	sz = live_size(t, ptr);
 #else
 	(void)pools;
 	if (TLSF_UNLIKELY(!is_live(t, b, &sz)))
@@ -682,10 +686,7 @@ static void tlsf_free(struct ka_alloc *a, void *ptr)
 
 static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
 {
-	size_t sz;
-
-	(void)live_block(tlsf_of(a), ptr, &sz);
-	return (sz & ~TLSF_FLAGS) - TLSF_HDR;
+	return (live_size(tlsf_of(a), ptr) & ~TLSF_FLAGS) - TLSF_HDR;
 }
 
 /*
@@ -718,8 +719,8 @@ static void trim_used(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
 {
 	struct ka_tlsf *t = tlsf_of(a);
-	size_t sz, cur, need;
-	struct tlsf_block *b = live_block(t, ptr, &sz), *next;
+	size_t sz = live_size(t, ptr), cur, need;
+	struct tlsf_block *b = tlsf_from_payload(ptr), *next;
 	void *n;
 
 	if (size > TLSF_MAX_STRIDE - TLSF_HDR)
