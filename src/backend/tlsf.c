@@ -120,9 +120,19 @@ TLSF_REPORT void *bad_links_alloc(const struct ka_tlsf *t, const struct tlsf_blo
 
 /* ---- free lists ---------------------------------------------------------------------------- */
 
+#ifdef __OPTIMIZE_SIZE__
+#define TLSF_AVAIL(stmt)    ((void)0)
+#define TLSF_AVAIL_IN_LISTS 1
+#else
+#define TLSF_AVAIL(stmt)    (stmt)
+#define TLSF_AVAIL_IN_LISTS 0
+#endif
+
 /*
- * Free-byte accounting (t->avail, invariant I6) is not done here but once per operation, as
- * the net change of that operation.
+ * Free-byte accounting (t->avail, invariant I6): speed builds do it once per operation, as the
+ * net change of that operation (TLSF_AVAIL() statements); size builds here instead, where a
+ * block joins or leaves a list, which is one body for every operation (TLSF_AVAIL() is then
+ * empty).
  *
  * Links are NULL-terminated. A push onto a non-empty list leaves both bitmaps alone (their bits
  * are already set, I5); only a push onto an empty list sets them, and only a pop that empties
@@ -166,6 +176,8 @@ TLSF_HOT void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride
 	size_t i = tlsf_index(stride);
 	struct tlsf_block **hp = &t->heads[i], *h = *hp;
 
+	if (TLSF_AVAIL_IN_LISTS)
+		t->avail += stride - TLSF_HDR;
 	b->next_free = h;
 	b->prev_free = NULL;
 	*hp = b;
@@ -191,6 +203,8 @@ TLSF_HOT void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride
 
 	if (TLSF_UNLIKELY(next && !tlsf_in_heap(t, next)))
 		bad_links(t, b);
+	if (TLSF_AVAIL_IN_LISTS)
+		t->avail -= stride - TLSF_HDR;
 	if (next)
 		next->prev_free = prev;
 	if (prev) {
@@ -324,7 +338,7 @@ TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t
 	((struct tlsf_block *)((uintptr_t)b + bs))->prev_phys = r; /* keeps TLSF_PREV_FREE */
 	b->size = stride;
 	insert_free(t, r, bs - stride);
-	t->avail -= stride; /* bs - HDR left the lists, bs - stride - HDR came back */
+	TLSF_AVAIL(t->avail -= stride); /* bs - HDR left the lists, bs - stride - HDR came back */
 	return tlsf_payload(b);
 }
 
@@ -347,7 +361,7 @@ TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride,
 	((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
 	usable = bs - TLSF_HDR;
 	TLSF_OPAQUE(usable);
-	t->avail -= usable;
+	TLSF_AVAIL(t->avail -= usable);
 	count_alloc(t, req, usable);
 	return tlsf_payload(b);
 }
@@ -475,7 +489,7 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align,
 		insert_free(t, b, gap);
 		/* One free block became two (gap and nb, which use_block() accounts for as the
 		 * block it takes): one more header. */
-		t->avail -= TLSF_HDR;
+		TLSF_AVAIL(t->avail -= TLSF_HDR);
 		r = use_block(t, nb, stride, req);
 		nb->size |= TLSF_PREV_FREE; /* the gap before it is free */
 		return r;
@@ -580,7 +594,7 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 				  tlsf_payload(b));
 		unlink_free(t, prev, ps);
 		s += ps;
-		t->avail += TLSF_HDR;
+		TLSF_AVAIL(t->avail += TLSF_HDR);
 		b = prev;
 	}
 	if (next->size & TLSF_FREE) {
@@ -588,7 +602,7 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 
 		unlink_free(t, next, ns);
 		s += ns;
-		t->avail += TLSF_HDR;
+		TLSF_AVAIL(t->avail += TLSF_HDR);
 		next = (struct tlsf_block *)((uintptr_t)next + ns);
 	} else {
 		next->size |= TLSF_PREV_FREE;
@@ -646,7 +660,7 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted, bool pool
 	/* b's bytes, merged or not; free_merge() adds the headers merging frees. */
 	usable = s - TLSF_HDR;
 	TLSF_OPAQUE(usable);
-	t->avail += usable;
+	TLSF_AVAIL(t->avail += usable);
 	count_free(t, counted, usable);
 #ifdef __OPTIMIZE_SIZE__
 	/* free_merge() handles neighbours in use too: one body in size builds. */
@@ -712,7 +726,7 @@ static void trim_used(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 	b->size = stride | (b->size & TLSF_PREV_FREE);
 	r->prev_phys = b;
 	r->size = rs | TLSF_FREE;
-	t->avail += rs - TLSF_HDR;
+	TLSF_AVAIL(t->avail += rs - TLSF_HDR);
 	(void)free_merge(t, r, rs, (struct tlsf_block *)((uintptr_t)b + bs));
 }
 
@@ -744,7 +758,7 @@ static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
 		unlink_free(t, next, ns);
 		((struct tlsf_block *)((uintptr_t)next + ns))->prev_phys = b;
 		b->size = cur + ns;
-		t->avail += cur;
+		TLSF_AVAIL(t->avail += cur);
 		(void)use_block(t, b, need, 0);
 		b->size |= sz & TLSF_PREV_FREE;
 		return ptr;
@@ -807,13 +821,13 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	if (TLSF_ONE_POOL) {
 		/* The only pool, in init's zeroed state: the figures are set, not widened or
 		 * added to. */
-		t->avail = sent - first - TLSF_HDR;
+		TLSF_AVAIL(t->avail = sent - first - TLSF_HDR);
 		t->blo = first;
 		t->hi = sent;
 		t->total = end - raw;
 		t->meta = (end - raw) - (sent - first - TLSF_HDR);
 	} else {
-		t->avail += sent - first - TLSF_HDR;
+		TLSF_AVAIL(t->avail += sent - first - TLSF_HDR);
 		if (first < t->blo)
 			t->blo = first;
 		if (sent > t->hi)
