@@ -201,10 +201,10 @@ TLSF_HOT void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride
 {
 	struct tlsf_block *prev = b->prev_free, *next = b->next_free;
 
-	if (TLSF_UNLIKELY(next && !tlsf_in_heap(t, next)))
-		bad_links(t, b);
 	if (TLSF_AVAIL_IN_LISTS)
 		t->avail -= stride - TLSF_HDR;
+	if (TLSF_UNLIKELY(next && !tlsf_in_heap(t, next)))
+		bad_links(t, b);
 	if (next)
 		next->prev_free = prev;
 	if (prev) {
@@ -577,8 +577,8 @@ TLSF_HOT void count_free(struct ka_tlsf *t, bool counted, size_t usable)
  * statistics: what is left here is a header per merge, so that few values stay live and the
  * merge needs no stack frame. Returns b's usable size.
  */
-TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
-			       struct tlsf_block *next)
+TLSF_OUTLINE_O size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
+				 struct tlsf_block *next)
 {
 	size_t s = sz & ~TLSF_FLAGS, usable = s - TLSF_HDR;
 
@@ -712,11 +712,11 @@ static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
 #if TLSF_REALLOC
 /*
  * Give the tail of used block b beyond `stride` back to the free lists, merged with the next
- * block if that one is free: the tail becomes a block of its own and is freed as free() frees
- * (free_merge(); its predecessor b is in use). Nothing happens when the tail is too small for
- * a block.
+ * block if that one is free: the tail becomes a used block of its own, which is then freed
+ * like any other (b, its predecessor, is in use). Nothing happens when the tail is too small
+ * for a block.
  */
-static void trim_used(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+static void trim_used(struct ka_alloc *a, struct tlsf_block *b, size_t stride)
 {
 	size_t bs = tlsf_stride(b), rs = bs - stride;
 	struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
@@ -725,9 +725,9 @@ static void trim_used(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
 		return;
 	b->size = stride | (b->size & TLSF_PREV_FREE);
 	r->prev_phys = b;
-	r->size = rs | TLSF_FREE;
-	TLSF_AVAIL(t->avail += rs - TLSF_HDR);
-	(void)free_merge(t, r, rs, (struct tlsf_block *)((uintptr_t)b + bs));
+	r->size = rs;
+	tlsf_next(r)->prev_phys = r;
+	tlsf_free(a, tlsf_payload(r));
 }
 
 static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
@@ -743,7 +743,7 @@ static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
 	cur = sz & ~TLSF_FLAGS;
 	next = (struct tlsf_block *)((uintptr_t)b + cur);
 	if (need <= cur) {
-		trim_used(t, b, need);
+		trim_used(a, b, need);
 		return ptr;
 	}
 	if ((next->size & TLSF_FREE) && tlsf_stride(next) >= need - cur) {
