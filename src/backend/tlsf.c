@@ -353,6 +353,17 @@ TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride,
 	size_t bs = tlsf_stride(b), usable;
 
 	KA_ASSERT(bs >= stride);
+#ifdef __OPTIMIZE_SIZE__
+	/* Size builds count once, after either way (split_alloc() is inline there). */
+	if (bs - stride >= TLSF_MIN_STRIDE) {
+		(void)split_alloc(t, b, stride, bs);
+		usable = stride - TLSF_HDR;
+	} else {
+		b->size = bs;
+		((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
+		usable = bs - TLSF_HDR;
+	}
+#else
 	if (bs - stride >= TLSF_MIN_STRIDE) {
 		count_alloc(t, req, stride - TLSF_HDR);
 		return split_alloc(t, b, stride, bs);
@@ -362,6 +373,7 @@ TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride,
 	usable = bs - TLSF_HDR;
 	TLSF_OPAQUE(usable);
 	TLSF_AVAIL(t->avail -= usable);
+#endif
 	count_alloc(t, req, usable);
 	return tlsf_payload(b);
 }
