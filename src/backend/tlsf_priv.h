@@ -215,25 +215,27 @@ static inline size_t tlsf_stride_for(size_t size)
 
 #if !KA_CFG_HAVE_CLZ && defined(__OPTIMIZE_SIZE__)
 /*
- * Size builds without clz: ka_fls()'s loop computed in size_t, so that no use widens a 32-bit
- * result again, and find-first-set as one out-of-line body instead of a negate and a mask at
- * every use.
+ * Size builds without clz: the bit scans as the smallest loops, one step per bit (at most the
+ * bits of a word; the allocator scans a bitmap of at most TLSF_FL_COUNT or TLSF_SL_COUNT
+ * bits), computed in size_t so that no use widens a 32-bit result again. Speed builds keep
+ * ka_fls()'s binary search.
  */
-static inline size_t tlsf_fls(size_t x)
+static __attribute__((noinline, unused)) size_t tlsf_fls(size_t x)
 {
 	size_t r = 0;
 
-	for (unsigned s = sizeof(size_t) * 4; s; s >>= 1)
-		if (x >> s) {
-			x >>= s;
-			r += s;
-		}
+	while (x >>= 1)
+		r++;
 	return r;
 }
 
 static __attribute__((noinline, unused)) size_t tlsf_ffs(size_t x)
 {
-	return tlsf_fls(x & (~x + 1));
+	size_t r = 0;
+
+	for (; !(x & 1); x >>= 1)
+		r++;
+	return r;
 }
 #else
 static inline size_t tlsf_fls(size_t x)
