@@ -85,7 +85,7 @@ TLSF_OUTLINE bool in_one_pool(const struct ka_tlsf *t, const struct tlsf_block *
 }
 
 /*
- * Name the misuse of a pointer that failed the checks of free_impl() or live_block(): outside
+ * Name the misuse of a pointer that failed the checks of free_impl() or live_size(): outside
  * the heap (nothing around it is read then); a header with the free bit and a plausible stride
  * is a block freed before (possibly since merged into its neighbour, whose header no longer
  * points back at it); any other header was overwritten or never existed (interior or forged
@@ -120,28 +120,45 @@ TLSF_REPORT void *bad_links_alloc(const struct ka_tlsf *t, const struct tlsf_blo
 
 /* ---- free lists ---------------------------------------------------------------------------- */
 
+#ifdef __OPTIMIZE_SIZE__
+#define TLSF_AVAIL(stmt)    ((void)0)
+#define TLSF_AVAIL_IN_LISTS 1
+#else
+#define TLSF_AVAIL(stmt)    (stmt)
+#define TLSF_AVAIL_IN_LISTS 0
+#endif
+
 /*
- * Free-byte accounting (t->avail, invariant I6) is not done here but once per operation, as
- * the net change of that operation.
+ * Free-byte accounting (t->avail, invariant I6): speed builds do it once per operation, as the
+ * net change of that operation (TLSF_AVAIL() statements); size builds here instead, where a
+ * block joins or leaves a list, which is one body for every operation (TLSF_AVAIL() is then
+ * empty).
  *
  * Links are NULL-terminated. A push onto a non-empty list leaves both bitmaps alone (their bits
  * are already set, I5); only a push onto an empty list sets them, and only a pop that empties
  * a list clears them.
  */
-TLSF_HOT void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+#ifdef __OPTIMIZE_SIZE__
+/*
+ * List i just became non-empty or empty: flip its bit, and its row's bit when the row was or
+ * is now empty (I5). One body for both directions in size builds.
+ */
+TLSF_OUTLINE void list_flip(struct ka_tlsf *t, size_t i)
 {
-	size_t i = tlsf_index(stride);
-	struct tlsf_block **hp = &t->heads[i], *h = *hp;
+	size_t fl = i >> TLSF_SL_LOG2;
+	uint32_t w = t->sl_bitmap[fl], nw = w ^ ((uint32_t)1 << (i & (TLSF_SL_COUNT - 1)));
 
-	b->next_free = h;
-	b->prev_free = NULL;
-	*hp = b;
-	if (h) {
-		h->prev_free = b;
-	} else {
-		t->sl_bitmap[i >> TLSF_SL_LOG2] |= (uint32_t)1 << (i & (TLSF_SL_COUNT - 1));
-		t->fl_bitmap |= (size_t)1 << (i >> TLSF_SL_LOG2);
-	}
+	t->sl_bitmap[fl] = nw;
+	if (!w || !nw)
+		t->fl_bitmap ^= (size_t)1 << fl;
+}
+#define list_emptied list_flip
+#else
+/* List i just became non-empty: set its bit and its row's. */
+TLSF_HOT void list_flip(struct ka_tlsf *t, size_t i)
+{
+	t->sl_bitmap[i >> TLSF_SL_LOG2] |= (uint32_t)1 << (i & (TLSF_SL_COUNT - 1));
+	t->fl_bitmap |= (size_t)1 << (i >> TLSF_SL_LOG2);
 }
 
 /* List i just became empty: clear its bit, and its row's bit if the row is empty now. */
@@ -151,6 +168,24 @@ TLSF_HOT void list_emptied(struct ka_tlsf *t, size_t i)
 
 	if (!(t->sl_bitmap[fl] &= ~((uint32_t)1 << (i & (TLSF_SL_COUNT - 1)))))
 		t->fl_bitmap &= ~((size_t)1 << fl);
+}
+#endif
+
+TLSF_HOT void insert_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+{
+	size_t i = tlsf_index(stride);
+	struct tlsf_block **hp = &t->heads[i], *h = *hp;
+
+	if (TLSF_AVAIL_IN_LISTS)
+		t->avail += stride - TLSF_HDR;
+	b->next_free = h;
+	b->prev_free = NULL;
+	*hp = b;
+	if (h) {
+		h->prev_free = b;
+	} else {
+		list_flip(t, i);
+	}
 }
 
 /*
@@ -166,6 +201,8 @@ TLSF_HOT void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride
 {
 	struct tlsf_block *prev = b->prev_free, *next = b->next_free;
 
+	if (TLSF_AVAIL_IN_LISTS)
+		t->avail -= stride - TLSF_HDR;
 	if (TLSF_UNLIKELY(next && !tlsf_in_heap(t, next)))
 		bad_links(t, b);
 	if (next)
@@ -200,14 +237,20 @@ TLSF_HOT size_t good_fit(const struct ka_tlsf *t, size_t stride)
 	uint32_t slmap = t->sl_bitmap[fl] & (~(uint32_t)0 << (i & (TLSF_SL_COUNT - 1)));
 	size_t flmap;
 
+#ifndef __OPTIMIZE_SIZE__
+	/* Speed builds return from here: the common case then has nothing to join. */
 	if (slmap)
 		return (fl << TLSF_SL_LOG2) + tlsf_ffs32(slmap);
-	/* fl + 1 < TLSF_FL_COUNT <= bits of size_t: the shift is defined. */
-	flmap = t->fl_bitmap & (~(size_t)1 << fl);
-	if (!flmap)
-		return TLSF_NONE;
-	fl = ka_ffs(flmap);
-	return (fl << TLSF_SL_LOG2) + tlsf_ffs32(t->sl_bitmap[fl]);
+#endif
+	if (!slmap) {
+		/* fl + 1 < TLSF_FL_COUNT <= bits of size_t: the shift is defined. */
+		flmap = t->fl_bitmap & (~(size_t)1 << fl);
+		if (!flmap)
+			return TLSF_NONE;
+		fl = tlsf_ffs(flmap);
+		slmap = t->sl_bitmap[fl];
+	}
+	return (fl << TLSF_SL_LOG2) + tlsf_ffs32(slmap);
 }
 
 /*
@@ -295,7 +338,7 @@ TLSF_OUTLINE_O void *split_alloc(struct ka_tlsf *t, struct tlsf_block *b, size_t
 	((struct tlsf_block *)((uintptr_t)b + bs))->prev_phys = r; /* keeps TLSF_PREV_FREE */
 	b->size = stride;
 	insert_free(t, r, bs - stride);
-	t->avail -= stride; /* bs - HDR left the lists, bs - stride - HDR came back */
+	TLSF_AVAIL(t->avail -= stride); /* bs - HDR left the lists, bs - stride - HDR came back */
 	return tlsf_payload(b);
 }
 
@@ -310,6 +353,17 @@ TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride,
 	size_t bs = tlsf_stride(b), usable;
 
 	KA_ASSERT(bs >= stride);
+#ifdef __OPTIMIZE_SIZE__
+	/* Size builds count once, after either way (split_alloc() is inline there). */
+	if (bs - stride >= TLSF_MIN_STRIDE) {
+		(void)split_alloc(t, b, stride, bs);
+		usable = stride - TLSF_HDR;
+	} else {
+		b->size = bs;
+		((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
+		usable = bs - TLSF_HDR;
+	}
+#else
 	if (bs - stride >= TLSF_MIN_STRIDE) {
 		count_alloc(t, req, stride - TLSF_HDR);
 		return split_alloc(t, b, stride, bs);
@@ -318,7 +372,8 @@ TLSF_HOT void *use_block(struct ka_tlsf *t, struct tlsf_block *b, size_t stride,
 	((struct tlsf_block *)((uintptr_t)b + bs))->size &= ~TLSF_PREV_FREE;
 	usable = bs - TLSF_HDR;
 	TLSF_OPAQUE(usable);
-	t->avail -= usable;
+	TLSF_AVAIL(t->avail -= usable);
+#endif
 	count_alloc(t, req, usable);
 	return tlsf_payload(b);
 }
@@ -378,14 +433,15 @@ TLSF_HOT bool is_live(const struct ka_tlsf *t, const struct tlsf_block *b, size_
 	return header_ok(t, b, szp);
 }
 
-/* is_live() for the slower entries: the block, or a misuse report. */
-static struct tlsf_block *live_block(struct ka_tlsf *t, const void *ptr, size_t *szp)
+/* is_live() for the slower entries (and every free in size builds): the block's size word,
+ * or a misuse report. */
+static size_t live_size(struct ka_tlsf *t, const void *ptr)
 {
-	struct tlsf_block *b = tlsf_from_payload(ptr);
+	size_t sz;
 
-	if (!is_live(t, b, szp))
+	if (!is_live(t, tlsf_from_payload(ptr), &sz))
 		bad_pointer(t, ptr);
-	return b;
+	return sz;
 }
 
 /*
@@ -445,7 +501,7 @@ TLSF_OUTLINE void *alloc_aligned(struct ka_tlsf *t, size_t stride, size_t align,
 		insert_free(t, b, gap);
 		/* One free block became two (gap and nb, which use_block() accounts for as the
 		 * block it takes): one more header. */
-		t->avail -= TLSF_HDR;
+		TLSF_AVAIL(t->avail -= TLSF_HDR);
 		r = use_block(t, nb, stride, req);
 		nb->size |= TLSF_PREV_FREE; /* the gap before it is free */
 		return r;
@@ -533,8 +589,8 @@ TLSF_HOT void count_free(struct ka_tlsf *t, bool counted, size_t usable)
  * statistics: what is left here is a header per merge, so that few values stay live and the
  * merge needs no stack frame. Returns b's usable size.
  */
-TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
-			       struct tlsf_block *next)
+TLSF_OUTLINE_O size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t sz,
+				 struct tlsf_block *next)
 {
 	size_t s = sz & ~TLSF_FLAGS, usable = s - TLSF_HDR;
 
@@ -550,7 +606,7 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 				  tlsf_payload(b));
 		unlink_free(t, prev, ps);
 		s += ps;
-		t->avail += TLSF_HDR;
+		TLSF_AVAIL(t->avail += TLSF_HDR);
 		b = prev;
 	}
 	if (next->size & TLSF_FREE) {
@@ -558,7 +614,7 @@ TLSF_OUTLINE size_t free_merge(struct ka_tlsf *t, struct tlsf_block *b, size_t s
 
 		unlink_free(t, next, ns);
 		s += ns;
-		t->avail += TLSF_HDR;
+		TLSF_AVAIL(t->avail += TLSF_HDR);
 		next = (struct tlsf_block *)((uintptr_t)next + ns);
 	} else {
 		next->size |= TLSF_PREV_FREE;
@@ -599,6 +655,9 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted, bool pool
 		return free_pools(a, ptr, counted);
 	if (TLSF_UNLIKELY(!header_ok(t, b, &sz)))
 		return bad_pointer(t, ptr);
+#elif defined(__OPTIMIZE_SIZE__)
+	(void)pools;
+	sz = live_size(t, ptr);
 #else
 	(void)pools;
 	if (TLSF_UNLIKELY(!is_live(t, b, &sz)))
@@ -613,7 +672,7 @@ TLSF_HOT size_t free_impl(struct ka_alloc *a, void *ptr, bool counted, bool pool
 	/* b's bytes, merged or not; free_merge() adds the headers merging frees. */
 	usable = s - TLSF_HDR;
 	TLSF_OPAQUE(usable);
-	t->avail += usable;
+	TLSF_AVAIL(t->avail += usable);
 	count_free(t, counted, usable);
 #ifdef __OPTIMIZE_SIZE__
 	/* free_merge() handles neighbours in use too: one body in size builds. */
@@ -653,10 +712,7 @@ static void tlsf_free(struct ka_alloc *a, void *ptr)
 
 static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
 {
-	size_t sz;
-
-	(void)live_block(tlsf_of(a), ptr, &sz);
-	return (sz & ~TLSF_FLAGS) - TLSF_HDR;
+	return (live_size(tlsf_of(a), ptr) & ~TLSF_FLAGS) - TLSF_HDR;
 }
 
 /*
@@ -668,42 +724,29 @@ static size_t tlsf_usable_size(struct ka_alloc *a, const void *ptr)
 #if TLSF_REALLOC
 /*
  * Give the tail of used block b beyond `stride` back to the free lists, merged with the next
- * block if that one is free. Nothing happens when the tail is too small for a block.
+ * block if that one is free: the tail becomes a used block of its own, which is then freed
+ * like any other (b, its predecessor, is in use). Nothing happens when the tail is too small
+ * for a block.
  */
-static void trim_used(struct ka_tlsf *t, struct tlsf_block *b, size_t stride)
+static void trim_used(struct ka_alloc *a, struct tlsf_block *b, size_t stride)
 {
-	size_t bs = tlsf_stride(b), rs;
-	struct tlsf_block *next, *r;
+	size_t bs = tlsf_stride(b), rs = bs - stride;
+	struct tlsf_block *r = (struct tlsf_block *)((uintptr_t)b + stride);
 
-	if (bs - stride < TLSF_MIN_STRIDE)
+	if (rs < TLSF_MIN_STRIDE)
 		return;
-	next = (struct tlsf_block *)((uintptr_t)b + bs);
-	r = (struct tlsf_block *)((uintptr_t)b + stride);
-	rs = bs - stride;
 	b->size = stride | (b->size & TLSF_PREV_FREE);
 	r->prev_phys = b;
-	/* The tail's bytes come back; merged into a free next block it also frees no header. */
-	t->avail += rs - TLSF_HDR;
-	if (next->size & TLSF_FREE) {
-		size_t ns = free_next(t, next);
-
-		unlink_free(t, next, ns);
-		rs += ns;
-		t->avail += TLSF_HDR;
-		next = (struct tlsf_block *)((uintptr_t)next + ns);
-	} else {
-		next->size |= TLSF_PREV_FREE;
-	}
-	next->prev_phys = r;
-	r->size = rs | TLSF_FREE;
-	insert_free(t, r, rs);
+	r->size = rs;
+	tlsf_next(r)->prev_phys = r;
+	tlsf_free(a, tlsf_payload(r));
 }
 
 static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
 {
 	struct ka_tlsf *t = tlsf_of(a);
-	size_t sz, cur, need;
-	struct tlsf_block *b = live_block(t, ptr, &sz), *next;
+	size_t sz = live_size(t, ptr), cur, need;
+	struct tlsf_block *b = tlsf_from_payload(ptr), *next;
 	void *n;
 
 	if (size > TLSF_MAX_STRIDE - TLSF_HDR)
@@ -711,29 +754,33 @@ static void *tlsf_realloc(struct ka_alloc *a, void *ptr, size_t size)
 	need = tlsf_stride_for(size);
 	cur = sz & ~TLSF_FLAGS;
 	next = (struct tlsf_block *)((uintptr_t)b + cur);
-	if (need > cur) {
-		if ((next->size & TLSF_FREE) && tlsf_stride(next) >= need - cur) {
-			/* Grow in place: swallow the free next block, then give back the excess. */
-			size_t ns = free_next(t, next);
-
-			unlink_free(t, next, ns);
-			t->avail -= ns - TLSF_HDR;
-			cur += ns;
-			next = (struct tlsf_block *)((uintptr_t)next + ns);
-			next->prev_phys = b;
-			next->size &= ~TLSF_PREV_FREE;
-			b->size = cur | (b->size & TLSF_PREV_FREE);
-		} else {
-			n = tlsf_alloc(a, size, TLSF_ALIGN);
-			if (!n)
-				return NULL;
-			memcpy(n, ptr, cur - TLSF_HDR);
-			tlsf_free(a, ptr);
-			return n;
-		}
+	if (need <= cur) {
+		trim_used(a, b, need);
+		return ptr;
 	}
-	trim_used(t, b, need);
-	return ptr;
+	if ((next->size & TLSF_FREE) && tlsf_stride(next) >= need - cur) {
+		/* Grow in place: b and the free next block together are handed out as an
+		 * allocation of `need` bytes from one free block of cur + ns bytes would be
+		 * (use_block(): the excess goes back, and the block after next is in use, I3).
+		 * Of that block only next's usable bytes were counted as free: count b's too
+		 * first. The block after next points back at b already when use_block() keeps
+		 * it whole. Keep b's TLSF_PREV_FREE, which use_block() clears. */
+		size_t ns = free_next(t, next);
+
+		unlink_free(t, next, ns);
+		((struct tlsf_block *)((uintptr_t)next + ns))->prev_phys = b;
+		b->size = cur + ns;
+		TLSF_AVAIL(t->avail += cur);
+		(void)use_block(t, b, need, 0);
+		b->size |= sz & TLSF_PREV_FREE;
+		return ptr;
+	}
+	n = tlsf_alloc(a, size, TLSF_ALIGN);
+	if (!n)
+		return NULL;
+	memcpy(n, ptr, cur - TLSF_HDR);
+	tlsf_free(a, ptr);
+	return n;
 }
 
 #endif /* TLSF_REALLOC */
@@ -768,9 +815,14 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	pool->start = raw;
 	pool->end = end;
 	pool->sentinel = (struct tlsf_block *)sent;
-	*t->pool_tail = pool;
-	t->pool_tail = &pool->next;
-	t->npools++;
+	if (TLSF_ONE_POOL) {
+		t->pools = pool;
+		t->npools = 1;
+	} else {
+		*t->pool_tail = pool;
+		t->pool_tail = &pool->next;
+		t->npools++;
+	}
 
 	b = (struct tlsf_block *)first;
 	s = (struct tlsf_block *)sent;
@@ -778,17 +830,16 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 	b->size = (sent - first) | TLSF_FREE;
 	s->prev_phys = b;
 	s->size = TLSF_PREV_FREE;
-	insert_free(t, b, sent - first);
 	if (TLSF_ONE_POOL) {
 		/* The only pool, in init's zeroed state: the figures are set, not widened or
 		 * added to. */
-		t->avail = sent - first - TLSF_HDR;
+		TLSF_AVAIL(t->avail = sent - first - TLSF_HDR);
 		t->blo = first;
 		t->hi = sent;
 		t->total = end - raw;
 		t->meta = (end - raw) - (sent - first - TLSF_HDR);
 	} else {
-		t->avail += sent - first - TLSF_HDR;
+		TLSF_AVAIL(t->avail += sent - first - TLSF_HDR);
 		if (first < t->blo)
 			t->blo = first;
 		if (sent > t->hi)
@@ -796,9 +847,10 @@ static int add_pool(struct ka_tlsf *t, uintptr_t raw, uintptr_t start, uintptr_t
 		t->total += end - raw;
 		t->meta += (end - raw) - (sent - first - TLSF_HDR);
 	}
-	t->bspan = t->hi - t->blo;
 	t->top = t->hi - TLSF_MIN_STRIDE;
 	t->units = ((t->top - t->blo) >> TLSF_ALIGN_LOG2) + 1;
+	/* Last, so that nothing computed above has to survive the call. */
+	insert_free(t, b, sent - first);
 	return 0;
 }
 
@@ -828,8 +880,8 @@ static void tlsf_info(struct ka_alloc *a, struct ka_info *out)
 	if (t->fl_bitmap) {
 		/* The head of the highest non-empty list: take_block() finds it for any request up
 		 * to its usable size (see there), so this size is guaranteed to succeed. */
-		unsigned fl = ka_fls(t->fl_bitmap);
-		unsigned sl = ka_fls(t->sl_bitmap[fl]);
+		size_t fl = tlsf_fls(t->fl_bitmap);
+		size_t sl = tlsf_fls(t->sl_bitmap[fl]);
 
 		out->maxalloc = tlsf_stride(t->heads[TLSF_LIST(fl, sl)]) - TLSF_HDR;
 	}
@@ -894,9 +946,10 @@ struct ka_alloc *ka_tlsf_init(void *base, size_t len)
 	t = (struct ka_tlsf *)c;
 	memset(t, 0, sizeof(*t));
 	ka_alloc_init(&t->base, &tlsf_ops, "tlsf");
-	t->blo = UINTPTR_MAX;
-	t->hi = 0;
-	t->pool_tail = &t->pools;
+	if (!TLSF_ONE_POOL) { /* add_pool() widens the hull and appends */
+		t->blo = UINTPTR_MAX;
+		t->pool_tail = &t->pools;
+	}
 	if (add_pool(t, raw, c + sizeof(*t), end) != 0)
 		return NULL;
 	return &t->base;

@@ -141,7 +141,6 @@ struct ka_tlsf {
 	struct ka_alloc base;
 	uintptr_t blo;		 /* lowest first-block address of any pool */
 	uintptr_t hi;		 /* highest sentinel address of any pool */
-	uintptr_t bspan;	 /* hi - blo: every block header lies in [blo, hi] */
 	uintptr_t top;		 /* hi - TLSF_MIN_STRIDE: no block header lies above it */
 	uintptr_t units;	 /* (top - blo) / TLSF_ALIGN + 1: see tlsf_in_heap() */
 	size_t avail;		 /* sum of usable sizes of free blocks (I6) */
@@ -214,15 +213,78 @@ static inline size_t tlsf_stride_for(size_t size)
  * loop and no table.
  */
 
+#if !KA_CFG_HAVE_CLZ && defined(__OPTIMIZE_SIZE__)
+/*
+ * Size builds without clz: the bit scans as the smallest loops, one step per bit (at most the
+ * bits of a word; the allocator scans a bitmap of at most TLSF_FL_COUNT or TLSF_SL_COUNT
+ * bits), computed in size_t so that no use widens a 32-bit result again. Speed builds keep
+ * ka_fls()'s binary search.
+ */
+static __attribute__((noinline, unused)) size_t tlsf_fls(size_t x)
+{
+	size_t r = 0;
+
+	while (x >>= 1)
+		r++;
+	return r;
+}
+
+static __attribute__((noinline, unused)) size_t tlsf_ffs(size_t x)
+{
+	size_t r = 0;
+
+	for (; !(x & 1); x >>= 1)
+		r++;
+	return r;
+}
+#else
+static inline size_t tlsf_fls(size_t x)
+{
+	return ka_fls(x);
+}
+
+static inline size_t tlsf_ffs(size_t x)
+{
+	return ka_ffs(x);
+}
+#endif
+
+#if !KA_CFG_HAVE_CLZ && defined(__OPTIMIZE_SIZE__)
+/*
+ * Size builds without clz: tlsf_index() (up 0) and tlsf_index_up() (up 1) as one leaf body that
+ * halves the stride's unit count down into a row, one row per halving, and remembers whether a
+ * halving dropped a set bit (the stride is then above its list's first one: rounding up takes
+ * the next list). At most TLSF_FL_COUNT - 2 halvings, and none below TLSF_SMALL * 2.
+ */
+static __attribute__((noinline, unused)) size_t tlsf_index_by_halving(size_t stride, size_t up)
+{
+	size_t i = stride >> TLSF_ALIGN_LOG2, row = 0, lost = 0;
+
+	while (i >= 2 * TLSF_SL_COUNT) {
+		lost |= i & 1;
+		i >>= 1;
+		row += TLSF_SL_COUNT;
+	}
+	return row + i + (lost & up);
+}
+#define TLSF_INDEX_BY_HALVING 1
+#else
+#define TLSF_INDEX_BY_HALVING 0
+#endif
+
 /** Index of the list a free block of this stride lives on (rounding down). */
 static inline size_t tlsf_index(size_t stride)
 {
+#if TLSF_INDEX_BY_HALVING
+	return tlsf_index_by_halving(stride, 0);
+#else
 	unsigned f;
 
 	if (stride < TLSF_SMALL)
 		return stride >> TLSF_ALIGN_LOG2;
-	f = ka_fls(stride);
+	f = (unsigned)tlsf_fls(stride);
 	return ((size_t)(f - TLSF_FL_SHIFT) << TLSF_SL_LOG2) + (stride >> (f - TLSF_SL_LOG2));
+#endif
 }
 
 /**
@@ -233,14 +295,23 @@ static inline size_t tlsf_index(size_t stride)
  */
 static inline size_t tlsf_index_up(size_t stride)
 {
+#if TLSF_INDEX_BY_HALVING
+	return tlsf_index_by_halving(stride, 1);
+#elif defined(__OPTIMIZE_SIZE__)
+	/* One body with tlsf_index(): the index of the stride rounded up (tlsf_round_up()). */
+	if (stride >= TLSF_SMALL)
+		stride += ((size_t)1 << (tlsf_fls(stride) - TLSF_SL_LOG2)) - 1;
+	return tlsf_index(stride);
+#else
 	unsigned f, sh;
 
 	if (stride < TLSF_SMALL)
 		return stride >> TLSF_ALIGN_LOG2;
-	f = ka_fls(stride);
+	f = (unsigned)tlsf_fls(stride);
 	sh = f - TLSF_SL_LOG2;
 	return ((size_t)(f - TLSF_FL_SHIFT) << TLSF_SL_LOG2) +
 	       ((stride + (((size_t)1 << sh) - 1)) >> sh);
+#endif
 }
 
 /** The list (fl, sl) a free block of this stride lives on. */
@@ -260,7 +331,7 @@ static inline void tlsf_mapping(size_t stride, unsigned *fl, unsigned *sl)
 static inline size_t tlsf_round_up(size_t stride)
 {
 	if (stride >= TLSF_SMALL)
-		stride += ((size_t)1 << (ka_fls(stride) - TLSF_SL_LOG2)) - 1;
+		stride += ((size_t)1 << (tlsf_fls(stride) - TLSF_SL_LOG2)) - 1;
 	return stride;
 }
 
@@ -277,12 +348,12 @@ static inline size_t tlsf_list_min(unsigned fl, unsigned sl)
  * Index of the least significant set bit of a second-level bitmap (x != 0): ka_ffs() on 32
  * bits, which spares x86-64 the widening of x.
  */
-static inline unsigned tlsf_ffs32(uint32_t x)
+static inline size_t tlsf_ffs32(uint32_t x)
 {
 #if KA_CFG_HAVE_CLZ && __SIZEOF_INT__ >= 4
 	return (unsigned)__builtin_ctz(x);
 #else
-	return ka_ffs(x);
+	return tlsf_ffs(x);
 #endif
 }
 

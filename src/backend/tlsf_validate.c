@@ -72,7 +72,7 @@ static bool in_heap(const struct ka_tlsf *t, const struct tlsf_block *b)
 {
 	uintptr_t p = (uintptr_t)b + TLSF_HDR;
 
-	return ((p & (TLSF_ALIGN - 1)) == 0) && (uintptr_t)b - t->blo < t->bspan;
+	return ((p & (TLSF_ALIGN - 1)) == 0) && (uintptr_t)b - t->blo < t->hi - t->blo;
 }
 
 /*

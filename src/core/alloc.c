@@ -219,16 +219,27 @@ static PLAIN_MALLOC_INLINE void *plain_malloc(struct ka_alloc *a, size_t size)
 	return fail(a);
 }
 
+/*
+ * ka_malloc() and ka_free() test the common heads first and make one tail call for them.
+ * Size builds (-Os) leave those shortcuts out: the general path after them does the same for
+ * every head, one test later.
+ */
+#ifdef __OPTIMIZE_SIZE__
+#define KA_SHORTCUTS 0
+#else
+#define KA_SHORTCUTS 1
+#endif
+
 void *ka_malloc(struct ka_alloc *a, size_t size)
 {
 	/* size - 1 wraps for 0, which takes the general path (it becomes 1 there). */
-	if (KA_LIKELY(counted(a) && size - 1 < KA_MAX_REQUEST)) {
+	if (KA_LIKELY(KA_SHORTCUTS && counted(a) && size - 1 < KA_MAX_REQUEST)) {
 		void *p = a->ops->alloc_counted(a, size, KA_CFG_MIN_ALIGN);
 
 		KA_ASSERT(((uintptr_t)p & (KA_CFG_MIN_ALIGN - 1)) == 0);
 		return p;
 	}
-	if (KA_LIKELY(plain(a) && size - 1 < KA_MAX_REQUEST))
+	if (KA_LIKELY(KA_SHORTCUTS && plain(a) && size - 1 < KA_MAX_REQUEST))
 		return plain_malloc(a, size);
 	return do_alloc(a, size, KA_CFG_MIN_ALIGN);
 }
@@ -275,11 +286,11 @@ void ka_free(struct ka_alloc *a, void *ptr)
 {
 	if (!ptr)
 		return;
-	if (KA_LIKELY(counted(a))) {
+	if (KA_LIKELY(KA_SHORTCUTS && counted(a))) {
 		a->ops->free_counted(a, ptr);
 		return;
 	}
-	if (KA_LIKELY(plain(a))) {
+	if (KA_LIKELY(KA_SHORTCUTS && plain(a))) {
 		a->ops->free(a, ptr);
 		return;
 	}

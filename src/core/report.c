@@ -50,20 +50,20 @@ void ka_fmt_dec(struct ka_fmt *f, uint64_t v)
 	f->buf[f->len] = '\0';
 }
 
+/* The digits are written backwards into a string that ka_fmt_str() then appends: its bounds
+ * check is the only one. */
 void ka_fmt_hex(struct ka_fmt *f, uint64_t v)
 {
-	static const char digits[] = "0123456789abcdef";
-	char tmp[16];
-	int n = 0;
+	char tmp[19], *p = tmp + sizeof(tmp) - 1;
 
+	*p = '\0';
 	do {
-		tmp[n++] = digits[v & 0xf];
+		*--p = "0123456789abcdef"[v & 0xf];
 		v >>= 4;
 	} while (v);
-	ka_fmt_str(f, "0x");
-	while (n > 0 && f->len + 1 < f->cap)
-		f->buf[f->len++] = tmp[--n];
-	f->buf[f->len] = '\0';
+	*--p = 'x';
+	*--p = '0';
+	ka_fmt_str(f, p);
 }
 
 #if KA_CFG_REPORT
@@ -71,15 +71,12 @@ void ka_fmt_hex(struct ka_fmt *f, uint64_t v)
 static void report(char *buf, size_t cap, const struct ka_alloc *a, const char *kind,
 		   const char *what, const char *at, const void *ptr)
 {
+	const char *const parts[] = {"kalloc: ", a ? a->name : "?", ": ", kind, what, at};
 	struct ka_fmt f;
 
 	ka_fmt_init(&f, buf, cap);
-	ka_fmt_str(&f, "kalloc: ");
-	ka_fmt_str(&f, a ? a->name : "?");
-	ka_fmt_str(&f, ": ");
-	ka_fmt_str(&f, kind);
-	ka_fmt_str(&f, what);
-	ka_fmt_str(&f, at);
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		ka_fmt_str(&f, parts[i]);
 	ka_fmt_hex(&f, (uintptr_t)ptr);
 	ka_fmt_str(&f, ")");
 }

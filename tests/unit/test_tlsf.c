@@ -23,6 +23,7 @@
 #include "abort_helper.h"
 #include "kalloc/tlsf.h"
 #include "backend/tlsf_priv.h"
+#include "fmt.h"
 
 #define HEAP_LEN  ((size_t)1 << 20)
 #define EXTRA_LEN ((size_t)64 * 1024)
@@ -714,6 +715,30 @@ static void test_misuse(void **state)
 	expect_abort(m_use_after_free);
 }
 
+/* The misuse reports above name the pointer in hex (src/core/report.c): the digits, the
+ * prefix, and the cut at the buffer's end. */
+static void test_fmt_hex(void **state)
+{
+	char buf[32];
+	struct ka_fmt f;
+
+	(void)state;
+	ka_fmt_init(&f, buf, sizeof(buf));
+	ka_fmt_hex(&f, 0);
+	assert_string_equal(buf, "0x0");
+	ka_fmt_init(&f, buf, sizeof(buf));
+	ka_fmt_str(&f, "at ");
+	ka_fmt_hex(&f, 0x1a2b3c4d5e6f7089ull);
+	assert_string_equal(buf, "at 0x1a2b3c4d5e6f7089");
+	ka_fmt_init(&f, buf, sizeof(buf));
+	ka_fmt_hex(&f, UINT64_MAX);
+	assert_string_equal(buf, "0xffffffffffffffff");
+	ka_fmt_init(&f, buf, 5);
+	ka_fmt_hex(&f, 0xabcdef);
+	assert_string_equal(buf, "0xab");
+	assert_int_equal(f.len, 4);
+}
+
 /* ---- checker ------------------------------------------------------------------------------ */
 
 static void test_checker_counts(void **state)
@@ -926,12 +951,19 @@ static void test_random_model(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mapping),	     cmocka_unit_test(test_size_queries),
-	    cmocka_unit_test(test_layout_and_info),  cmocka_unit_test(test_coalesce),
-	    cmocka_unit_test(test_coalesce_random),  cmocka_unit_test(test_aligned),
-	    cmocka_unit_test(test_realloc_in_place), cmocka_unit_test(test_pools),
-	    cmocka_unit_test(test_misuse),	     cmocka_unit_test(test_checker_counts),
-	    cmocka_unit_test(test_worst_case),	     cmocka_unit_test(test_random_model),
+	    cmocka_unit_test(test_mapping),
+	    cmocka_unit_test(test_size_queries),
+	    cmocka_unit_test(test_layout_and_info),
+	    cmocka_unit_test(test_coalesce),
+	    cmocka_unit_test(test_coalesce_random),
+	    cmocka_unit_test(test_aligned),
+	    cmocka_unit_test(test_realloc_in_place),
+	    cmocka_unit_test(test_fmt_hex),
+	    cmocka_unit_test(test_pools),
+	    cmocka_unit_test(test_misuse),
+	    cmocka_unit_test(test_checker_counts),
+	    cmocka_unit_test(test_worst_case),
+	    cmocka_unit_test(test_random_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
