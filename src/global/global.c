@@ -89,7 +89,7 @@ static struct ka_gchunk *lookup(struct ka_global *g, const void *ptr)
 	struct ka_gchunk *c = ka_gchunk_of(g, ptr);
 
 	/* With the ownership table a wild pointer is refused before its header is read. */
-	if (g->owns_on && !ka_global_owns(g, ptr))
+	if (g->owns_on && !ka_global_owns_fast(g, ptr))
 		ka_misuse(&g->core, "pointer not from this allocator (or already freed)", ptr);
 	if (is_hdr(g, c, KA_GCHUNK_HEAP)) {
 		if ((uintptr_t)ptr < (uintptr_t)c + KA_GCHUNK_HDR)
