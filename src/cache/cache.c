@@ -268,7 +268,8 @@ static void mag_drain(struct ka_cache *c, struct mag *m)
  * pays below's lock and sub-heap lookup once for them instead of once per block.
  * Each block gets its header and, being free in a magazine, its tag. Stored from the last
  * slot down, so that pops hand them out in the order below gave them. False when below
- * gave none (the caller then takes the path with the out-of-memory retry).
+ * gave none (the caller then takes the path with the out-of-memory retry). Runs inside the
+ * CPU's section, as the flushes' calls below always did; a batch runs no out-of-memory hook.
  */
 static bool mag_refill(struct ka_cache *c, struct slot *s, unsigned k)
 {
