@@ -9,6 +9,10 @@
  * blocks); behind them a depot per class keeps `depot` further magazines, full or empty,
  * under one lock. Blocks are whole blocks of the allocator below: the cache never carves
  * memory, so with backend X every block is X's block (issue 12, item 3).
+ * When the allocator below is a global allocator's face (ka_global_of()), a miss takes a
+ * quarter magazine from it in one batch (ka_global_alloc_batch(): one lock for the batch, one
+ * backend allocation per block) and an overflow gives a quarter back (ka_global_free_batch());
+ * over any other allocator, blocks move one at a time.
  *
  * Why magazines and not remote free lists (mimalloc, snmalloc): a remote free list needs to
  * find the owning CPU of a block from its address, i.e. a header or a page map of memory the

@@ -354,6 +354,37 @@ void *ka_global_alloc(struct ka_global *g, size_t size, size_t align);
 void ka_global_free(struct ka_global *g, void *ptr);
 
 /**
+ * @brief Up to `n` blocks of `size` bytes each (aligned to KA_CFG_MIN_ALIGN) under one taking
+ * of the lock, for a cache that refills a magazine: each block is still its own allocation
+ * by the backend (its own usable size, counted in the figures and in the statistics of
+ * ka_global_alloc_iface() one by one, as ka_global_alloc() counts it) and is freed alone or
+ * in a batch. The blocks come from the sub-heap that served last, then the other sub-heaps;
+ * a new chunk is mapped only when not even the first block fits. No large blocks and no
+ * out-of-memory hook: a short answer is not a failure, the caller asks ka_global_alloc()
+ * for what it must have.
+ * @param out receives the blocks (n slots).
+ * @return how many blocks were stored at out[0..): 0 when n or size is 0, size is above the
+ * large threshold, or no sub-heap holds one (the heap is intact then). Complexity: n backend
+ * allocations plus one miss at most (see ka_global_alloc()). Thread safe.
+ */
+size_t ka_global_alloc_batch(struct ka_global *g, size_t size, void **out, size_t n);
+
+/**
+ * @brief ka_global_free() of each of the `n` blocks at ptrs (none NULL) under one taking of
+ * the lock, in order. Same checks and misuse reports per block as ka_global_free(); a chunk's
+ * free-byte figure is refreshed once per run of blocks in the same chunk. O(n) + the
+ * backend's frees. Thread safe.
+ */
+void ka_global_free_batch(struct ka_global *g, void *const *ptrs, size_t n);
+
+/**
+ * @brief The global allocator whose face (ka_global_alloc_iface()) `a` is, or NULL when `a` is
+ * any other allocator: a layer given a `struct ka_alloc *` (the per-CPU cache) learns so that
+ * it may use the batch calls. Reads only `a`'s head until it knows `a` is such a face. O(1).
+ */
+struct ka_global *ka_global_of(struct ka_alloc *a);
+
+/**
  * @brief Keep the ownership table from now on, so that ka_global_owns() answers in O(1)
  * without the lock. Two forms, chosen here:
  *  - flat, when the platform reserves zero-reading address space committed on first write

@@ -89,7 +89,7 @@ static struct ka_gchunk *lookup(struct ka_global *g, const void *ptr)
 	struct ka_gchunk *c = ka_gchunk_of(g, ptr);
 
 	/* With the ownership table a wild pointer is refused before its header is read. */
-	if (g->owns_on && !ka_global_owns(g, ptr))
+	if (g->owns_on && !ka_global_owns_fast(g, ptr))
 		ka_misuse(&g->core, "pointer not from this allocator (or already freed)", ptr);
 	if (is_hdr(g, c, KA_GCHUNK_HEAP)) {
 		if ((uintptr_t)ptr < (uintptr_t)c + KA_GCHUNK_HDR)
@@ -203,9 +203,11 @@ static void *heap_try(struct ka_global *g, struct ka_gchunk *c, size_t size, siz
  * every miss: a chunk where a request of `miss` bytes failed since its last free is passed
  * over for requests at least that large. The hint is a guess (with size classes a larger
  * request may fit where a smaller one did not), so before the allocator answers NULL the
- * passed-over chunks are tried after all: a failure is always certain.
+ * passed-over chunks are tried after all: a failure is always certain. With may_map false
+ * (the rest of a batch, core_alloc_batch()) neither a new chunk nor the passed-over ones:
+ * a NULL then only ends the batch.
  */
-static void *heaps_alloc(struct ka_global *g, size_t size, size_t align)
+static void *heaps_alloc(struct ka_global *g, size_t size, size_t align, bool may_map)
 {
 	struct ka_gchunk *c;
 	void *p;
@@ -222,6 +224,8 @@ static void *heaps_alloc(struct ka_global *g, size_t size, size_t align)
 		if (p)
 			return p;
 	}
+	if (!may_map)
+		return NULL;
 	if (g->nempty == 0) {
 		c = chunk_new(g);
 		if (c) {
@@ -385,7 +389,7 @@ static void *core_alloc(struct ka_alloc *a, size_t size, size_t align)
 	/* Sub-heaps guarantee alignments up to a page (the backend contract); a request that no
 	 * sub-heap can hold (a backend with a size cap) falls through to pages as well. */
 	if (align <= KA_PAGE_SIZE && size <= g->large_threshold) {
-		void *p = heaps_alloc(g, size, align);
+		void *p = heaps_alloc(g, size, align, true);
 		if (p)
 			return p;
 	}
@@ -800,6 +804,167 @@ static const struct ka_alloc_ops core_ops_template = {
 #endif
     .caps = KA_CAP_FREE | KA_CAP_ANYSIZE | KA_CAP_PAGES | KA_CAP_REALLOC | KA_CAP_OWNS,
 };
+
+/* ---- batches (ka_global_alloc_batch(), ka_global_free_batch()) ---------------------- */
+
+/* What the generic layer does for core around one call, for the blocks of a batch, which
+ * reach core without it: count each block in core's statistics (the figures
+ * ka_global_alloc_iface() shows), and at debug level 3 check the heap after the operation. */
+static void batch_count_alloc(struct ka_global *g, size_t req, size_t usable)
+{
+	if (KA_CFG_STATS && !(g->core.flags & KA_ALLOC_NOSTATS))
+		ka_count_alloc(&g->core.ctr, req, usable);
+}
+
+static void batch_count_free(struct ka_global *g, size_t usable)
+{
+	if (KA_CFG_STATS && !(g->core.flags & KA_ALLOC_NOSTATS))
+		ka_count_free(&g->core.ctr, usable);
+}
+
+static void batch_debug_check(struct ka_global *g)
+{
+#if KA_CFG_DEBUG >= 3
+	if (core_check(&g->core) != 0)
+		ka_misuse(&g->core, "heap check failed after a batch", g);
+#else
+	(void)g;
+#endif
+}
+
+/* As many blocks as chunk c gives, up to n, each its own backend allocation; the chunk's
+ * free bytes are refreshed once for the run (heap_try() does it per block). */
+static size_t heap_run(struct ka_global *g, struct ka_gchunk *c, size_t size, void **out, size_t n)
+{
+	struct ka_alloc *h = c->heap;
+	size_t got = 0;
+
+	while (got < n) {
+		void *p = h->ops->alloc(h, size, KA_CFG_MIN_ALIGN);
+		size_t u;
+
+		if (!p) {
+			if (size < c->miss)
+				c->miss = size;
+			break;
+		}
+		u = h->ops->usable_size(h, p);
+		if (c->live++ == 0)
+			g->nempty--;
+		g->used_bytes += u;
+		g->live_blocks++;
+		batch_count_alloc(g, size, u);
+		out[got++] = p;
+	}
+	if (got != 0) {
+		if (g->empty == c)
+			g->empty = NULL;
+		g->cur = c;
+	}
+	chunk_refresh(g, c);
+	return got;
+}
+
+/*
+ * The current sub-heap first, then the others as heaps_alloc() tries them; a new chunk only
+ * for the first block (a single request would map it too): the rest of a batch is a guess
+ * about requests to come, not worth memory the heap does not hold yet.
+ */
+static size_t core_alloc_batch(struct ka_global *g, size_t size, void **out, size_t n)
+{
+	size_t got = 0;
+
+	if (size == 0 || size > g->large_threshold)
+		return 0;
+	if (g->cur)
+		got = heap_run(g, g->cur, size, out, n);
+	while (got < n) {
+		void *p = heaps_alloc(g, size, KA_CFG_MIN_ALIGN, got == 0);
+
+		if (!p)
+			break;
+		/* heaps_alloc() counted it in g; g->cur is the chunk that gave it. */
+		batch_count_alloc(g, size, g->cur->heap->ops->usable_size(g->cur->heap, p));
+		out[got++] = p;
+		got += heap_run(g, g->cur, size, out + got, n - got);
+	}
+	return got;
+}
+
+size_t ka_global_alloc_batch(struct ka_global *g, size_t size, void **out, size_t n)
+{
+	unsigned long f;
+	size_t got;
+
+	if (n == 0)
+		return 0;
+	f = ka_locked_lock(&g->locked);
+	got = core_alloc_batch(g, size, out, n);
+	batch_debug_check(g);
+	ka_locked_unlock(&g->locked, f);
+	return got;
+}
+
+/* core_free() for each block; a chunk's free bytes are refreshed once per run of blocks in
+ * it, and before it can go back to the source. */
+void ka_global_free_batch(struct ka_global *g, void *const *ptrs, size_t n)
+{
+	struct ka_gchunk *stale = NULL;
+	unsigned long f;
+
+	if (n == 0)
+		return;
+	f = ka_locked_lock(&g->locked);
+	for (size_t i = 0; i < n; i++) {
+		void *ptr = ptrs[i];
+		struct ka_gchunk *c = lookup(g, ptr);
+		size_t u;
+
+		if (c->kind == KA_GCHUNK_LARGE) {
+			batch_count_free(g, c->size);
+			large_free(g, c);
+			continue;
+		}
+		if (c->live == 0)
+			ka_misuse(&g->core, "free in a chunk with no live block", ptr);
+		if (stale && stale != c)
+			chunk_refresh(g, stale);
+		stale = c;
+		u = c->heap->ops->usable_size(c->heap, ptr);
+		c->heap->ops->free(c->heap, ptr);
+		c->miss = SIZE_MAX;
+		c->live--;
+		g->used_bytes -= u;
+		g->live_blocks--;
+		batch_count_free(g, u);
+		if (c->live == 0) {
+			chunk_refresh(g, c);
+			stale = NULL;
+			chunk_now_empty(g, c);
+		}
+	}
+	if (stale)
+		chunk_refresh(g, stale);
+	batch_debug_check(g);
+	ka_locked_unlock(&g->locked, f);
+}
+
+/* Only arithmetic on `a` until it is known to be a locking adapter whose ops live in it (its
+ * head alone may be all there is); then its inner allocator must be the core of the same
+ * ka_global, driven by this file's ops. */
+struct ka_global *ka_global_of(struct ka_alloc *a)
+{
+	struct ka_global *g;
+
+	if (!a ||
+	    (const void *)a->ops != (const void *)((char *)a + offsetof(struct ka_locked, ops)))
+		return NULL;
+	g = (struct ka_global *)(void *)((char *)a - offsetof(struct ka_global, locked));
+	if (((struct ka_locked *)(void *)a)->inner != &g->core || g->core.ops != &g->core_ops ||
+	    g->core_ops.alloc != core_alloc)
+		return NULL;
+	return g;
+}
 
 /* ---- setup and public calls --------------------------------------------------------- */
 
