@@ -31,16 +31,21 @@
  * ka_info() is O(1): maxalloc is the largest of the first 8 blocks of the highest non-empty
  * class (exact while that class holds at most 8 blocks, else a size that surely fits).
  *
- * Compact variant (KA_CFG_TINY_COMPACT, the default in the minimal configuration; src/backend/
- * tiny_compact.c): for firmware that links one heap and nothing else. One header word per
- * block (size and a used bit) and one singly linked free list in address order over the
- * single region given to ka_tiny_init(): ka_malloc() is first fit, O(F); ka_free() walks the
- * list to its place, O(F), and merges with both neighbours there. Minimum block one unit
- * (16 B on 64-bit, 8 B on 32-bit ARM). Misuse detected: a pointer outside the heap's blocks
- * (refused before anything is read) or misaligned, a header without the used bit (double
- * free) or whose size leaves the heap, a pointer inside a free block, a size reaching into
- * the next free block. No add_memory (KA_ENOTSUP), no owns, no checker or walker, and
- * ka_info() is O(F). Code: docs/code-size.md.
+ * Compact variant (KA_CFG_TINY_COMPACT, the default when the library is built for size
+ * (__OPTIMIZE_SIZE__: -Os/-Oz) or in the minimal configuration; set it to 0 to keep the O(1)
+ * variant above at -Os; src/backend/tiny_compact.c): one header word per block (size and a
+ * used bit) and one singly linked free list in address order: ka_malloc() is first fit,
+ * O(F) in the free blocks; ka_free() walks the list to its place, O(F), and merges with both
+ * neighbours there. Minimum block one unit (16 B on 64-bit, 8 B on 32-bit ARM). Misuse
+ * detected: a pointer outside the heap's regions (refused before anything is read) or
+ * misaligned, a header without the used bit (double free) or whose size leaves its region,
+ * a pointer inside a free block, a size reaching into the next free block. Outside the
+ * minimal configuration it keeps the default contract: ka_add_memory() (regions kept in
+ * address order, never merged with each other; KA_EEXIST on overlap, KA_EINVAL when too
+ * small; O(R + F)), ka_owns() and every pointer check O(R) in the regions, statistics, and a
+ * checker and walker (linked only with ka_check()/ka_walk()). In the minimal configuration:
+ * one region, no add_memory (KA_ENOTSUP), no owns, no checker or walker. ka_info() is O(F).
+ * Code: docs/code-size.md.
  *
  * Thread safety: none (wrap it in a locked adapter to share it).
  */
