@@ -146,7 +146,7 @@ TLSF_REPORT void *bad_links_alloc(const struct ka_tlsf *t, const struct tlsf_blo
 TLSF_OUTLINE void list_flip(struct ka_tlsf *t, size_t i)
 {
 	size_t fl = i >> TLSF_SL_LOG2;
-	uint32_t w = t->sl_bitmap[fl], nw = w ^ ((uint32_t)1 << (i & (TLSF_SL_COUNT - 1)));
+	tlsf_slmap_t w = t->sl_bitmap[fl], nw = w ^ ((tlsf_slmap_t)1 << (i & (TLSF_SL_COUNT - 1)));
 
 	t->sl_bitmap[fl] = nw;
 	if (!w || !nw)
@@ -234,7 +234,7 @@ TLSF_HOT void unlink_free(struct ka_tlsf *t, struct tlsf_block *b, size_t stride
 TLSF_HOT size_t good_fit(const struct ka_tlsf *t, size_t stride)
 {
 	size_t i = tlsf_index_up(stride), fl = i >> TLSF_SL_LOG2;
-	uint32_t slmap = t->sl_bitmap[fl] & (~(uint32_t)0 << (i & (TLSF_SL_COUNT - 1)));
+	tlsf_slmap_t slmap = t->sl_bitmap[fl] & (~(tlsf_slmap_t)0 << (i & (TLSF_SL_COUNT - 1)));
 	size_t flmap;
 
 #ifndef __OPTIMIZE_SIZE__

@@ -110,6 +110,16 @@ _Static_assert(TLSF_FL_COUNT <= TLSF_SIZE_BITS, "fl_bitmap must fit in a size_t"
 _Static_assert((TLSF_MIN_STRIDE & (TLSF_MIN_STRIDE - 1)) == 0,
 	       "checker divides by it with a shift");
 
+/**
+ * A second-level bitmap: 32 bits are enough (TLSF_SL_COUNT), but 64-bit size builds keep it in
+ * a full word, which their loads and shifts then need not narrow and widen again.
+ */
+#if defined(__OPTIMIZE_SIZE__) && TLSF_SIZE_BITS == 64
+typedef size_t tlsf_slmap_t;
+#else
+typedef uint32_t tlsf_slmap_t;
+#endif
+
 /** Block header; see the encoding comment at the top of this file. */
 struct tlsf_block {
 	struct tlsf_block *prev_phys;
@@ -149,8 +159,8 @@ struct ka_tlsf {
 	struct tlsf_pool *pools; /* in the order they were added */
 	struct tlsf_pool **pool_tail;
 	size_t npools;
-	size_t fl_bitmap;		   /* bit fl: sl_bitmap[fl] != 0 */
-	uint32_t sl_bitmap[TLSF_FL_COUNT]; /* bit sl: heads[fl][sl] != NULL */
+	size_t fl_bitmap;		       /* bit fl: sl_bitmap[fl] != 0 */
+	tlsf_slmap_t sl_bitmap[TLSF_FL_COUNT]; /* bit sl: heads[fl][sl] != NULL */
 	struct tlsf_block
 	    *heads[TLSF_FL_COUNT * TLSF_SL_COUNT]; /* list (fl, sl): TLSF_LIST(fl, sl) */
 };
@@ -231,11 +241,7 @@ static __attribute__((noinline, unused)) size_t tlsf_fls(size_t x)
 
 static __attribute__((noinline, unused)) size_t tlsf_ffs(size_t x)
 {
-	size_t r = 0;
-
-	for (; !(x & 1); x >>= 1)
-		r++;
-	return r;
+	return tlsf_fls(x & (~x + 1));
 }
 #else
 static inline size_t tlsf_fls(size_t x)
@@ -348,7 +354,7 @@ static inline size_t tlsf_list_min(unsigned fl, unsigned sl)
  * Index of the least significant set bit of a second-level bitmap (x != 0): ka_ffs() on 32
  * bits, which spares x86-64 the widening of x.
  */
-static inline size_t tlsf_ffs32(uint32_t x)
+static inline size_t tlsf_ffs32(tlsf_slmap_t x)
 {
 #if KA_CFG_HAVE_CLZ && __SIZEOF_INT__ >= 4
 	return (unsigned)__builtin_ctz(x);

@@ -61,7 +61,15 @@ static void *fail(struct ka_alloc *a)
 {
 #if UINTPTR_MAX > 0xffffffffu && defined(__GCC_ATOMIC_LLONG_LOCK_FREE) &&                          \
     __GCC_ATOMIC_LLONG_LOCK_FREE == 2
-	if (a->flags & KA_ALLOC_NOSTATS) {
+	/* Size builds bump every head's count atomically: one body, and a failure is no hot
+	 * path. */
+#ifdef __OPTIMIZE_SIZE__
+	const bool shared = true;
+#else
+	const bool shared = (a->flags & KA_ALLOC_NOSTATS) != 0;
+#endif
+
+	if (shared) {
 		__atomic_fetch_add(&a->stats.nb_enomem, 1, __ATOMIC_RELAXED);
 		return NULL;
 	}
