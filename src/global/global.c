@@ -396,24 +396,34 @@ static void *core_alloc(struct ka_alloc *a, size_t size, size_t align)
 	return large_alloc(g, size, align);
 }
 
-static void core_free(struct ka_alloc *a, void *ptr)
+/* Give ptr back to its sub-heap chunk c and keep the figures that move with it; returns the
+ * block's usable size. The chunk's free bytes are the caller's to refresh (once per block in
+ * core_free(), once per run of blocks in ka_global_free_batch()). */
+static size_t chunk_free_block(struct ka_global *g, struct ka_gchunk *c, void *ptr)
 {
-	struct ka_global *g = from_core(a);
-	struct ka_gchunk *c = lookup(g, ptr);
 	size_t n;
 
-	if (c->kind == KA_GCHUNK_LARGE) {
-		large_free(g, c);
-		return;
-	}
 	if (c->live == 0)
-		ka_misuse(a, "free in a chunk with no live block", ptr);
+		ka_misuse(&g->core, "free in a chunk with no live block", ptr);
 	n = c->heap->ops->usable_size(c->heap, ptr);
 	c->heap->ops->free(c->heap, ptr);
 	c->miss = SIZE_MAX;
 	c->live--;
 	g->used_bytes -= n;
 	g->live_blocks--;
+	return n;
+}
+
+static void core_free(struct ka_alloc *a, void *ptr)
+{
+	struct ka_global *g = from_core(a);
+	struct ka_gchunk *c = lookup(g, ptr);
+
+	if (c->kind == KA_GCHUNK_LARGE) {
+		large_free(g, c);
+		return;
+	}
+	(void)chunk_free_block(g, c, ptr);
 	chunk_refresh(g, c);
 	if (c->live == 0)
 		chunk_now_empty(g, c);
@@ -925,17 +935,10 @@ void ka_global_free_batch(struct ka_global *g, void *const *ptrs, size_t n)
 			large_free(g, c);
 			continue;
 		}
-		if (c->live == 0)
-			ka_misuse(&g->core, "free in a chunk with no live block", ptr);
+		u = chunk_free_block(g, c, ptr);
 		if (stale && stale != c)
 			chunk_refresh(g, stale);
 		stale = c;
-		u = c->heap->ops->usable_size(c->heap, ptr);
-		c->heap->ops->free(c->heap, ptr);
-		c->miss = SIZE_MAX;
-		c->live--;
-		g->used_bytes -= u;
-		g->live_blocks--;
 		batch_count_free(g, u);
 		if (c->live == 0) {
 			chunk_refresh(g, c);
